@@ -1,0 +1,89 @@
+//! [`Field`]: the fields that validation rules can blame, and their paths.
+//!
+//! Validation works on the clean model, which has no spans; a rule names the
+//! offending field with this enum and the parser turns it into a line via the
+//! raw mirror (`RawConfig::span_of`). The Display form is the dotted path used
+//! in error messages, e.g. `cluster.stripe_size` or `members[2].id`.
+
+use std::fmt;
+
+use crate::timeouts::TimeoutKey;
+
+/// A field of a member configuration, addressed by its TOML path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Id,
+    DataDir,
+    ClusterName,
+    ClusterSecret,
+    StripeSize,
+    Parity,
+    Timeout(TimeoutKey),
+    Members,
+    /// `members[i].id`, `i` being the position in the file.
+    MemberId(usize),
+    MemberPeer(usize),
+    MemberHttp(usize),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Id => f.write_str("id"),
+            Field::DataDir => f.write_str("data_dir"),
+            Field::ClusterName => f.write_str("cluster.name"),
+            Field::ClusterSecret => f.write_str("cluster.secret"),
+            Field::StripeSize => f.write_str("cluster.stripe_size"),
+            Field::Parity => f.write_str("cluster.parity"),
+            Field::Timeout(key) => write!(f, "timeouts.{}", key.name()),
+            Field::Members => f.write_str("members"),
+            Field::MemberId(i) => write!(f, "members[{i}].id"),
+            Field::MemberPeer(i) => write!(f, "members[{i}].peer"),
+            Field::MemberHttp(i) => write!(f, "members[{i}].http"),
+        }
+    }
+}
+
+/// A broken rule: the fields to blame, most specific first, and why.
+///
+/// Several candidates exist because a key may be absent and defaulted: when
+/// `heartbeat_timeout_ms` is omitted but `heartbeat_interval_ms` is set too
+/// high, the interval is the line to show. The first candidate present in the
+/// file is reported; without a file, the first one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub(crate) blame: Vec<Field>,
+    pub(crate) kind: crate::ErrorKind,
+    pub(crate) message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(field: Field, kind: crate::ErrorKind, message: impl Into<String>) -> Self {
+        Violation {
+            blame: vec![field],
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Adds a fallback field to blame when the preceding ones are absent.
+    pub(crate) fn or(mut self, field: Field) -> Self {
+        self.blame.push(field);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(Field::StripeSize.to_string(), "cluster.stripe_size");
+        assert_eq!(Field::MemberId(2).to_string(), "members[2].id");
+        assert_eq!(
+            Field::Timeout(TimeoutKey::HeartbeatTimeout).to_string(),
+            "timeouts.heartbeat_timeout_ms"
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! The numeric limits and defaults that validation enforces.
+//!
+//! They live in one place because the rendering comments, the validation rules,
+//! `local_cluster` and the tests all have to agree on them. The reasons for each
+//! bound are on-disk or protocol facts from `DESIGN.md`, noted per constant.
+
+/// Default stripe (block) size in bytes: 64 KiB, as in the design document.
+pub const DEFAULT_STRIPE_SIZE: u32 = 64 * 1024;
+
+/// Smallest accepted stripe size: one page; smaller blocks make the per-block
+/// checksum and message overhead dominate.
+pub const MIN_STRIPE_SIZE: u32 = 4 * 1024;
+
+/// Largest accepted stripe size: 16 MiB; a block is held in memory whole while
+/// it is rebuilt or sent as one frame, so this bounds per-request memory.
+pub const MAX_STRIPE_SIZE: u32 = 16 * 1024 * 1024;
+
+/// Default parity count: one XOR parity block per row (RAID-5), or the mirror
+/// when the cluster has two members.
+pub const DEFAULT_PARITY: u8 = 1;
+
+/// Minimum cluster secret length in bytes, so the HMAC handshake key is not
+/// trivially guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Fewest members a cluster can have (two members form the mirror).
+pub const MIN_MEMBERS: usize = 2;
+
+/// Most members a cluster can have: the fragment header and the HomeBlock store
+/// the member count and the logical id in one byte each.
+pub const MAX_MEMBERS: usize = 255;
+
+/// Upper bound for every timeout: one day. Far beyond any sensible value, and it
+/// keeps `Instant + Duration` arithmetic in other crates from overflowing and
+/// every value representable as a TOML (signed 64-bit) integer.
+pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;

@@ -1,0 +1,205 @@
+//! The public configuration model: what a member process runs with.
+//!
+//! These are plain data structs with public fields so other crates can read
+//! them freely. Values obtained through `parse`/`load`/`try_local_cluster` are
+//! validated (see the crate docs for the invariants); a struct built or changed
+//! by hand is only trustworthy after [`MemberConfig::validate`].
+//!
+//! The serde derives describe the same shape as the TOML file (same names,
+//! same defaults, unknown keys rejected), but deserializing through serde
+//! directly skips validation and the file/line/field errors; use
+//! [`MemberConfig::parse`] for files.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::timeouts::Timeouts;
+
+/// The configuration of one cluster member (one TOML file).
+///
+/// Serializing it (serde or [`MemberConfig::to_toml_string`]) includes the
+/// cluster secret: never expose it over HTTP as is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// This member's id; one of `members[..].id`.
+    pub id: u32,
+    /// Directory holding this member's fragments and catalog. A relative path
+    /// is relative to the process's working directory, not to the file.
+    pub data_dir: PathBuf,
+    /// Settings every member of the cluster must agree on.
+    pub cluster: ClusterConfig,
+    /// Failure detection and networking timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// All members of the cluster, this one included, in file order.
+    pub members: Vec<MemberEntry>,
+}
+
+/// Cluster-wide settings (the `[cluster]` table).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Human-readable cluster name; checked in the peer handshake.
+    pub name: String,
+    /// Shared secret for the HMAC challenge-response handshake (>= 16 bytes).
+    pub secret: String,
+    /// Block size in bytes: a power of two in 4 KiB..=16 MiB.
+    #[serde(default = "default_stripe_size")]
+    pub stripe_size: u32,
+    /// Parity blocks per stripe row: 0 = RAID-0, 1 = XOR (RAID-5) or the
+    /// 2-member mirror, m >= 2 = Reed-Solomon with k = N - m data blocks.
+    #[serde(default = "default_parity")]
+    pub parity: u8,
+}
+
+// Hand-written so that logging a config (`{:?}`) cannot leak the secret.
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("name", &self.name)
+            .field(
+                "secret",
+                &format_args!("<redacted, {} bytes>", self.secret.len()),
+            )
+            .field("stripe_size", &self.stripe_size)
+            .field("parity", &self.parity)
+            .finish()
+    }
+}
+
+/// One member of the cluster (one `[[members]]` entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEntry {
+    /// Member id, in `0..N`; also its position in the block layout.
+    pub id: u32,
+    /// Address of the member-to-member (peer) port.
+    pub peer: SocketAddr,
+    /// Address of the HTTP API.
+    pub http: SocketAddr,
+}
+
+fn default_stripe_size() -> u32 {
+    DEFAULT_STRIPE_SIZE
+}
+
+fn default_parity() -> u8 {
+    DEFAULT_PARITY
+}
+
+impl MemberConfig {
+    /// This member's own entry.
+    ///
+    /// # Panics
+    ///
+    /// If `id` is not in `members`, which validation rules out; only a config
+    /// built or mutated by hand without [`MemberConfig::validate`] can panic.
+    pub fn me(&self) -> &MemberEntry {
+        match self.member(self.id) {
+            Some(entry) => entry,
+            None => panic!(
+                "member id {} is not in the member list (config was not validated)",
+                self.id
+            ),
+        }
+    }
+
+    /// The entry of member `id`, if it exists.
+    pub fn member(&self, id: u32) -> Option<&MemberEntry> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Every member except this one, in file order.
+    pub fn peers(&self) -> impl Iterator<Item = &MemberEntry> + '_ {
+        self.members.iter().filter(move |m| m.id != self.id)
+    }
+
+    /// N, the number of members.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Data blocks per stripe row: N - parity. For the 2-member mirror this is
+    /// 1 (each member holds a whole copy).
+    pub fn data_members(&self) -> usize {
+        self.members
+            .len()
+            .saturating_sub(usize::from(self.cluster.parity))
+    }
+
+    /// Whether this is the 2-member mirror rather than a striped cluster.
+    pub fn is_mirror(&self) -> bool {
+        self.members.len() == 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32) -> MemberEntry {
+        MemberEntry {
+            id,
+            peer: SocketAddr::from(([127, 0, 0, 1], 7400 + id as u16)),
+            http: SocketAddr::from(([127, 0, 0, 1], 8400 + id as u16)),
+        }
+    }
+
+    fn config(n: u32, parity: u8) -> MemberConfig {
+        MemberConfig {
+            id: 1,
+            data_dir: PathBuf::from("/tmp/x"),
+            cluster: ClusterConfig {
+                name: "demo".into(),
+                secret: "super secret value!".into(),
+                stripe_size: DEFAULT_STRIPE_SIZE,
+                parity,
+            },
+            timeouts: Timeouts::default(),
+            members: (0..n).map(entry).collect(),
+        }
+    }
+
+    #[test]
+    fn convenience_accessors() {
+        let c = config(4, 1);
+        assert_eq!(c.me(), &entry(1));
+        assert_eq!(c.member(3), Some(&entry(3)));
+        assert_eq!(c.member(4), None);
+        assert_eq!(c.member_count(), 4);
+        assert_eq!(c.data_members(), 3);
+        assert!(!c.is_mirror());
+        let peers: Vec<u32> = c.peers().map(|m| m.id).collect();
+        assert_eq!(peers, vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn reed_solomon_and_mirror_data_members() {
+        assert_eq!(config(6, 2).data_members(), 4);
+        assert_eq!(config(3, 0).data_members(), 3);
+        let mirror = config(2, 1);
+        assert!(mirror.is_mirror());
+        assert_eq!(mirror.data_members(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "not in the member list")]
+    fn me_panics_only_on_unvalidated_config() {
+        let mut c = config(3, 1);
+        c.id = 9;
+        let _ = c.me();
+    }
+
+    #[test]
+    fn debug_does_not_leak_the_secret() {
+        let c = config(3, 1);
+        let text = format!("{c:?}");
+        assert!(!text.contains("super secret"), "{text}");
+        assert!(text.contains("<redacted, 19 bytes>"), "{text}");
+    }
+}

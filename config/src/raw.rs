@@ -1,0 +1,166 @@
+//! The raw mirror of the TOML file: the public structs with spans on the leaves.
+//!
+//! Deserializing into these types gives serde's checks (types, required keys,
+//! unknown keys rejected everywhere via `deny_unknown_fields`) with byte spans,
+//! and keeps every value's span for the validation errors that come later.
+//! Optional keys are `Option`s so the defaults are applied in one place,
+//! [`RawConfig::to_model`], and so a rule can tell a written key from a default.
+//!
+//! Tables are deliberately not wrapped in `Spanned`: toml 0.8 cannot give a
+//! span to a table written with dotted keys (`cluster.name = "x"`), and that
+//! is valid TOML an operator may use.
+//!
+//! Socket addresses are read as strings and parsed here, so the error can say
+//! what form is expected instead of serde's terse "invalid socket address
+//! syntax".
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::field::{Field, Violation};
+use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::timeouts::TimeoutKey;
+use crate::{ClusterConfig, ErrorKind, MemberConfig, MemberEntry, Timeouts};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    id: Spanned<u32>,
+    data_dir: Spanned<String>,
+    cluster: RawCluster,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    members: Spanned<Vec<RawMember>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: Spanned<String>,
+    secret: Spanned<String>,
+    stripe_size: Option<Spanned<u32>>,
+    parity: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    heartbeat_interval_ms: Option<Spanned<u64>>,
+    heartbeat_timeout_ms: Option<Spanned<u64>>,
+    connect_timeout_ms: Option<Spanned<u64>>,
+    request_timeout_ms: Option<Spanned<u64>>,
+    reconnect_backoff_initial_ms: Option<Spanned<u64>>,
+    reconnect_backoff_max_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    id: Spanned<u32>,
+    peer: Spanned<String>,
+    http: Spanned<String>,
+}
+
+impl RawTimeouts {
+    fn get(&self, key: TimeoutKey) -> Option<&Spanned<u64>> {
+        match key {
+            TimeoutKey::HeartbeatInterval => self.heartbeat_interval_ms.as_ref(),
+            TimeoutKey::HeartbeatTimeout => self.heartbeat_timeout_ms.as_ref(),
+            TimeoutKey::Connect => self.connect_timeout_ms.as_ref(),
+            TimeoutKey::Request => self.request_timeout_ms.as_ref(),
+            TimeoutKey::BackoffInitial => self.reconnect_backoff_initial_ms.as_ref(),
+            TimeoutKey::BackoffMax => self.reconnect_backoff_max_ms.as_ref(),
+        }
+    }
+
+    fn value(&self, key: TimeoutKey, default: &Timeouts) -> u64 {
+        self.get(key)
+            .map_or_else(|| key.get(default), |v| *v.get_ref())
+    }
+}
+
+impl RawConfig {
+    /// The public model with defaults applied. Fails only on socket addresses;
+    /// the other rules are checked on the model by `validate`.
+    pub(crate) fn to_model(&self) -> Result<MemberConfig, Violation> {
+        let d = Timeouts::default();
+        let t = &self.timeouts;
+        let timeouts = Timeouts {
+            heartbeat_interval_ms: t.value(TimeoutKey::HeartbeatInterval, &d),
+            heartbeat_timeout_ms: t.value(TimeoutKey::HeartbeatTimeout, &d),
+            connect_timeout_ms: t.value(TimeoutKey::Connect, &d),
+            request_timeout_ms: t.value(TimeoutKey::Request, &d),
+            reconnect_backoff_initial_ms: t.value(TimeoutKey::BackoffInitial, &d),
+            reconnect_backoff_max_ms: t.value(TimeoutKey::BackoffMax, &d),
+        };
+        let members = self
+            .members
+            .get_ref()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Ok(MemberEntry {
+                    id: *m.id.get_ref(),
+                    peer: socket_addr(&m.peer, Field::MemberPeer(i))?,
+                    http: socket_addr(&m.http, Field::MemberHttp(i))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Violation>>()?;
+        Ok(MemberConfig {
+            id: *self.id.get_ref(),
+            data_dir: PathBuf::from(self.data_dir.get_ref()),
+            cluster: ClusterConfig {
+                name: self.cluster.name.get_ref().clone(),
+                secret: self.cluster.secret.get_ref().clone(),
+                stripe_size: self
+                    .cluster
+                    .stripe_size
+                    .as_ref()
+                    .map_or(DEFAULT_STRIPE_SIZE, |s| *s.get_ref()),
+                parity: self
+                    .cluster
+                    .parity
+                    .as_ref()
+                    .map_or(DEFAULT_PARITY, |p| *p.get_ref()),
+            },
+            timeouts,
+            members,
+        })
+    }
+
+    /// The span of `field`'s value, if the key was written in the file.
+    pub(crate) fn span_of(&self, field: Field) -> Option<Range<usize>> {
+        let member = |i: usize| self.members.get_ref().get(i);
+        match field {
+            Field::Id => Some(self.id.span()),
+            Field::DataDir => Some(self.data_dir.span()),
+            Field::ClusterName => Some(self.cluster.name.span()),
+            Field::ClusterSecret => Some(self.cluster.secret.span()),
+            Field::StripeSize => self.cluster.stripe_size.as_ref().map(Spanned::span),
+            Field::Parity => self.cluster.parity.as_ref().map(Spanned::span),
+            Field::Timeout(key) => self.timeouts.get(key).map(Spanned::span),
+            Field::Members => Some(self.members.span()),
+            Field::MemberId(i) => member(i).map(|m| m.id.span()),
+            Field::MemberPeer(i) => member(i).map(|m| m.peer.span()),
+            Field::MemberHttp(i) => member(i).map(|m| m.http.span()),
+        }
+    }
+}
+
+fn socket_addr(value: &Spanned<String>, field: Field) -> Result<SocketAddr, Violation> {
+    let text = value.get_ref();
+    text.parse().map_err(|_| {
+        Violation::new(
+            field,
+            ErrorKind::BadAddress,
+            format!(
+                "{text:?} is not a socket address; expected IP:port such as \
+                 \"127.0.0.1:7400\" or \"[::1]:7400\" (host names are not resolved)"
+            ),
+        )
+    })
+}

@@ -1,0 +1,243 @@
+//! The cross-field rules a member configuration must satisfy.
+//!
+//! Rules run on the clean model, so the same code checks parsed files,
+//! generated local clusters and hand-built configs. The first broken rule is
+//! reported, as a [`Violation`] naming the field to blame; the parser maps it
+//! to a line. Rules are ordered so that later ones may assume earlier ones
+//! hold (e.g. the self-id check runs once ids are known to be `0..N`).
+//!
+//! Decisions (also in the crate docs):
+//! * member ids must be exactly `0..N`: the block layout addresses a member by
+//!   its position and the on-disk formats store it in one byte;
+//! * N = 2 is the mirror and requires `parity = 1`; parity 0 is refused there
+//!   because two members without redundancy contradict the design's definition
+//!   of the 2-member case and would make `is_mirror()` ambiguous;
+//! * an address may appear once across all peer *and* HTTP addresses, since
+//!   each one is a listening socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::field::{Field, Violation};
+use crate::limits::{
+    MAX_MEMBERS, MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS, MIN_SECRET_LEN, MIN_STRIPE_SIZE,
+};
+use crate::timeouts::TimeoutKey;
+use crate::{ErrorKind, MemberConfig};
+
+/// Checks every rule, returning the first one broken.
+pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
+    if c.data_dir.as_os_str().is_empty() {
+        return Err(Violation::new(
+            Field::DataDir,
+            ErrorKind::DataDir,
+            "data_dir must not be empty",
+        ));
+    }
+    check_cluster_identity(c)?;
+    check_stripe_size(c.cluster.stripe_size)?;
+    check_timeouts(c)?;
+    check_members(c)?;
+    check_parity(c)
+}
+
+fn check_cluster_identity(c: &MemberConfig) -> Result<(), Violation> {
+    if c.cluster.name.trim().is_empty() {
+        return Err(Violation::new(
+            Field::ClusterName,
+            ErrorKind::ClusterName,
+            "the cluster name must not be empty",
+        ));
+    }
+    // Lengths only: the secret itself must never appear in a message.
+    let len = c.cluster.secret.len();
+    if len == 0 {
+        return Err(Violation::new(
+            Field::ClusterSecret,
+            ErrorKind::Secret,
+            "the secret must not be empty",
+        ));
+    }
+    if len < MIN_SECRET_LEN {
+        return Err(Violation::new(
+            Field::ClusterSecret,
+            ErrorKind::Secret,
+            format!("the secret is {len} bytes long; at least {MIN_SECRET_LEN} bytes are required"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_stripe_size(size: u32) -> Result<(), Violation> {
+    if !size.is_power_of_two() {
+        return Err(Violation::new(
+            Field::StripeSize,
+            ErrorKind::StripeSize,
+            format!("{size} is not a power of two"),
+        ));
+    }
+    if !(MIN_STRIPE_SIZE..=MAX_STRIPE_SIZE).contains(&size) {
+        return Err(Violation::new(
+            Field::StripeSize,
+            ErrorKind::StripeSize,
+            format!(
+                "{size} is out of range: must be between {MIN_STRIPE_SIZE} (4 KiB) \
+                 and {MAX_STRIPE_SIZE} (16 MiB)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_timeouts(c: &MemberConfig) -> Result<(), Violation> {
+    let t = &c.timeouts;
+    for key in TimeoutKey::ALL {
+        let value = key.get(t);
+        if value == 0 {
+            return Err(Violation::new(
+                Field::Timeout(key),
+                ErrorKind::Timeout,
+                "must be greater than 0",
+            ));
+        }
+        if value > MAX_TIMEOUT_MS {
+            return Err(Violation::new(
+                Field::Timeout(key),
+                ErrorKind::Timeout,
+                format!("{value} ms is too large: at most {MAX_TIMEOUT_MS} ms (one day)"),
+            ));
+        }
+    }
+    if t.heartbeat_timeout_ms <= t.heartbeat_interval_ms {
+        return Err(Violation::new(
+            Field::Timeout(TimeoutKey::HeartbeatTimeout),
+            ErrorKind::Timeout,
+            format!(
+                "heartbeat_timeout_ms ({}) must be greater than heartbeat_interval_ms ({}), \
+                 or every peer would be declared failed between two heartbeats",
+                t.heartbeat_timeout_ms, t.heartbeat_interval_ms
+            ),
+        )
+        .or(Field::Timeout(TimeoutKey::HeartbeatInterval)));
+    }
+    if t.reconnect_backoff_max_ms < t.reconnect_backoff_initial_ms {
+        return Err(Violation::new(
+            Field::Timeout(TimeoutKey::BackoffMax),
+            ErrorKind::Timeout,
+            format!(
+                "reconnect_backoff_max_ms ({}) must not be less than \
+                 reconnect_backoff_initial_ms ({})",
+                t.reconnect_backoff_max_ms, t.reconnect_backoff_initial_ms
+            ),
+        )
+        .or(Field::Timeout(TimeoutKey::BackoffInitial)));
+    }
+    Ok(())
+}
+
+fn check_members(c: &MemberConfig) -> Result<(), Violation> {
+    let n = c.members.len();
+    if n < MIN_MEMBERS {
+        return Err(Violation::new(
+            Field::Members,
+            ErrorKind::TooFewMembers,
+            format!("a cluster needs at least {MIN_MEMBERS} members, found {n}"),
+        ));
+    }
+    if n > MAX_MEMBERS {
+        return Err(Violation::new(
+            Field::Members,
+            ErrorKind::TooManyMembers,
+            format!("a cluster can have at most {MAX_MEMBERS} members, found {n}"),
+        ));
+    }
+
+    let mut first_index: HashMap<u32, usize> = HashMap::with_capacity(n);
+    for (i, m) in c.members.iter().enumerate() {
+        if let Some(first) = first_index.insert(m.id, i) {
+            return Err(Violation::new(
+                Field::MemberId(i),
+                ErrorKind::DuplicateMemberId,
+                format!(
+                    "duplicate member id {} (also used by members[{first}])",
+                    m.id
+                ),
+            ));
+        }
+    }
+    for (i, m) in c.members.iter().enumerate() {
+        // n <= MAX_MEMBERS, so the conversion cannot fail; a failure would only
+        // make every id acceptable, never panic.
+        if u32::try_from(n).is_ok_and(|n| m.id >= n) {
+            return Err(Violation::new(
+                Field::MemberId(i),
+                ErrorKind::MemberIdOutOfRange,
+                format!(
+                    "member id {} is out of range: with {n} members the ids must be 0..={} \
+                     (an id is the member's position in the block layout)",
+                    m.id,
+                    n - 1
+                ),
+            ));
+        }
+    }
+
+    let mut used: HashMap<SocketAddr, Field> = HashMap::with_capacity(2 * n);
+    for (i, m) in c.members.iter().enumerate() {
+        for (addr, field) in [
+            (m.peer, Field::MemberPeer(i)),
+            (m.http, Field::MemberHttp(i)),
+        ] {
+            if addr.port() == 0 {
+                return Err(Violation::new(
+                    field,
+                    ErrorKind::BadAddress,
+                    format!("{addr} has port 0; members need a fixed port"),
+                ));
+            }
+            if let Some(first) = used.insert(addr, field) {
+                return Err(Violation::new(
+                    field,
+                    ErrorKind::DuplicateAddress,
+                    format!("address {addr} is already used by {first}"),
+                ));
+            }
+        }
+    }
+
+    if c.member(c.id).is_none() {
+        return Err(Violation::new(
+            Field::Id,
+            ErrorKind::SelfNotMember,
+            format!(
+                "this member's id {} is not in the member list (ids 0..={})",
+                c.id,
+                n - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_parity(c: &MemberConfig) -> Result<(), Violation> {
+    let n = c.members.len();
+    let parity = c.cluster.parity;
+    if n == 2 && parity != 1 {
+        return Err(Violation::new(
+            Field::Parity,
+            ErrorKind::Parity,
+            format!("a 2-member cluster is a mirror and needs parity = 1, found {parity}"),
+        ));
+    }
+    if usize::from(parity) >= n {
+        return Err(Violation::new(
+            Field::Parity,
+            ErrorKind::Parity,
+            format!(
+                "parity {parity} is too large for {n} members: parity must be less than \
+                 the member count so at least one member holds data"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Property tests: text round trip of any valid config, and no panic (and a
+//! sane error position) on any input.
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use stripecast_config::limits::MAX_TIMEOUT_MS;
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+
+/// Any string of arbitrary chars (control characters, quotes, newlines and
+/// astral-plane characters included), with a length in `len`.
+fn any_text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    prop::collection::vec(any::<char>(), len).prop_map(String::from_iter)
+}
+
+/// Socket addresses that survive Display -> FromStr unchanged: IPv6 flow info
+/// and scope id are not part of the textual form, so they stay zero.
+fn socket_addr() -> impl Strategy<Value = SocketAddr> {
+    let v4 = (any::<[u8; 4]>(), 1..=u16::MAX).prop_map(|(ip, port)| SocketAddr::from((ip, port)));
+    let v6 = (any::<[u16; 8]>(), 1..=u16::MAX).prop_map(|(s, port)| {
+        let ip = Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))
+    });
+    prop_oneof![
+        v4,
+        v6,
+        (1..=u16::MAX).prop_map(|p| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p))
+    ]
+}
+
+fn timeouts() -> impl Strategy<Value = Timeouts> {
+    let ms = || 1..=MAX_TIMEOUT_MS;
+    (1..MAX_TIMEOUT_MS, ms(), ms(), ms(), ms())
+        .prop_flat_map(|(interval, connect, request, backoff_initial, _)| {
+            (
+                Just(interval),
+                interval + 1..=MAX_TIMEOUT_MS,
+                Just(connect),
+                Just(request),
+                Just(backoff_initial),
+                backoff_initial..=MAX_TIMEOUT_MS,
+            )
+        })
+        .prop_map(|(hi, ht, c, r, bi, bm)| Timeouts {
+            heartbeat_interval_ms: hi,
+            heartbeat_timeout_ms: ht,
+            connect_timeout_ms: c,
+            request_timeout_ms: r,
+            reconnect_backoff_initial_ms: bi,
+            reconnect_backoff_max_ms: bm,
+        })
+}
+
+/// Any valid member configuration.
+fn valid_config() -> impl Strategy<Value = MemberConfig> {
+    (2usize..=12)
+        .prop_flat_map(|n| {
+            let ids: Vec<u32> = (0..n as u32).collect();
+            let parity = if n == 2 {
+                Just(1u8).boxed()
+            } else {
+                (0..n as u8).boxed()
+            };
+            (
+                Just(ids).prop_shuffle(),
+                prop::collection::hash_set(socket_addr(), 2 * n),
+                0..n as u32,
+                parity,
+            )
+        })
+        .prop_flat_map(|(ids, addrs, me, parity)| {
+            let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+            let members: Vec<MemberEntry> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| MemberEntry {
+                    id,
+                    peer: addrs[2 * i],
+                    http: addrs[2 * i + 1],
+                })
+                .collect();
+            (
+                Just(members),
+                Just(me),
+                Just(parity),
+                any_text(1..20).prop_filter("blank name", |s| !s.trim().is_empty()),
+                any_text(16..40),
+                any_text(1..30),
+                12u32..=24,
+                timeouts(),
+            )
+        })
+        .prop_map(
+            |(members, id, parity, name, secret, dir, stripe_log2, timeouts)| MemberConfig {
+                id,
+                data_dir: PathBuf::from(dir),
+                cluster: ClusterConfig {
+                    name,
+                    secret,
+                    stripe_size: 1 << stripe_log2,
+                    parity,
+                },
+                timeouts,
+                members,
+            },
+        )
+}
+
+/// Checks the promises every error makes about its position.
+fn check_error_position(text: &str, result: Result<MemberConfig, stripecast_config::ConfigError>) {
+    if let Err(e) = result {
+        let lines = text.split('\n').count();
+        if let Some(line) = e.line() {
+            assert!(line >= 1 && line <= lines, "line {line} of {lines}: {e}");
+            assert!(e.column().is_some_and(|c| c >= 1), "{e}");
+        }
+        assert!(!e.message().is_empty());
+        let _ = e.to_string();
+    }
+}
+
+proptest! {
+    #[test]
+    fn text_round_trip(c in valid_config()) {
+        c.validate().unwrap();
+        let text = c.to_toml_string();
+        let back = MemberConfig::parse(&text, Path::new("rt.toml"));
+        prop_assert_eq!(back.as_ref().ok(), Some(&c), "text:\n{}\nresult: {:?}", text, back);
+    }
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_text(text in any_text(0..200)) {
+        let result = MemberConfig::parse(&text, Path::new("fuzz.toml"));
+        check_error_position(&text, result);
+    }
+
+    #[test]
+    fn parse_never_panics_on_a_mangled_valid_file(
+        line in 1usize..=31,
+        replacement in r#"[a-z_.\[\]"'{}=, 0-9:#-]{0,40}"#,
+    ) {
+        let text = common::with(&[(line, &replacement)]);
+        let result = MemberConfig::parse(&text, Path::new("fuzz.toml"));
+        check_error_position(&text, result);
+    }
+
+    #[test]
+    fn parse_never_panics_on_truncated_files(cut in 0usize..common::BASE.len()) {
+        let text = &common::BASE[..cut];
+        let result = MemberConfig::parse(text, Path::new("cut.toml"));
+        check_error_position(text, result);
+    }
+}
