@@ -1,0 +1,17 @@
+//! `stripecast bench ...`: measurements printed as ratios against baselines taken in the same run.
+
+pub mod codec;
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// XOR and Reed-Solomon encode/reconstruct at 64 KiB blocks against memcpy.
+    Codec(codec::Args),
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Codec(args) => codec::run(args),
+    }
+}
