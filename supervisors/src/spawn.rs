@@ -133,7 +133,7 @@ pub(crate) fn spawn_watched<A, F>(
 ) -> Result<Spawned<A>, Pid>
 where
     A: Actor<Context = Context<A>>,
-    F: FnOnce(&ChildContext) -> A,
+    F: FnOnce(&ChildContext) -> Result<A, String>,
 {
     let (stop_tx, stop_rx) = oneshot::channel::<StopKind>();
     let (ready_tx, ready_rx) = oneshot::channel::<()>();
@@ -149,10 +149,17 @@ where
             deferred: AtomicBool::new(false),
         }),
     };
-    let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(&cctx))) {
+    let made = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(&cctx))) {
+        Ok(Ok(actor)) => Ok(actor),
+        Ok(Err(message)) => Err(ExitReason::Error(format!("start failed: {message}"))),
+        Err(payload) => Err(ExitReason::Panic(format!(
+            "start failed: {}",
+            panic_message(payload)
+        ))),
+    };
+    let actor = match made {
         Ok(actor) => actor,
-        Err(payload) => {
-            let reason = ExitReason::Panic(format!("start failed: {}", panic_message(payload)));
+        Err(reason) => {
             let watched = pid.clone();
             actix_rt::spawn(async move {
                 on_exit(&watched, reason.clone());
@@ -218,7 +225,7 @@ where
     A: Actor<Context = Context<A>>,
     F: FnOnce(&ChildContext) -> A,
 {
-    spawn_watched(name, 0, make, Box::new(|_, _| {}))
+    spawn_watched(name, 0, |c: &ChildContext| Ok(make(c)), Box::new(|_, _| {}))
         .map(|s| (s.addr, s.pid))
         .map_err(|pid| {
             // The reason is recorded asynchronously; the cause is the factory's panic.

@@ -173,14 +173,50 @@ impl ChildSpec {
         (Self::build(id.into(), factory, Some(r.clone())), r)
     }
 
+    /// A permanent worker whose factory may fail: `Err(message)` is an abnormal
+    /// exit of this child (restarted per its policy, counted against intensity).
+    pub fn try_new<A, E, F>(id: impl Into<String>, factory: F) -> ChildSpec
+    where
+        A: Actor<Context = Context<A>>,
+        E: std::fmt::Display,
+        F: Fn(&ChildContext) -> Result<A, E> + Send + Sync + 'static,
+    {
+        Self::build_fallible(id.into(), factory, None)
+    }
+
+    /// Like [`ChildSpec::try_new`], with a [`ChildRef`].
+    pub fn try_new_with_ref<A, E, F>(id: impl Into<String>, factory: F) -> (ChildSpec, ChildRef<A>)
+    where
+        A: Actor<Context = Context<A>>,
+        E: std::fmt::Display,
+        F: Fn(&ChildContext) -> Result<A, E> + Send + Sync + 'static,
+    {
+        let r = ChildRef::default();
+        (Self::build_fallible(id.into(), factory, Some(r.clone())), r)
+    }
+
     fn build<A, F>(id: String, factory: F, publish: Option<ChildRef<A>>) -> ChildSpec
     where
         A: Actor<Context = Context<A>>,
         F: Fn(&ChildContext) -> A + Send + Sync + 'static,
     {
+        Self::build_fallible(
+            id,
+            move |c: &ChildContext| Ok::<A, std::convert::Infallible>(factory(c)),
+            publish,
+        )
+    }
+
+    fn build_fallible<A, E, F>(id: String, factory: F, publish: Option<ChildRef<A>>) -> ChildSpec
+    where
+        A: Actor<Context = Context<A>>,
+        E: std::fmt::Display,
+        F: Fn(&ChildContext) -> Result<A, E> + Send + Sync + 'static,
+    {
         let name = id.clone();
         let start = move |restarts: u32, on_exit: OnExit| {
-            match spawn_watched(&name, restarts, &factory, on_exit) {
+            let make = |c: &ChildContext| factory(c).map_err(|e| e.to_string());
+            match spawn_watched(&name, restarts, make, on_exit) {
                 Ok(spawned) => {
                     let supervisor = (&spawned.addr as &dyn std::any::Any)
                         .downcast_ref::<Addr<crate::Supervisor>>()

@@ -329,7 +329,7 @@ impl Supervisor {
                 cctx.defer_ready();
                 let mut sup = built;
                 sup.me = Some(cctx.clone());
-                sup
+                Ok(sup)
             },
             Box::new(|_, _| {}),
         );

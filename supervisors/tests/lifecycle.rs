@@ -359,3 +359,30 @@ async fn a_factory_that_panics_is_a_failed_child_not_a_failed_supervisor() {
         "first start + 2 restarts"
     );
 }
+
+#[actix_rt::test]
+async fn a_factory_that_returns_an_error_is_an_abnormal_exit() {
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = attempts.clone();
+    let (spec, r) = ChildSpec::try_new_with_ref("opener", move |_: &ChildContext| {
+        // Fails twice (say, a disk not yet mounted), then succeeds.
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            Err("disk not ready")
+        } else {
+            Ok(Fragile)
+        }
+    });
+    let sup = Supervisor::start(
+        SupervisorSpec::new("root", Strategy::OneForOne)
+            .intensity(5, Duration::from_secs(60))
+            .child(spec),
+    )
+    .await;
+    while r.live_addr().is_none() {
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let info = sup.which_children().await.unwrap();
+    assert_eq!(info[0].restarts, 2);
+    sup.shutdown().await;
+}
