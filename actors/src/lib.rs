@@ -1,4 +1,8 @@
 //! The stripecast member runtime: everything a member process runs, as actix
 //! actors under stripecast-supervisors.
 
+pub mod gateway;
+pub mod metrics;
 pub mod protocol;
+pub mod service;
+pub mod store;

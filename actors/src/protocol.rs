@@ -12,14 +12,97 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// Liveness and round-trip check.
     Ping,
+    /// Open an upload session writing this member's fragment of a new incarnation.
+    BeginUpload { upload: u64, spec: UploadSpec },
+    /// One block of the fragment; blocks may arrive out of order, each exactly once.
+    AppendBlock {
+        upload: u64,
+        lbn: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// All blocks sent: write header and checksums, fsync, rename into place.
+    FinishUpload { upload: u64, object_len: u64 },
+    /// Forget the session and any file it wrote.
+    AbortUpload { upload: u64 },
+    /// Make `record` the object's current incarnation here if it is newer than
+    /// the one this member has; older incarnations' fragments are removed. The
+    /// object joins the dirty set of each member in `dirty` (down during the write),
+    /// in the same atomic catalog update.
+    Commit { record: RecordWire, dirty: Vec<u32> },
+    /// Remove the object (every incarnation up to `incarnation`) and its
+    /// fragments; it joins the dirty set of each member in `dirty`.
+    Delete {
+        name: String,
+        incarnation: u32,
+        dirty: Vec<u32>,
+    },
+    /// Pin this member's fragment of (name, incarnation) open for a read session.
+    OpenRead {
+        session: u64,
+        name: String,
+        incarnation: u32,
+    },
+    /// One block of a pinned fragment, checksum-verified.
+    ReadBlock {
+        session: u64,
+        name: String,
+        incarnation: u32,
+        lbn: u64,
+    },
+    /// Release the pins of a read session.
+    CloseRead { session: u64 },
+    /// Replace one block of this member's fragment (repair after bit rot or rebuild).
+    WriteBlock {
+        name: String,
+        incarnation: u32,
+        lbn: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+}
+
+/// The parameters of one member's fragment of a new incarnation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSpec {
+    pub name: String,
+    pub incarnation: u32,
+    pub creation_time_ns: u64,
+    pub stripe_size: u32,
+    pub members: u8,
+    pub parity: u8,
+    /// Which column of the layout this member holds.
+    pub fragment_index: u8,
+}
+
+/// An object's catalog record as it travels between members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordWire {
+    pub name: String,
+    pub length: u64,
+    pub incarnation: u32,
+    pub members: u8,
+    pub parity: u8,
+    pub stripe_size: u32,
+    pub crc32c: u32,
+    pub creation_time_ns: u64,
 }
 
 /// The answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     Pong,
+    Done,
+    /// Whether a `Commit` made its record current (false: a newer one already was).
+    Committed {
+        applied: bool,
+    },
+    Block(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The request failed on the peer; `kind` is machine-readable.
-    Error { kind: ErrorKind, message: String },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 /// Why a peer refused or failed a request.

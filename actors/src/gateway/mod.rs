@@ -1,0 +1,110 @@
+//! The HTTP gateway of one member: an actix-web server under supervision.
+//!
+//! The socket is bound when the actor is built (a bind failure is the child's
+//! abnormal exit, retried by the supervisor); the server runs its own worker
+//! threads and stops gracefully with the actor.
+
+pub mod names;
+pub mod range;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use serde::Serialize;
+use tracing::info;
+
+use crate::service::ObjectService;
+
+/// One member as `/v1/cluster` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MemberDoc {
+    pub id: u32,
+    /// `up`, `down` or `rebuilding`.
+    pub state: String,
+    pub http: String,
+    pub incarnation: u32,
+    /// Objects this member still has to rebuild (0 when current).
+    pub dirty: u64,
+}
+
+/// The `/v1/cluster` document.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClusterDoc {
+    pub id: u32,
+    pub cluster: String,
+    pub incarnation: u32,
+    pub controller: Option<u32>,
+    pub members: Vec<MemberDoc>,
+    pub objects: usize,
+}
+
+/// What the request handlers share.
+pub struct GatewayState {
+    pub service: ObjectService,
+    pub cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
+}
+
+pub struct Gateway {
+    addr: SocketAddr,
+    server: Option<Server>,
+    handle: Option<ServerHandle>,
+}
+
+impl Gateway {
+    /// Binds the HTTP socket; the server starts with the actor.
+    pub fn bind(addr: SocketAddr, service: ObjectService, cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>) -> std::io::Result<Gateway> {
+        let state = web::Data::new(GatewayState { service, cluster });
+        let metrics = state.service.metrics().clone();
+        let server = HttpServer::new(move || {
+            let metrics = metrics.clone();
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(move |req, srv| {
+                    let method = req.method().to_string();
+                    let metrics = metrics.clone();
+                    let fut = actix_web::dev::Service::call(srv, req);
+                    async move {
+                        let res = fut.await?;
+                        metrics.request(&method, res.status().as_u16());
+                        Ok(res)
+                    }
+                })
+                .configure(routes::configure)
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(addr)?
+        .run();
+        Ok(Gateway {
+            addr,
+            handle: Some(server.handle()),
+            server: Some(server),
+        })
+    }
+}
+
+impl Actor for Gateway {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        if let Some(server) = self.server.take() {
+            actix_rt::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            });
+        }
+        info!(addr = %self.addr, "http gateway listening");
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(h) = self.handle.take() {
+            actix_rt::spawn(async move { h.stop(true).await });
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Which object names the API accepts: 1..=1024 bytes of UTF-8, `/`-separated
+//! segments, none empty, `.` or `..`, no control characters.
+
+/// Longest accepted name, in bytes.
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// Checks an object name; the error says what is wrong with it.
+pub fn check(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("object name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("object name is {} bytes; at most {MAX_NAME_LEN}", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!("object name contains the control character {:?}", c));
+    }
+    for seg in name.split('/') {
+        match seg {
+            "" => return Err("object name has an empty segment (leading, trailing or double '/')".into()),
+            "." | ".." => return Err(format!("object name has a {seg:?} segment")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_paths_and_rejects_the_rest() {
+        for ok in ["a", "movies/intro.ts", "x.y/z..w/ü", &"n".repeat(1024)] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "..", "a/../b", "./a", "a\nb", "a\u{7f}", &"n".repeat(1025)] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! GET as a coordinator: pin every member's fragment of the current
+//! incarnation, then stream the blocks of the requested range in order, read
+//! from all members in parallel (a window of blocks ahead, FIG. 6F's load
+//! balance), parity skipped.
+//!
+//! A block whose member is down, unreachable or answers with a checksum
+//! failure is rebuilt from the rest of its row as it is needed; a corrupt one
+//! is also rewritten on its member. Invariant: a block is either its verified
+//! bytes or a reconstruction from verified shards; when neither is possible
+//! the stream ends with an error instead of wrong bytes.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use stripecast_persistence::{Geometry, Layout, ObjectRecord};
+use tracing::{info, warn};
+
+use super::{next_id, CallError, ObjectService, ServiceError};
+use crate::protocol::{ErrorKind, Request, Response};
+
+/// An object opened for reading: its record and the pinned fragments.
+pub struct OpenObject {
+    svc: ObjectService,
+    pub record: ObjectRecord,
+    layout: Layout,
+    geometry: Geometry,
+    session: u64,
+    /// Members whose fragment could not be pinned: their blocks are rebuilt.
+    missing: HashSet<u32>,
+}
+
+impl OpenObject {
+    pub fn len(&self) -> u64 {
+        self.record.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.record.length == 0
+    }
+}
+
+impl Drop for OpenObject {
+    fn drop(&mut self) {
+        let svc = self.svc.clone();
+        let session = self.session;
+        let members: Vec<u32> = (0..self.layout.members() as u32)
+            .filter(|m| !self.missing.contains(m))
+            .collect();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            actix_rt::spawn(async move {
+                for m in members {
+                    let _ = svc.call(m, Request::CloseRead { session }).await;
+                }
+            });
+        }
+    }
+}
+
+impl ObjectService {
+    /// Opens `name` for reading: the current record, with every reachable
+    /// fragment pinned. Fails with `Unavailable` if more fragments are missing
+    /// than parity covers.
+    pub async fn open(&self, name: &str) -> Result<OpenObject, ServiceError> {
+        let mut last_missing = Vec::new();
+        for _attempt in 0..3 {
+            let record = self.record(name).await?;
+            let layout = record
+                .layout()
+                .map_err(|e| ServiceError::Internal(format!("record of {name:?}: {e}")))?;
+            let session = next_id();
+            let opens = (0..layout.members() as u32).map(|m| {
+                let req = Request::OpenRead {
+                    session,
+                    name: name.to_string(),
+                    incarnation: record.incarnation,
+                };
+                async move {
+                    if !self.is_up(m) {
+                        return (m, Err(CallError::Down("down".into())));
+                    }
+                    (m, self.call(m, req).await)
+                }
+            });
+            let mut missing = HashSet::new();
+            let mut replaced = false;
+            for (m, r) in futures::future::join_all(opens).await {
+                match r {
+                    Ok(_) => {}
+                    Err(CallError::Remote(ErrorKind::NotFound, _)) => {
+                        replaced = true;
+                        missing.insert(m);
+                    }
+                    Err(e) => {
+                        warn!(member = self.me(), object = %name, peer = m, error = ?e, "fragment unavailable for read");
+                        missing.insert(m);
+                    }
+                }
+            }
+            let geometry = layout.geometry(record.length, record.stripe_size);
+            let opened = OpenObject {
+                svc: self.clone(),
+                record,
+                layout,
+                geometry,
+                session,
+                missing,
+            };
+            if opened.missing.len() <= layout.parity() {
+                return Ok(opened);
+            }
+            last_missing = opened.missing.iter().copied().collect();
+            last_missing.sort_unstable();
+            if !replaced {
+                break;
+            }
+            // A newer incarnation replaced this one while we opened it: try again.
+        }
+        Err(ServiceError::Unavailable(format!(
+            "object {name:?}: fragments on members {last_missing:?} are unavailable and parity covers {}",
+            self.inner.layout.parity()
+        )))
+    }
+
+    /// The bytes `start..end` of the object, in order, as a stream of chunks.
+    pub fn stream(&self, obj: OpenObject, start: u64, end: u64) -> impl Stream<Item = Result<Bytes, ServiceError>> + 'static {
+        let geometry = obj.geometry;
+        let end = end.min(geometry.object_len);
+        let blocks = geometry.blocks_for_range(start, end);
+        let obj = Arc::new(obj);
+        let svc = self.clone();
+        let window = self.inner.read_ahead;
+        futures::stream::iter(blocks)
+            .map(move |bn| {
+                let svc = svc.clone();
+                let obj = obj.clone();
+                async move {
+                    let data = svc.block(&obj, bn).await?;
+                    let block_start = geometry.block_offset(bn);
+                    let len = geometry.block_len(bn) as u64;
+                    let from = start.max(block_start) - block_start;
+                    let to = end.min(block_start + len) - block_start;
+                    svc.inner.metrics.bytes_out.fetch_add(to - from, Relaxed);
+                    Ok(Bytes::from(data).slice(from as usize..to as usize))
+                }
+            })
+            .buffered(window)
+    }
+
+    /// Data block `bn` of an open object, rebuilt from its row if need be.
+    pub async fn block(&self, obj: &OpenObject, bn: u64) -> Result<Vec<u8>, ServiceError> {
+        let layout = obj.layout;
+        let places = layout.read_locations(bn);
+        let first = if places.len() > 1 {
+            (self.next_mirror_turn() % places.len() as u64) as usize
+        } else {
+            0
+        };
+        let mut corrupt_on = None;
+        for i in 0..places.len() {
+            let loc = places[(first + i) % places.len()];
+            let member = loc.member as u32;
+            if obj.missing.contains(&member) || !self.is_up(member) {
+                continue;
+            }
+            let req = Request::ReadBlock {
+                session: obj.session,
+                name: obj.record.name.clone(),
+                incarnation: obj.record.incarnation,
+                lbn: loc.lbn,
+            };
+            match self.call(member, req).await {
+                Ok(Response::Block(data)) => {
+                    self.inner.metrics.block_read(member);
+                    return Ok(data);
+                }
+                Ok(other) => {
+                    warn!(member = self.me(), peer = member, ?other, "unexpected answer to a block read");
+                }
+                Err(CallError::Remote(ErrorKind::Corrupt, msg)) => {
+                    warn!(member = self.me(), object = %obj.record.name, peer = member, lbn = loc.lbn, error = %msg, "corrupt block; rebuilding from its row");
+                    self.inner.metrics.corrupt_blocks.fetch_add(1, Relaxed);
+                    corrupt_on.get_or_insert((member, loc.lbn));
+                }
+                Err(e) => {
+                    warn!(member = self.me(), object = %obj.record.name, peer = member, error = ?e, "block read failed; rebuilding from its row");
+                }
+            }
+        }
+        let row = layout.row_of(bn);
+        let shard = layout.index_in_row(bn);
+        let data = self.reconstruct(obj, row, shard).await?;
+        if let Some((member, lbn)) = corrupt_on {
+            self.repair(obj, member, lbn, data.clone());
+        }
+        Ok(data)
+    }
+
+    /// Shard `want` of `row`, from the other shards of the row.
+    async fn reconstruct(&self, obj: &OpenObject, row: u64, want: usize) -> Result<Vec<u8>, ServiceError> {
+        let layout = obj.layout;
+        let n = layout.members();
+        let k = layout.data_per_row();
+        self.inner.metrics.reconstructions.fetch_add(1, Relaxed);
+        let fetches = (0..n).filter(|&s| s != want).map(|s| {
+            let member = layout.shard_member(row, s) as u32;
+            let req = Request::ReadBlock {
+                session: obj.session,
+                name: obj.record.name.clone(),
+                incarnation: obj.record.incarnation,
+                lbn: row,
+            };
+            async move {
+                if obj.missing.contains(&member) || !self.is_up(member) {
+                    return (s, None);
+                }
+                match self.call(member, req).await {
+                    Ok(Response::Block(d)) => (s, Some(d)),
+                    _ => (s, None),
+                }
+            }
+        });
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
+        let mut have = 0;
+        for (s, d) in futures::future::join_all(fetches).await {
+            if d.is_some() {
+                have += 1;
+            }
+            shards[s] = d;
+        }
+        if have < k {
+            return Err(ServiceError::Unavailable(format!(
+                "object {:?} row {row}: only {have} of the {k} blocks needed to rebuild are readable",
+                obj.record.name
+            )));
+        }
+        self.inner
+            .codec
+            .reconstruct_data(&mut shards)
+            .map_err(|e| ServiceError::Internal(format!("rebuilding row {row}: {e}")))?;
+        shards[want]
+            .take()
+            .ok_or_else(|| ServiceError::Internal(format!("row {row}: shard {want} not rebuilt")))
+    }
+
+    /// Rewrites a corrupt block on its member, in the background.
+    fn repair(&self, obj: &OpenObject, member: u32, lbn: u64, data: Vec<u8>) {
+        let svc = self.clone();
+        let name = obj.record.name.clone();
+        let incarnation = obj.record.incarnation;
+        actix_rt::spawn(async move {
+            let req = Request::WriteBlock {
+                name: name.clone(),
+                incarnation,
+                lbn,
+                data,
+            };
+            match svc.call(member, req).await {
+                Ok(_) => {
+                    svc.inner.metrics.repairs.fetch_add(1, Relaxed);
+                    info!(member = svc.me(), object = %name, peer = member, lbn, "corrupt block repaired from parity");
+                }
+                Err(e) => warn!(member = svc.me(), object = %name, peer = member, lbn, error = ?e, "repair failed"),
+            }
+        });
+    }
+}

@@ -1,0 +1,283 @@
+//! The object service: what a member does for a client (PUT, GET, DELETE,
+//! list) as the coordinator of a striped operation, and what it does for a
+//! peer's request on its own fragments.
+//!
+//! One place reads blocks ([`ObjectService::block`]): it reads the block where
+//! the layout puts it and, when that member is down or the block fails its
+//! checksum, rebuilds it from the rest of its row. Requests to this member
+//! itself never touch the network.
+//!
+//! Invariants: writes need max(N - parity, majority) live members (so a
+//! minority side of a partition can never write); a read needs all but at most
+//! `parity` fragments; otherwise the answer is `Unavailable` (503), never bytes
+//! that might be wrong.
+
+mod error;
+mod get;
+mod handler;
+mod put;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::future::BoxFuture;
+use stripecast_config::MemberConfig;
+use stripecast_persistence::{Codec, Layout, ObjectRecord};
+use stripecast_supervisors::{ChildRef, Supervisor};
+
+pub use error::ServiceError;
+pub use get::OpenObject;
+pub use put::PutOutcome;
+
+use crate::metrics::Metrics;
+use crate::protocol::{ErrorKind, RecordWire, Request, Response};
+use crate::store::{SharedStore, Uploads};
+
+/// How the service reaches other members (the transport, or a test harness).
+pub trait PeerRequester: Send + Sync + 'static {
+    fn request(&self, peer: u32, req: Request) -> BoxFuture<'static, Result<Response, String>>;
+    fn is_up(&self, peer: u32) -> bool;
+}
+
+/// Why a call to a member failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The member could not be reached (down, timed out, link lost).
+    Down(String),
+    /// The member answered with an error.
+    Remote(ErrorKind, String),
+}
+
+impl CallError {
+    fn into_service(self, member: u32) -> ServiceError {
+        match self {
+            CallError::Down(m) => ServiceError::Unavailable(format!("member {member}: {m}")),
+            CallError::Remote(kind, m) => ServiceError::from_wire(member, kind, &m),
+        }
+    }
+}
+
+struct Inner {
+    me: u32,
+    layout: Layout,
+    codec: Codec,
+    stripe: u32,
+    store: SharedStore,
+    uploads: Uploads,
+    fragments: ChildRef<Supervisor>,
+    peers: OnceLock<Arc<dyn PeerRequester>>,
+    metrics: Arc<Metrics>,
+    /// Incarnation counters handed out for PUTs still running, by object name.
+    inflight: Mutex<HashMap<String, u32>>,
+    /// Alternates mirror reads between the two copies.
+    mirror_turn: AtomicU64,
+    read_ahead: usize,
+    write_window: usize,
+}
+
+/// Cheap to clone; shared by the HTTP workers and the transport.
+#[derive(Clone)]
+pub struct ObjectService {
+    inner: Arc<Inner>,
+}
+
+impl ObjectService {
+    pub fn new(
+        cfg: &MemberConfig,
+        store: SharedStore,
+        uploads: Uploads,
+        fragments: ChildRef<Supervisor>,
+        metrics: Arc<Metrics>,
+    ) -> Result<ObjectService, ServiceError> {
+        let layout = Layout::new(cfg.member_count(), usize::from(cfg.cluster.parity))
+            .map_err(|e| ServiceError::BadRequest(format!("layout: {e}")))?;
+        let codec = Codec::for_layout(&layout).map_err(|e| ServiceError::BadRequest(format!("codec: {e}")))?;
+        let n = cfg.member_count();
+        Ok(ObjectService {
+            inner: Arc::new(Inner {
+                me: cfg.id,
+                layout,
+                codec,
+                stripe: cfg.cluster.stripe_size,
+                store,
+                uploads,
+                fragments,
+                peers: OnceLock::new(),
+                metrics,
+                inflight: Mutex::new(HashMap::new()),
+                mirror_turn: AtomicU64::new(0),
+                read_ahead: (2 * n).clamp(4, 32),
+                write_window: 8,
+            }),
+        })
+    }
+
+    /// Connects the service to the other members (once, after the transport exists).
+    pub fn set_peers(&self, peers: Arc<dyn PeerRequester>) {
+        let _ = self.inner.peers.set(peers);
+    }
+
+    pub fn me(&self) -> u32 {
+        self.inner.me
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.inner.store
+    }
+
+    pub fn is_up(&self, member: u32) -> bool {
+        member == self.inner.me || self.inner.peers.get().is_some_and(|p| p.is_up(member))
+    }
+
+    /// Members 0..N split into (live, down).
+    pub fn live_and_down(&self) -> (Vec<u32>, Vec<u32>) {
+        (0..self.inner.layout.members() as u32).partition(|&m| self.is_up(m))
+    }
+
+    /// Live members a write needs: max(N - parity, majority).
+    pub fn write_quorum(&self) -> usize {
+        let n = self.inner.layout.members();
+        (n - self.inner.layout.parity()).max(n / 2 + 1)
+    }
+
+    /// Sends `req` to `member`, or handles it here when it is this member.
+    pub(crate) async fn call(&self, member: u32, req: Request) -> Result<Response, CallError> {
+        let resp = if member == self.inner.me {
+            self.handle(member, req).await
+        } else {
+            let peers = self
+                .inner
+                .peers
+                .get()
+                .ok_or_else(|| CallError::Down("transport not started".into()))?;
+            peers.request(member, req).await.map_err(CallError::Down)?
+        };
+        match resp {
+            Response::Error { kind, message } => Err(CallError::Remote(kind, message)),
+            other => Ok(other),
+        }
+    }
+
+    /// Object records of this member's catalog (every member holds all of them).
+    pub async fn list(&self) -> Result<Vec<ObjectRecord>, ServiceError> {
+        Ok(self.inner.store.run(|s| s.list()).await?)
+    }
+
+    pub async fn record(&self, name: &str) -> Result<ObjectRecord, ServiceError> {
+        let n = name.to_string();
+        self.inner
+            .store
+            .run(move |s| s.record(&n))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no object named {name:?}")))
+    }
+
+    /// Removes the object on every live member; members that are down get it in their dirty set.
+    pub async fn delete(&self, name: &str) -> Result<u32, ServiceError> {
+        let record = self.record(name).await?;
+        let (live, down) = self.live_and_down();
+        self.require_write_quorum(&live, &down)?;
+        let results = futures::future::join_all(live.iter().map(|&m| {
+            self.call(
+                m,
+                Request::Delete {
+                    name: name.to_string(),
+                    incarnation: record.incarnation,
+                    dirty: down.clone(),
+                },
+            )
+        }))
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < self.write_quorum() {
+            return Err(ServiceError::Unavailable(format!(
+                "delete of {name:?} reached {ok} members, needs {}",
+                self.write_quorum()
+            )));
+        }
+        tracing::info!(member = self.inner.me, object = %name, incarnation = record.incarnation, "object deleted");
+        Ok(record.incarnation)
+    }
+
+    fn require_write_quorum(&self, live: &[u32], down: &[u32]) -> Result<(), ServiceError> {
+        if live.len() < self.write_quorum() {
+            return Err(ServiceError::Unavailable(format!(
+                "cannot write: members {down:?} are down; writes need {} of {} members",
+                self.write_quorum(),
+                self.inner.layout.members()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The wire form of a catalog record.
+pub fn record_to_wire(r: &ObjectRecord) -> RecordWire {
+    RecordWire {
+        name: r.name.clone(),
+        length: r.length,
+        incarnation: r.incarnation,
+        members: r.fragment_count,
+        parity: r.parity,
+        stripe_size: r.stripe_size,
+        crc32c: r.checksum,
+        creation_time_ns: r.creation_time_ns,
+    }
+}
+
+/// The catalog form of a wire record.
+pub fn record_from_wire(w: &RecordWire) -> ObjectRecord {
+    ObjectRecord {
+        name: w.name.clone(),
+        length: w.length,
+        incarnation: w.incarnation,
+        fragment_count: w.members,
+        parity: w.parity,
+        stripe_size: w.stripe_size,
+        layout_version: stripecast_persistence::layout::LAYOUT_VERSION,
+        checksum: w.crc32c,
+        creation_time_ns: w.creation_time_ns,
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn next_id() -> u64 {
+    rand::random::<u64>()
+}
+
+/// Incarnations: a 24-bit per-object counter above the coordinator's 8-bit
+/// member id, so two members writing one name at once never pick the same
+/// incarnation, and the larger one wins everywhere.
+pub(crate) fn compose_incarnation(counter: u32, member: u32) -> u32 {
+    ((counter & 0x00ff_ffff) << 8) | (member & 0xff)
+}
+
+pub(crate) fn incarnation_counter(incarnation: u32) -> u32 {
+    incarnation >> 8
+}
+
+pub(crate) fn counter_of(inner: &ObjectService) -> &Mutex<HashMap<String, u32>> {
+    &inner.inner.inflight
+}
+
+impl ObjectService {
+    pub(crate) fn next_mirror_turn(&self) -> u64 {
+        self.inner.mirror_turn.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,295 @@
+//! `LocalStore`: this member's fragments and catalog, as one thread-safe value.
+//!
+//! Everything here blocks (file I/O, fsync, sled flush); async callers run it
+//! through `spawn_blocking`. Invariants:
+//! * A record is made current only if its incarnation is newer than the one
+//!   held (`commit`), under one lock, so concurrent PUTs of a name converge on
+//!   the same winner on every member.
+//! * A fragment pinned by a read session stays readable (its file open) until
+//!   the session closes, even if a newer incarnation removes its file meanwhile:
+//!   a reader sees the old object or the new one, whole.
+//! * Temporary files from writes cut short by a crash are removed at open.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use stripecast_persistence::fragment::list_fragments;
+use stripecast_persistence::{Batch, Catalog, FragmentError, FragmentName, FragmentReader, ObjectRecord};
+use tracing::{debug, info, warn};
+
+use crate::store::StoreError;
+
+/// Fragments a read session pins, and when it started.
+struct Session {
+    keys: Vec<(String, u32)>,
+    opened: Instant,
+}
+
+/// Open fragment files, shared by readers; pinned ones are never evicted.
+#[derive(Default)]
+struct ReaderCache {
+    open: HashMap<(String, u32), Arc<FragmentReader>>,
+    pins: HashMap<(String, u32), usize>,
+    sessions: HashMap<u64, Session>,
+}
+
+/// A read session that never closed (its coordinator died) is dropped after this.
+const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
+/// Unpinned open files kept for reuse.
+const CACHE_LIMIT: usize = 256;
+
+pub struct LocalStore {
+    member: u32,
+    fragments: PathBuf,
+    catalog: Catalog,
+    commit_lock: Mutex<()>,
+    readers: Mutex<ReaderCache>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) `data_dir/fragments` and `data_dir/catalog`.
+    pub fn open(data_dir: &Path, member: u32) -> Result<LocalStore, StoreError> {
+        let fragments = data_dir.join("fragments");
+        std::fs::create_dir_all(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
+        let catalog = Catalog::open(data_dir.join("catalog"))?;
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&fragments).map_err(|e| StoreError::io(&fragments, e))? {
+            let entry = entry.map_err(|e| StoreError::io(&fragments, e))?;
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+                removed += 1;
+            }
+        }
+        info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, "store opened");
+        Ok(LocalStore {
+            member,
+            fragments,
+            catalog,
+            commit_lock: Mutex::new(()),
+            readers: Mutex::new(ReaderCache::default()),
+        })
+    }
+
+    pub fn member(&self) -> u32 {
+        self.member
+    }
+
+    pub fn fragment_dir(&self) -> &Path {
+        &self.fragments
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The path of this member's fragment of `record`'s incarnation.
+    pub fn fragment_path(&self, name: &str, incarnation: u32, count: u8) -> PathBuf {
+        let index = u8::try_from(self.member).unwrap_or(u8::MAX);
+        self.fragments
+            .join(FragmentName::new(name, incarnation, index, count).file_name())
+    }
+
+    /// Every fragment file of `name` on this member, any incarnation.
+    fn fragments_of(&self, name: &str) -> Vec<(PathBuf, FragmentName)> {
+        match list_fragments(&self.fragments) {
+            Ok(all) => all.into_iter().filter(|(_, f)| f.is_for(name)).collect(),
+            Err(e) => {
+                warn!(member = self.member, error = %e, "cannot list fragments");
+                Vec::new()
+            }
+        }
+    }
+
+    fn unlink(&self, path: &Path) {
+        match std::fs::remove_file(path) {
+            Ok(()) => debug!(member = self.member, path = %path.display(), "fragment removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(member = self.member, path = %path.display(), error = %e, "cannot remove fragment")
+            }
+        }
+    }
+
+    /// Makes `record` current if it is newer than what this member holds.
+    /// The loser's fragment (this record's, or the replaced one's) is removed.
+    /// `dirty` lists members that missed the write: the object joins their
+    /// dirty sets in the same atomic, durable catalog update.
+    pub fn commit(&self, record: ObjectRecord, dirty: &[u32]) -> Result<bool, StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let current = self.catalog.get_object(&record.name)?;
+        if let Some(cur) = &current {
+            if cur.incarnation >= record.incarnation {
+                info!(member = self.member, object = %record.name, incarnation = record.incarnation, current = cur.incarnation, "commit superseded");
+                if cur.incarnation != record.incarnation {
+                    self.unlink(&self.fragment_path(
+                        &record.name,
+                        record.incarnation,
+                        record.fragment_count,
+                    ));
+                }
+                return Ok(false);
+            }
+        }
+        let mut batch = Batch::new();
+        for &m in dirty {
+            batch.mark_dirty(m as usize, record.name.clone());
+        }
+        batch.put_object(record.clone());
+        self.catalog.apply(&batch)?;
+        for (path, f) in self.fragments_of(&record.name) {
+            if f.incarnation < record.incarnation {
+                self.unlink(&path);
+            }
+        }
+        debug!(member = self.member, object = %record.name, incarnation = record.incarnation, "committed");
+        Ok(true)
+    }
+
+    /// Removes the object if its incarnation is at most `incarnation`, with its fragments.
+    pub fn delete(&self, name: &str, incarnation: u32, dirty: &[u32]) -> Result<bool, StoreError> {
+        let _guard = lock(&self.commit_lock);
+        match self.catalog.get_object(name)? {
+            Some(cur) if cur.incarnation <= incarnation => {
+                let mut batch = Batch::new();
+                for &m in dirty {
+                    batch.mark_dirty(m as usize, name.to_string());
+                }
+                batch.remove_object(name.to_string());
+                self.catalog.apply(&batch)?;
+                for (path, f) in self.fragments_of(name) {
+                    if f.incarnation <= incarnation {
+                        self.unlink(&path);
+                    }
+                }
+                info!(member = self.member, object = %name, incarnation, "deleted");
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub fn record(&self, name: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        Ok(self.catalog.get_object(name)?)
+    }
+
+    pub fn list(&self) -> Result<Vec<ObjectRecord>, StoreError> {
+        Ok(self.catalog.list_objects()?)
+    }
+
+    /// The open reader for (name, incarnation), opening the file if needed.
+    fn reader(&self, name: &str, incarnation: u32) -> Result<Arc<FragmentReader>, StoreError> {
+        let key = (name.to_string(), incarnation);
+        if let Some(r) = lock(&self.readers).open.get(&key) {
+            return Ok(r.clone());
+        }
+        let path = self.find_fragment(name, incarnation)?;
+        let reader = Arc::new(FragmentReader::open(&path)?);
+        let mut cache = lock(&self.readers);
+        if cache.open.len() >= CACHE_LIMIT {
+            let pins = &cache.pins;
+            let evict: Vec<_> = cache
+                .open
+                .keys()
+                .filter(|k| !pins.contains_key(*k))
+                .take(CACHE_LIMIT / 4)
+                .cloned()
+                .collect();
+            for k in evict {
+                cache.open.remove(&k);
+            }
+        }
+        Ok(cache.open.entry(key).or_insert(reader).clone())
+    }
+
+    /// This member's fragment file of (name, incarnation), whatever its fragment count.
+    fn find_fragment(&self, name: &str, incarnation: u32) -> Result<PathBuf, StoreError> {
+        self.fragments_of(name)
+            .into_iter()
+            .find(|(_, f)| f.incarnation == incarnation && u32::from(f.index) == self.member)
+            .map(|(p, _)| p)
+            .ok_or_else(|| StoreError::NotFound(format!("{name} incarnation {incarnation}")))
+    }
+
+    /// Pins this member's fragment of (name, incarnation) for `session`.
+    pub fn open_read(&self, session: u64, name: &str, incarnation: u32) -> Result<(), StoreError> {
+        self.reader(name, incarnation)?;
+        let key = (name.to_string(), incarnation);
+        let mut cache = lock(&self.readers);
+        let now = Instant::now();
+        let expired: Vec<u64> = cache
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.opened) > SESSION_TTL)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            warn!(member = self.member, session = id, "read session expired");
+            Self::release(&mut cache, id);
+        }
+        *cache.pins.entry(key.clone()).or_default() += 1;
+        cache
+            .sessions
+            .entry(session)
+            .or_insert_with(|| Session {
+                keys: Vec::new(),
+                opened: now,
+            })
+            .keys
+            .push(key);
+        Ok(())
+    }
+
+    fn release(cache: &mut ReaderCache, session: u64) {
+        if let Some(s) = cache.sessions.remove(&session) {
+            for key in s.keys {
+                if let Some(n) = cache.pins.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        cache.pins.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn close_read(&self, session: u64) {
+        Self::release(&mut lock(&self.readers), session);
+    }
+
+    /// One checksum-verified block of this member's fragment of (name, incarnation).
+    pub fn read_block(
+        &self,
+        name: &str,
+        incarnation: u32,
+        lbn: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let reader = self.reader(name, incarnation)?;
+        Ok(reader.read_block(lbn)?)
+    }
+
+    /// Replaces one block (with its checksum) and fsyncs: repair from parity.
+    pub fn write_block(
+        &self,
+        name: &str,
+        incarnation: u32,
+        lbn: u64,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = self.find_fragment(name, incarnation)?;
+        let mut rw = FragmentReader::open_rw(&path)?;
+        rw.rewrite_block(lbn, data)?;
+        info!(member = self.member, object = %name, incarnation, lbn, "block rewritten");
+        Ok(())
+    }
+
+    /// Whether a fragment error means the block itself is bad (not the file missing).
+    pub fn is_corruption(e: &FragmentError) -> bool {
+        matches!(e, FragmentError::ChecksumMismatch { .. })
+    }
+}
