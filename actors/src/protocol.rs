@@ -12,14 +12,29 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// Liveness and round-trip check.
     Ping,
+    /// Transport diagnostics and benchmarks: the peer answers
+    /// [`Response::Echo`] with the same bytes (a payload-carrying round trip
+    /// that needs no storage).
+    Echo {
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
 }
 
 /// The answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     Pong,
+    /// The answer to [`Request::Echo`]: the payload it carried.
+    Echo {
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
     /// The request failed on the peer; `kind` is machine-readable.
-    Error { kind: ErrorKind, message: String },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 /// Why a peer refused or failed a request.
