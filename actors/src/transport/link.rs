@@ -574,7 +574,11 @@ async fn writer_task(
             let f = faults.get(peer);
             if f.delay_ms > 0 {
                 let due = out.at + Duration::from_millis(f.delay_ms);
-                tokio::time::sleep_until(due.into()).await;
+                if due > Instant::now() {
+                    // What is already written must not wait behind this frame.
+                    sink.flush().await?;
+                    tokio::time::sleep_until(due.into()).await;
+                }
             }
             let verdict = faults::apply(&f, out.frame);
             let mut batch = verdict.copies;
