@@ -2,7 +2,10 @@
 //! actors under stripecast-supervisors.
 
 pub mod gateway;
+pub mod membership;
 pub mod metrics;
+pub mod node;
 pub mod protocol;
 pub mod service;
 pub mod store;
+pub mod transport;

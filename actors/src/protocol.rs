@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 pub enum Request {
     /// Liveness and round-trip check.
     Ping,
+    /// Transport diagnostics and benchmarks: the peer answers
+    /// [`Response::Echo`] with the same bytes (a payload-carrying round trip
+    /// that needs no storage).
+    Echo {
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
     /// Open an upload session writing this member's fragment of a new incarnation.
     BeginUpload { upload: u64, spec: UploadSpec },
     /// One block of the fragment; blocks may arrive out of order, each exactly once.
@@ -98,6 +105,11 @@ pub enum Response {
         applied: bool,
     },
     Block(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The answer to [`Request::Echo`]: the payload it carried.
+    Echo {
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
     /// The request failed on the peer; `kind` is machine-readable.
     Error {
         kind: ErrorKind,

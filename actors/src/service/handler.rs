@@ -27,6 +27,7 @@ impl ObjectService {
         let inner = &self.inner;
         match req {
             Request::Ping => Ok(Response::Pong),
+            Request::Echo { payload } => Ok(Response::Echo { payload }),
             Request::BeginUpload { upload, spec } => {
                 if u32::from(spec.fragment_index) != inner.me {
                     return Err(StoreError::BadRequest(format!(

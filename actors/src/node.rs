@@ -1,0 +1,177 @@
+//! One member process: its supervision tree, its pid file, and the glue that
+//! connects the object service to the transport and membership.
+//!
+//! ```text
+//! member (rest_for_one)
+//! ├── store        sled catalog + fragment files (permanent)
+//! ├── transport    one_for_one: listener, one link per peer (backoff)
+//! ├── membership   up/down view fed by the links, controller choice
+//! ├── fragments    dynamic: one upload actor per fragment being written
+//! ├── jobs         dynamic: rebuild jobs
+//! └── gateway      HTTP API
+//! ```
+//!
+//! rest_for_one: when a child dies, everything started after it (which may
+//! depend on it) restarts too; the store, started first, restarts alone
+//! with all the others.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use stripecast_config::MemberConfig;
+use stripecast_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
+use tracing::info;
+
+use crate::gateway::{ClusterDoc, Gateway, MemberDoc};
+use crate::membership::{link_events, membership_spec, MembershipView};
+use crate::metrics::Metrics;
+use crate::protocol::{Request, Response};
+use crate::service::{ObjectService, PeerRequester};
+use crate::store::{SharedStore, StoreActor, Uploads};
+use crate::transport::{transport_spec, Peers, RequestHandler, StatusSource};
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl RequestHandler for ObjectService {
+    fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response> {
+        let svc = self.clone();
+        Box::pin(async move { svc.handle(from, req).await })
+    }
+}
+
+impl PeerRequester for Peers {
+    fn request(&self, peer: u32, req: Request) -> BoxFuture<'static, Result<Response, String>> {
+        let peers = self.clone();
+        Box::pin(async move { peers.request(peer, req).await.map_err(|e| e.to_string()) })
+    }
+
+    fn is_up(&self, peer: u32) -> bool {
+        Peers::is_up(self, peer)
+    }
+}
+
+/// A running member.
+pub struct Member {
+    pub tree: SupervisorHandle,
+    pub service: ObjectService,
+    pub view: MembershipView,
+    pid_file: PathBuf,
+}
+
+impl Member {
+    /// Stops the tree in order and removes the pid file.
+    pub async fn shutdown(self) {
+        self.tree.shutdown().await;
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+fn write_pid(data_dir: &Path) -> Result<PathBuf, NodeError> {
+    let path = data_dir.join("member.pid");
+    std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|source| NodeError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Starts a member inside the current actix system.
+pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| NodeError::Io {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
+    let pid_file = write_pid(&cfg.data_dir)?;
+    let me = cfg.id;
+    let shared = SharedStore::default();
+    let metrics = Arc::new(Metrics::new(me, cfg.member_count()));
+
+    let (fragments, fragments_ref) = ChildSpec::supervisor_with_ref(
+        SupervisorSpec::dynamic("fragments").intensity(1000, Duration::from_secs(1)),
+    );
+    let jobs = ChildSpec::supervisor(SupervisorSpec::dynamic("jobs").intensity(10, Duration::from_secs(10)));
+    let service = ObjectService::new(&cfg, shared.clone(), Uploads::default(), fragments_ref, metrics)
+        .map_err(|e| NodeError::Setup(e.to_string()))?;
+
+    let store = {
+        let shared = shared.clone();
+        let dir = cfg.data_dir.clone();
+        ChildSpec::try_new("store", move |_| StoreActor::open(shared.clone(), &dir, me))
+    };
+    let (membership, membership_ref, view) = membership_spec(&cfg);
+    let status = StatusSource::new();
+    let (transport, peers) = transport_spec(
+        &cfg,
+        Arc::new(service.clone()),
+        status,
+        link_events(&membership_ref),
+    );
+    service.set_peers(Arc::new(peers));
+
+    let gateway = {
+        let service = service.clone();
+        let addr = cfg.me().http;
+        let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
+        ChildSpec::try_new("gateway", move |_| Gateway::bind(addr, service.clone(), cluster.clone()))
+    };
+
+    let tree = Supervisor::start(
+        SupervisorSpec::new(format!("member-{me}"), Strategy::RestForOne)
+            .intensity(5, Duration::from_secs(10))
+            .child(store)
+            .child(transport)
+            .child(membership)
+            .child(fragments)
+            .child(jobs)
+            .child(gateway),
+    )
+    .await;
+    info!(member = me, http = %cfg.me().http, peer = %cfg.me().peer, "member started");
+    Ok(Member {
+        tree,
+        service,
+        view,
+        pid_file,
+    })
+}
+
+/// Builds the `/v1/cluster` document from the membership view.
+fn cluster_doc_fn(cfg: &MemberConfig, service: ObjectService, view: MembershipView) -> Arc<dyn Fn() -> ClusterDoc + Send + Sync> {
+    let me = cfg.id;
+    let name = cfg.cluster.name.clone();
+    let members: Vec<(u32, String)> = cfg.members.iter().map(|m| (m.id, m.http.to_string())).collect();
+    Arc::new(move || {
+        let snapshot = view.snapshot();
+        let objects = service.store().get().map(|s| s.catalog().object_count()).unwrap_or(0);
+        ClusterDoc {
+            id: me,
+            cluster: name.clone(),
+            incarnation: 0,
+            controller: view.controller(),
+            members: members
+                .iter()
+                .map(|(id, http)| MemberDoc {
+                    id: *id,
+                    state: if *id == me || snapshot.is_up(*id) { "up" } else { "down" }.to_string(),
+                    http: http.clone(),
+                    incarnation: 0,
+                    dirty: 0,
+                })
+                .collect(),
+            objects,
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! The listener: accepts connections on this member's peer address, runs the
+//! acceptor's side of the handshake, and hands each authenticated connection
+//! to the link of the member it proved to be (which replaces any older one).
+//!
+//! Invariants:
+//! * handshakes run concurrently, each bounded by `connect_timeout` and at most
+//!   `max_handshakes` at once; extra connections are closed at once;
+//! * a failed handshake (garbage, HTTP, half a frame, wrong secret, unknown or
+//!   higher id, silence) closes that connection and logs a warning with the
+//!   remote address and the reason; nothing else is affected;
+//! * the listener owns no authenticated connection: a restarted listener only
+//!   rebinds the port, and the links keep theirs;
+//! * a bind failure is an abnormal exit, so the supervisor retries with backoff.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use stripecast_supervisors::ChildContext;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+use tracing::{info, warn};
+
+use super::handshake::{self, HandshakeError};
+use super::link::{Attach, Connection};
+use super::wire::FrameCodec;
+use super::{Shared, Stats};
+
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the
+/// listener does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+pub(crate) struct Listener {
+    sh: Arc<Shared>,
+    cctx: ChildContext,
+    in_handshake: usize,
+}
+
+type Accepted = io::Result<(TcpStream, SocketAddr)>;
+
+impl Listener {
+    pub fn new(sh: Arc<Shared>, cctx: ChildContext) -> Self {
+        Listener {
+            sh,
+            cctx,
+            in_handshake: 0,
+        }
+    }
+
+    fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        // std's bind sets SO_REUSEADDR on Unix, so a restarted member can
+        // rebind at once; binding synchronously keeps `started` simple.
+        let std = std::net::TcpListener::bind(addr)?;
+        std.set_nonblocking(true)?;
+        TcpListener::from_std(std)
+    }
+
+    fn hand_off(&mut self, peer: u32, conn: Connection) {
+        let addr = conn.addr;
+        match self.sh.slots.get(&peer).and_then(|s| s.live_link()) {
+            Some(link) => {
+                Stats::bump(&self.sh.stats.handshakes_accepted);
+                link.do_send(Attach(conn));
+            }
+            None => {
+                warn!(member = self.sh.me, peer, %addr, "link not running; inbound connection dropped")
+            }
+        }
+    }
+}
+
+async fn accept_one(
+    sh: Arc<Shared>,
+    stream: TcpStream,
+) -> Result<(u32, Framed<TcpStream, FrameCodec>), HandshakeError> {
+    let _ = stream.set_nodelay(true);
+    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    let faults = sh.faults.clone();
+    let run = handshake::accept(&mut framed, &sh.handshake, |id| !faults.is_partitioned(id));
+    match tokio::time::timeout(sh.timeouts.connect_timeout(), run).await {
+        Ok(Ok(peer)) => Ok((peer, framed)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(HandshakeError::Timeout),
+    }
+}
+
+impl Actor for Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let addr = self.sh.listen;
+        let listener = match Self::bind(addr) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(member = self.sh.me, %addr, error = %e, "cannot listen on the peer address");
+                self.cctx.fail(ctx, format!("cannot listen on {addr}: {e}"));
+                return;
+            }
+        };
+        info!(member = self.sh.me, %addr, "listening for peers");
+        let accepts = futures::stream::unfold(listener, |l| async move {
+            let next = l.accept().await;
+            if next.is_err() {
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+            Some((next, l))
+        });
+        ctx.add_stream(accepts);
+    }
+}
+
+impl StreamHandler<Accepted> for Listener {
+    fn handle(&mut self, item: Accepted, ctx: &mut Context<Self>) {
+        let me = self.sh.me;
+        let (stream, addr) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(member = me, error = %e, "accept failed");
+                return;
+            }
+        };
+        Stats::bump(&self.sh.stats.tcp_accepted);
+        if self.in_handshake >= self.sh.limits.max_handshakes {
+            warn!(member = me, %addr, "too many handshakes in progress; connection closed");
+            return;
+        }
+        self.in_handshake += 1;
+        let fut = accept_one(self.sh.clone(), stream);
+        ctx.spawn(wrap_future::<_, Self>(fut).map(move |res, act, _| {
+            act.in_handshake -= 1;
+            match res {
+                Ok((peer, framed)) => act.hand_off(peer, Connection::from_handshake(framed, addr)),
+                Err(e) => {
+                    Stats::bump(&act.sh.stats.handshake_failures);
+                    warn!(member = me, %addr, reason = %e, "inbound handshake failed; connection closed");
+                }
+            }
+        }));
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The accept stream never ends on its own; if it does, start over.
+        self.cctx.fail(ctx, "accept stream ended");
+    }
+}

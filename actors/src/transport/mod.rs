@@ -1,0 +1,419 @@
+//! The member-to-member transport: one authenticated TCP connection per pair
+//! of members, requests multiplexed over it, heartbeats and failure detection.
+//!
+//! The subtree ([`transport_spec`]) is a `one_for_one` supervisor holding one
+//! [`link`] actor per peer (started first) and the [`listener`]. Links are
+//! restarted with backoff if they crash; a lost *connection* is not a crash
+//! and is handled inside the link (the dialer side reconnects with capped
+//! exponential backoff, the acceptor side waits for the peer to redial).
+//!
+//! * [`wire`]: frames and their encoding (length-delimited rmp-serde + CRC).
+//! * [`handshake`]: version, cluster, member id, mutual HMAC proof.
+//! * [`faults`]: run-time fault injection on every link.
+//!
+//! [`Peers`] is the handle the rest of the member uses: `request` a peer, ask
+//! whether it `is_up`, set `faults`. It lives outside the actors, so it stays
+//! valid across link restarts (it always reaches the current incarnation).
+//!
+//! Failure detection: a link is down at once when its connection closes or
+//! yields a frame that does not decode, and after `heartbeat_timeout` without
+//! any inbound frame. Every up/down and every change of a peer's
+//! [`NodeStatus`] goes to the `events` recipient as a [`LinkEvent`].
+//!
+//! Invariants: every request gets exactly one answer (its response, or a
+//! [`TransportError`]) within `request_timeout`; a request is answered only
+//! with the response carrying its own id; nothing a peer sends can take down
+//! more than its own connection.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures::future::BoxFuture;
+use stripecast_config::MemberConfig;
+use stripecast_supervisors::{Backoff, ChildRef, ChildSpec, Pid, Strategy, SupervisorSpec};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::protocol::{NodeStatus, Request, Response};
+
+pub mod faults;
+pub mod handshake;
+mod link;
+mod listener;
+pub mod wire;
+
+pub use faults::{FaultHandle, LinkFaults};
+use link::{Call, PeerLink};
+use listener::Listener;
+
+/// Serves the requests peers send to this member.
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Called for each inbound request; runs concurrently with others.
+    fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response>;
+}
+
+/// What this member says about itself in its heartbeats; the owner (the
+/// store) sets it, every link reads it at each heartbeat. Cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct StatusSource(Arc<RwLock<NodeStatus>>);
+
+impl StatusSource {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes a new status; peers see it with the next heartbeat.
+    pub fn set(&self, status: NodeStatus) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    pub fn get(&self) -> NodeStatus {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Why a request to a peer got no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The peer is down (no connection), or went down with the request pending.
+    #[error("member {0} is down")]
+    PeerDown(u32),
+    /// No response within `request_timeout` (time spent queued included).
+    #[error("request to member {0} timed out")]
+    Timeout(u32),
+    /// The peer's in-flight window and waiting queue are full; nothing was sent.
+    #[error("too many requests pending for member {0}")]
+    Busy(u32),
+    #[error("member {0} is not in the cluster")]
+    UnknownPeer(u32),
+    /// The encoded request exceeds the frame limit; nothing was sent.
+    #[error("request to member {peer} is over the {max}-byte frame limit")]
+    TooLarge { peer: u32, max: usize },
+    #[error("request to member {peer} could not be encoded: {message}")]
+    Encode { peer: u32, message: String },
+}
+
+/// A change in a link's state, sent to the transport's `events` recipient.
+#[derive(Message, Clone, Debug, PartialEq)]
+#[rtype(result = "()")]
+pub enum LinkEvent {
+    /// An authenticated connection to `peer` is established.
+    Up { peer: u32 },
+    /// The connection to `peer` is gone (closed, garbage, silence, link stopped).
+    Down { peer: u32, reason: String },
+    /// `peer` reported a new status in a heartbeat (sent on the first
+    /// heartbeat of a connection and whenever it changes, not on every one).
+    Status { peer: u32, status: NodeStatus },
+}
+
+impl LinkEvent {
+    pub fn peer(&self) -> u32 {
+        match self {
+            LinkEvent::Up { peer }
+            | LinkEvent::Down { peer, .. }
+            | LinkEvent::Status { peer, .. } => *peer,
+        }
+    }
+}
+
+/// Bounds of the transport. [`Default`] suits a member; tests shrink them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportLimits {
+    /// Requests to one peer on the wire at once (sent, response pending).
+    pub max_in_flight: usize,
+    /// Requests to one peer waiting for an in-flight slot; beyond
+    /// `max_in_flight + max_queued` a request fails at once with `Busy`.
+    pub max_queued: usize,
+    /// Inbound requests from one peer being handled at once; beyond it the
+    /// peer gets `Response::Error { kind: Unavailable }`. A well-behaved peer
+    /// never reaches it (its own `max_in_flight` is lower).
+    pub max_inbound: usize,
+    /// Connections in the handshake at once on the listener; beyond it new
+    /// connections are closed at once.
+    pub max_handshakes: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        TransportLimits {
+            max_in_flight: 64,
+            max_queued: 1024,
+            max_inbound: 256,
+            max_handshakes: 64,
+        }
+    }
+}
+
+/// Counters of one member's transport (for tests, metrics and `status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// TCP connections accepted on the peer port (before any handshake).
+    pub tcp_accepted: u64,
+    /// Inbound connections that completed the handshake.
+    pub handshakes_accepted: u64,
+    /// Outbound connections that completed the handshake.
+    pub handshakes_dialed: u64,
+    /// Handshakes that failed, either side.
+    pub handshake_failures: u64,
+    /// Connections closed because the peer sent a frame that did not decode.
+    pub bad_frames: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub tcp_accepted: AtomicU64,
+    pub handshakes_accepted: AtomicU64,
+    pub handshakes_dialed: AtomicU64,
+    pub handshake_failures: AtomicU64,
+    pub bad_frames: AtomicU64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The state of the link to one peer shared by its actor incarnations,
+/// [`Peers`] and the listener.
+pub(crate) struct PeerSlot {
+    pub id: u32,
+    /// The peer's member-to-member address (dialed if we have the lower id).
+    pub addr: SocketAddr,
+    /// The link actor's current incarnation (set once, at spec building).
+    pub link: OnceLock<ChildRef<PeerLink>>,
+    /// Whether an authenticated connection is established (written by the link).
+    pub up: AtomicBool,
+    /// Permits for requests admitted (in flight or queued).
+    pub admitted: Semaphore,
+    /// Permits for requests on the wire.
+    pub in_flight: Semaphore,
+}
+
+impl PeerSlot {
+    pub fn live_link(&self) -> Option<Addr<PeerLink>> {
+        self.link.get().and_then(|r| r.live_addr())
+    }
+}
+
+/// Everything the transport's actors and [`Peers`] share.
+pub(crate) struct Shared {
+    pub me: u32,
+    pub listen: SocketAddr,
+    pub timeouts: stripecast_config::Timeouts,
+    pub limits: TransportLimits,
+    pub handshake: handshake::HandshakeConfig,
+    pub slots: BTreeMap<u32, Arc<PeerSlot>>,
+    pub handler: Arc<dyn RequestHandler>,
+    pub status: StatusSource,
+    pub events: Recipient<LinkEvent>,
+    pub faults: FaultHandle,
+    pub stats: Stats,
+    pub next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Sends `event` to the events recipient; dropped if it is gone (see
+    /// [`transport_spec`]).
+    pub fn emit(&self, event: LinkEvent) {
+        self.events.do_send(event);
+    }
+}
+
+/// The handle to the transport: requests, link states, fault injection.
+/// Cheap to clone; valid across restarts of the links and the listener.
+#[derive(Clone)]
+pub struct Peers {
+    shared: Arc<Shared>,
+}
+
+impl Peers {
+    /// Sends `req` to member `peer` and waits for its response.
+    ///
+    /// Fails at once with `PeerDown` if the link is down, `Busy` if the peer
+    /// already has `max_in_flight + max_queued` requests pending (nothing is
+    /// sent), `UnknownPeer` for an id outside the cluster. Otherwise waits
+    /// (FIFO) for one of `max_in_flight` slots, sends, and returns the
+    /// response, `PeerDown` if the connection is lost meanwhile, or `Timeout`
+    /// after `request_timeout` in all. A request to this member's own id is
+    /// served by the local handler, without the network.
+    pub async fn request(&self, peer: u32, req: Request) -> Result<Response, TransportError> {
+        let sh = &self.shared;
+        let limit = sh.timeouts.request_timeout();
+        if peer == sh.me {
+            return tokio::time::timeout(limit, sh.handler.handle(peer, req))
+                .await
+                .map_err(|_| TransportError::Timeout(peer));
+        }
+        let slot = sh
+            .slots
+            .get(&peer)
+            .ok_or(TransportError::UnknownPeer(peer))?;
+        if !slot.up.load(Ordering::Acquire) {
+            return Err(TransportError::PeerDown(peer));
+        }
+        let _admitted = slot
+            .admitted
+            .try_acquire()
+            .map_err(|_| TransportError::Busy(peer))?;
+        let exchange = async {
+            let _slot = slot
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| TransportError::PeerDown(peer))?;
+            let link = slot.live_link().ok_or(TransportError::PeerDown(peer))?;
+            let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
+            let frame =
+                wire::encode(&wire::Frame::Request { id, body: req }).map_err(|e| match e {
+                    wire::WireError::TooLarge { max } => TransportError::TooLarge { peer, max },
+                    other => TransportError::Encode {
+                        peer,
+                        message: other.to_string(),
+                    },
+                })?;
+            let (reply, answer) = oneshot::channel();
+            link.send(Call { id, frame, reply })
+                .await
+                .map_err(|_| TransportError::PeerDown(peer))?;
+            // A dropped sender means the link incarnation is gone.
+            answer.await.unwrap_or(Err(TransportError::PeerDown(peer)))
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(peer)),
+        }
+    }
+
+    /// Whether an authenticated connection to `peer` is up right now (this
+    /// member's own id: always).
+    pub fn is_up(&self, peer: u32) -> bool {
+        if peer == self.shared.me {
+            return true;
+        }
+        self.shared
+            .slots
+            .get(&peer)
+            .is_some_and(|s| s.up.load(Ordering::Acquire))
+    }
+
+    /// The run-time fault injection of this member's links.
+    pub fn faults(&self) -> FaultHandle {
+        self.shared.faults.clone()
+    }
+
+    /// This member's id.
+    pub fn me(&self) -> u32 {
+        self.shared.me
+    }
+
+    /// The ids of the other members.
+    pub fn peer_ids(&self) -> Vec<u32> {
+        self.shared.slots.keys().copied().collect()
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        let s = &self.shared.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TransportStats {
+            tcp_accepted: get(&s.tcp_accepted),
+            handshakes_accepted: get(&s.handshakes_accepted),
+            handshakes_dialed: get(&s.handshakes_dialed),
+            handshake_failures: get(&s.handshake_failures),
+            bad_frames: get(&s.bad_frames),
+        }
+    }
+
+    /// The pid of the link actor to `peer` (current incarnation), e.g. to
+    /// monitor it or, in tests, to kill it.
+    pub fn link_pid(&self, peer: u32) -> Option<Pid> {
+        self.shared
+            .slots
+            .get(&peer)
+            .and_then(|s| s.link.get())
+            .and_then(|r| r.pid())
+    }
+}
+
+/// The transport subtree: a one_for_one supervisor `transport` holding one
+/// `link-<id>` per peer and the `listener` (all with restart backoff from
+/// the reconnect timeouts), with [`TransportLimits::default`].
+///
+/// `events` receives every [`LinkEvent`]. It is called with `do_send`, so if
+/// its actor is gone the events are dropped: to survive restarts of the
+/// membership actor, pass [`crate::membership::link_events`], which forwards
+/// to the current incarnation and replays the latest state to a new one.
+pub fn transport_spec(
+    cfg: &MemberConfig,
+    handler: Arc<dyn RequestHandler>,
+    status: StatusSource,
+    events: Recipient<LinkEvent>,
+) -> (ChildSpec, Peers) {
+    transport_spec_with(cfg, TransportLimits::default(), handler, status, events)
+}
+
+/// [`transport_spec`] with explicit limits.
+pub fn transport_spec_with(
+    cfg: &MemberConfig,
+    limits: TransportLimits,
+    handler: Arc<dyn RequestHandler>,
+    status: StatusSource,
+    events: Recipient<LinkEvent>,
+) -> (ChildSpec, Peers) {
+    let slots: BTreeMap<u32, Arc<PeerSlot>> = cfg
+        .peers()
+        .map(|p| {
+            (
+                p.id,
+                Arc::new(PeerSlot {
+                    id: p.id,
+                    addr: p.peer,
+                    link: OnceLock::new(),
+                    up: AtomicBool::new(false),
+                    admitted: Semaphore::new(limits.max_in_flight.max(1) + limits.max_queued),
+                    in_flight: Semaphore::new(limits.max_in_flight.max(1)),
+                }),
+            )
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        me: cfg.id,
+        listen: cfg.me().peer,
+        timeouts: cfg.timeouts.clone(),
+        limits,
+        handshake: handshake::HandshakeConfig::from_config(cfg),
+        slots,
+        handler,
+        status,
+        events,
+        faults: FaultHandle::new(),
+        stats: Stats::default(),
+        next_id: AtomicU64::new(1),
+    });
+    let backoff = Backoff::new(
+        cfg.timeouts.reconnect_backoff_initial(),
+        cfg.timeouts.reconnect_backoff_max(),
+    );
+    let mut spec = SupervisorSpec::new("transport", Strategy::OneForOne)
+        .intensity(20, Duration::from_secs(10));
+    for slot in shared.slots.values() {
+        let (sh, sl) = (shared.clone(), slot.clone());
+        let (child, r) = ChildSpec::new_with_ref(format!("link-{}", slot.id), move |_| {
+            PeerLink::new(sh.clone(), sl.clone())
+        });
+        // Set exactly once, here, before anything can read it.
+        let _ = slot.link.set(r);
+        spec = spec.child(child.backoff(backoff));
+    }
+    let sh = shared.clone();
+    spec = spec.child(
+        ChildSpec::new("listener", move |cctx| {
+            Listener::new(sh.clone(), cctx.clone())
+        })
+        .backoff(backoff),
+    );
+    (ChildSpec::supervisor(spec), Peers { shared })
+}
