@@ -10,6 +10,8 @@ pub mod file;
 pub mod header;
 pub mod name;
 
-pub use file::{sync_dir, BlockCheck, FragmentReader, FragmentSpec, FragmentWriter};
+pub use file::{
+    delete_fragment, sync_dir, BlockCheck, FragmentReader, FragmentSpec, FragmentWriter,
+};
 pub use header::{FragmentHeader, HeaderName, HEADER_LEN, MAX_NAME_LEN};
 pub use name::{list_fragments, remove_stale_temps, FragmentName};

@@ -230,6 +230,20 @@ pub fn sync_dir(dir: &Path) -> Result<(), FragmentError> {
         .map_err(|e| FragmentError::io(dir, e))
 }
 
+/// Removes a fragment file and fsyncs its directory, so the removal is durable.
+/// A file that is already gone is not an error.
+pub fn delete_fragment(path: &Path) -> Result<(), FragmentError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(FragmentError::io(path, e)),
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
 /// Result of checking one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockCheck {
@@ -575,6 +589,9 @@ mod tests {
         let r2 = FragmentReader::open(&path).unwrap();
         assert_eq!(r2.read_block(1).unwrap(), block(2));
         let mut ro = FragmentReader::open(&path).unwrap();
+        delete_fragment(&path).unwrap();
+        delete_fragment(&path).unwrap();
+        assert!(!path.exists());
         assert!(matches!(
             ro.rewrite_block(0, &block(1)),
             Err(FragmentError::ReadOnly { .. })
