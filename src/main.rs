@@ -23,6 +23,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run one cluster member.
+    Node(cmd::node::Args),
+    /// Start a local cluster of member processes (the main job).
+    Up(cmd::up::Args),
+    /// Store a file as an object.
+    Put(cmd::client::PutArgs),
+    /// Read an object.
+    Get(cmd::client::GetArgs),
+    /// List objects.
+    Ls(cmd::client::LsArgs),
+    /// Remove an object.
+    Rm(cmd::client::RmArgs),
+    /// Show the members, their states and incarnations.
+    Status(cmd::client::StatusArgs),
     /// Build a small supervision tree, crash children on purpose, and show restarts and an escalation.
     DemoSupervision(cmd::demo_supervision::Args),
     /// Print which member and local block hold each data and parity block (FIG. 7 for 3 members).
@@ -39,6 +53,13 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init();
     let result = match cli.command {
+        Command::Node(args) => cmd::node::run(args),
+        Command::Up(args) => cmd::up::run(args),
+        Command::Put(a) => cmd::client::put(a),
+        Command::Get(a) => cmd::client::get(a),
+        Command::Ls(a) => cmd::client::ls(a),
+        Command::Rm(a) => cmd::client::rm(a),
+        Command::Status(a) => cmd::client::status(a),
         Command::DemoSupervision(args) => cmd::demo_supervision::run(args),
         Command::Layout(args) => cmd::layout::run(args),
         Command::Fragment(c) => cmd::fragment::run(c),

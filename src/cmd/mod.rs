@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod client;
 pub mod demo_supervision;
 pub mod fragment;
 pub mod layout;
+pub mod node;
+pub mod up;

@@ -98,7 +98,11 @@ async fn head(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
         Ok(r) => {
             let mut b = HttpResponse::Ok();
             object_headers(&mut b, r.incarnation);
-            b.no_chunking(r.length).finish()
+            // HEAD: actix sends the headers of this sized body and never polls it.
+            b.body(SizedStream::new(
+                r.length,
+                futures::stream::empty::<Result<bytes::Bytes, ServiceError>>(),
+            ))
         }
         Err(e) => HttpResponse::build(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).finish(),
     }

@@ -1,0 +1,277 @@
+//! The client commands: `put`, `get`, `ls`, `rm`, `status`, talking to any
+//! member's HTTP API (`--node`, default the first local member).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where to send requests.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeOpt {
+    /// Base URL of any member's HTTP API.
+    #[arg(long, env = "STRIPECAST_NODE", default_value = "http://127.0.0.1:8400")]
+    pub node: String,
+}
+
+impl NodeOpt {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.node.trim_end_matches('/'), path)
+    }
+}
+
+/// Percent-encodes an object name for a URL path, keeping its `/`s.
+pub fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .build()
+}
+
+/// Turns an HTTP error into a message with the server's JSON error text.
+fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let body = resp.into_string().unwrap_or_default();
+            let msg = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or(body);
+            anyhow::anyhow!("{what}: HTTP {code}: {msg}")
+        }
+        other => anyhow::anyhow!("{what}: {other}"),
+    }
+}
+
+fn bar(len: u64, verb: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(verb.to_string());
+    if len < (1 << 20) {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pb
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PutArgs {
+    /// Object name (may contain '/').
+    name: String,
+    /// File to upload.
+    file: PathBuf,
+    #[command(flatten)]
+    node: NodeOpt,
+}
+
+pub fn put(a: PutArgs) -> anyhow::Result<()> {
+    let f = File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let pb = bar(len, "put");
+    let resp = agent()
+        .put(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+        .set("Content-Length", &len.to_string())
+        .send(pb.wrap_read(f))
+        .map_err(|e| http_error(e, &format!("put {}", a.name)))?;
+    pb.finish_and_clear();
+    let v: serde_json::Value = resp.into_json().context("reading the answer")?;
+    println!(
+        "stored {} ({} bytes, incarnation {})",
+        a.name,
+        v.get("length").and_then(|l| l.as_u64()).unwrap_or(len),
+        v.get("incarnation").and_then(|i| i.as_u64()).unwrap_or(0)
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GetArgs {
+    /// Object name.
+    name: String,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeOpt,
+}
+
+pub fn get(a: GetArgs) -> anyhow::Result<()> {
+    let resp = agent()
+        .get(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+        .call()
+        .map_err(|e| http_error(e, &format!("get {}", a.name)))?;
+    let len: u64 = resp.header("Content-Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut reader = resp.into_reader();
+    let written = match &a.output {
+        Some(path) => {
+            let tmp = path.with_extension("stripecast-partial");
+            let pb = bar(len, "get");
+            let mut out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let n = std::io::copy(&mut pb.wrap_read(&mut reader), &mut out).context("receiving the object")?;
+            out.sync_all().context("syncing the output")?;
+            pb.finish_and_clear();
+            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+            n
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            let n = std::io::copy(&mut reader, &mut lock).context("receiving the object")?;
+            lock.flush()?;
+            n
+        }
+    };
+    if written != len {
+        bail!("get {}: received {written} of {len} bytes", a.name);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    /// Print the JSON list.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    node: NodeOpt,
+}
+
+pub fn ls(a: LsArgs) -> anyhow::Result<()> {
+    let resp = agent()
+        .get(&a.node.url("/v1/objects"))
+        .call()
+        .map_err(|e| http_error(e, "ls"))?;
+    let v: serde_json::Value = resp.into_json().context("reading the list")?;
+    if a.json {
+        println!("{v}");
+        return Ok(());
+    }
+    for o in v.as_array().into_iter().flatten() {
+        println!(
+            "{:>14}  {:>10}  {}",
+            o.get("length").and_then(|x| x.as_u64()).unwrap_or(0),
+            format!("{:08x}", o.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0)),
+            o.get("name").and_then(|x| x.as_str()).unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Object name.
+    name: String,
+    #[command(flatten)]
+    node: NodeOpt,
+}
+
+pub fn rm(a: RmArgs) -> anyhow::Result<()> {
+    agent()
+        .delete(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+        .call()
+        .map_err(|e| http_error(e, &format!("rm {}", a.name)))?;
+    println!("removed {}", a.name);
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Print the `/v1/cluster` document.
+    #[arg(long)]
+    json: bool,
+    /// Keep watching: redraw every half second, with a progress bar while a member rebuilds.
+    #[arg(long)]
+    watch: bool,
+    #[command(flatten)]
+    node: NodeOpt,
+}
+
+pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<serde_json::Value> {
+    let resp = agent()
+        .get(&node.url("/v1/cluster"))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .map_err(|e| http_error(e, "status"))?;
+    let mut body = String::new();
+    resp.into_reader().take(1 << 20).read_to_string(&mut body)?;
+    Ok(serde_json::from_str(&body).context("parsing /v1/cluster")?)
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    let mut out = format!(
+        "cluster {} via member {} (controller {}), incarnation {}, {} objects\n",
+        v.get("cluster").and_then(|x| x.as_str()).unwrap_or("?"),
+        v.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
+        v.get("controller").and_then(|x| x.as_u64()).map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+        v.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
+        v.get("objects").and_then(|x| x.as_u64()).unwrap_or(0),
+    );
+    for m in v.get("members").and_then(|m| m.as_array()).into_iter().flatten() {
+        out.push_str(&format!(
+            "  member {:<3} {:<11} http {:<22} incarnation {:<6} dirty {}\n",
+            m.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
+            m.get("state").and_then(|x| x.as_str()).unwrap_or("?"),
+            m.get("http").and_then(|x| x.as_str()).unwrap_or("?"),
+            m.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
+            m.get("dirty").and_then(|x| x.as_u64()).unwrap_or(0),
+        ));
+    }
+    out
+}
+
+pub fn status(a: StatusArgs) -> anyhow::Result<()> {
+    if !a.watch {
+        let v = fetch_cluster(&a.node)?;
+        if a.json {
+            println!("{v}");
+        } else {
+            print!("{}", describe(&v));
+        }
+        return Ok(());
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg}\nrebuild [{bar:40}] {pos}/{len} objects")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut peak = 0u64;
+    loop {
+        match fetch_cluster(&a.node) {
+            Ok(v) => {
+                let dirty: u64 = v
+                    .get("members")
+                    .and_then(|m| m.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.get("dirty").and_then(|d| d.as_u64()))
+                    .sum();
+                peak = peak.max(dirty);
+                if peak == 0 {
+                    peak = 1;
+                }
+                pb.set_length(peak);
+                pb.set_position(peak.saturating_sub(dirty));
+                pb.set_message(describe(&v).trim_end().to_string());
+            }
+            Err(e) => pb.set_message(format!("{e:#}")),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,102 @@
+//! Bad input: names the API refuses, and garbage or a wrong secret on a peer port.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{pattern, Cluster};
+
+/// Sends a raw request line (no client-side path normalisation) and returns the status.
+fn raw_status(addr: &str, method: &str, path: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn bad_names_get_400() {
+    let c = Cluster::start(3);
+    let addr = c.configs[0].me().http.to_string();
+    let long = "n".repeat(1025);
+    for path in [
+        "/v1/objects/a/../b".to_string(),
+        "/v1/objects/..".to_string(),
+        "/v1/objects/a/%2E%2E/b".to_string(),
+        "/v1/objects/a//b".to_string(),
+        "/v1/objects/a/".to_string(),
+        "/v1/objects/a%01b".to_string(),
+        "/v1/objects/a%0Ab".to_string(),
+        format!("/v1/objects/{long}"),
+    ] {
+        for method in ["PUT", "GET", "DELETE"] {
+            assert_eq!(raw_status(&addr, method, &path), 400, "{method} {path}");
+        }
+    }
+    // A name of exactly 1024 bytes is fine.
+    let ok = "n".repeat(1024);
+    assert_eq!(c.put(0, &ok, b"x").0, 201);
+    assert_eq!(c.get(1, &ok).1, b"x");
+}
+
+#[test]
+fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
+    let c = Cluster::start(3);
+    let data = pattern(300_000, 3);
+    assert_eq!(c.put(0, "before", &data).0, 201);
+
+    // Random bytes, an HTTP request, and a half frame, on every peer port.
+    for i in 0..3 {
+        let peer = c.configs[i].me().peer;
+        for junk in [pattern(4096, 77 + i as u64), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), vec![0, 0, 0, 50, 1, 2]] {
+            let mut s = TcpStream::connect(peer).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(&junk);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut sink = Vec::new();
+            // The member closes the connection (EOF or reset), it does not hang.
+            let r = s.read_to_end(&mut sink);
+            assert!(r.is_ok() || r.is_err(), "closed");
+        }
+    }
+
+    // An impostor claiming to be member 2 with the wrong secret.
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = c.configs[2].clone();
+    fake.cluster.secret = "this-is-not-the-cluster-secret".into();
+    fake.data_dir = dir.path().join("impostor");
+    let ports = common::free_ports(2);
+    fake.members[2].peer.set_port(ports[0]);
+    fake.members[2].http.set_port(ports[1]);
+    std::fs::create_dir_all(&fake.data_dir).unwrap();
+    fake.save(&fake.data_dir.join("config.toml")).unwrap();
+    let mut impostor = std::process::Command::new(common::BIN)
+        .args(["node", "--config"])
+        .arg(fake.data_dir.join("config.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let impostor_view = ureq::get(&format!("http://{}/v1/cluster", fake.me().http)).call().ok().and_then(|r| r.into_json::<serde_json::Value>().ok());
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    if let Some(v) = impostor_view {
+        let states: Vec<&str> = v["members"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
+        assert_eq!(states, vec!["down", "down", "up"], "the impostor is never let in");
+    }
+
+    // The real cluster kept serving throughout.
+    for i in 0..3 {
+        assert_eq!(c.states(i).unwrap(), vec!["up", "up", "up"]);
+        assert!(c.get(i, "before").1 == data);
+    }
+    assert_eq!(c.put(1, "after", &data).0, 201);
+    assert!(c.get(2, "after").1 == data);
+    let refused = (0..2).any(|i| c.log(i).contains("handshake"));
+    assert!(refused, "a member logged the failed handshake");
+}

@@ -1,0 +1,280 @@
+//! Black-box test harness: a cluster of real `stripecast node` processes on
+//! free loopback ports in a temporary directory, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stripecast");
+
+/// `n` distinct free loopback ports (held open together so they differ).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub configs: Vec<MemberConfig>,
+    procs: Vec<Option<Child>>,
+}
+
+pub struct Opts {
+    pub parity: u8,
+    pub stripe_size: u32,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            parity: 1,
+            stripe_size: 65536,
+        }
+    }
+}
+
+impl Cluster {
+    pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, Opts::default())
+    }
+
+    pub fn start_with(n: usize, opts: Opts) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(2 * n);
+        let members: Vec<MemberEntry> = (0..n)
+            .map(|i| MemberEntry {
+                id: i as u32,
+                peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
+                http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
+            })
+            .collect();
+        let configs: Vec<MemberConfig> = (0..n)
+            .map(|i| MemberConfig {
+                id: i as u32,
+                data_dir: dir.path().join(format!("member-{i}")),
+                cluster: ClusterConfig {
+                    name: "test".into(),
+                    secret: "0123456789abcdef-test-secret".into(),
+                    stripe_size: opts.stripe_size,
+                    parity: opts.parity,
+                },
+                timeouts: Timeouts::default(),
+                members: members.clone(),
+            })
+            .collect();
+        for c in &configs {
+            std::fs::create_dir_all(&c.data_dir).unwrap();
+            c.save(&c.data_dir.join("config.toml")).expect("save config");
+        }
+        let mut cluster = Cluster {
+            dir,
+            configs,
+            procs: (0..n).map(|_| None).collect(),
+        };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster.wait_all_up(Duration::from_secs(30));
+        cluster
+    }
+
+    pub fn n(&self) -> usize {
+        self.configs.len()
+    }
+
+    pub fn data_dir(&self, i: usize) -> &Path {
+        &self.configs[i].data_dir
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let cfg = &self.configs[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.data_dir.join("member.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "--config"])
+            .arg(cfg.data_dir.join("config.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn member");
+        self.procs[i] = Some(child);
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("http://{}", self.configs[i].me().http)
+    }
+
+    pub fn pid(&self, i: usize) -> Option<i32> {
+        self.procs[i].as_ref().map(|c| c.id() as i32)
+    }
+
+    pub fn signal(&self, i: usize, sig: nix::sys::signal::Signal) {
+        if let Some(pid) = self.pid(i) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.procs[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop(&mut self, i: usize) -> std::process::ExitStatus {
+        self.signal(i, nix::sys::signal::Signal::SIGTERM);
+        let mut c = self.procs[i].take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("member {i} did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.configs[i].data_dir.join("member.log")).unwrap_or_default()
+    }
+
+    pub fn cluster_doc(&self, i: usize) -> Option<serde_json::Value> {
+        ureq::get(&format!("{}/v1/cluster", self.url(i)))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()
+    }
+
+    /// States of all members as member `i` sees them.
+    pub fn states(&self, i: usize) -> Option<Vec<String>> {
+        let v = self.cluster_doc(i)?;
+        Some(
+            v["members"]
+                .as_array()?
+                .iter()
+                .map(|m| m["state"].as_str().unwrap_or("?").to_string())
+                .collect(),
+        )
+    }
+
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !ok() {
+            if Instant::now() > deadline {
+                let logs: String = (0..self.n()).map(|i| format!("--- member {i}\n{}", tail(&self.log(i), 30))).collect();
+                panic!("timed out waiting for {what}\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn wait_all_up(&self, timeout: Duration) {
+        let running: Vec<usize> = (0..self.n()).filter(|&i| self.procs[i].is_some()).collect();
+        self.wait_until("every member up", timeout, || {
+            running.iter().all(|&i| {
+                self.states(i)
+                    .is_some_and(|s| running.iter().all(|&j| s[j] == "up"))
+            })
+        });
+    }
+
+    pub fn put(&self, i: usize, name: &str, data: &[u8]) -> (u16, String) {
+        let r = ureq::put(&format!("{}/v1/objects/{}", self.url(i), name))
+            .timeout(Duration::from_secs(120))
+            .send_bytes(data);
+        status_body(r)
+    }
+
+    pub fn get(&self, i: usize, name: &str) -> (u16, Vec<u8>) {
+        self.get_with(i, name, None)
+    }
+
+    pub fn get_with(&self, i: usize, name: &str, range: Option<&str>) -> (u16, Vec<u8>) {
+        let mut req = ureq::get(&format!("{}/v1/objects/{}", self.url(i), name)).timeout(Duration::from_secs(120));
+        if let Some(r) = range {
+            req = req.set("Range", r);
+        }
+        match req.call() {
+            Ok(resp) => {
+                let status = resp.status();
+                let mut buf = Vec::new();
+                use std::io::Read;
+                resp.into_reader().read_to_end(&mut buf).expect("read body");
+                (status, buf)
+            }
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default().into_bytes()),
+            Err(e) => panic!("GET {name} on member {i}: {e}"),
+        }
+    }
+
+    pub fn delete(&self, i: usize, name: &str) -> u16 {
+        match ureq::delete(&format!("{}/v1/objects/{}", self.url(i), name)).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("DELETE: {e}"),
+        }
+    }
+
+    pub fn fragments(&self, i: usize) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.data_dir(i).join("fragments"))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|e| e == "frag"));
+        v.sort();
+        v
+    }
+}
+
+fn status_body(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match r {
+        Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().flatten() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}

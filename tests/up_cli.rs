@@ -1,0 +1,104 @@
+//! `stripecast up` as a user runs it: start, put and get through the CLI, stop
+//! on SIGINT, start again on the same directory and find the object.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_ports, pattern, BIN};
+
+fn start_up(dir: &std::path::Path, http: u16, peer: u16) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .args(["up", "--nodes", "3", "--dir"])
+        .arg(dir)
+        .args(["--http-base-port", &http.to_string(), "--peer-base-port", &peer.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains("members up") => break,
+            Ok(_) => {}
+            Err(_) if Instant::now() > deadline => panic!("stripecast up did not report the cluster up"),
+            Err(_) => {}
+        }
+    }
+    (child, rx)
+}
+
+/// Three consecutive free ports for each of HTTP and peers.
+fn port_bases() -> (u16, u16) {
+    loop {
+        let p = free_ports(1)[0];
+        if p > 60000 || p < 1024 {
+            continue;
+        }
+        let ok = (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        if ok {
+            return (p, p + 3);
+        }
+    }
+}
+
+fn cli(node: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).args(["--node", node]).output().unwrap()
+}
+
+#[test]
+fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let (http, peer) = port_bases();
+    let (mut up, _lines) = start_up(&data_dir, http, peer);
+    let node = format!("http://127.0.0.1:{}", http + 1);
+
+    let file = dir.path().join("in.bin");
+    let data = pattern(3 << 20, 11);
+    std::fs::write(&file, &data).unwrap();
+    let put = cli(&node, &["put", "videos/a.ts", file.to_str().unwrap()]);
+    assert!(put.status.success(), "put: {}", String::from_utf8_lossy(&put.stderr));
+    let out = dir.path().join("out.bin");
+    let get = cli(&format!("http://127.0.0.1:{}", http + 2), &["get", "videos/a.ts", "-o", out.to_str().unwrap()]);
+    assert!(get.status.success(), "get: {}", String::from_utf8_lossy(&get.stderr));
+    assert!(std::fs::read(&out).unwrap() == data);
+    let ls = cli(&node, &["ls"]);
+    assert!(String::from_utf8_lossy(&ls.stdout).contains("videos/a.ts"));
+    let status = cli(&node, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 3);
+
+    // Ctrl-C: every member stops and `up` exits cleanly.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = up.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "up exited with {code}");
+    for i in 0..3 {
+        assert!(!data_dir.join(format!("member-{i}/member.pid")).exists(), "member {i} removed its pid file on a clean stop");
+    }
+
+    // Same directory again: the object is still there.
+    let (mut up2, _lines2) = start_up(&data_dir, http, peer);
+    let out2 = dir.path().join("out2.bin");
+    let get = cli(&format!("http://127.0.0.1:{http}"), &["get", "videos/a.ts", "-o", out2.to_str().unwrap()]);
+    assert!(get.status.success(), "get after restart: {}", String::from_utf8_lossy(&get.stderr));
+    assert!(std::fs::read(&out2).unwrap() == data);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up2.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let _ = up2.wait();
+}
