@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::future::join_all;
 use stripecast_actors::membership::MemberState;
-use stripecast_actors::protocol::{Request, Response};
+use stripecast_actors::protocol::{ErrorKind, Request, Response};
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
 use stripecast_actors::transport::{LinkFaults, TransportError, TransportLimits};
@@ -651,4 +651,41 @@ async fn the_controller_needs_a_live_majority() {
     assert_eq!(nodes[2].view.controller(), Some(1));
     nodes[1].sup.shutdown().await;
     nodes[2].sup.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn inbound_requests_beyond_the_limit_are_refused_not_queued() {
+    init_tracing();
+    let cfgs = configs(2, fast_timeouts());
+    let n0 = Node::start(&cfgs[0]).await;
+    let slow = TestHandler::with_delay(200);
+    let n1 = Node::start_with(
+        &cfgs[1],
+        slow.clone(),
+        TransportLimits {
+            max_inbound: 2,
+            ..TransportLimits::default()
+        },
+    )
+    .await;
+    wait_mesh(&[&n0, &n1], Duration::from_secs(5)).await;
+    let results =
+        futures::future::join_all((0..6).map(|_| n0.peers.request(1, Request::Ping))).await;
+    let pongs = results.iter().filter(|r| **r == Ok(Response::Pong)).count();
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(Response::Error {
+                    kind: ErrorKind::Unavailable,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!((pongs, refused), (2, 4), "{results:?}");
+    assert_eq!(slow.max_active.load(std::sync::atomic::Ordering::SeqCst), 2);
+    n0.sup.shutdown().await;
+    n1.sup.shutdown().await;
 }
