@@ -689,3 +689,51 @@ async fn inbound_requests_beyond_the_limit_are_refused_not_queued() {
     n0.sup.shutdown().await;
     n1.sup.shutdown().await;
 }
+
+/// The closest to SIGKILL in one process: the member's whole actix system
+/// (its own thread and runtime) stops, no actor gets to shut down in order.
+#[actix_rt::test]
+async fn a_member_whose_runtime_dies_is_down_at_once() {
+    init_tracing();
+    let t = fast_timeouts();
+    let cfgs = configs(3, t.clone());
+    let n0 = Node::start(&cfgs[0]).await;
+    let n1 = Node::start(&cfgs[1]).await;
+    let cfg2 = cfgs[2].clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let sys = actix::System::new();
+        let node = sys.block_on(async move {
+            let node = Node::start(&cfg2).await;
+            tx.send(actix::System::current()).unwrap();
+            node
+        });
+        sys.run().unwrap();
+        drop(node);
+        // `sys` (and with it the runtime, its tasks and sockets) drops here.
+    });
+    let system2 = rx.recv().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            n0.sees_up(1) && n0.sees_up(2) && n1.sees_up(0) && n1.sees_up(2)
+        })
+        .await
+    );
+    let killed = Instant::now();
+    system2.stop();
+    thread.join().unwrap();
+    assert!(
+        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(2)
+            && n1.sees_down(2))
+        .await
+    );
+    assert!(
+        killed.elapsed() < t.heartbeat_timeout(),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert!(n0.sees_up(1) && n1.sees_up(0));
+    round_trip(&n0, 1, echo("still", 4)).await;
+    n0.sup.shutdown().await;
+    n1.sup.shutdown().await;
+}
