@@ -178,7 +178,9 @@ pub struct ViewChanged {
 }
 
 /// Subscribes a recipient to [`ViewChanged`]. It gets the current view at
-/// once, then every change; it is dropped when its actor is gone.
+/// once, then every change; it is dropped when its actor is gone. The
+/// subscription survives restarts of the membership actor, and subscribing
+/// the same recipient twice subscribes it once.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<ViewChanged>);
@@ -319,7 +321,11 @@ impl Handler<Subscribe> for Membership {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         r.do_send(ViewChanged { view });
-        self.subscribers().push(r);
+        // Subscriptions outlive restarts of this actor; subscribing again is harmless.
+        let mut subs = self.subscribers();
+        if !subs.contains(&r) {
+            subs.push(r);
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::future::join_all;
 use stripecast_actors::membership::MemberState;
-use stripecast_actors::protocol::{Request, Response};
+use stripecast_actors::protocol::{ErrorKind, Request, Response};
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
 use stripecast_actors::transport::{LinkFaults, TransportError, TransportLimits};
@@ -507,6 +507,8 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
     init_tracing();
     let mut t = fast_timeouts();
     t.request_timeout_ms = 800;
+    // Dropped heartbeats should rarely add up to a failure here.
+    t.heartbeat_timeout_ms = 600;
     let cfgs = configs(2, t);
     let nodes = start_cluster(&cfgs).await;
     wait_mesh(&[&nodes[0], &nodes[1]], Duration::from_secs(5)).await;
@@ -556,7 +558,9 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
                 assert_eq!(resp, Response::Echo { payload });
                 ok += 1;
             }
-            Err(TransportError::Timeout(1)) => lost += 1,
+            // A lost response times out; if enough heartbeats are lost in a
+            // row the link itself goes down, which fails what is pending.
+            Err(TransportError::Timeout(1) | TransportError::PeerDown(1)) => lost += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -651,4 +655,89 @@ async fn the_controller_needs_a_live_majority() {
     assert_eq!(nodes[2].view.controller(), Some(1));
     nodes[1].sup.shutdown().await;
     nodes[2].sup.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn inbound_requests_beyond_the_limit_are_refused_not_queued() {
+    init_tracing();
+    let cfgs = configs(2, fast_timeouts());
+    let n0 = Node::start(&cfgs[0]).await;
+    let slow = TestHandler::with_delay(200);
+    let n1 = Node::start_with(
+        &cfgs[1],
+        slow.clone(),
+        TransportLimits {
+            max_inbound: 2,
+            ..TransportLimits::default()
+        },
+    )
+    .await;
+    wait_mesh(&[&n0, &n1], Duration::from_secs(5)).await;
+    let results =
+        futures::future::join_all((0..6).map(|_| n0.peers.request(1, Request::Ping))).await;
+    let pongs = results.iter().filter(|r| **r == Ok(Response::Pong)).count();
+    let refused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(Response::Error {
+                    kind: ErrorKind::Unavailable,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!((pongs, refused), (2, 4), "{results:?}");
+    assert_eq!(slow.max_active.load(std::sync::atomic::Ordering::SeqCst), 2);
+    n0.sup.shutdown().await;
+    n1.sup.shutdown().await;
+}
+
+/// The closest to SIGKILL in one process: the member's whole actix system
+/// (its own thread and runtime) stops, no actor gets to shut down in order.
+#[actix_rt::test]
+async fn a_member_whose_runtime_dies_is_down_at_once() {
+    init_tracing();
+    let t = fast_timeouts();
+    let cfgs = configs(3, t.clone());
+    let n0 = Node::start(&cfgs[0]).await;
+    let n1 = Node::start(&cfgs[1]).await;
+    let cfg2 = cfgs[2].clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let sys = actix::System::new();
+        let node = sys.block_on(async move {
+            let node = Node::start(&cfg2).await;
+            tx.send(actix::System::current()).unwrap();
+            node
+        });
+        sys.run().unwrap();
+        drop(node);
+        // `sys` (and with it the runtime, its tasks and sockets) drops here.
+    });
+    let system2 = rx.recv().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            n0.sees_up(1) && n0.sees_up(2) && n1.sees_up(0) && n1.sees_up(2)
+        })
+        .await
+    );
+    let killed = Instant::now();
+    system2.stop();
+    thread.join().unwrap();
+    assert!(
+        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(2)
+            && n1.sees_down(2))
+        .await
+    );
+    assert!(
+        killed.elapsed() < t.heartbeat_timeout(),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert!(n0.sees_up(1) && n1.sees_up(0));
+    round_trip(&n0, 1, echo("still", 4)).await;
+    n0.sup.shutdown().await;
+    n1.sup.shutdown().await;
 }

@@ -115,6 +115,8 @@ pub enum HandshakeError {
     WrongDirection { from: u32, me: u32 },
     #[error("peer claims to be member {got}, expected member {expected}")]
     WrongPeer { expected: u32, got: u32 },
+    #[error("peer meant to reach member {named}, but this is member {me}")]
+    WrongTarget { me: u32, named: u32 },
     #[error("nonce of {0} bytes, expected {NONCE_LEN}")]
     BadNonce(usize),
     #[error("proof of the cluster secret is wrong")]
@@ -248,9 +250,9 @@ where
         });
     }
     if theirs.to != hs.me {
-        return Err(HandshakeError::WrongPeer {
-            expected: hs.me,
-            got: theirs.to,
+        return Err(HandshakeError::WrongTarget {
+            me: hs.me,
+            named: theirs.to,
         });
     }
     let mine = proof(hs, b"dialer", hs.me, peer, &nonce_d, &theirs.nonce);
@@ -291,9 +293,9 @@ where
         });
     }
     if theirs.to != hs.me {
-        return Err(HandshakeError::WrongPeer {
-            expected: hs.me,
-            got: theirs.to,
+        return Err(HandshakeError::WrongTarget {
+            me: hs.me,
+            named: theirs.to,
         });
     }
     if !admit(dialer) {
@@ -397,10 +399,7 @@ mod tests {
         let (d, a) = run(cfg(0, s), 2, cfg(1, s)).await;
         assert!(matches!(
             a,
-            Err(HandshakeError::WrongPeer {
-                expected: 1,
-                got: 2
-            })
+            Err(HandshakeError::WrongTarget { me: 1, named: 2 })
         ));
         assert!(d.is_err());
 

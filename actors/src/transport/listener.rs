@@ -22,7 +22,7 @@ use actix::prelude::*;
 use stripecast_supervisors::ChildContext;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::handshake::{self, HandshakeError};
 use super::link::{Attach, Connection};
@@ -133,6 +133,10 @@ impl StreamHandler<Accepted> for Listener {
             act.in_handshake -= 1;
             match res {
                 Ok((peer, framed)) => act.hand_off(peer, Connection::from_handshake(framed, addr)),
+                // An injected partition is expected, not suspicious.
+                Err(e @ HandshakeError::Refused(_)) => {
+                    debug!(member = me, %addr, reason = %e, "inbound connection refused")
+                }
                 Err(e) => {
                     Stats::bump(&act.sh.stats.handshake_failures);
                     warn!(member = me, %addr, reason = %e, "inbound handshake failed; connection closed");

@@ -2,10 +2,10 @@
 //! of members, requests multiplexed over it, heartbeats and failure detection.
 //!
 //! The subtree ([`transport_spec`]) is a `one_for_one` supervisor holding one
-//! [`link`] actor per peer (started first) and the [`listener`]. Links are
-//! restarted with backoff if they crash; a lost *connection* is not a crash
-//! and is handled inside the link (the dialer side reconnects with capped
-//! exponential backoff, the acceptor side waits for the peer to redial).
+//! `PeerLink` actor per peer (`link-<id>`, started first) and the `listener`.
+//! Links are restarted with backoff if they crash; a lost *connection* is not
+//! a crash and is handled inside the link (the dialer side reconnects with
+//! capped exponential backoff, the acceptor side waits for the peer to redial).
 //!
 //! * [`wire`]: frames and their encoding (length-delimited rmp-serde + CRC).
 //! * [`handshake`]: version, cluster, member id, mutual HMAC proof.
@@ -15,15 +15,66 @@
 //! whether it `is_up`, set `faults`. It lives outside the actors, so it stays
 //! valid across link restarts (it always reaches the current incarnation).
 //!
-//! Failure detection: a link is down at once when its connection closes or
-//! yields a frame that does not decode, and after `heartbeat_timeout` without
-//! any inbound frame. Every up/down and every change of a peer's
-//! [`NodeStatus`] goes to the `events` recipient as a [`LinkEvent`].
+//! Failure detection: a link is down at once when its connection closes, the
+//! peer says goodbye, or a frame does not decode, and after
+//! `heartbeat_timeout` without any inbound frame (checked five times per
+//! timeout). Every up/down and every change of a peer's [`NodeStatus`] goes to
+//! the `events` recipient as a [`LinkEvent`].
+//!
+//! Backpressure: per peer at most `max_in_flight` requests are on the wire
+//! and `max_queued` more wait (FIFO) for a slot; a request beyond both fails
+//! at once with [`TransportError::Busy`] (nothing sent), so callers can pick
+//! another member or rebuild from parity instead of piling up. Inbound, at
+//! most `max_inbound` requests per peer are served at once.
+//!
+//! Restarts: the per-peer state that must outlive an incarnation (the
+//! current address of the link, the up flag, the request semaphores, fault
+//! settings, counters) lives in shared state owned by [`Peers`]. A restarted
+//! link starts disconnected: if it dials, it dials at once; if it accepts, the
+//! peer notices the old connection close (the old incarnation said goodbye or
+//! its socket died with it) and redials, and the listener hands the new
+//! connection to the new incarnation through the same shared slot. A
+//! restarted listener only rebinds the port (SO_REUSEADDR); established
+//! connections belong to the links and are not touched.
 //!
 //! Invariants: every request gets exactly one answer (its response, or a
 //! [`TransportError`]) within `request_timeout`; a request is answered only
 //! with the response carrying its own id; nothing a peer sends can take down
 //! more than its own connection.
+//!
+//! Wiring, as a member does it:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use stripecast_actors::membership::{link_events, membership_spec};
+//! # use stripecast_actors::protocol::{Request, Response};
+//! # use stripecast_actors::transport::{transport_spec, RequestHandler, StatusSource};
+//! # use stripecast_supervisors::{Strategy, Supervisor, SupervisorSpec};
+//! # use futures::future::BoxFuture;
+//! struct Pong;
+//! impl RequestHandler for Pong {
+//!     fn handle(&self, _from: u32, _req: Request) -> BoxFuture<'static, Response> {
+//!         Box::pin(async { Response::Pong })
+//!     }
+//! }
+//! # async fn run(cfg: stripecast_config::MemberConfig) {
+//! let (membership, membership_ref, view) = membership_spec(&cfg);
+//! let status = StatusSource::new();
+//! let (transport, peers) =
+//!     transport_spec(&cfg, Arc::new(Pong), status.clone(), link_events(&membership_ref));
+//! let member = Supervisor::start(
+//!     SupervisorSpec::new("member", Strategy::RestForOne)
+//!         .child(transport)
+//!         .child(membership),
+//! )
+//! .await;
+//! if peers.is_up(1) {
+//!     let _ = peers.request(1, Request::Ping).await;
+//! }
+//! println!("controller: {:?}", view.controller());
+//! # member.shutdown().await;
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

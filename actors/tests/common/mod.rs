@@ -156,6 +156,7 @@ pub struct Node {
     pub membership: ChildRef<Membership>,
     pub changes: Arc<Mutex<Vec<ViewSnapshot>>>,
     pub handler: Arc<TestHandler>,
+    pub status: StatusSource,
 }
 
 impl Node {
@@ -170,11 +171,12 @@ impl Node {
     ) -> Node {
         let (mspec, membership, view) = membership_spec(cfg);
         let events = link_events(&membership);
+        let status = StatusSource::new();
         let (tspec, peers) = transport_spec_with(
             cfg,
             limits,
             Arc::new(Handler(handler.clone())),
-            StatusSource::new(),
+            status.clone(),
             events,
         );
         let sup = Supervisor::start(
@@ -200,6 +202,7 @@ impl Node {
             membership,
             changes,
             handler,
+            status,
         }
     }
 
