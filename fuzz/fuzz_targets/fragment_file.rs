@@ -50,10 +50,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let Ok(path) = w.finish(len) else { return };
-    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    else {
         return;
     };
-    let Ok(file_len) = f.metadata().map(|m| m.len()) else { return };
+    let Ok(file_len) = f.metadata().map(|m| m.len()) else {
+        return;
+    };
     let mut damaged = false;
     for m in data[8..].chunks_exact(3) {
         let off = u64::from(u16::from_le_bytes([m[0], m[1]])) % file_len.max(1);

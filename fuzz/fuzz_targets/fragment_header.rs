@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(h) = FragmentHeader::decode(&block) {
         if h.full_name().is_some() {
             let again = h.encode().expect("an accepted header re-encodes");
-            assert_eq!(&again[..], &block[..], "decoder accepted a non-canonical header");
+            assert_eq!(
+                &again[..],
+                &block[..],
+                "decoder accepted a non-canonical header"
+            );
         }
         let _ = h.block_count();
     }

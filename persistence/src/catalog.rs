@@ -17,11 +17,16 @@
 //!
 //! **Durability policy.** sled buffers writes in memory and flushes its log in
 //! the background every 500 ms. Every public mutating method here (and
-//! [`Catalog::apply`] for a batch) calls `Db::flush` — which writes and fsyncs
-//! the log — before it returns `Ok`: *an `Ok` is an acknowledgement that the
-//! change survives a process kill or power loss*. Callers that need many changes
-//! to be durable together put them in one [`Batch`], which is one sled
-//! transaction (atomic: all or nothing, also across a crash) and one flush.
+//! [`Catalog::apply`] for a batch) calls [`Catalog::flush`] before it returns
+//! `Ok`: *an `Ok` is an acknowledgement that the change survives a process kill
+//! or power loss*. `flush` is `Db::flush` (which writes the log and, on Linux,
+//! only `sync_file_range`s it: that neither persists the grown file size nor
+//! flushes the drive's cache) followed by a real `fsync` of sled's log file
+//! (`<dir>/db`). Values are capped at [`MAX_VALUE_LEN`] so they stay inline in
+//! that log; sled 0.34 writes larger ones to separate blob files it does not
+//! fsync. Callers that need many changes to be durable together put them in one
+//! [`Batch`], which is one sled transaction (atomic: all or nothing, also across
+//! a crash) and one flush.
 //!
 //! **Dirty marks.** Each mark carries a fresh number (sled's `generate_id`,
 //! monotonic across restarts). A rebuild job that reads a member's dirty set and
@@ -37,7 +42,9 @@ use crate::homeblock::HomeBlock;
 use crate::record::{decode_mark, encode_mark, frame, unframe, ObjectRecord, RecordKind};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
+use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 const T_OBJECTS: &str = "objects";
 const T_DIRTY: &str = "dirty";
@@ -49,6 +56,18 @@ const K_JOURNAL_NEXT: &[u8] = b"journal_next";
 
 /// Longest job id.
 pub const MAX_JOB_ID_LEN: usize = 1024;
+/// Largest checkpoint or journal entry (see the durability policy above).
+pub const MAX_VALUE_LEN: usize = 64 << 10;
+
+fn check_value(what: &str, v: &[u8]) -> Result<(), CatalogError> {
+    if v.len() > MAX_VALUE_LEN {
+        return Err(CatalogError::Invalid(format!(
+            "{what} of {} bytes is over the {MAX_VALUE_LEN}-byte limit",
+            v.len()
+        )));
+    }
+    Ok(())
+}
 
 fn corrupt(tree: &'static str, key: &[u8], source: DecodeError) -> CatalogError {
     tracing::warn!(tree, key = %String::from_utf8_lossy(key), error = %source, "corrupt catalog entry");
@@ -221,10 +240,12 @@ enum Prepared {
     Journal(Vec<u8>),
 }
 
-/// The catalog of one member.
+/// The catalog of one member. Cheap to clone (shared handles).
 #[derive(Debug, Clone)]
 pub struct Catalog {
     db: sled::Db,
+    /// sled's log file, fsynced by `flush` (see the durability policy).
+    log: Option<Arc<File>>,
     objects: sled::Tree,
     dirty: sled::Tree,
     checkpoints: sled::Tree,
@@ -235,8 +256,15 @@ pub struct Catalog {
 impl Catalog {
     /// Opens (creating if needed) the catalog in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Catalog, CatalogError> {
-        let db = sled::Config::new().path(dir.as_ref()).open()?;
+        let dir = dir.as_ref();
+        let db = sled::Config::new().path(dir).open()?;
+        let log = File::open(dir.join("db")).ok().map(Arc::new);
+        // Make the directory entries of a freshly created catalog durable.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| CatalogError::Sled(e.into()))?;
         Ok(Catalog {
+            log,
             objects: db.open_tree(T_OBJECTS)?,
             dirty: db.open_tree(T_DIRTY)?,
             checkpoints: db.open_tree(T_CHECKPOINTS)?,
@@ -246,9 +274,12 @@ impl Catalog {
         })
     }
 
-    /// Writes and fsyncs everything sled has buffered.
+    /// Writes everything sled has buffered and fsyncs its log.
     pub fn flush(&self) -> Result<(), CatalogError> {
         self.db.flush()?;
+        if let Some(log) = &self.log {
+            log.sync_all().map_err(|e| CatalogError::Sled(e.into()))?;
+        }
         Ok(())
     }
 
@@ -522,6 +553,7 @@ impl Catalog {
                 }
                 BatchOp::PutCheckpoint { job_id, data } => {
                     check_job(job_id)?;
+                    check_value("checkpoint", data)?;
                     Prepared::Put(
                         T_CHECKPOINTS,
                         job_id.as_bytes().to_vec(),
@@ -536,6 +568,7 @@ impl Catalog {
                     Prepared::Put(T_META, K_HOMEBLOCK.to_vec(), hb.encode().to_vec())
                 }
                 BatchOp::JournalAppend(entry) => {
+                    check_value("journal entry", entry)?;
                     Prepared::Journal(frame(RecordKind::Journal, entry))
                 }
             });
@@ -645,6 +678,7 @@ mod tests {
     fn objects() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path()).unwrap();
+        assert!(c.log.is_some(), "sled's log file was not found for fsync");
         assert_eq!(c.get_object("a").unwrap(), None);
         for n in ["b", "a", "c/d"] {
             c.put_object(&rec(n, 1)).unwrap();
@@ -712,6 +746,10 @@ mod tests {
         );
 
         c.put_checkpoint("rebuild-3", b"row 17").unwrap();
+        assert!(c
+            .put_checkpoint("big", &vec![0; MAX_VALUE_LEN + 1])
+            .is_err());
+        assert!(c.journal_append(&vec![0; MAX_VALUE_LEN + 1]).is_err());
         assert_eq!(c.checkpoint("rebuild-3").unwrap().unwrap(), b"row 17");
         assert_eq!(c.checkpoints().unwrap().len(), 1);
         c.remove_checkpoint("rebuild-3").unwrap();

@@ -4,7 +4,7 @@
 //! * [`header`]: the FIG. 6D header block and its versioned extension area.
 //! * [`name`]: file names (`<prefix>-<hash>.i<incarnation>.<index>of<count>.frag`),
 //!   their parser, directory listing.
-//! * [`file`]: crash-safe writing, verified reading, in-place block repair.
+//! * [`file`](mod@file): crash-safe writing, verified reading, in-place block repair.
 
 pub mod file;
 pub mod header;

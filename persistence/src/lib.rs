@@ -32,3 +32,17 @@ pub use fragment::{FragmentHeader, FragmentName, FragmentReader, FragmentSpec, F
 pub use homeblock::HomeBlock;
 pub use layout::{Cell, Geometry, Layout, Location, RaidLevel, Scheme};
 pub use record::ObjectRecord;
+
+#[cfg(test)]
+mod tests {
+    /// The member runtime shares these across threads and actors.
+    #[test]
+    fn shareable() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Codec>();
+        send_sync::<crate::Catalog>();
+        send_sync::<crate::FragmentReader>();
+        send_sync::<crate::Layout>();
+        send_sync::<crate::FragmentWriter>();
+    }
+}

@@ -42,7 +42,7 @@
 use crate::checksum::{crc32c, le};
 use crate::error::DecodeError;
 use crate::fragment::header::MAX_NAME_LEN;
-use crate::layout::{check_stripe, Layout, LAYOUT_VERSION};
+use crate::layout::{check_stripe, Geometry, Layout, LAYOUT_VERSION};
 
 /// Envelope version written and accepted.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -178,6 +178,11 @@ impl ObjectRecord {
     pub fn layout(&self) -> Result<Layout, DecodeError> {
         Layout::new(usize::from(self.fragment_count), usize::from(self.parity))
             .map_err(|e| DecodeError::invalid("object record", "layout", e.to_string()))
+    }
+
+    /// The object's geometry (layout, stripe size, length): rows, blocks, block lengths.
+    pub fn geometry(&self) -> Result<Geometry, DecodeError> {
+        Ok(self.layout()?.geometry(self.length, self.stripe_size))
     }
 
     /// Checks the fields (name, layout, stripe size, layout version).

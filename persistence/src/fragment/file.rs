@@ -52,6 +52,23 @@ pub struct FragmentSpec {
 }
 
 impl FragmentSpec {
+    /// The spec of fragment `fragment_index` of the object a catalog record describes.
+    pub fn from_record(
+        record: &crate::record::ObjectRecord,
+        fragment_index: usize,
+    ) -> Result<FragmentSpec, FragmentError> {
+        Ok(FragmentSpec {
+            name: record.name.clone(),
+            incarnation: record.incarnation,
+            creation_time_ns: record.creation_time_ns,
+            stripe_size: record.stripe_size,
+            layout: record
+                .layout()
+                .map_err(|e| FragmentError::Params(e.to_string()))?,
+            fragment_index,
+        })
+    }
+
     /// The fragment's file name.
     pub fn file_name(&self) -> String {
         // validated by `FragmentWriter::create` before any use that matters
