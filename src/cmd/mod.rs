@@ -4,6 +4,7 @@ pub mod bench;
 pub mod client;
 pub mod demo_supervision;
 pub mod fragment;
+pub mod launch;
 pub mod layout;
 pub mod node;
 pub mod up;

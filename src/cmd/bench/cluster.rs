@@ -1,0 +1,235 @@
+//! `stripecast bench cluster`: starts a local cluster, PUTs and GETs one object
+//! of `--size` bytes, and prints MB/s beside two baselines measured in the same
+//! run on the same machine: a raw loopback TCP copy and a raw file write+fsync
+//! of the same number of bytes. The object's bytes are checked on the way back.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context as _};
+use serde::Serialize;
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+
+use crate::cmd::client::encode_name;
+use crate::cmd::launch::LocalCluster;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Members in the cluster.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Object size in bytes (suffixes K, M, G accepted).
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    size: u64,
+    /// Parity blocks per row.
+    #[arg(long, default_value_t = 1)]
+    parity: u8,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[derive(Serialize)]
+struct Report {
+    nodes: usize,
+    size: u64,
+    put_mbps: f64,
+    get_mbps: f64,
+    loopback_mbps: f64,
+    disk_mbps: f64,
+    put_vs_disk: f64,
+    put_vs_loopback: f64,
+    get_vs_loopback: f64,
+}
+
+/// A reader of `len` bytes cycling through `pattern`, with their CRC-32C.
+struct PatternReader<'a> {
+    pattern: &'a [u8],
+    pos: u64,
+    len: u64,
+    crc: u32,
+}
+
+impl Read for PatternReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.len - self.pos;
+        if left == 0 {
+            return Ok(0);
+        }
+        let off = (self.pos % self.pattern.len() as u64) as usize;
+        let n = buf.len().min(self.pattern.len() - off).min(left as usize);
+        buf[..n].copy_from_slice(&self.pattern[off..off + n]);
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    Ok(ls.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.port()).collect())
+}
+
+/// A local cluster on free ports under `dir`.
+pub fn bench_configs(dir: &std::path::Path, nodes: usize, parity: u8) -> anyhow::Result<Vec<MemberConfig>> {
+    let ports = free_ports(2 * nodes)?;
+    let members: Vec<MemberEntry> = (0..nodes)
+        .map(|i| MemberEntry {
+            id: i as u32,
+            peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
+            http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
+        })
+        .collect();
+    Ok((0..nodes)
+        .map(|i| MemberConfig {
+            id: i as u32,
+            data_dir: dir.join(format!("member-{i}")),
+            cluster: ClusterConfig {
+                name: "bench".into(),
+                secret: "bench-secret-0123456789".into(),
+                stripe_size: 65536,
+                parity,
+            },
+            timeouts: Timeouts::default(),
+            members: members.clone(),
+        })
+        .collect())
+}
+
+fn loopback(pattern: &[u8], size: u64) -> anyhow::Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let sink = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut s, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    });
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr)?;
+    let mut sent = 0u64;
+    while sent < size {
+        let n = (size - sent).min(pattern.len() as u64) as usize;
+        s.write_all(&pattern[..n])?;
+        sent += n as u64;
+    }
+    drop(s);
+    let got = sink.join().map_err(|_| anyhow::anyhow!("loopback reader panicked"))??;
+    ensure!(got == size, "loopback: {got} of {size} bytes");
+    Ok(t.elapsed())
+}
+
+fn disk(dir: &std::path::Path, pattern: &[u8], size: u64) -> anyhow::Result<Duration> {
+    let path = dir.join("raw-disk-baseline");
+    let t = Instant::now();
+    let mut f = std::fs::File::create(&path)?;
+    let mut written = 0u64;
+    while written < size {
+        let n = (size - written).min(pattern.len() as u64) as usize;
+        f.write_all(&pattern[..n])?;
+        written += n as u64;
+    }
+    f.sync_all()?;
+    let d = t.elapsed();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(d)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    ensure!(args.nodes >= 2, "--nodes must be at least 2");
+    let dir = tempfile::Builder::new().prefix("stripecast-bench-").tempdir_in(".").context("bench directory")?;
+    let pat = pattern(64 << 20);
+    let mut cluster = LocalCluster::start(bench_configs(dir.path(), args.nodes, args.parity)?)?;
+    cluster.wait_ready(Duration::from_secs(60), &|| false)?;
+    let agent = ureq::AgentBuilder::new().build();
+    let url = |i: usize| format!("{}/v1/objects/{}", cluster.node(i).node, encode_name("bench/object"));
+
+    let mut reader = PatternReader { pattern: &pat, pos: 0, len: args.size, crc: 0 };
+    let t = Instant::now();
+    agent
+        .put(&url(0))
+        .set("Content-Length", &args.size.to_string())
+        .send(&mut reader)
+        .map_err(|e| anyhow::anyhow!("PUT: {e}"))?;
+    let put = t.elapsed();
+    let want_crc = reader.crc;
+
+    let t = Instant::now();
+    let resp = agent.get(&url(1 % args.nodes)).call().map_err(|e| anyhow::anyhow!("GET: {e}"))?;
+    let mut body = resp.into_reader();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut got, mut crc) = (0u64, 0u32);
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        got += n as u64;
+    }
+    let get = t.elapsed();
+    ensure!(got == args.size && crc == want_crc, "GET returned different bytes ({got} bytes)");
+    cluster.stop();
+
+    let lo = loopback(&pat, args.size)?;
+    let dk = disk(dir.path(), &pat, args.size)?;
+    let r = Report {
+        nodes: args.nodes,
+        size: args.size,
+        put_mbps: mbps(args.size, put),
+        get_mbps: mbps(args.size, get),
+        loopback_mbps: mbps(args.size, lo),
+        disk_mbps: mbps(args.size, dk),
+        put_vs_disk: dk.as_secs_f64() / put.as_secs_f64(),
+        put_vs_loopback: lo.as_secs_f64() / put.as_secs_f64(),
+        get_vs_loopback: lo.as_secs_f64() / get.as_secs_f64(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!("cluster of {} members, object of {} MiB", r.nodes, r.size >> 20);
+        println!("  PUT       {:>9.1} MB/s   {:.2}x raw disk write+fsync, {:.2}x raw loopback", r.put_mbps, r.put_vs_disk, r.put_vs_loopback);
+        println!("  GET       {:>9.1} MB/s   {:.2}x raw loopback", r.get_mbps, r.get_vs_loopback);
+        println!("  loopback  {:>9.1} MB/s   (baseline: one TCP stream on 127.0.0.1)", r.loopback_mbps);
+        println!("  disk      {:>9.1} MB/s   (baseline: one file, write then fsync)", r.disk_mbps);
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Starting and stopping a local cluster of `stripecast node` child processes,
+//! shared by `up` and `bench cluster`.
+//!
+//! Invariant: every child is stopped (SIGTERM, then SIGKILL after a grace
+//! period) when the `LocalCluster` is stopped or dropped.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use stripecast_config::MemberConfig;
+
+use super::client::{fetch_cluster, NodeOpt};
+
+pub struct LocalCluster {
+    pub configs: Vec<MemberConfig>,
+    children: Vec<(u32, Option<Child>)>,
+}
+
+impl LocalCluster {
+    /// Writes each member's config into its data dir and starts it, logging to `member.log` there.
+    pub fn start(configs: Vec<MemberConfig>) -> anyhow::Result<LocalCluster> {
+        let mut c = LocalCluster {
+            children: configs.iter().map(|cfg| (cfg.id, None)).collect(),
+            configs,
+        };
+        for i in 0..c.configs.len() {
+            let cfg = &c.configs[i];
+            std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+            cfg.save(&cfg.data_dir.join("config.toml"))?;
+            c.spawn(i)?;
+        }
+        Ok(c)
+    }
+
+    /// Starts member `i` (again).
+    pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding the stripecast binary")?;
+        let cfg = &self.configs[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.data_dir.join("member.log"))
+            .context("opening the member log")?;
+        let child = Command::new(exe)
+            .arg("node")
+            .arg("--config")
+            .arg(cfg.data_dir.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("member log")?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting member {}", cfg.id))?;
+        self.children[i].1 = Some(child);
+        Ok(())
+    }
+
+    pub fn node(&self, i: usize) -> NodeOpt {
+        NodeOpt {
+            node: format!("http://{}", self.configs[i].me().http),
+        }
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].1.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILLs member `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].1.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits until every running member sees every running member up.
+    pub fn wait_ready(&mut self, timeout: Duration, stop: &dyn Fn() -> bool) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if stop() {
+                return Ok(false);
+            }
+            for (id, c) in &mut self.children {
+                if let Some(child) = c {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        bail!("member {id} exited during start-up ({status}); see its member.log");
+                    }
+                }
+            }
+            let running: Vec<usize> = (0..self.children.len()).filter(|&i| self.children[i].1.is_some()).collect();
+            let ready = running.iter().all(|&i| {
+                fetch_cluster(&self.node(i)).is_ok_and(|v| {
+                    v.get("members").and_then(|m| m.as_array()).is_some_and(|ms| {
+                        running.iter().all(|&j| ms.get(j).and_then(|m| m.get("state")).and_then(|s| s.as_str()) == Some("up"))
+                    })
+                })
+            });
+            if ready {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                bail!("the cluster did not come up within {timeout:?}; see the member logs");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Reports members that exited on their own since the last call.
+    pub fn reap(&mut self) -> Vec<(u32, std::process::ExitStatus)> {
+        let mut gone = Vec::new();
+        for (id, c) in &mut self.children {
+            if let Some(child) = c {
+                if let Ok(Some(status)) = child.try_wait() {
+                    gone.push((*id, status));
+                    *c = None;
+                }
+            }
+        }
+        gone
+    }
+
+    /// SIGTERM to every member, SIGKILL to those still running after 10 s.
+    pub fn stop(&mut self) {
+        for (_, c) in &self.children {
+            if let Some(pid) = c.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (id, c) in &mut self.children {
+            let Some(child) = c else { continue };
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    _ => {
+                        eprintln!("member {id} did not stop in time; killing it");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+            *c = None;
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether a directory holds an earlier local cluster's first member config.
+pub fn previous_config(dir: &Path) -> Option<MemberConfig> {
+    MemberConfig::load(&dir.join("member-0").join("config.toml")).ok()
+}
