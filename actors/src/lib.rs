@@ -2,6 +2,7 @@
 //! actors under stripecast-supervisors.
 
 pub mod gateway;
+pub mod jobs;
 pub mod membership;
 pub mod metrics;
 pub mod node;
@@ -9,3 +10,4 @@ pub mod protocol;
 pub mod service;
 pub mod store;
 pub mod transport;
+pub mod volume;

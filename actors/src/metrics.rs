@@ -18,6 +18,7 @@ pub struct Metrics {
     pub reconstructions: AtomicU64,
     pub repairs: AtomicU64,
     pub corrupt_blocks: AtomicU64,
+    pub objects_rebuilt: AtomicU64,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
@@ -31,6 +32,7 @@ impl Metrics {
             reconstructions: AtomicU64::new(0),
             repairs: AtomicU64::new(0),
             corrupt_blocks: AtomicU64::new(0),
+            objects_rebuilt: AtomicU64::new(0),
             requests: Mutex::new(BTreeMap::new()),
         }
     }
@@ -70,6 +72,7 @@ impl Metrics {
             ("stripecast_reconstructions_total", "Blocks rebuilt from the rest of their row for a reader.", self.reconstructions.load(Relaxed)),
             ("stripecast_block_repairs_total", "Corrupt blocks rewritten from parity.", self.repairs.load(Relaxed)),
             ("stripecast_corrupt_blocks_total", "Blocks that failed their checksum.", self.corrupt_blocks.load(Relaxed)),
+            ("stripecast_objects_rebuilt_total", "Objects this member rebuilt after returning.", self.objects_rebuilt.load(Relaxed)),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");

@@ -8,6 +8,7 @@
 //! ├── membership   up/down view fed by the links, controller choice
 //! ├── fragments    dynamic: one upload actor per fragment being written
 //! ├── jobs         dynamic: rebuild jobs
+//! ├── volume       HomeBlock standing: status, controller duty, join/rebuild decision
 //! └── gateway      HTTP API
 //! ```
 //!
@@ -31,6 +32,8 @@ use crate::protocol::{Request, Response};
 use crate::service::{ObjectService, PeerRequester};
 use crate::store::{SharedStore, StoreActor, Uploads};
 use crate::transport::{transport_spec, Peers, RequestHandler, StatusSource};
+use crate::volume::VolumeActor;
+use crate::service::Phase;
 
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +105,8 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     let (fragments, fragments_ref) = ChildSpec::supervisor_with_ref(
         SupervisorSpec::dynamic("fragments").intensity(1000, Duration::from_secs(1)),
     );
-    let jobs = ChildSpec::supervisor(SupervisorSpec::dynamic("jobs").intensity(10, Duration::from_secs(10)));
+    let (jobs, jobs_ref) =
+        ChildSpec::supervisor_with_ref(SupervisorSpec::dynamic("jobs").intensity(10, Duration::from_secs(10)));
     let service = ObjectService::new(&cfg, shared.clone(), Uploads::default(), fragments_ref, metrics)
         .map_err(|e| NodeError::Setup(e.to_string()))?;
 
@@ -116,10 +120,17 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     let (transport, peers) = transport_spec(
         &cfg,
         Arc::new(service.clone()),
-        status,
+        status.clone(),
         link_events(&membership_ref),
     );
     service.set_peers(Arc::new(peers));
+    service.set_view(view.clone());
+    let volume = {
+        let (cfg, service, view) = (cfg.clone(), service.clone(), view.clone());
+        ChildSpec::new("volume", move |_| {
+            VolumeActor::new(&cfg, service.clone(), view.clone(), membership_ref.clone(), status.clone(), jobs_ref.clone())
+        })
+    };
 
     let gateway = {
         let service = service.clone();
@@ -136,6 +147,7 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
             .child(membership)
             .child(fragments)
             .child(jobs)
+            .child(volume)
             .child(gateway),
     )
     .await;
@@ -148,27 +160,44 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     })
 }
 
-/// Builds the `/v1/cluster` document from the membership view.
+/// Builds the `/v1/cluster` document from the membership view and the HomeBlocks.
 fn cluster_doc_fn(cfg: &MemberConfig, service: ObjectService, view: MembershipView) -> Arc<dyn Fn() -> ClusterDoc + Send + Sync> {
     let me = cfg.id;
     let name = cfg.cluster.name.clone();
     let members: Vec<(u32, String)> = cfg.members.iter().map(|m| (m.id, m.http.to_string())).collect();
     Arc::new(move || {
         let snapshot = view.snapshot();
-        let objects = service.store().get().map(|s| s.catalog().object_count()).unwrap_or(0);
+        let store = service.store().get().ok();
+        let own = store.as_ref().and_then(|s| s.homeblock());
+        let objects = store.as_ref().map(|s| s.catalog().object_count()).unwrap_or(0);
+        let marks = |id: u32| store.as_ref().and_then(|s| s.dirty_count(id).ok()).unwrap_or(0) as u64;
         ClusterDoc {
             id: me,
             cluster: name.clone(),
-            incarnation: 0,
+            incarnation: own.map(|h| h.incarnation).unwrap_or(0),
             controller: view.controller(),
             members: members
                 .iter()
-                .map(|(id, http)| MemberDoc {
-                    id: *id,
-                    state: if *id == me || snapshot.is_up(*id) { "up" } else { "down" }.to_string(),
-                    http: http.clone(),
-                    incarnation: 0,
-                    dirty: 0,
+                .map(|(id, http)| {
+                    let (state, incarnation, remaining) = if *id == me {
+                        let state = if service.phase() == Phase::Up { "up" } else { "rebuilding" };
+                        (state, own.map(|h| h.incarnation).unwrap_or(0), service.rebuild_remaining())
+                    } else if !snapshot.is_up(*id) {
+                        ("down", view.status(*id).map(|s| s.incarnation).unwrap_or(0), 0)
+                    } else {
+                        match view.status(*id) {
+                            Some(s) if s.rebuilding => ("rebuilding", s.incarnation, s.rebuild_remaining),
+                            Some(s) => ("up", s.incarnation, 0),
+                            None => ("rebuilding", 0, 0),
+                        }
+                    };
+                    MemberDoc {
+                        id: *id,
+                        state: state.to_string(),
+                        http: http.clone(),
+                        incarnation,
+                        dirty: marks(*id).max(remaining),
+                    }
                 })
                 .collect(),
             objects,

@@ -59,6 +59,23 @@ pub enum Request {
     },
     /// Release the pins of a read session.
     CloseRead { session: u64 },
+    /// The current record of an object on this member (`Record(None)` if it has none).
+    GetRecord { name: String },
+    /// Every record of this member's catalog (a wiped member's full rebuild).
+    ListRecords,
+    /// The objects in `member`'s dirty set as this member keeps it.
+    DirtySet { member: u32 },
+    /// `member` rebuilt `name`: drop it from `member`'s dirty set here, unless
+    /// a newer write happened (the current record's incarnation differs from
+    /// `incarnation`; `None` means the object is gone).
+    ClearDirty {
+        member: u32,
+        name: String,
+        incarnation: Option<u32>,
+    },
+    /// The controller's step after a failure: take this HomeBlock incarnation
+    /// and clear the dirty bit.
+    AdvanceIncarnation { incarnation: u32 },
     /// Replace one block of this member's fragment (repair after bit rot or rebuild).
     WriteBlock {
         name: String,
@@ -105,6 +122,9 @@ pub enum Response {
         applied: bool,
     },
     Block(#[serde(with = "serde_bytes")] Vec<u8>),
+    Record(Option<RecordWire>),
+    Records(Vec<RecordWire>),
+    Names(Vec<String>),
     /// The answer to [`Request::Echo`]: the payload it carried.
     Echo {
         #[serde(with = "serde_bytes")]
@@ -139,4 +159,13 @@ pub struct NodeStatus {
     pub rebuilding: bool,
     /// Objects left in this member's own rebuild.
     pub rebuild_remaining: u64,
+    /// No HomeBlock yet: a new member, or one whose disk was replaced.
+    #[serde(default)]
+    pub fresh: bool,
+    /// Objects in this member's catalog.
+    #[serde(default)]
+    pub objects: u64,
+    /// The cluster volume id from the HomeBlock (0 while fresh).
+    #[serde(default)]
+    pub volume_id: u32,
 }

@@ -3,7 +3,7 @@
 
 use stripecast_persistence::{FragmentSpec, Layout};
 
-use super::{record_from_wire, ObjectService};
+use super::{record_from_wire, record_to_wire, ObjectService};
 use crate::protocol::{Request, Response};
 use crate::store::upload::{Abort, Append, Finish};
 use crate::store::StoreError;
@@ -123,6 +123,36 @@ impl ObjectService {
                         s.close_read(session);
                         Ok(())
                     })
+                    .await?;
+                Ok(Response::Done)
+            }
+            Request::GetRecord { name } => {
+                let r = inner.store.run(move |s| s.record(&name)).await?;
+                Ok(Response::Record(r.as_ref().map(record_to_wire)))
+            }
+            Request::ListRecords => {
+                let all = inner.store.run(|s| s.list()).await?;
+                Ok(Response::Records(all.iter().map(record_to_wire).collect()))
+            }
+            Request::DirtySet { member } => {
+                let names = inner.store.run(move |s| s.dirty_set(member)).await?;
+                Ok(Response::Names(names))
+            }
+            Request::ClearDirty {
+                member,
+                name,
+                incarnation,
+            } => {
+                inner
+                    .store
+                    .run(move |s| s.clear_dirty(member, &name, incarnation))
+                    .await?;
+                Ok(Response::Done)
+            }
+            Request::AdvanceIncarnation { incarnation } => {
+                inner
+                    .store
+                    .run(move |s| s.advance_incarnation(incarnation))
                     .await?;
                 Ok(Response::Done)
             }

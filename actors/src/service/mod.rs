@@ -58,8 +58,23 @@ impl CallError {
     }
 }
 
+/// Where this member stands in the volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Started, has not yet compared its HomeBlock with its peers'.
+    Joining,
+    /// Stale: rebuilding what changed while it was away.
+    Rebuilding,
+    /// Current.
+    Up,
+}
+
 struct Inner {
     me: u32,
+    phase: std::sync::RwLock<Phase>,
+    rebuild_remaining: AtomicU64,
+    view: OnceLock<crate::membership::MembershipView>,
     layout: Layout,
     codec: Codec,
     stripe: u32,
@@ -97,6 +112,9 @@ impl ObjectService {
         Ok(ObjectService {
             inner: Arc::new(Inner {
                 me: cfg.id,
+                phase: std::sync::RwLock::new(Phase::Joining),
+                rebuild_remaining: AtomicU64::new(0),
+                view: OnceLock::new(),
                 layout,
                 codec,
                 stripe: cfg.cluster.stripe_size,
@@ -120,6 +138,47 @@ impl ObjectService {
 
     pub fn me(&self) -> u32 {
         self.inner.me
+    }
+
+    /// Gives the service the membership view (once, after it exists).
+    pub fn set_view(&self, view: crate::membership::MembershipView) {
+        let _ = self.inner.view.set(view);
+    }
+
+    pub fn phase(&self) -> Phase {
+        *self.inner.phase.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        let mut p = self.inner.phase.write().unwrap_or_else(|p| p.into_inner());
+        if *p != phase {
+            tracing::info!(member = self.inner.me, from = ?*p, to = ?phase, "member phase");
+            *p = phase;
+        }
+    }
+
+    /// The status `member` last reported in its heartbeats.
+    pub fn peer_status(&self, member: u32) -> Option<crate::protocol::NodeStatus> {
+        self.inner.view.get()?.status(member)
+    }
+
+    pub fn rebuild_remaining(&self) -> u64 {
+        self.inner.rebuild_remaining.load(Ordering::Relaxed)
+    }
+
+    pub fn set_rebuild_remaining(&self, n: u64) {
+        self.inner.rebuild_remaining.store(n, Ordering::Relaxed);
+    }
+
+    /// Up peers that are current (not fresh, not rebuilding): where a member
+    /// that is not current itself reads records and dirty sets.
+    pub fn current_peers(&self) -> Vec<u32> {
+        let Some(view) = self.inner.view.get() else { return Vec::new() };
+        view.live()
+            .into_iter()
+            .filter(|&m| m != self.inner.me)
+            .filter(|&m| view.status(m).is_some_and(|s| !s.rebuilding && !s.fresh))
+            .collect()
     }
 
     pub fn layout(&self) -> Layout {
@@ -172,13 +231,19 @@ impl ObjectService {
         Ok(self.inner.store.run(|s| s.list()).await?)
     }
 
+    /// The current record of `name`: from this member's catalog when it is
+    /// current, else from a current peer (a stale catalog must not be served).
     pub async fn record(&self, name: &str) -> Result<ObjectRecord, ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("no object named {name:?}"));
+        if self.phase() != Phase::Up {
+            for peer in self.current_peers() {
+                if let Ok(Response::Record(r)) = self.call(peer, Request::GetRecord { name: name.to_string() }).await {
+                    return r.as_ref().map(record_from_wire).ok_or_else(not_found);
+                }
+            }
+        }
         let n = name.to_string();
-        self.inner
-            .store
-            .run(move |s| s.record(&n))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no object named {name:?}")))
+        self.inner.store.run(move |s| s.record(&n)).await?.ok_or_else(not_found)
     }
 
     /// Removes the object on every live member; members that are down get it in their dirty set.
@@ -250,7 +315,7 @@ pub fn record_from_wire(w: &RecordWire) -> ObjectRecord {
 }
 
 /// Nanoseconds since the Unix epoch.
-pub(crate) fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use stripecast_persistence::fragment::list_fragments;
-use stripecast_persistence::{Batch, Catalog, FragmentError, FragmentName, FragmentReader, ObjectRecord};
+use stripecast_persistence::{Batch, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord};
 use tracing::{debug, info, warn};
 
 use crate::store::StoreError;
@@ -42,6 +42,8 @@ const CACHE_LIMIT: usize = 256;
 
 pub struct LocalStore {
     member: u32,
+    /// `None` until this member has joined the volume (new, or a wiped disk).
+    homeblock: Mutex<Option<HomeBlock>>,
     fragments: PathBuf,
     catalog: Catalog,
     commit_lock: Mutex<()>,
@@ -66,8 +68,10 @@ impl LocalStore {
                 removed += 1;
             }
         }
-        info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, "store opened");
+        let homeblock = catalog.homeblock()?;
+        info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
         Ok(LocalStore {
+            homeblock: Mutex::new(homeblock),
             member,
             fragments,
             catalog,
@@ -140,8 +144,10 @@ impl LocalStore {
         for &m in dirty {
             batch.mark_dirty(m as usize, record.name.clone());
         }
+        let dirtied = self.dirty_homeblock(&mut batch, dirty);
         batch.put_object(record.clone());
         self.catalog.apply(&batch)?;
+        self.homeblock_applied(dirtied);
         for (path, f) in self.fragments_of(&record.name) {
             if f.incarnation < record.incarnation {
                 self.unlink(&path);
@@ -160,8 +166,10 @@ impl LocalStore {
                 for &m in dirty {
                     batch.mark_dirty(m as usize, name.to_string());
                 }
+                let dirtied = self.dirty_homeblock(&mut batch, dirty);
                 batch.remove_object(name.to_string());
                 self.catalog.apply(&batch)?;
+                self.homeblock_applied(dirtied);
                 for (path, f) in self.fragments_of(name) {
                     if f.incarnation <= incarnation {
                         self.unlink(&path);
@@ -171,6 +179,88 @@ impl LocalStore {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    /// This member's HomeBlock (`None` while it has not joined).
+    pub fn homeblock(&self) -> Option<HomeBlock> {
+        *lock(&self.homeblock)
+    }
+
+    /// Stores `hb` durably as this member's HomeBlock.
+    pub fn set_homeblock(&self, hb: HomeBlock) -> Result<(), StoreError> {
+        let _guard = lock(&self.commit_lock);
+        self.catalog.put_homeblock(&hb)?;
+        *lock(&self.homeblock) = Some(hb);
+        info!(member = self.member, incarnation = hb.incarnation, dirty = hb.is_dirty(), "homeblock stored");
+        Ok(())
+    }
+
+    /// The controller's step after a failure: this incarnation, dirty bit clear.
+    pub fn advance_incarnation(&self, incarnation: u32) -> Result<(), StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let Some(mut hb) = *lock(&self.homeblock) else {
+            return Err(StoreError::BadRequest("this member has not joined the volume yet".into()));
+        };
+        if hb.incarnation >= incarnation {
+            return Ok(());
+        }
+        hb.incarnation = incarnation;
+        hb.set_dirty(false);
+        self.catalog.put_homeblock(&hb)?;
+        *lock(&self.homeblock) = Some(hb);
+        info!(member = self.member, incarnation, "incarnation advanced");
+        Ok(())
+    }
+
+    /// The first write that misses a member sets the dirty bit, in the write's own batch.
+    fn dirty_homeblock(&self, batch: &mut Batch, dirty: &[u32]) -> Option<HomeBlock> {
+        if dirty.is_empty() {
+            return None;
+        }
+        let mut hb = (*lock(&self.homeblock))?;
+        if hb.is_dirty() {
+            return None;
+        }
+        hb.set_dirty(true);
+        batch.put_homeblock(hb);
+        Some(hb)
+    }
+
+    fn homeblock_applied(&self, hb: Option<HomeBlock>) {
+        if let Some(hb) = hb {
+            *lock(&self.homeblock) = Some(hb);
+        }
+    }
+
+    /// Drops `name` from `member`'s dirty set unless a newer write happened.
+    pub fn clear_dirty(&self, member: u32, name: &str, incarnation: Option<u32>) -> Result<bool, StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let current = self.catalog.get_object(name)?.map(|r| r.incarnation);
+        let rebuilt_current = match (current, incarnation) {
+            (None, None) => true,
+            (Some(cur), Some(done)) => cur == done,
+            _ => false,
+        };
+        if rebuilt_current {
+            self.catalog.clear_dirty(member as usize, name)?;
+        }
+        Ok(rebuilt_current)
+    }
+
+    pub fn dirty_set(&self, member: u32) -> Result<Vec<String>, StoreError> {
+        Ok(self.catalog.dirty(member as usize)?)
+    }
+
+    pub fn dirty_count(&self, member: u32) -> Result<usize, StoreError> {
+        Ok(self.catalog.dirty_count(member as usize)?)
+    }
+
+    /// Whether this member holds a whole, verified fragment of (name, incarnation).
+    pub fn has_valid_fragment(&self, name: &str, incarnation: u32) -> bool {
+        match self.find_fragment(name, incarnation).and_then(|p| Ok(FragmentReader::open(&p)?)) {
+            Ok(r) => r.verify_all().is_ok_and(|checks| checks.iter().all(|c| c.ok())),
+            Err(_) => false,
         }
     }
 
