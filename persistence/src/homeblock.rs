@@ -39,8 +39,9 @@ pub const VOLUME_NAME_LEN: usize = 32;
 const WHAT: &str = "HomeBlock";
 const STATE_KNOWN: u32 = STATE_DIRTY;
 
-/// A decoded HomeBlock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A decoded HomeBlock. (Serde derives are for the wire between members; on
+/// disk it is always the 84-byte encoding.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HomeBlock {
     /// Members participating in the volume.
     pub member_count: u8,

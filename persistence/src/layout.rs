@@ -57,7 +57,7 @@ pub fn check_stripe(stripe: u64) -> Result<u32, LayoutError> {
 }
 
 /// How a row is made redundant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Scheme {
     /// RAID-0: no parity.
     Striped,
@@ -102,7 +102,9 @@ impl RaidLevel {
 }
 
 /// A slot of a fragment: which member, which local block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     /// Member (= fragment index), `0..N`.
     pub member: usize,
@@ -111,7 +113,7 @@ pub struct Location {
 }
 
 /// What a slot holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Cell {
     /// Data block number `bn` of the object (possibly a zero-padding block past its end).
     Data(u64),

@@ -151,7 +151,10 @@ pub fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 /// What the catalog knows about one object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Serde derives are for the wire between members; a record that arrives that
+/// way has not been checked: call [`ObjectRecord::validate`] on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ObjectRecord {
     /// Object name (1..=1024 bytes).
     pub name: String,

@@ -688,6 +688,24 @@ mod tests {
     }
 
     #[test]
+    fn crash_mid_write_is_never_taken_for_a_fragment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w =
+            FragmentWriter::create(dir.path(), spec("c", Layout::raid5(3).unwrap(), 0)).unwrap();
+        w.append_block(&block(1)).unwrap();
+        let final_path = w.final_path();
+        // A crash: no finish, no Drop.
+        std::mem::forget(w);
+        assert!(!final_path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(crate::fragment::list_fragments(dir.path())
+            .unwrap()
+            .is_empty());
+        assert_eq!(crate::fragment::remove_stale_temps(dir.path()).unwrap(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn unfinished_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut w =
