@@ -278,3 +278,32 @@ impl Drop for Cluster {
         }
     }
 }
+
+impl Cluster {
+    /// A counter from member `i`'s `/metrics` (summed over label sets).
+    pub fn metric(&self, i: usize, name: &str) -> u64 {
+        let text = ureq::get(&format!("{}/metrics", self.url(i)))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Waits until every running member other than those in `down` sees `down` as down.
+    pub fn wait_down(&self, down: &[usize], timeout: Duration) {
+        let watchers: Vec<usize> = (0..self.n()).filter(|i| !down.contains(i) && self.procs[*i].is_some()).collect();
+        self.wait_until("members seen down", timeout, || {
+            watchers.iter().all(|&w| self.states(w).is_some_and(|s| down.iter().all(|&d| s[d] == "down")))
+        });
+    }
+
+    /// Waits until member `i` reports itself `up`.
+    pub fn wait_member_up(&self, i: usize, timeout: Duration) {
+        self.wait_until(&format!("member {i} up"), timeout, || self.states(i).is_some_and(|s| s[i] == "up"));
+    }
+}

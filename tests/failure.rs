@@ -1,0 +1,216 @@
+//! Surviving member failure: real processes, SIGKILL, SIGSTOP, bit rot.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{pattern, Cluster, Opts};
+use nix::sys::signal::Signal;
+
+const S: usize = 65536;
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_member_killed_during_a_streaming_get_does_not_break_the_stream() {
+    let mut c = Cluster::start(3);
+    let data = pattern(48 << 20, 1);
+    assert_eq!(c.put(0, "movie", &data).0, 201);
+    let resp = ureq::get(&format!("{}/v1/objects/movie", c.url(0))).call().unwrap();
+    let mut body = resp.into_reader();
+    let mut got = vec![0u8; 6 << 20];
+    body.read_exact(&mut got).unwrap();
+    c.kill(2);
+    let mut rest = Vec::new();
+    body.read_to_end(&mut rest).expect("the stream continues");
+    got.extend_from_slice(&rest);
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "every byte equal to the original");
+    assert!(c.metric(0, "stripecast_reconstructions_total") > 0, "member 2's blocks were rebuilt from parity");
+}
+
+#[test]
+fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
+    let mut c = Cluster::start(3);
+    let keep = pattern(3 * S + 1, 10);
+    let changed = pattern(2 * S + 5, 11);
+    let gone = pattern(S, 12);
+    for (name, d) in [("keep", &keep), ("changed", &changed), ("gone", &gone)] {
+        assert_eq!(c.put(0, name, d).0, 201);
+    }
+    c.kill(2);
+    c.wait_down(&[2], T);
+    let new1 = pattern(5 * S + 3, 20);
+    let new2 = pattern(7, 21);
+    let changed2 = pattern(4 * S, 22);
+    assert_eq!(c.put(1, "new1", &new1).0, 201);
+    assert_eq!(c.put(0, "new2", &new2).0, 201);
+    assert_eq!(c.put(1, "changed", &changed2).0, 201);
+    assert_eq!(c.delete(0, "gone"), 204);
+    for i in 0..2 {
+        for (name, d) in [("keep", &keep), ("changed", &changed2), ("new1", &new1), ("new2", &new2)] {
+            let (status, got) = c.get(i, name);
+            assert_eq!(status, 200, "{name} via {i}");
+            assert!(got == *d, "{name} via member {i} with member 2 down");
+        }
+        assert_eq!(c.get(i, "gone").0, 404);
+    }
+    let doc = c.cluster_doc(0).unwrap();
+    assert_eq!(doc["members"][2]["state"], "down");
+    assert_eq!(doc["members"][2]["dirty"], 4, "new1, new2, changed, gone: {doc}");
+    let inc_before = doc["incarnation"].as_u64().unwrap();
+    assert!(inc_before >= 2, "the controller advanced the incarnation: {doc}");
+
+    c.spawn(2);
+    c.wait_member_up(2, T);
+    c.wait_until("dirty set cleared everywhere", T, || {
+        (0..3).all(|i| c.cluster_doc(i).is_some_and(|d| d["members"][2]["dirty"] == 0))
+    });
+    assert_eq!(c.metric(2, "stripecast_objects_rebuilt_total"), 4, "exactly the dirty objects");
+    let doc2 = c.cluster_doc(2).unwrap();
+    assert_eq!(doc2["incarnation"].as_u64().unwrap(), inc_before, "member 2 took the volume's incarnation");
+    // No fragment of the deleted object, one of each other, on member 2.
+    let frags = c.fragments(2);
+    assert_eq!(frags.len(), 4, "{frags:?}");
+
+    // Proof the rebuild wrote real data: lose another member and read through member 2.
+    c.kill(0);
+    c.wait_down(&[0], T);
+    for (name, d) in [("keep", &keep), ("changed", &changed2), ("new1", &new1), ("new2", &new2)] {
+        for i in [1, 2] {
+            let (status, got) = c.get(i, name);
+            assert_eq!(status, 200, "{name} via {i}");
+            assert!(got == *d, "{name} via member {i} after the rebuild, member 0 down");
+        }
+    }
+}
+
+#[test]
+fn a_member_killed_mid_rebuild_resumes_and_completes() {
+    let mut c = Cluster::start(3);
+    c.kill(1);
+    c.wait_down(&[1], T);
+    let n = 60;
+    for k in 0..n {
+        assert_eq!(c.put(0, &format!("obj/{k:03}"), &pattern(8 * S, 100 + k)).0, 201);
+    }
+    c.spawn(1);
+    // Kill it while it rebuilds (some objects done, some left).
+    c.wait_until("rebuild under way", T, || {
+        c.cluster_doc(0)
+            .and_then(|d| d["members"][1]["dirty"].as_u64())
+            .is_some_and(|left| left > 0 && left < n)
+    });
+    c.kill(1);
+    let left_after_kill = c.cluster_doc(0).unwrap()["members"][1]["dirty"].as_u64().unwrap();
+    assert!(left_after_kill > 0 && left_after_kill < n);
+    c.spawn(1);
+    c.wait_member_up(1, Duration::from_secs(60));
+    let second_run = c.metric(1, "stripecast_objects_rebuilt_total");
+    assert!(second_run <= left_after_kill + 1, "resumed: rebuilt {second_run}, {left_after_kill} were left");
+    assert!(second_run < n, "did not start over");
+    c.kill(2);
+    c.wait_down(&[2], T);
+    for k in [0, n / 2, n - 1] {
+        let (status, got) = c.get(1, &format!("obj/{k:03}"));
+        assert_eq!(status, 200);
+        assert!(got == pattern(8 * S, 100 + k));
+    }
+}
+
+#[test]
+fn two_members_down_on_parity_one_is_a_clear_503_and_service_returns() {
+    let mut c = Cluster::start(5);
+    let data = pattern(8 * 4 * S, 5);
+    assert_eq!(c.put(0, "wide", &data).0, 201);
+    c.kill(3);
+    c.kill(4);
+    c.wait_down(&[3, 4], T);
+    let (status, body) = c.get(0, "wide");
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let msg = String::from_utf8_lossy(&body).to_string();
+    assert!(msg.contains("3") && msg.contains("4"), "the error says what is missing: {msg}");
+    let (status, _) = c.put(1, "new", &pattern(S, 6));
+    assert_eq!(status, 503, "no write below quorum");
+    c.spawn(3);
+    c.wait_member_up(3, T);
+    let (status, got) = c.get(0, "wide");
+    assert_eq!(status, 200);
+    assert!(got == data);
+    assert_eq!(c.put(1, "new", &pattern(S, 6)).0, 201);
+}
+
+#[test]
+fn flipped_bits_in_a_fragment_are_rebuilt_for_the_reader_and_repaired_on_disk() {
+    use stripecast_persistence::FragmentReader;
+    let c = Cluster::start(3);
+    let data = pattern(6 * 2 * S, 7);
+    assert_eq!(c.put(0, "rot", &data).0, 201);
+    let path = c.fragments(1).pop().unwrap();
+    let layout = FragmentReader::open(&path).unwrap().layout();
+    // Two data blocks of member 1 (reads skip parity, so rot there waits for a scrub).
+    let data_lbns: Vec<usize> = (0..6u64)
+        .filter(|&l| matches!(layout.cell(1, l), stripecast_persistence::Cell::Data(_)))
+        .map(|l| l as usize)
+        .take(2)
+        .collect();
+    let mut bytes = std::fs::read(&path).unwrap();
+    for off in [512 + data_lbns[0] * S + 100, 512 + data_lbns[0] * S + 101, 512 + data_lbns[1] * S + 7] {
+        bytes[off] ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(FragmentReader::open(&path).unwrap().verify_all().unwrap().iter().any(|b| !b.ok()));
+    for i in 0..3 {
+        let (status, got) = c.get(i, "rot");
+        assert_eq!(status, 200);
+        assert!(got == data, "correct bytes via {i} despite the rot");
+    }
+    assert!(c.metric(0, "stripecast_corrupt_blocks_total") >= 1);
+    c.wait_until("corrupt blocks repaired on disk", T, || {
+        FragmentReader::open(&path).is_ok_and(|r| r.verify_all().is_ok_and(|v| v.iter().all(|b| b.ok())))
+    });
+    let repairs: u64 = (0..3).map(|i| c.metric(i, "stripecast_block_repairs_total")).sum();
+    assert!(repairs >= 2, "both bad blocks rewritten ({repairs})");
+}
+
+#[test]
+fn a_stopped_member_is_marked_down_and_rejoins_after_sigcont() {
+    let c = Cluster::start(3);
+    let before = pattern(3 * S, 30);
+    assert_eq!(c.put(0, "before", &before).0, 201);
+    c.signal(2, Signal::SIGSTOP);
+    let t = Instant::now();
+    c.wait_down(&[2], T);
+    let detected = t.elapsed();
+    let during = pattern(5 * S + 9, 31);
+    assert_eq!(c.put(1, "during", &during).0, 201);
+    assert!(c.get(0, "before").1 == before);
+    c.signal(2, Signal::SIGCONT);
+    c.wait_until("member 2 current again", T, || {
+        (0..3).all(|i| c.states(i).is_some_and(|s| s == ["up", "up", "up"]))
+            && c.cluster_doc(0).is_some_and(|d| d["members"][2]["dirty"] == 0)
+    });
+    assert_eq!(c.metric(2, "stripecast_objects_rebuilt_total"), 1, "it rebuilt the one object written while stopped");
+    let (status, got) = c.get(2, "during");
+    assert_eq!(status, 200);
+    assert!(got == during);
+    eprintln!("SIGSTOP detected after {detected:?}");
+}
+
+#[test]
+fn parity_two_on_five_members_survives_two_members_down() {
+    let mut c = Cluster::start_with(5, Opts { parity: 2, ..Opts::default() });
+    let a = pattern(9 * 3 * S + 11, 40);
+    assert_eq!(c.put(0, "a", &a).0, 201);
+    c.kill(1);
+    c.kill(3);
+    c.wait_down(&[1, 3], T);
+    for i in [0, 2, 4] {
+        assert!(c.get(i, "a").1 == a, "read via {i} with two down");
+    }
+    let b = pattern(4 * 3 * S + 5, 41);
+    assert_eq!(c.put(2, "b", &b).0, 201, "writes go on with two down");
+    for i in [0, 2, 4] {
+        assert!(c.get(i, "b").1 == b);
+    }
+}
