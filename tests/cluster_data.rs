@@ -42,15 +42,25 @@ fn round_trips_on_the_two_member_mirror_and_reads_alternate() {
     let c = Cluster::start(2);
     round_trips(&c, 1, "mirror");
     // Reads through member 0 were served from both copies.
-    let m = ureq::get(&format!("{}/metrics", c.url(0))).call().unwrap().into_string().unwrap();
+    let m = ureq::get(&format!("{}/metrics", c.url(0)))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     let from = |i: u32| -> u64 {
         m.lines()
-            .find(|l| l.starts_with("stripecast_blocks_read_total") && l.contains(&format!("from=\"{i}\"")))
+            .find(|l| {
+                l.starts_with("stripecast_blocks_read_total")
+                    && l.contains(&format!("from=\"{i}\""))
+            })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    assert!(from(0) > 0 && from(1) > 0, "reads alternate between the copies:\n{m}");
+    assert!(
+        from(0) > 0 && from(1) > 0,
+        "reads alternate between the copies:\n{m}"
+    );
 }
 
 #[test]
@@ -87,7 +97,10 @@ fn range_reads_match_the_original_bytes() {
         for (range, start, end) in &cases {
             let (status, got) = c.get_with(i, "ranges", Some(range));
             assert_eq!(status, 206, "{range} via {i}");
-            assert!(got == data[*start..*end], "{range} via member {i}: wrong bytes");
+            assert!(
+                got == data[*start..*end],
+                "{range} via member {i}: wrong bytes"
+            );
         }
     }
     let (status, _) = c.get_with(0, "ranges", Some(&format!("bytes={len}-")));
@@ -107,7 +120,11 @@ fn fragments_on_disk_have_one_per_member_valid_headers_and_xor_parity() {
     let mut readers = Vec::new();
     for i in 0..3 {
         let frags = c.fragments(i);
-        assert_eq!(frags.len(), 2, "member {i} holds one fragment per object: {frags:?}");
+        assert_eq!(
+            frags.len(),
+            2,
+            "member {i} holds one fragment per object: {frags:?}"
+        );
         let f = frags
             .iter()
             .map(|p| FragmentReader::open(p).expect("header decodes"))
@@ -129,7 +146,11 @@ fn fragments_on_disk_have_one_per_member_valid_headers_and_xor_parity() {
                 Cell::Data(bn) => {
                     let start = bn as usize * S;
                     let end = (start + S).min(data.len());
-                    let mut want = if start < data.len() { data[start..end].to_vec() } else { vec![] };
+                    let mut want = if start < data.len() {
+                        data[start..end].to_vec()
+                    } else {
+                        vec![]
+                    };
                     want.resize(S, 0);
                     assert!(*b == want, "data block {bn} on member {m}");
                 }
@@ -139,7 +160,10 @@ fn fragments_on_disk_have_one_per_member_valid_headers_and_xor_parity() {
                 *x ^= y;
             }
         }
-        assert!(xor.iter().all(|&x| x == 0), "row {row}: parity is the XOR of the data blocks");
+        assert!(
+            xor.iter().all(|&x| x == 0),
+            "row {row}: parity is the XOR of the data blocks"
+        );
     }
 }
 
@@ -185,10 +209,21 @@ fn overwrites_and_concurrent_puts_never_mix_bytes() {
         });
         let views: Vec<Vec<u8>> = (0..3).map(|i| c.get(i, "race").1).collect();
         assert!(views[0] == x || views[0] == y, "round {round}: mixed bytes");
-        assert!(views.iter().all(|v| *v == views[0]), "round {round}: members disagree on the winner");
+        assert!(
+            views.iter().all(|v| *v == views[0]),
+            "round {round}: members disagree on the winner"
+        );
         for i in 0..3 {
-            let frags: Vec<_> = c.fragments(i).into_iter().filter(|p| p.to_string_lossy().contains("race")).collect();
-            assert_eq!(frags.len(), 1, "member {i} keeps only the winner's fragment: {frags:?}");
+            let frags: Vec<_> = c
+                .fragments(i)
+                .into_iter()
+                .filter(|p| p.to_string_lossy().contains("race"))
+                .collect();
+            assert_eq!(
+                frags.len(),
+                1,
+                "member {i} keeps only the winner's fragment: {frags:?}"
+            );
         }
     }
 }
@@ -199,16 +234,34 @@ fn delete_head_and_list() {
     let data = pattern(S + 5, 1);
     assert_eq!(c.put(0, "dir/a", &data).0, 201);
     assert_eq!(c.put(0, "dir/b", b"hello").0, 201);
-    let list: serde_json::Value = ureq::get(&format!("{}/v1/objects", c.url(1))).call().unwrap().into_json().unwrap();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let list: serde_json::Value = ureq::get(&format!("{}/v1/objects", c.url(1)))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["dir/a", "dir/b"]);
     assert_eq!(list[0]["length"], (S + 5) as u64);
-    let head = ureq::head(&format!("{}/v1/objects/dir/a", c.url(2))).call().unwrap();
+    let head = ureq::head(&format!("{}/v1/objects/dir/a", c.url(2)))
+        .call()
+        .unwrap();
     assert_eq!(head.header("content-length"), Some(&*(S + 5).to_string()));
     assert_eq!(c.delete(1, "dir/a"), 204);
     for i in 0..3 {
         assert_eq!(c.get(i, "dir/a").0, 404);
-        assert!(c.fragments(i).iter().all(|p| !p.to_string_lossy().contains("dir_a") && !p.to_string_lossy().contains("dir-a")), "{:?}", c.fragments(i));
+        assert!(
+            c.fragments(i)
+                .iter()
+                .all(|p| !p.to_string_lossy().contains("dir_a")
+                    && !p.to_string_lossy().contains("dir-a")),
+            "{:?}",
+            c.fragments(i)
+        );
         assert_eq!(c.fragments(i).len(), 1);
     }
     assert_eq!(c.delete(1, "dir/a"), 404);
@@ -216,6 +269,12 @@ fn delete_head_and_list() {
 
 #[test]
 fn parity_two_on_five_members_round_trips() {
-    let c = Cluster::start_with(5, Opts { parity: 2, ..Opts::default() });
+    let c = Cluster::start_with(
+        5,
+        Opts {
+            parity: 2,
+            ..Opts::default()
+        },
+    );
     round_trips(&c, 3, "rs");
 }

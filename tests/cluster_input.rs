@@ -12,10 +12,17 @@ use common::{pattern, Cluster};
 fn raw_status(addr: &str, method: &str, path: &str) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -52,7 +59,11 @@ fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
     // Random bytes, an HTTP request, and a half frame, on every peer port.
     for i in 0..3 {
         let peer = c.configs[i].me().peer;
-        for junk in [pattern(4096, 77 + i as u64), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), vec![0, 0, 0, 50, 1, 2]] {
+        for junk in [
+            pattern(4096, 77 + i as u64),
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            vec![0, 0, 0, 50, 1, 2],
+        ] {
             let mut s = TcpStream::connect(peer).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let _ = s.write_all(&junk);
@@ -82,12 +93,24 @@ fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let impostor_view = ureq::get(&format!("http://{}/v1/cluster", fake.me().http)).call().ok().and_then(|r| r.into_json::<serde_json::Value>().ok());
+    let impostor_view = ureq::get(&format!("http://{}/v1/cluster", fake.me().http))
+        .call()
+        .ok()
+        .and_then(|r| r.into_json::<serde_json::Value>().ok());
     let _ = impostor.kill();
     let _ = impostor.wait();
     if let Some(v) = impostor_view {
-        let states: Vec<&str> = v["members"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
-        assert_eq!(&states[..2], &["down", "down"], "the impostor is never let in");
+        let states: Vec<&str> = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &states[..2],
+            &["down", "down"],
+            "the impostor is never let in"
+        );
     }
 
     // The real cluster kept serving throughout.

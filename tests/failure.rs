@@ -16,7 +16,9 @@ fn a_member_killed_during_a_streaming_get_does_not_break_the_stream() {
     let mut c = Cluster::start(3);
     let data = pattern(48 << 20, 1);
     assert_eq!(c.put(0, "movie", &data).0, 201);
-    let resp = ureq::get(&format!("{}/v1/objects/movie", c.url(0))).call().unwrap();
+    let resp = ureq::get(&format!("{}/v1/objects/movie", c.url(0)))
+        .call()
+        .unwrap();
     let mut body = resp.into_reader();
     let mut got = vec![0u8; 6 << 20];
     body.read_exact(&mut got).unwrap();
@@ -26,7 +28,10 @@ fn a_member_killed_during_a_streaming_get_does_not_break_the_stream() {
     got.extend_from_slice(&rest);
     assert_eq!(got.len(), data.len());
     assert!(got == data, "every byte equal to the original");
-    assert!(c.metric(0, "stripecast_reconstructions_total") > 0, "member 2's blocks were rebuilt from parity");
+    assert!(
+        c.metric(0, "stripecast_reconstructions_total") > 0,
+        "member 2's blocks were rebuilt from parity"
+    );
 }
 
 #[test]
@@ -48,7 +53,12 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
     assert_eq!(c.put(1, "changed", &changed2).0, 201);
     assert_eq!(c.delete(0, "gone"), 204);
     for i in 0..2 {
-        for (name, d) in [("keep", &keep), ("changed", &changed2), ("new1", &new1), ("new2", &new2)] {
+        for (name, d) in [
+            ("keep", &keep),
+            ("changed", &changed2),
+            ("new1", &new1),
+            ("new2", &new2),
+        ] {
             let (status, got) = c.get(i, name);
             assert_eq!(status, 200, "{name} via {i}");
             assert!(got == *d, "{name} via member {i} with member 2 down");
@@ -57,18 +67,35 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
     }
     let doc = c.cluster_doc(0).unwrap();
     assert_eq!(doc["members"][2]["state"], "down");
-    assert_eq!(doc["members"][2]["dirty"], 4, "new1, new2, changed, gone: {doc}");
+    assert_eq!(
+        doc["members"][2]["dirty"], 4,
+        "new1, new2, changed, gone: {doc}"
+    );
     let inc_before = doc["incarnation"].as_u64().unwrap();
-    assert!(inc_before >= 2, "the controller advanced the incarnation: {doc}");
+    assert!(
+        inc_before >= 2,
+        "the controller advanced the incarnation: {doc}"
+    );
 
     c.spawn(2);
     c.wait_member_up(2, T);
     c.wait_until("dirty set cleared everywhere", T, || {
-        (0..3).all(|i| c.cluster_doc(i).is_some_and(|d| d["members"][2]["dirty"] == 0))
+        (0..3).all(|i| {
+            c.cluster_doc(i)
+                .is_some_and(|d| d["members"][2]["dirty"] == 0)
+        })
     });
-    assert_eq!(c.metric(2, "stripecast_objects_rebuilt_total"), 4, "exactly the dirty objects");
+    assert_eq!(
+        c.metric(2, "stripecast_objects_rebuilt_total"),
+        4,
+        "exactly the dirty objects"
+    );
     let doc2 = c.cluster_doc(2).unwrap();
-    assert_eq!(doc2["incarnation"].as_u64().unwrap(), inc_before, "member 2 took the volume's incarnation");
+    assert_eq!(
+        doc2["incarnation"].as_u64().unwrap(),
+        inc_before,
+        "member 2 took the volume's incarnation"
+    );
     // No fragment of the deleted object, one of each other, on member 2.
     let frags = c.fragments(2);
     assert_eq!(frags.len(), 4, "{frags:?}");
@@ -76,11 +103,19 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
     // Proof the rebuild wrote real data: lose another member and read through member 2.
     c.kill(0);
     c.wait_down(&[0], T);
-    for (name, d) in [("keep", &keep), ("changed", &changed2), ("new1", &new1), ("new2", &new2)] {
+    for (name, d) in [
+        ("keep", &keep),
+        ("changed", &changed2),
+        ("new1", &new1),
+        ("new2", &new2),
+    ] {
         for i in [1, 2] {
             let (status, got) = c.get(i, name);
             assert_eq!(status, 200, "{name} via {i}");
-            assert!(got == *d, "{name} via member {i} after the rebuild, member 0 down");
+            assert!(
+                got == *d,
+                "{name} via member {i} after the rebuild, member 0 down"
+            );
         }
     }
 }
@@ -92,7 +127,10 @@ fn a_member_killed_mid_rebuild_resumes_and_completes() {
     c.wait_down(&[1], T);
     let n = 60;
     for k in 0..n {
-        assert_eq!(c.put(0, &format!("obj/{k:03}"), &pattern(8 * S, 100 + k)).0, 201);
+        assert_eq!(
+            c.put(0, &format!("obj/{k:03}"), &pattern(8 * S, 100 + k)).0,
+            201
+        );
     }
     c.spawn(1);
     // Kill it while it rebuilds (some objects done, some left).
@@ -102,12 +140,17 @@ fn a_member_killed_mid_rebuild_resumes_and_completes() {
             .is_some_and(|left| left > 0 && left < n)
     });
     c.kill(1);
-    let left_after_kill = c.cluster_doc(0).unwrap()["members"][1]["dirty"].as_u64().unwrap();
+    let left_after_kill = c.cluster_doc(0).unwrap()["members"][1]["dirty"]
+        .as_u64()
+        .unwrap();
     assert!(left_after_kill > 0 && left_after_kill < n);
     c.spawn(1);
     c.wait_member_up(1, Duration::from_secs(60));
     let second_run = c.metric(1, "stripecast_objects_rebuilt_total");
-    assert!(second_run <= left_after_kill + 1, "resumed: rebuilt {second_run}, {left_after_kill} were left");
+    assert!(
+        second_run <= left_after_kill + 1,
+        "resumed: rebuilt {second_run}, {left_after_kill} were left"
+    );
     assert!(second_run < n, "did not start over");
     c.kill(2);
     c.wait_down(&[2], T);
@@ -129,7 +172,10 @@ fn two_members_down_on_parity_one_is_a_clear_503_and_service_returns() {
     let (status, body) = c.get(0, "wide");
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
     let msg = String::from_utf8_lossy(&body).to_string();
-    assert!(msg.contains("3") && msg.contains("4"), "the error says what is missing: {msg}");
+    assert!(
+        msg.contains("3") && msg.contains("4"),
+        "the error says what is missing: {msg}"
+    );
     let (status, _) = c.put(1, "new", &pattern(S, 6));
     assert_eq!(status, 503, "no write below quorum");
     c.spawn(3);
@@ -155,11 +201,20 @@ fn flipped_bits_in_a_fragment_are_rebuilt_for_the_reader_and_repaired_on_disk() 
         .take(2)
         .collect();
     let mut bytes = std::fs::read(&path).unwrap();
-    for off in [512 + data_lbns[0] * S + 100, 512 + data_lbns[0] * S + 101, 512 + data_lbns[1] * S + 7] {
+    for off in [
+        512 + data_lbns[0] * S + 100,
+        512 + data_lbns[0] * S + 101,
+        512 + data_lbns[1] * S + 7,
+    ] {
         bytes[off] ^= 0x5a;
     }
     std::fs::write(&path, &bytes).unwrap();
-    assert!(FragmentReader::open(&path).unwrap().verify_all().unwrap().iter().any(|b| !b.ok()));
+    assert!(FragmentReader::open(&path)
+        .unwrap()
+        .verify_all()
+        .unwrap()
+        .iter()
+        .any(|b| !b.ok()));
     for i in 0..3 {
         let (status, got) = c.get(i, "rot");
         assert_eq!(status, 200);
@@ -167,9 +222,12 @@ fn flipped_bits_in_a_fragment_are_rebuilt_for_the_reader_and_repaired_on_disk() 
     }
     assert!(c.metric(0, "stripecast_corrupt_blocks_total") >= 1);
     c.wait_until("corrupt blocks repaired on disk", T, || {
-        FragmentReader::open(&path).is_ok_and(|r| r.verify_all().is_ok_and(|v| v.iter().all(|b| b.ok())))
+        FragmentReader::open(&path)
+            .is_ok_and(|r| r.verify_all().is_ok_and(|v| v.iter().all(|b| b.ok())))
     });
-    let repairs: u64 = (0..3).map(|i| c.metric(i, "stripecast_block_repairs_total")).sum();
+    let repairs: u64 = (0..3)
+        .map(|i| c.metric(i, "stripecast_block_repairs_total"))
+        .sum();
     assert!(repairs >= 2, "both bad blocks rewritten ({repairs})");
 }
 
@@ -188,9 +246,14 @@ fn a_stopped_member_is_marked_down_and_rejoins_after_sigcont() {
     c.signal(2, Signal::SIGCONT);
     c.wait_until("member 2 current again", T, || {
         (0..3).all(|i| c.states(i).is_some_and(|s| s == ["up", "up", "up"]))
-            && c.cluster_doc(0).is_some_and(|d| d["members"][2]["dirty"] == 0)
+            && c.cluster_doc(0)
+                .is_some_and(|d| d["members"][2]["dirty"] == 0)
     });
-    assert_eq!(c.metric(2, "stripecast_objects_rebuilt_total"), 1, "it rebuilt the one object written while stopped");
+    assert_eq!(
+        c.metric(2, "stripecast_objects_rebuilt_total"),
+        1,
+        "it rebuilt the one object written while stopped"
+    );
     let (status, got) = c.get(2, "during");
     assert_eq!(status, 200);
     assert!(got == during);
@@ -199,7 +262,13 @@ fn a_stopped_member_is_marked_down_and_rejoins_after_sigcont() {
 
 #[test]
 fn parity_two_on_five_members_survives_two_members_down() {
-    let mut c = Cluster::start_with(5, Opts { parity: 2, ..Opts::default() });
+    let mut c = Cluster::start_with(
+        5,
+        Opts {
+            parity: 2,
+            ..Opts::default()
+        },
+    );
     let a = pattern(9 * 3 * S + 11, 40);
     assert_eq!(c.put(0, "a", &a).0, 201);
     c.kill(1);

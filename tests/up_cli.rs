@@ -9,11 +9,20 @@ use std::time::{Duration, Instant};
 
 use common::{free_ports, pattern, BIN};
 
-fn start_up(dir: &std::path::Path, http: u16, peer: u16) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+fn start_up(
+    dir: &std::path::Path,
+    http: u16,
+    peer: u16,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .args(["up", "--nodes", "3", "--dir"])
         .arg(dir)
-        .args(["--http-base-port", &http.to_string(), "--peer-base-port", &peer.to_string()])
+        .args([
+            "--http-base-port",
+            &http.to_string(),
+            "--peer-base-port",
+            &peer.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -30,7 +39,9 @@ fn start_up(dir: &std::path::Path, http: u16, peer: u16) -> (std::process::Child
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) if line.contains("members up") => break,
             Ok(_) => {}
-            Err(_) if Instant::now() > deadline => panic!("stripecast up did not report the cluster up"),
+            Err(_) if Instant::now() > deadline => {
+                panic!("stripecast up did not report the cluster up")
+            }
             Err(_) => {}
         }
     }
@@ -41,7 +52,7 @@ fn start_up(dir: &std::path::Path, http: u16, peer: u16) -> (std::process::Child
 fn port_bases() -> (u16, u16) {
     loop {
         let p = free_ports(1)[0];
-        if p > 60000 || p < 1024 {
+        if !(1024..=60000).contains(&p) {
             continue;
         }
         let ok = (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
@@ -52,7 +63,11 @@ fn port_bases() -> (u16, u16) {
 }
 
 fn cli(node: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).args(["--node", node]).output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .args(["--node", node])
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -67,10 +82,21 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     let data = pattern(3 << 20, 11);
     std::fs::write(&file, &data).unwrap();
     let put = cli(&node, &["put", "videos/a.ts", file.to_str().unwrap()]);
-    assert!(put.status.success(), "put: {}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "put: {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let out = dir.path().join("out.bin");
-    let get = cli(&format!("http://127.0.0.1:{}", http + 2), &["get", "videos/a.ts", "-o", out.to_str().unwrap()]);
-    assert!(get.status.success(), "get: {}", String::from_utf8_lossy(&get.stderr));
+    let get = cli(
+        &format!("http://127.0.0.1:{}", http + 2),
+        &["get", "videos/a.ts", "-o", out.to_str().unwrap()],
+    );
+    assert!(
+        get.status.success(),
+        "get: {}",
+        String::from_utf8_lossy(&get.stderr)
+    );
     assert!(std::fs::read(&out).unwrap() == data);
     let ls = cli(&node, &["ls"]);
     assert!(String::from_utf8_lossy(&ls.stdout).contains("videos/a.ts"));
@@ -79,7 +105,11 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     assert_eq!(v["members"].as_array().unwrap().len(), 3);
 
     // Ctrl-C: every member stops and `up` exits cleanly.
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let code = loop {
         if let Some(s) = up.try_wait().unwrap() {
@@ -90,15 +120,29 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     };
     assert!(code.success(), "up exited with {code}");
     for i in 0..3 {
-        assert!(!data_dir.join(format!("member-{i}/member.pid")).exists(), "member {i} removed its pid file on a clean stop");
+        assert!(
+            !data_dir.join(format!("member-{i}/member.pid")).exists(),
+            "member {i} removed its pid file on a clean stop"
+        );
     }
 
     // Same directory again: the object is still there.
     let (mut up2, _lines2) = start_up(&data_dir, http, peer);
     let out2 = dir.path().join("out2.bin");
-    let get = cli(&format!("http://127.0.0.1:{http}"), &["get", "videos/a.ts", "-o", out2.to_str().unwrap()]);
-    assert!(get.status.success(), "get after restart: {}", String::from_utf8_lossy(&get.stderr));
+    let get = cli(
+        &format!("http://127.0.0.1:{http}"),
+        &["get", "videos/a.ts", "-o", out2.to_str().unwrap()],
+    );
+    assert!(
+        get.status.success(),
+        "get after restart: {}",
+        String::from_utf8_lossy(&get.stderr)
+    );
     assert!(std::fs::read(&out2).unwrap() == data);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up2.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up2.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let _ = up2.wait();
 }

@@ -3,10 +3,10 @@
 //! Plain atomics: incremented on hot paths without locks; a scrape reads them
 //! without stopping anything.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,36 +52,85 @@ impl Metrics {
     pub fn render(&self, links: &[(u32, bool)], extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
         let m = self.member;
-        let _ = writeln!(out, "# HELP stripecast_bytes_in_total Object bytes received from clients.");
+        let _ = writeln!(
+            out,
+            "# HELP stripecast_bytes_in_total Object bytes received from clients."
+        );
         let _ = writeln!(out, "# TYPE stripecast_bytes_in_total counter");
-        let _ = writeln!(out, "stripecast_bytes_in_total{{member=\"{m}\"}} {}", self.bytes_in.load(Relaxed));
-        let _ = writeln!(out, "# HELP stripecast_bytes_out_total Object bytes sent to clients.");
+        let _ = writeln!(
+            out,
+            "stripecast_bytes_in_total{{member=\"{m}\"}} {}",
+            self.bytes_in.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stripecast_bytes_out_total Object bytes sent to clients."
+        );
         let _ = writeln!(out, "# TYPE stripecast_bytes_out_total counter");
-        let _ = writeln!(out, "stripecast_bytes_out_total{{member=\"{m}\"}} {}", self.bytes_out.load(Relaxed));
-        let _ = writeln!(out, "# HELP stripecast_http_requests_total HTTP requests by method and status.");
+        let _ = writeln!(
+            out,
+            "stripecast_bytes_out_total{{member=\"{m}\"}} {}",
+            self.bytes_out.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stripecast_http_requests_total HTTP requests by method and status."
+        );
         let _ = writeln!(out, "# TYPE stripecast_http_requests_total counter");
-        for ((method, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((method, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(out, "stripecast_http_requests_total{{member=\"{m}\",method=\"{method}\",status=\"{status}\"}} {n}");
         }
         let _ = writeln!(out, "# HELP stripecast_blocks_read_total Data blocks read for clients, by the member holding them.");
         let _ = writeln!(out, "# TYPE stripecast_blocks_read_total counter");
         for (i, c) in self.blocks_read.iter().enumerate() {
-            let _ = writeln!(out, "stripecast_blocks_read_total{{member=\"{m}\",from=\"{i}\"}} {}", c.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "stripecast_blocks_read_total{{member=\"{m}\",from=\"{i}\"}} {}",
+                c.load(Relaxed)
+            );
         }
         for (name, help, value) in [
-            ("stripecast_reconstructions_total", "Blocks rebuilt from the rest of their row for a reader.", self.reconstructions.load(Relaxed)),
-            ("stripecast_block_repairs_total", "Corrupt blocks rewritten from parity.", self.repairs.load(Relaxed)),
-            ("stripecast_corrupt_blocks_total", "Blocks that failed their checksum.", self.corrupt_blocks.load(Relaxed)),
-            ("stripecast_objects_rebuilt_total", "Objects this member rebuilt after returning.", self.objects_rebuilt.load(Relaxed)),
+            (
+                "stripecast_reconstructions_total",
+                "Blocks rebuilt from the rest of their row for a reader.",
+                self.reconstructions.load(Relaxed),
+            ),
+            (
+                "stripecast_block_repairs_total",
+                "Corrupt blocks rewritten from parity.",
+                self.repairs.load(Relaxed),
+            ),
+            (
+                "stripecast_corrupt_blocks_total",
+                "Blocks that failed their checksum.",
+                self.corrupt_blocks.load(Relaxed),
+            ),
+            (
+                "stripecast_objects_rebuilt_total",
+                "Objects this member rebuilt after returning.",
+                self.objects_rebuilt.load(Relaxed),
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name}{{member=\"{m}\"}} {value}");
         }
-        let _ = writeln!(out, "# HELP stripecast_peer_up Whether the link to a peer is up (1) or down (0).");
+        let _ = writeln!(
+            out,
+            "# HELP stripecast_peer_up Whether the link to a peer is up (1) or down (0)."
+        );
         let _ = writeln!(out, "# TYPE stripecast_peer_up gauge");
         for (peer, up) in links {
-            let _ = writeln!(out, "stripecast_peer_up{{member=\"{m}\",peer=\"{peer}\"}} {}", u8::from(*up));
+            let _ = writeln!(
+                out,
+                "stripecast_peer_up{{member=\"{m}\",peer=\"{peer}\"}} {}",
+                u8::from(*up)
+            );
         }
         for (name, help, value) in extra {
             let _ = writeln!(out, "# HELP {name} {help}");

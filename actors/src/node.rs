@@ -29,11 +29,11 @@ use crate::gateway::{ClusterDoc, Gateway, MemberDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
+use crate::service::Phase;
 use crate::service::{ObjectService, PeerRequester};
 use crate::store::{SharedStore, StoreActor, Uploads};
 use crate::transport::{transport_spec, Peers, RequestHandler, StatusSource};
 use crate::volume::VolumeActor;
-use crate::service::Phase;
 
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +105,17 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     let (fragments, fragments_ref) = ChildSpec::supervisor_with_ref(
         SupervisorSpec::dynamic("fragments").intensity(1000, Duration::from_secs(1)),
     );
-    let (jobs, jobs_ref) =
-        ChildSpec::supervisor_with_ref(SupervisorSpec::dynamic("jobs").intensity(10, Duration::from_secs(10)));
-    let service = ObjectService::new(&cfg, shared.clone(), Uploads::default(), fragments_ref, metrics)
-        .map_err(|e| NodeError::Setup(e.to_string()))?;
+    let (jobs, jobs_ref) = ChildSpec::supervisor_with_ref(
+        SupervisorSpec::dynamic("jobs").intensity(10, Duration::from_secs(10)),
+    );
+    let service = ObjectService::new(
+        &cfg,
+        shared.clone(),
+        Uploads::default(),
+        fragments_ref,
+        metrics,
+    )
+    .map_err(|e| NodeError::Setup(e.to_string()))?;
 
     let store = {
         let shared = shared.clone();
@@ -128,7 +135,14 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     let volume = {
         let (cfg, service, view) = (cfg.clone(), service.clone(), view.clone());
         ChildSpec::new("volume", move |_| {
-            VolumeActor::new(&cfg, service.clone(), view.clone(), membership_ref.clone(), status.clone(), jobs_ref.clone())
+            VolumeActor::new(
+                &cfg,
+                service.clone(),
+                view.clone(),
+                membership_ref.clone(),
+                status.clone(),
+                jobs_ref.clone(),
+            )
         })
     };
 
@@ -136,7 +150,9 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
         let service = service.clone();
         let addr = cfg.me().http;
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
-        ChildSpec::try_new("gateway", move |_| Gateway::bind(addr, service.clone(), cluster.clone()))
+        ChildSpec::try_new("gateway", move |_| {
+            Gateway::bind(addr, service.clone(), cluster.clone())
+        })
     };
 
     let tree = Supervisor::start(
@@ -161,16 +177,32 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
 }
 
 /// Builds the `/v1/cluster` document from the membership view and the HomeBlocks.
-fn cluster_doc_fn(cfg: &MemberConfig, service: ObjectService, view: MembershipView) -> Arc<dyn Fn() -> ClusterDoc + Send + Sync> {
+fn cluster_doc_fn(
+    cfg: &MemberConfig,
+    service: ObjectService,
+    view: MembershipView,
+) -> Arc<dyn Fn() -> ClusterDoc + Send + Sync> {
     let me = cfg.id;
     let name = cfg.cluster.name.clone();
-    let members: Vec<(u32, String)> = cfg.members.iter().map(|m| (m.id, m.http.to_string())).collect();
+    let members: Vec<(u32, String)> = cfg
+        .members
+        .iter()
+        .map(|m| (m.id, m.http.to_string()))
+        .collect();
     Arc::new(move || {
         let snapshot = view.snapshot();
         let store = service.store().get().ok();
         let own = store.as_ref().and_then(|s| s.homeblock());
-        let objects = store.as_ref().map(|s| s.catalog().object_count()).unwrap_or(0);
-        let marks = |id: u32| store.as_ref().and_then(|s| s.dirty_count(id).ok()).unwrap_or(0) as u64;
+        let objects = store
+            .as_ref()
+            .map(|s| s.catalog().object_count())
+            .unwrap_or(0);
+        let marks = |id: u32| {
+            store
+                .as_ref()
+                .and_then(|s| s.dirty_count(id).ok())
+                .unwrap_or(0) as u64
+        };
         ClusterDoc {
             id: me,
             cluster: name.clone(),
@@ -180,13 +212,27 @@ fn cluster_doc_fn(cfg: &MemberConfig, service: ObjectService, view: MembershipVi
                 .iter()
                 .map(|(id, http)| {
                     let (state, incarnation, remaining) = if *id == me {
-                        let state = if service.phase() == Phase::Up { "up" } else { "rebuilding" };
-                        (state, own.map(|h| h.incarnation).unwrap_or(0), service.rebuild_remaining())
+                        let state = if service.phase() == Phase::Up {
+                            "up"
+                        } else {
+                            "rebuilding"
+                        };
+                        (
+                            state,
+                            own.map(|h| h.incarnation).unwrap_or(0),
+                            service.rebuild_remaining(),
+                        )
                     } else if !snapshot.is_up(*id) {
-                        ("down", view.status(*id).map(|s| s.incarnation).unwrap_or(0), 0)
+                        (
+                            "down",
+                            view.status(*id).map(|s| s.incarnation).unwrap_or(0),
+                            0,
+                        )
                     } else {
                         match view.status(*id) {
-                            Some(s) if s.rebuilding => ("rebuilding", s.incarnation, s.rebuild_remaining),
+                            Some(s) if s.rebuilding => {
+                                ("rebuilding", s.incarnation, s.rebuild_remaining)
+                            }
                             Some(s) => ("up", s.incarnation, 0),
                             None => ("rebuilding", 0, 0),
                         }

@@ -25,7 +25,9 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use stripecast_config::MemberConfig;
 use stripecast_persistence::HomeBlock;
-use stripecast_supervisors::{Backoff, ChildContext, ChildError, ChildRef, Restart, StartChild, Supervisor};
+use stripecast_supervisors::{
+    Backoff, ChildContext, ChildError, ChildRef, Restart, StartChild, Supervisor,
+};
 use tracing::{error, info, warn};
 
 use crate::jobs::rebuild::{Mode, RebuildJob};
@@ -80,7 +82,9 @@ impl VolumeActor {
     }
 
     fn publish(&self) {
-        let Ok(store) = self.service.store().get() else { return };
+        let Ok(store) = self.service.store().get() else {
+            return;
+        };
         let hb = store.homeblock();
         let phase = self.service.phase();
         self.status.set(NodeStatus {
@@ -104,17 +108,36 @@ impl VolumeActor {
         }
         let svc = self.service.clone();
         let me = self.me;
-        let own = svc.store().get().ok().and_then(|s| s.homeblock()).map(|h| h.incarnation);
+        let own = svc
+            .store()
+            .get()
+            .ok()
+            .and_then(|s| s.homeblock())
+            .map(|h| h.incarnation);
         let newest = live
             .iter()
-            .filter_map(|&m| if m == me { own } else { svc.peer_status(m).map(|s| s.incarnation) })
+            .filter_map(|&m| {
+                if m == me {
+                    own
+                } else {
+                    svc.peer_status(m).map(|s| s.incarnation)
+                }
+            })
             .max()
             .unwrap_or(0);
         let next = newest + 1;
-        info!(member = me, ?lost, incarnation = next, "controller: members lost; advancing the volume incarnation");
+        info!(
+            member = me,
+            ?lost,
+            incarnation = next,
+            "controller: members lost; advancing the volume incarnation"
+        );
         ctx.spawn(wrap_future::<_, Self>(async move {
             for m in live {
-                if let Err(e) = svc.call(m, Request::AdvanceIncarnation { incarnation: next }).await {
+                if let Err(e) = svc
+                    .call(m, Request::AdvanceIncarnation { incarnation: next })
+                    .await
+                {
                     warn!(member = me, peer = m, error = ?e, "could not advance the incarnation");
                 }
             }
@@ -131,22 +154,40 @@ impl VolumeActor {
             return;
         }
         let peers: Vec<u32> = snap.live().into_iter().filter(|&m| m != self.me).collect();
-        let statuses: Vec<(u32, NodeStatus)> = peers.iter().filter_map(|&m| self.service.peer_status(m).map(|s| (m, s))).collect();
+        let statuses: Vec<(u32, NodeStatus)> = peers
+            .iter()
+            .filter_map(|&m| self.service.peer_status(m).map(|s| (m, s)))
+            .collect();
         if statuses.len() < peers.len() {
             return; // wait for every live peer's first heartbeat
         }
-        let Ok(store) = self.service.store().get() else { return };
+        let Ok(store) = self.service.store().get() else {
+            return;
+        };
         let own = store.homeblock();
         let known: Vec<&(u32, NodeStatus)> = statuses.iter().filter(|(_, s)| !s.fresh).collect();
         let newest = known.iter().map(|(_, s)| s.incarnation).max();
         if let Some((m, s)) = known.iter().find(|(_, s)| s.volume_id != self.volume_id) {
-            error!(member = self.me, peer = *m, theirs = s.volume_id, ours = self.volume_id, "peer belongs to another volume");
+            error!(
+                member = self.me,
+                peer = *m,
+                theirs = s.volume_id,
+                ours = self.volume_id,
+                "peer belongs to another volume"
+            );
             return;
         }
         match (own, newest) {
             (None, None) => {
                 if statuses.iter().all(|(_, s)| s.fresh) {
-                    let hb = HomeBlock::new(self.volume_id, self.members, self.me as u8, 1, now_ns(), "stripecast");
+                    let hb = HomeBlock::new(
+                        self.volume_id,
+                        self.members,
+                        self.me as u8,
+                        1,
+                        now_ns(),
+                        "stripecast",
+                    );
                     if store.set_homeblock(hb).is_ok() {
                         info!(member = self.me, "new volume: incarnation 1");
                         self.service.set_phase(Phase::Up);
@@ -158,11 +199,22 @@ impl VolumeActor {
             (Some(h), Some(n)) if h.incarnation >= n => self.service.set_phase(Phase::Up),
             (Some(h), Some(n)) => {
                 // Stale: ask a member at the newest incarnation for our dirty set.
-                let Some(source) = known.iter().find(|(_, s)| s.incarnation == n).map(|(m, _)| *m) else { return };
+                let Some(source) = known
+                    .iter()
+                    .find(|(_, s)| s.incarnation == n)
+                    .map(|(m, _)| *m)
+                else {
+                    return;
+                };
                 self.busy = true;
                 let svc = self.service.clone();
                 let me = self.me;
-                info!(member = me, ours = h.incarnation, newest = n, "stale HomeBlock; checking the dirty set");
+                info!(
+                    member = me,
+                    ours = h.incarnation,
+                    newest = n,
+                    "stale HomeBlock; checking the dirty set"
+                );
                 ctx.spawn(
                     wrap_future::<_, Self>(async move { svc.call(source, Request::DirtySet { member: me }).await })
                         .map(move |res, act, ctx| {
@@ -192,12 +244,19 @@ impl VolumeActor {
     }
 
     fn start_rebuild(&mut self, mode: Mode, ctx: &mut Context<Self>) {
-        let Some(jobs) = self.jobs.live_addr() else { return };
+        let Some(jobs) = self.jobs.live_addr() else {
+            return;
+        };
         self.service.set_phase(Phase::Rebuilding);
         let svc = self.service.clone();
-        let spec = stripecast_supervisors::ChildSpec::new("rebuild", move |cctx: &ChildContext| RebuildJob::new(svc.clone(), mode, cctx))
-            .restart(Restart::Transient)
-            .backoff(Backoff::new(Duration::from_millis(200), Duration::from_secs(5)));
+        let spec = stripecast_supervisors::ChildSpec::new("rebuild", move |cctx: &ChildContext| {
+            RebuildJob::new(svc.clone(), mode, cctx)
+        })
+        .restart(Restart::Transient)
+        .backoff(Backoff::new(
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        ));
         self.busy = true;
         ctx.spawn(wrap_future::<_, Self>(jobs.send(StartChild(spec))).map(|res, act, _| {
             act.busy = false;

@@ -25,6 +25,7 @@ async fn heartbeats_carry_each_members_status_into_the_others_views() {
         dirty: true,
         rebuilding: true,
         rebuild_remaining: 42,
+        ..NodeStatus::default()
     };
     nodes[1].status.set(status.clone());
     assert!(

@@ -60,9 +60,11 @@ fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
 fn bar(len: u64, verb: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_message(verb.to_string());
     if len < (1 << 20) {
@@ -117,17 +119,23 @@ pub fn get(a: GetArgs) -> anyhow::Result<()> {
         .get(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
         .call()
         .map_err(|e| http_error(e, &format!("get {}", a.name)))?;
-    let len: u64 = resp.header("Content-Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: u64 = resp
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut reader = resp.into_reader();
     let written = match &a.output {
         Some(path) => {
             let tmp = path.with_extension("stripecast-partial");
             let pb = bar(len, "get");
-            let mut out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            let n = std::io::copy(&mut pb.wrap_read(&mut reader), &mut out).context("receiving the object")?;
+            let mut out =
+                File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let n = std::io::copy(&mut pb.wrap_read(&mut reader), &mut out)
+                .context("receiving the object")?;
             out.sync_all().context("syncing the output")?;
             pb.finish_and_clear();
-            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("renaming to {}", path.display()))?;
             n
         }
         None => {
@@ -167,7 +175,10 @@ pub fn ls(a: LsArgs) -> anyhow::Result<()> {
         println!(
             "{:>14}  {:>10}  {}",
             o.get("length").and_then(|x| x.as_u64()).unwrap_or(0),
-            format!("{:08x}", o.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0)),
+            format!(
+                "{:08x}",
+                o.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0)
+            ),
             o.get("name").and_then(|x| x.as_str()).unwrap_or("?")
         );
     }
@@ -211,7 +222,7 @@ pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<serde_json::Value> {
         .map_err(|e| http_error(e, "status"))?;
     let mut body = String::new();
     resp.into_reader().take(1 << 20).read_to_string(&mut body)?;
-    Ok(serde_json::from_str(&body).context("parsing /v1/cluster")?)
+    serde_json::from_str(&body).context("parsing /v1/cluster")
 }
 
 fn describe(v: &serde_json::Value) -> String {
@@ -219,11 +230,19 @@ fn describe(v: &serde_json::Value) -> String {
         "cluster {} via member {} (controller {}), incarnation {}, {} objects\n",
         v.get("cluster").and_then(|x| x.as_str()).unwrap_or("?"),
         v.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
-        v.get("controller").and_then(|x| x.as_u64()).map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+        v.get("controller")
+            .and_then(|x| x.as_u64())
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into()),
         v.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
         v.get("objects").and_then(|x| x.as_u64()).unwrap_or(0),
     );
-    for m in v.get("members").and_then(|m| m.as_array()).into_iter().flatten() {
+    for m in v
+        .get("members")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!(
             "  member {:<3} {:<11} http {:<22} incarnation {:<6} dirty {}\n",
             m.get("id").and_then(|x| x.as_u64()).unwrap_or(0),

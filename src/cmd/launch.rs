@@ -29,7 +29,8 @@ impl LocalCluster {
         };
         for i in 0..c.configs.len() {
             let cfg = &c.configs[i];
-            std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+            std::fs::create_dir_all(&cfg.data_dir)
+                .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
             cfg.save(&cfg.data_dir.join("config.toml"))?;
             c.spawn(i)?;
         }
@@ -64,10 +65,6 @@ impl LocalCluster {
         }
     }
 
-    pub fn pid(&self, i: usize) -> Option<u32> {
-        self.children[i].1.as_ref().map(|c| c.id())
-    }
-
     /// SIGKILLs member `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.children[i].1.take() {
@@ -77,7 +74,11 @@ impl LocalCluster {
     }
 
     /// Waits until every running member sees every running member up.
-    pub fn wait_ready(&mut self, timeout: Duration, stop: &dyn Fn() -> bool) -> anyhow::Result<bool> {
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> anyhow::Result<bool> {
         let deadline = Instant::now() + timeout;
         loop {
             if stop() {
@@ -90,12 +91,21 @@ impl LocalCluster {
                     }
                 }
             }
-            let running: Vec<usize> = (0..self.children.len()).filter(|&i| self.children[i].1.is_some()).collect();
+            let running: Vec<usize> = (0..self.children.len())
+                .filter(|&i| self.children[i].1.is_some())
+                .collect();
             let ready = running.iter().all(|&i| {
                 fetch_cluster(&self.node(i)).is_ok_and(|v| {
-                    v.get("members").and_then(|m| m.as_array()).is_some_and(|ms| {
-                        running.iter().all(|&j| ms.get(j).and_then(|m| m.get("state")).and_then(|s| s.as_str()) == Some("up"))
-                    })
+                    v.get("members")
+                        .and_then(|m| m.as_array())
+                        .is_some_and(|ms| {
+                            running.iter().all(|&j| {
+                                ms.get(j)
+                                    .and_then(|m| m.get("state"))
+                                    .and_then(|s| s.as_str())
+                                    == Some("up")
+                            })
+                        })
                 })
             });
             if ready {
@@ -135,7 +145,9 @@ impl LocalCluster {
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     _ => {
                         eprintln!("member {id} did not stop in time; killing it");
                         let _ = child.kill();

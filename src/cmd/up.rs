@@ -42,8 +42,12 @@ fn random_secret() -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
-    let dir = args.dir.canonicalize().with_context(|| format!("resolving {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", args.dir.display()))?;
     let (name, secret) = previous_config(&dir)
         .map(|c| (c.cluster.name, c.cluster.secret))
         .unwrap_or_else(|| ("local".to_string(), random_secret()));
@@ -57,8 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.parity,
     )?;
     let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone()).context("SIGINT handler")?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone()).context("SIGTERM handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
+        .context("SIGINT handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+        .context("SIGTERM handler")?;
 
     let mut members = LocalCluster::start(configs)?;
     let stopped = || stop.load(Ordering::SeqCst);
@@ -66,19 +72,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    println!("stripecast: {} members up (data in {})", members.configs.len(), dir.display());
+    println!(
+        "stripecast: {} members up (data in {})",
+        members.configs.len(),
+        dir.display()
+    );
     for c in &members.configs {
-        println!("  member {}  http://{}  (peer port {})", c.id, c.me().http, c.me().peer.port());
+        println!(
+            "  member {}  http://{}  (peer port {})",
+            c.id,
+            c.me().http,
+            c.me().peer.port()
+        );
     }
     let first = members.node(0).node;
     println!();
     println!("try:");
-    println!("  stripecast put movies/intro.ts ./some-file      # store a file (any member: --node URL)");
+    println!(
+        "  stripecast put movies/intro.ts ./some-file      # store a file (any member: --node URL)"
+    );
     println!("  stripecast get movies/intro.ts -o copy.ts       # read it back");
     println!("  stripecast ls ; stripecast status");
     println!("  curl {first}/v1/cluster");
     println!("  curl -H 'Range: bytes=0-99' {first}/v1/objects/movies/intro.ts");
-    println!("Ctrl-C stops the cluster; run `stripecast up` again on the same --dir to get it back.");
+    println!(
+        "Ctrl-C stops the cluster; run `stripecast up` again on the same --dir to get it back."
+    );
 
     while !stopped() {
         for (id, status) in members.reap() {

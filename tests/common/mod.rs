@@ -16,7 +16,10 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
         .collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
@@ -84,7 +87,8 @@ impl Cluster {
             .collect();
         for c in &configs {
             std::fs::create_dir_all(&c.data_dir).unwrap();
-            c.save(&c.data_dir.join("config.toml")).expect("save config");
+            c.save(&c.data_dir.join("config.toml"))
+                .expect("save config");
         }
         let mut cluster = Cluster {
             dir,
@@ -193,7 +197,9 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         while !ok() {
             if Instant::now() > deadline {
-                let logs: String = (0..self.n()).map(|i| format!("--- member {i}\n{}", tail(&self.log(i), 30))).collect();
+                let logs: String = (0..self.n())
+                    .map(|i| format!("--- member {i}\n{}", tail(&self.log(i), 30)))
+                    .collect();
                 panic!("timed out waiting for {what}\n{logs}");
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -222,7 +228,8 @@ impl Cluster {
     }
 
     pub fn get_with(&self, i: usize, name: &str, range: Option<&str>) -> (u16, Vec<u8>) {
-        let mut req = ureq::get(&format!("{}/v1/objects/{}", self.url(i), name)).timeout(Duration::from_secs(120));
+        let mut req = ureq::get(&format!("{}/v1/objects/{}", self.url(i), name))
+            .timeout(Duration::from_secs(120));
         if let Some(r) = range {
             req = req.set("Range", r);
         }
@@ -234,7 +241,9 @@ impl Cluster {
                 resp.into_reader().read_to_end(&mut buf).expect("read body");
                 (status, buf)
             }
-            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default().into_bytes()),
+            Err(ureq::Error::Status(code, resp)) => {
+                (code, resp.into_string().unwrap_or_default().into_bytes())
+            }
             Err(e) => panic!("GET {name} on member {i}: {e}"),
         }
     }
@@ -296,14 +305,21 @@ impl Cluster {
 
     /// Waits until every running member other than those in `down` sees `down` as down.
     pub fn wait_down(&self, down: &[usize], timeout: Duration) {
-        let watchers: Vec<usize> = (0..self.n()).filter(|i| !down.contains(i) && self.procs[*i].is_some()).collect();
+        let watchers: Vec<usize> = (0..self.n())
+            .filter(|i| !down.contains(i) && self.procs[*i].is_some())
+            .collect();
         self.wait_until("members seen down", timeout, || {
-            watchers.iter().all(|&w| self.states(w).is_some_and(|s| down.iter().all(|&d| s[d] == "down")))
+            watchers.iter().all(|&w| {
+                self.states(w)
+                    .is_some_and(|s| down.iter().all(|&d| s[d] == "down"))
+            })
         });
     }
 
     /// Waits until member `i` reports itself `up`.
     pub fn wait_member_up(&self, i: usize, timeout: Duration) {
-        self.wait_until(&format!("member {i} up"), timeout, || self.states(i).is_some_and(|s| s[i] == "up"));
+        self.wait_until(&format!("member {i} up"), timeout, || {
+            self.states(i).is_some_and(|s| s[i] == "up")
+        });
     }
 }

@@ -56,7 +56,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Binds the HTTP socket; the server starts with the actor.
-    pub fn bind(addr: SocketAddr, service: ObjectService, cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>) -> std::io::Result<Gateway> {
+    pub fn bind(
+        addr: SocketAddr,
+        service: ObjectService,
+        cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
+    ) -> std::io::Result<Gateway> {
         let state = web::Data::new(GatewayState { service, cluster });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {

@@ -10,14 +10,24 @@ pub fn check(name: &str) -> Result<(), String> {
         return Err("object name is empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("object name is {} bytes; at most {MAX_NAME_LEN}", name.len()));
+        return Err(format!(
+            "object name is {} bytes; at most {MAX_NAME_LEN}",
+            name.len()
+        ));
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(format!("object name contains the control character {:?}", c));
+        return Err(format!(
+            "object name contains the control character {:?}",
+            c
+        ));
     }
     for seg in name.split('/') {
         match seg {
-            "" => return Err("object name has an empty segment (leading, trailing or double '/')".into()),
+            "" => {
+                return Err(
+                    "object name has an empty segment (leading, trailing or double '/')".into(),
+                )
+            }
             "." | ".." => return Err(format!("object name has a {seg:?} segment")),
             _ => {}
         }
@@ -34,7 +44,18 @@ mod tests {
         for ok in ["a", "movies/intro.ts", "x.y/z..w/ü", &"n".repeat(1024)] {
             assert!(check(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/a", "a/", "a//b", "..", "a/../b", "./a", "a\nb", "a\u{7f}", &"n".repeat(1025)] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "..",
+            "a/../b",
+            "./a",
+            "a\nb",
+            "a\u{7f}",
+            &"n".repeat(1025),
+        ] {
             assert!(check(bad).is_err(), "{bad:?}");
         }
     }

@@ -9,27 +9,43 @@
 pub enum Served {
     Whole,
     /// `start..end`, end exclusive, non-empty.
-    Partial { start: u64, end: u64 },
+    Partial {
+        start: u64,
+        end: u64,
+    },
     Unsatisfiable,
 }
 
 pub fn resolve(header: Option<&str>, len: u64) -> Served {
-    let Some(h) = header else { return Served::Whole };
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Served::Whole };
+    let Some(h) = header else {
+        return Served::Whole;
+    };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Served::Whole;
+    };
     if spec.contains(',') {
         return Served::Whole;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return Served::Whole };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Served::Whole;
+    };
     let (a, b) = (a.trim(), b.trim());
     if a.is_empty() {
         // Suffix: the last n bytes.
-        let Ok(n) = b.parse::<u64>() else { return Served::Whole };
+        let Ok(n) = b.parse::<u64>() else {
+            return Served::Whole;
+        };
         if n == 0 || len == 0 {
             return Served::Unsatisfiable;
         }
-        return Served::Partial { start: len.saturating_sub(n), end: len };
+        return Served::Partial {
+            start: len.saturating_sub(n),
+            end: len,
+        };
     }
-    let Ok(start) = a.parse::<u64>() else { return Served::Whole };
+    let Ok(start) = a.parse::<u64>() else {
+        return Served::Whole;
+    };
     let end = if b.is_empty() {
         len
     } else {
@@ -51,11 +67,26 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(resolve(None, 10), Served::Whole);
-        assert_eq!(resolve(Some("bytes=0-3"), 10), Served::Partial { start: 0, end: 4 });
-        assert_eq!(resolve(Some("bytes=5-"), 10), Served::Partial { start: 5, end: 10 });
-        assert_eq!(resolve(Some("bytes=-3"), 10), Served::Partial { start: 7, end: 10 });
-        assert_eq!(resolve(Some("bytes=-30"), 10), Served::Partial { start: 0, end: 10 });
-        assert_eq!(resolve(Some("bytes=8-100"), 10), Served::Partial { start: 8, end: 10 });
+        assert_eq!(
+            resolve(Some("bytes=0-3"), 10),
+            Served::Partial { start: 0, end: 4 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=5-"), 10),
+            Served::Partial { start: 5, end: 10 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=-3"), 10),
+            Served::Partial { start: 7, end: 10 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=-30"), 10),
+            Served::Partial { start: 0, end: 10 }
+        );
+        assert_eq!(
+            resolve(Some("bytes=8-100"), 10),
+            Served::Partial { start: 8, end: 10 }
+        );
         assert_eq!(resolve(Some("bytes=10-"), 10), Served::Unsatisfiable);
         assert_eq!(resolve(Some("bytes=-0"), 10), Served::Unsatisfiable);
         assert_eq!(resolve(Some("bytes=0-0"), 0), Served::Unsatisfiable);

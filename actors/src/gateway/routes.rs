@@ -29,9 +29,10 @@ fn service_error(e: &ServiceError) -> HttpResponse {
     error_response(e.status(), &e.to_string())
 }
 
-fn object_name(req: &HttpRequest) -> Result<String, HttpResponse> {
+/// The object name of the request, or the 400 to answer.
+fn object_name(req: &HttpRequest) -> Result<String, Box<HttpResponse>> {
     let name = req.match_info().get("name").unwrap_or("").to_string();
-    names::check(&name).map_err(|m| error_response(400, &m))?;
+    names::check(&name).map_err(|m| Box::new(error_response(400, &m)))?;
     Ok(name)
 }
 
@@ -43,13 +44,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/objects/{name:.*}", web::delete().to(delete))
         .route("/v1/cluster", web::get().to(cluster))
         .route("/metrics", web::get().to(metrics))
-        .default_service(web::to(|| async { error_response(404, "no such endpoint") }));
+        .default_service(web::to(|| async {
+            error_response(404, "no such endpoint")
+        }));
 }
 
 async fn put(req: HttpRequest, body: web::Payload, st: web::Data<GatewayState>) -> HttpResponse {
     let name = match object_name(&req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match st.service.put(&name, body).await {
         Ok(outcome) => HttpResponse::Created().json(outcome),
@@ -92,7 +95,7 @@ fn object_headers(b: &mut actix_web::HttpResponseBuilder, incarnation: u32) {
 async fn head(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
     let name = match object_name(&req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match st.service.record(&name).await {
         Ok(r) => {
@@ -104,14 +107,17 @@ async fn head(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
                 futures::stream::empty::<Result<bytes::Bytes, ServiceError>>(),
             ))
         }
-        Err(e) => HttpResponse::build(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).finish(),
+        Err(e) => HttpResponse::build(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .finish(),
     }
 }
 
 async fn get(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
     let name = match object_name(&req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let obj = match st.service.open(&name).await {
         Ok(o) => o,
@@ -119,7 +125,10 @@ async fn get(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
     };
     let len = obj.len();
     let incarnation = obj.record.incarnation;
-    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
     match resolve(range, len) {
         Served::Unsatisfiable => {
             let mut r = error_response(416, &format!("range not satisfiable for {len} bytes"));
@@ -136,8 +145,14 @@ async fn get(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
         Served::Partial { start, end } => {
             let mut b = HttpResponse::PartialContent();
             object_headers(&mut b, incarnation);
-            b.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{}/{len}", end - 1)));
-            b.body(SizedStream::new(end - start, st.service.stream(obj, start, end)))
+            b.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{len}", end - 1),
+            ));
+            b.body(SizedStream::new(
+                end - start,
+                st.service.stream(obj, start, end),
+            ))
         }
     }
 }
@@ -145,7 +160,7 @@ async fn get(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
 async fn delete(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
     let name = match object_name(&req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match st.service.delete(&name).await {
         Ok(_) => HttpResponse::NoContent().finish(),

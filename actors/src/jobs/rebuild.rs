@@ -68,7 +68,12 @@ impl Actor for RebuildJob {
         let svc = self.service.clone();
         let mode = self.mode;
         svc.set_phase(Phase::Rebuilding);
-        info!(member = svc.me(), ?mode, restarts = self.cctx.restarts(), "rebuild started");
+        info!(
+            member = svc.me(),
+            ?mode,
+            restarts = self.cctx.restarts(),
+            "rebuild started"
+        );
         ctx.spawn(wrap_future::<_, Self>(run(svc, mode)).map(|res, act, ctx| match res {
             Ok(n) => {
                 info!(member = act.service.me(), objects = n, "rebuild finished");
@@ -84,7 +89,9 @@ impl Actor for RebuildJob {
 }
 
 async fn call(svc: &ObjectService, member: u32, req: Request) -> Result<Response, String> {
-    svc.call(member, req).await.map_err(|e| format!("member {member}: {e:?}"))
+    svc.call(member, req)
+        .await
+        .map_err(|e| format!("member {member}: {e:?}"))
 }
 
 /// Runs the job to the end; answers the number of objects processed.
@@ -158,7 +165,14 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
                     hb.set_dirty(false);
                     hb
                 }
-                None => HomeBlock::new(target.1, n, me as u8, target.0, crate::service::now_ns(), "stripecast"),
+                None => HomeBlock::new(
+                    target.1,
+                    n,
+                    me as u8,
+                    target.0,
+                    crate::service::now_ns(),
+                    "stripecast",
+                ),
             };
             s.set_homeblock(hb)?;
             s.catalog().remove_checkpoint(CHECKPOINT)?;
@@ -175,7 +189,15 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
 async fn rebuild_object(svc: &ObjectService, source: u32, name: &str) -> Result<(), String> {
     let me = svc.me();
     let store = svc.store().clone();
-    let record = match call(svc, source, Request::GetRecord { name: name.to_string() }).await? {
+    let record = match call(
+        svc,
+        source,
+        Request::GetRecord {
+            name: name.to_string(),
+        },
+    )
+    .await?
+    {
         Response::Record(r) => r.as_ref().map(record_from_wire),
         other => return Err(format!("unexpected answer {other:?}")),
     };
@@ -270,7 +292,9 @@ async fn rebuild_fragment(svc: &ObjectService, r: &ObjectRecord) -> Result<(), S
                 .reconstruct(&mut shards)
                 .map_err(|e| format!("{} row {row}: {e}", r.name))?;
             let mine = layout.member_shard(row, me as usize);
-            shards[mine].take().ok_or_else(|| format!("{} row {row}: not rebuilt", r.name))
+            shards[mine]
+                .take()
+                .ok_or_else(|| format!("{} row {row}: not rebuilt", r.name))
         })
         .buffered(ROW_WINDOW);
     let mut batch = Vec::new();

@@ -125,7 +125,12 @@ impl ObjectService {
     }
 
     /// The bytes `start..end` of the object, in order, as a stream of chunks.
-    pub fn stream(&self, obj: OpenObject, start: u64, end: u64) -> impl Stream<Item = Result<Bytes, ServiceError>> + 'static {
+    pub fn stream(
+        &self,
+        obj: OpenObject,
+        start: u64,
+        end: u64,
+    ) -> impl Stream<Item = Result<Bytes, ServiceError>> + 'static {
         let geometry = obj.geometry;
         let end = end.min(geometry.object_len);
         let blocks = geometry.blocks_for_range(start, end);
@@ -177,7 +182,12 @@ impl ObjectService {
                     return Ok(data);
                 }
                 Ok(other) => {
-                    warn!(member = self.me(), peer = member, ?other, "unexpected answer to a block read");
+                    warn!(
+                        member = self.me(),
+                        peer = member,
+                        ?other,
+                        "unexpected answer to a block read"
+                    );
                 }
                 Err(CallError::Remote(ErrorKind::Corrupt, msg)) => {
                     warn!(member = self.me(), object = %obj.record.name, peer = member, lbn = loc.lbn, error = %msg, "corrupt block; rebuilding from its row");
@@ -199,7 +209,12 @@ impl ObjectService {
     }
 
     /// Shard `want` of `row`, from the other shards of the row.
-    async fn reconstruct(&self, obj: &OpenObject, row: u64, want: usize) -> Result<Vec<u8>, ServiceError> {
+    async fn reconstruct(
+        &self,
+        obj: &OpenObject,
+        row: u64,
+        want: usize,
+    ) -> Result<Vec<u8>, ServiceError> {
         let layout = obj.layout;
         let n = layout.members();
         let k = layout.data_per_row();
@@ -262,7 +277,9 @@ impl ObjectService {
                     svc.inner.metrics.repairs.fetch_add(1, Relaxed);
                     info!(member = svc.me(), object = %name, peer = member, lbn, "corrupt block repaired from parity");
                 }
-                Err(e) => warn!(member = svc.me(), object = %name, peer = member, lbn, error = ?e, "repair failed"),
+                Err(e) => {
+                    warn!(member = svc.me(), object = %name, peer = member, lbn, error = ?e, "repair failed")
+                }
             }
         });
     }

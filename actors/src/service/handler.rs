@@ -37,10 +37,9 @@ impl ObjectService {
                 }
                 let layout = Layout::new(usize::from(spec.members), usize::from(spec.parity))
                     .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-                let fragments = inner
-                    .fragments
-                    .live_addr()
-                    .ok_or_else(|| StoreError::Internal("fragments supervisor not running".into()))?;
+                let fragments = inner.fragments.live_addr().ok_or_else(|| {
+                    StoreError::Internal("fragments supervisor not running".into())
+                })?;
                 let fspec = FragmentSpec {
                     name: spec.name,
                     incarnation: spec.incarnation,

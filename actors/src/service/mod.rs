@@ -107,7 +107,8 @@ impl ObjectService {
     ) -> Result<ObjectService, ServiceError> {
         let layout = Layout::new(cfg.member_count(), usize::from(cfg.cluster.parity))
             .map_err(|e| ServiceError::BadRequest(format!("layout: {e}")))?;
-        let codec = Codec::for_layout(&layout).map_err(|e| ServiceError::BadRequest(format!("codec: {e}")))?;
+        let codec = Codec::for_layout(&layout)
+            .map_err(|e| ServiceError::BadRequest(format!("codec: {e}")))?;
         let n = cfg.member_count();
         Ok(ObjectService {
             inner: Arc::new(Inner {
@@ -173,7 +174,9 @@ impl ObjectService {
     /// Up peers that are current (not fresh, not rebuilding): where a member
     /// that is not current itself reads records and dirty sets.
     pub fn current_peers(&self) -> Vec<u32> {
-        let Some(view) = self.inner.view.get() else { return Vec::new() };
+        let Some(view) = self.inner.view.get() else {
+            return Vec::new();
+        };
         view.live()
             .into_iter()
             .filter(|&m| m != self.inner.me)
@@ -237,13 +240,25 @@ impl ObjectService {
         let not_found = || ServiceError::NotFound(format!("no object named {name:?}"));
         if self.phase() != Phase::Up {
             for peer in self.current_peers() {
-                if let Ok(Response::Record(r)) = self.call(peer, Request::GetRecord { name: name.to_string() }).await {
+                if let Ok(Response::Record(r)) = self
+                    .call(
+                        peer,
+                        Request::GetRecord {
+                            name: name.to_string(),
+                        },
+                    )
+                    .await
+                {
                     return r.as_ref().map(record_from_wire).ok_or_else(not_found);
                 }
             }
         }
         let n = name.to_string();
-        self.inner.store.run(move |s| s.record(&n)).await?.ok_or_else(not_found)
+        self.inner
+            .store
+            .run(move |s| s.record(&n))
+            .await?
+            .ok_or_else(not_found)
     }
 
     /// Removes the object on every live member; members that are down get it in their dirty set.

@@ -35,10 +35,14 @@ impl ObjectService {
         let n = name.to_string();
         let current = self.inner.store.run(move |s| s.record(&n)).await?;
         let mut inflight = counter_of(self).lock().unwrap_or_else(|p| p.into_inner());
-        let seen = current.map(|r| incarnation_counter(r.incarnation)).unwrap_or(0);
+        let seen = current
+            .map(|r| incarnation_counter(r.incarnation))
+            .unwrap_or(0);
         let counter = seen.max(inflight.get(name).copied().unwrap_or(0)) + 1;
         if counter > 0x00ff_ffff {
-            return Err(ServiceError::Internal(format!("incarnations of {name:?} exhausted")));
+            return Err(ServiceError::Internal(format!(
+                "incarnations of {name:?} exhausted"
+            )));
         }
         inflight.insert(name.to_string(), counter);
         Ok(compose_incarnation(counter, self.inner.me))
@@ -61,10 +65,14 @@ impl ObjectService {
         self.require_write_quorum(&live, &down)?;
         let incarnation = self.allocate_incarnation(name).await?;
         let upload = next_id();
-        let result = self.put_inner(name, body, incarnation, upload, &live, &down).await;
+        let result = self
+            .put_inner(name, body, incarnation, upload, &live, &down)
+            .await;
         self.release_incarnation(name, incarnation);
         if result.is_err() {
-            let aborts = live.iter().map(|&m| self.call(m, Request::AbortUpload { upload }));
+            let aborts = live
+                .iter()
+                .map(|&m| self.call(m, Request::AbortUpload { upload }));
             futures::future::join_all(aborts).await;
         }
         result
@@ -117,11 +125,16 @@ impl ObjectService {
             let chunk = match body.next().await {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
-                    return Err(ServiceError::BadRequest(format!("reading the request body: {e}")))
+                    return Err(ServiceError::BadRequest(format!(
+                        "reading the request body: {e}"
+                    )))
                 }
                 None => break,
             };
-            self.inner.metrics.bytes_in.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.inner
+                .metrics
+                .bytes_in
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
             crc = crc32c_append(crc, &chunk);
             length += chunk.len() as u64;
             let mut rest: &[u8] = &chunk;
@@ -197,7 +210,13 @@ impl ObjectService {
     }
 
     /// Computes the row's parity and sends each of its blocks to its member.
-    async fn send_row(&self, upload: u64, row: u64, data: Vec<u8>, live: &[u32]) -> Result<(), ServiceError> {
+    async fn send_row(
+        &self,
+        upload: u64,
+        row: u64,
+        data: Vec<u8>,
+        live: &[u32],
+    ) -> Result<(), ServiceError> {
         let layout = self.inner.layout;
         let n = layout.members();
         let k = layout.data_per_row();
@@ -213,7 +232,7 @@ impl ObjectService {
         let sends = shards.into_iter().enumerate().filter_map(|(s, block)| {
             let member = layout.shard_member(row, s) as u32;
             debug_assert!(member < n as u32);
-            live.contains(&member).then(|| async move {
+            live.contains(&member).then_some(async move {
                 let r = self
                     .call(
                         member,

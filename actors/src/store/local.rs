@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use stripecast_persistence::fragment::list_fragments;
-use stripecast_persistence::{Batch, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord};
+use stripecast_persistence::{
+    Batch, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
+};
 use tracing::{debug, info, warn};
 
 use crate::store::StoreError;
@@ -192,7 +194,12 @@ impl LocalStore {
         let _guard = lock(&self.commit_lock);
         self.catalog.put_homeblock(&hb)?;
         *lock(&self.homeblock) = Some(hb);
-        info!(member = self.member, incarnation = hb.incarnation, dirty = hb.is_dirty(), "homeblock stored");
+        info!(
+            member = self.member,
+            incarnation = hb.incarnation,
+            dirty = hb.is_dirty(),
+            "homeblock stored"
+        );
         Ok(())
     }
 
@@ -200,7 +207,9 @@ impl LocalStore {
     pub fn advance_incarnation(&self, incarnation: u32) -> Result<(), StoreError> {
         let _guard = lock(&self.commit_lock);
         let Some(mut hb) = *lock(&self.homeblock) else {
-            return Err(StoreError::BadRequest("this member has not joined the volume yet".into()));
+            return Err(StoreError::BadRequest(
+                "this member has not joined the volume yet".into(),
+            ));
         };
         if hb.incarnation >= incarnation {
             return Ok(());
@@ -234,7 +243,12 @@ impl LocalStore {
     }
 
     /// Drops `name` from `member`'s dirty set unless a newer write happened.
-    pub fn clear_dirty(&self, member: u32, name: &str, incarnation: Option<u32>) -> Result<bool, StoreError> {
+    pub fn clear_dirty(
+        &self,
+        member: u32,
+        name: &str,
+        incarnation: Option<u32>,
+    ) -> Result<bool, StoreError> {
         let _guard = lock(&self.commit_lock);
         let current = self.catalog.get_object(name)?.map(|r| r.incarnation);
         let rebuilt_current = match (current, incarnation) {
@@ -258,8 +272,13 @@ impl LocalStore {
 
     /// Whether this member holds a whole, verified fragment of (name, incarnation).
     pub fn has_valid_fragment(&self, name: &str, incarnation: u32) -> bool {
-        match self.find_fragment(name, incarnation).and_then(|p| Ok(FragmentReader::open(&p)?)) {
-            Ok(r) => r.verify_all().is_ok_and(|checks| checks.iter().all(|c| c.ok())),
+        match self
+            .find_fragment(name, incarnation)
+            .and_then(|p| Ok(FragmentReader::open(&p)?))
+        {
+            Ok(r) => r
+                .verify_all()
+                .is_ok_and(|checks| checks.iter().all(|c| c.ok())),
             Err(_) => false,
         }
     }

@@ -273,6 +273,9 @@ mod tests {
                     dirty: true,
                     rebuilding: false,
                     rebuild_remaining: 12,
+                    fresh: false,
+                    objects: 4,
+                    volume_id: 77,
                 },
             },
             Frame::Request {
@@ -398,6 +401,9 @@ mod tests {
                         dirty,
                         rebuilding: !dirty,
                         rebuild_remaining,
+                        fresh: dirty,
+                        objects: rebuild_remaining,
+                        volume_id: incarnation,
                     },
                 }
             ),

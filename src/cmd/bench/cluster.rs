@@ -54,6 +54,14 @@ struct Report {
     put_vs_disk: f64,
     put_vs_loopback: f64,
     get_vs_loopback: f64,
+    /// GET with one member SIGKILLed, and its ratio to the healthy GET.
+    degraded_get_mbps: f64,
+    degraded_vs_healthy: f64,
+    /// From SIGKILL of a member to the first byte of a GET that needs its blocks rebuilt.
+    kill_to_first_reconstructed_ms: f64,
+    /// The returning member's rebuild of the object, beside the raw disk baseline.
+    rebuild_mbps: f64,
+    rebuild_vs_disk: f64,
 }
 
 /// A reader of `len` bytes cycling through `pattern`, with their CRC-32C.
@@ -79,6 +87,20 @@ impl Read for PatternReader<'_> {
     }
 }
 
+/// Reads a body to its end; answers its length and CRC-32C.
+fn drain(mut body: impl Read) -> anyhow::Result<(u64, u32)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut got, mut crc) = (0u64, 0u32);
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            return Ok((got, crc));
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        got += n as u64;
+    }
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut v = Vec::with_capacity(len);
@@ -97,12 +119,22 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
 }
 
 fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
-    Ok(ls.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.port()).collect())
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    Ok(ls
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .collect())
 }
 
 /// A local cluster on free ports under `dir`.
-pub fn bench_configs(dir: &std::path::Path, nodes: usize, parity: u8) -> anyhow::Result<Vec<MemberConfig>> {
+pub fn bench_configs(
+    dir: &std::path::Path,
+    nodes: usize,
+    parity: u8,
+) -> anyhow::Result<Vec<MemberConfig>> {
     let ports = free_ports(2 * nodes)?;
     let members: Vec<MemberEntry> = (0..nodes)
         .map(|i| MemberEntry {
@@ -151,7 +183,9 @@ fn loopback(pattern: &[u8], size: u64) -> anyhow::Result<Duration> {
         sent += n as u64;
     }
     drop(s);
-    let got = sink.join().map_err(|_| anyhow::anyhow!("loopback reader panicked"))??;
+    let got = sink
+        .join()
+        .map_err(|_| anyhow::anyhow!("loopback reader panicked"))??;
     ensure!(got == size, "loopback: {got} of {size} bytes");
     Ok(t.elapsed())
 }
@@ -174,15 +208,35 @@ fn disk(dir: &std::path::Path, pattern: &[u8], size: u64) -> anyhow::Result<Dura
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    ensure!(args.nodes >= 2, "--nodes must be at least 2");
-    let dir = tempfile::Builder::new().prefix("stripecast-bench-").tempdir_in(".").context("bench directory")?;
+    ensure!(
+        args.nodes >= 3,
+        "--nodes must be at least 3 (the bench takes one member down)"
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("stripecast-bench-")
+        .tempdir_in(".")
+        .context("bench directory")?;
     let pat = pattern(64 << 20);
     let mut cluster = LocalCluster::start(bench_configs(dir.path(), args.nodes, args.parity)?)?;
     cluster.wait_ready(Duration::from_secs(60), &|| false)?;
     let agent = ureq::AgentBuilder::new().build();
-    let url = |i: usize| format!("{}/v1/objects/{}", cluster.node(i).node, encode_name("bench/object"));
+    let urls: Vec<String> = (0..args.nodes)
+        .map(|i| {
+            format!(
+                "{}/v1/objects/{}",
+                cluster.node(i).node,
+                encode_name("bench/object")
+            )
+        })
+        .collect();
+    let url = |i: usize| urls[i].clone();
 
-    let mut reader = PatternReader { pattern: &pat, pos: 0, len: args.size, crc: 0 };
+    let mut reader = PatternReader {
+        pattern: &pat,
+        pos: 0,
+        len: args.size,
+        crc: 0,
+    };
     let t = Instant::now();
     agent
         .put(&url(0))
@@ -193,7 +247,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let want_crc = reader.crc;
 
     let t = Instant::now();
-    let resp = agent.get(&url(1 % args.nodes)).call().map_err(|e| anyhow::anyhow!("GET: {e}"))?;
+    let resp = agent
+        .get(&url(1 % args.nodes))
+        .call()
+        .map_err(|e| anyhow::anyhow!("GET: {e}"))?;
     let mut body = resp.into_reader();
     let mut buf = vec![0u8; 1 << 20];
     let (mut got, mut crc) = (0u64, 0u32);
@@ -206,11 +263,83 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         got += n as u64;
     }
     let get = t.elapsed();
-    ensure!(got == args.size && crc == want_crc, "GET returned different bytes ({got} bytes)");
+    ensure!(
+        got == args.size && crc == want_crc,
+        "GET returned different bytes ({got} bytes)"
+    );
+
+    // One member down: the time to the first reconstructed block, then a whole degraded GET.
+    let victim = args.nodes - 1;
+    let t = Instant::now();
+    cluster.kill(victim);
+    let first_block = loop {
+        // Data block victim-1 of row 0 lives on the victim (RAID-5 puts row 0's
+        // parity on member 0), so this range needs a reconstruction.
+        let start = (victim as u64 - 1) * 65536;
+        let r = agent
+            .get(&url(0))
+            .set("Range", &format!("bytes={start}-{}", start + 65535))
+            .call();
+        if let Ok(resp) = r {
+            let mut b = Vec::new();
+            resp.into_reader().read_to_end(&mut b)?;
+            if b.len() == 65536 {
+                break t.elapsed();
+            }
+        }
+        ensure!(
+            t.elapsed() < Duration::from_secs(10),
+            "no degraded read within 10 s"
+        );
+    };
+    let t = Instant::now();
+    let resp = agent
+        .get(&url(0))
+        .call()
+        .map_err(|e| anyhow::anyhow!("degraded GET: {e}"))?;
+    let (dgot, dcrc) = drain(resp.into_reader())?;
+    let degraded = t.elapsed();
+    ensure!(
+        dgot == args.size && dcrc == want_crc,
+        "degraded GET returned different bytes"
+    );
+
+    // Overwrite while it is down (its dirty set: this object), then time its rebuild.
+    let mut reader = PatternReader {
+        pattern: &pat,
+        pos: 0,
+        len: args.size,
+        crc: 0,
+    };
+    agent
+        .put(&url(0))
+        .set("Content-Length", &args.size.to_string())
+        .send(&mut reader)
+        .map_err(|e| anyhow::anyhow!("PUT while degraded: {e}"))?;
+    cluster.spawn(victim)?;
+    let t = Instant::now();
+    loop {
+        let v = crate::cmd::client::fetch_cluster(&cluster.node(0)).ok();
+        let done = v.as_ref().is_some_and(|v| {
+            v["members"][victim]["state"] == "up" && v["members"][victim]["dirty"] == 0
+        });
+        if done {
+            break;
+        }
+        ensure!(
+            t.elapsed() < Duration::from_secs(600),
+            "rebuild did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rebuild = t.elapsed();
+    // The member's own share of the object is what it rebuilt and wrote.
+    let rebuilt_bytes = args.size / (args.nodes as u64 - u64::from(args.parity)).max(1);
     cluster.stop();
 
     let lo = loopback(&pat, args.size)?;
     let dk = disk(dir.path(), &pat, args.size)?;
+    let dk_small = disk(dir.path(), &pat, rebuilt_bytes)?;
     let r = Report {
         nodes: args.nodes,
         size: args.size,
@@ -221,15 +350,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         put_vs_disk: dk.as_secs_f64() / put.as_secs_f64(),
         put_vs_loopback: lo.as_secs_f64() / put.as_secs_f64(),
         get_vs_loopback: lo.as_secs_f64() / get.as_secs_f64(),
+        degraded_get_mbps: mbps(args.size, degraded),
+        degraded_vs_healthy: get.as_secs_f64() / degraded.as_secs_f64(),
+        kill_to_first_reconstructed_ms: first_block.as_secs_f64() * 1e3,
+        rebuild_mbps: mbps(rebuilt_bytes, rebuild),
+        rebuild_vs_disk: dk_small.as_secs_f64() / rebuild.as_secs_f64(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("cluster of {} members, object of {} MiB", r.nodes, r.size >> 20);
-        println!("  PUT       {:>9.1} MB/s   {:.2}x raw disk write+fsync, {:.2}x raw loopback", r.put_mbps, r.put_vs_disk, r.put_vs_loopback);
-        println!("  GET       {:>9.1} MB/s   {:.2}x raw loopback", r.get_mbps, r.get_vs_loopback);
-        println!("  loopback  {:>9.1} MB/s   (baseline: one TCP stream on 127.0.0.1)", r.loopback_mbps);
-        println!("  disk      {:>9.1} MB/s   (baseline: one file, write then fsync)", r.disk_mbps);
+        println!(
+            "cluster of {} members, object of {} MiB",
+            r.nodes,
+            r.size >> 20
+        );
+        println!(
+            "  PUT       {:>9.1} MB/s   {:.2}x raw disk write+fsync, {:.2}x raw loopback",
+            r.put_mbps, r.put_vs_disk, r.put_vs_loopback
+        );
+        println!(
+            "  GET       {:>9.1} MB/s   {:.2}x raw loopback",
+            r.get_mbps, r.get_vs_loopback
+        );
+        println!(
+            "  loopback  {:>9.1} MB/s   (baseline: one TCP stream on 127.0.0.1)",
+            r.loopback_mbps
+        );
+        println!(
+            "  disk      {:>9.1} MB/s   (baseline: one file, write then fsync)",
+            r.disk_mbps
+        );
     }
     Ok(())
 }
