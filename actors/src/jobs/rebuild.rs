@@ -43,7 +43,7 @@ struct Checkpoint {
 
 const CHECKPOINT: &str = "rebuild";
 /// Rows fetched ahead while rebuilding one fragment.
-const ROW_WINDOW: usize = 8;
+const ROW_WINDOW: usize = 32;
 
 pub struct RebuildJob {
     service: ObjectService,
@@ -304,7 +304,7 @@ async fn rebuild_fragment(svc: &ObjectService, r: &ObjectRecord) -> Result<(), S
         if let Some(b) = next {
             batch.push(b?);
         }
-        if batch.len() >= 16 || (done && !batch.is_empty()) {
+        if batch.len() >= 32 || (done && !batch.is_empty()) {
             let mut w = writer.take().ok_or("writer lost")?;
             let chunk = std::mem::take(&mut batch);
             let (w, res) = actix_rt::task::spawn_blocking(move || {

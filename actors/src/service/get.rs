@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use std::ops::Range;
+
+use futures::{Stream, StreamExt, TryStreamExt};
 use stripecast_persistence::{Geometry, Layout, ObjectRecord};
 use tracing::{info, warn};
 
@@ -125,6 +127,10 @@ impl ObjectService {
     }
 
     /// The bytes `start..end` of the object, in order, as a stream of chunks.
+    ///
+    /// Works a row at a time (a window of rows ahead): a row's data blocks are
+    /// read once each, and only when one cannot be read are the row's other
+    /// shards (parity) fetched to rebuild it, reusing the blocks already read.
     pub fn stream(
         &self,
         obj: OpenObject,
@@ -134,30 +140,55 @@ impl ObjectService {
         let geometry = obj.geometry;
         let end = end.min(geometry.object_len);
         let blocks = geometry.blocks_for_range(start, end);
+        let k = obj.layout.data_per_row() as u64;
+        let rows = if blocks.is_empty() {
+            0..0
+        } else {
+            blocks.start / k..(blocks.end - 1) / k + 1
+        };
+        let window = (self.inner.read_ahead as u64 / k).max(2) as usize;
         let obj = Arc::new(obj);
         let svc = self.clone();
-        let window = self.inner.read_ahead;
-        futures::stream::iter(blocks)
-            .map(move |bn| {
+        futures::stream::iter(rows)
+            .map(move |row| {
                 let svc = svc.clone();
                 let obj = obj.clone();
+                let blocks = blocks.clone();
                 async move {
-                    let data = svc.block(&obj, bn).await?;
-                    let block_start = geometry.block_offset(bn);
-                    let len = geometry.block_len(bn) as u64;
-                    let from = start.max(block_start) - block_start;
-                    let to = end.min(block_start + len) - block_start;
-                    svc.inner.metrics.bytes_out.fetch_add(to - from, Relaxed);
-                    Ok(Bytes::from(data).slice(from as usize..to as usize))
+                    let lo = blocks.start.max(row * k);
+                    let hi = blocks.end.min((row + 1) * k);
+                    let datas = svc.row_blocks(&obj, row, lo..hi).await?;
+                    let chunks: Vec<Result<Bytes, ServiceError>> = (lo..hi)
+                        .zip(datas)
+                        .map(|(bn, data)| {
+                            let block_start = geometry.block_offset(bn);
+                            let len = geometry.block_len(bn) as u64;
+                            let from = start.max(block_start) - block_start;
+                            let to = end.min(block_start + len) - block_start;
+                            svc.inner.metrics.bytes_out.fetch_add(to - from, Relaxed);
+                            Ok(Bytes::from(data).slice(from as usize..to as usize))
+                        })
+                        .collect();
+                    Ok::<_, ServiceError>(futures::stream::iter(chunks))
                 }
             })
             .buffered(window)
+            .try_flatten()
     }
 
     /// Data block `bn` of an open object, rebuilt from its row if need be.
     pub async fn block(&self, obj: &OpenObject, bn: u64) -> Result<Vec<u8>, ServiceError> {
-        let layout = obj.layout;
-        let places = layout.read_locations(bn);
+        let row = obj.layout.row_of(bn);
+        self.row_blocks(obj, row, bn..bn + 1)
+            .await?
+            .pop()
+            .ok_or_else(|| ServiceError::Internal(format!("block {bn} not read")))
+    }
+
+    /// Reads data block `bn` where the layout puts it (either mirror copy,
+    /// alternating). `Err(Some(slot))` names a slot whose block failed its checksum.
+    async fn read_direct(&self, obj: &OpenObject, bn: u64) -> Result<Vec<u8>, Option<(u32, u64)>> {
+        let places = obj.layout.read_locations(bn);
         let first = if places.len() > 1 {
             (self.next_mirror_turn() % places.len() as u64) as usize
         } else {
@@ -170,24 +201,10 @@ impl ObjectService {
             if obj.missing.contains(&member) || !self.is_up(member) {
                 continue;
             }
-            let req = Request::ReadBlock {
-                session: obj.session,
-                name: obj.record.name.clone(),
-                incarnation: obj.record.incarnation,
-                lbn: loc.lbn,
-            };
-            match self.call(member, req).await {
-                Ok(Response::Block(data)) => {
+            match self.read_shard(obj, member, loc.lbn).await {
+                Ok(data) => {
                     self.inner.metrics.block_read(member);
                     return Ok(data);
-                }
-                Ok(other) => {
-                    warn!(
-                        member = self.me(),
-                        peer = member,
-                        ?other,
-                        "unexpected answer to a block read"
-                    );
                 }
                 Err(CallError::Remote(ErrorKind::Corrupt, msg)) => {
                     warn!(member = self.me(), object = %obj.record.name, peer = member, lbn = loc.lbn, error = %msg, "corrupt block; rebuilding from its row");
@@ -199,52 +216,82 @@ impl ObjectService {
                 }
             }
         }
-        let row = layout.row_of(bn);
-        let shard = layout.index_in_row(bn);
-        let data = self.reconstruct(obj, row, shard).await?;
-        if let Some((member, lbn)) = corrupt_on {
-            self.repair(obj, member, lbn, data.clone());
-        }
-        Ok(data)
+        Err(corrupt_on)
     }
 
-    /// Shard `want` of `row`, from the other shards of the row.
-    async fn reconstruct(
+    async fn read_shard(
+        &self,
+        obj: &OpenObject,
+        member: u32,
+        lbn: u64,
+    ) -> Result<Vec<u8>, CallError> {
+        let req = Request::ReadBlock {
+            session: obj.session,
+            name: obj.record.name.clone(),
+            incarnation: obj.record.incarnation,
+            lbn,
+        };
+        match self.call(member, req).await? {
+            Response::Block(d) => Ok(d),
+            other => Err(CallError::Remote(
+                ErrorKind::Internal,
+                format!("unexpected answer {other:?}"),
+            )),
+        }
+    }
+
+    /// The data blocks `blocks` of `row`, in order; any that cannot be read is
+    /// rebuilt from the rest of the row (and rewritten if it was corrupt).
+    async fn row_blocks(
         &self,
         obj: &OpenObject,
         row: u64,
-        want: usize,
-    ) -> Result<Vec<u8>, ServiceError> {
+        blocks: Range<u64>,
+    ) -> Result<Vec<Vec<u8>>, ServiceError> {
         let layout = obj.layout;
-        let n = layout.members();
-        let k = layout.data_per_row();
-        self.inner.metrics.reconstructions.fetch_add(1, Relaxed);
-        let fetches = (0..n).filter(|&s| s != want).map(|s| {
-            let member = layout.shard_member(row, s) as u32;
-            let req = Request::ReadBlock {
-                session: obj.session,
-                name: obj.record.name.clone(),
-                incarnation: obj.record.incarnation,
-                lbn: row,
-            };
-            async move {
-                if obj.missing.contains(&member) || !self.is_up(member) {
-                    return (s, None);
-                }
-                match self.call(member, req).await {
-                    Ok(Response::Block(d)) => (s, Some(d)),
-                    _ => (s, None),
-                }
-            }
-        });
+        let (n, k) = (layout.members(), layout.data_per_row());
+        let first_bn = row * k as u64;
+        let direct =
+            futures::future::join_all(blocks.clone().map(|bn| self.read_direct(obj, bn))).await;
+        if direct.iter().all(Result::is_ok) {
+            return Ok(direct.into_iter().filter_map(Result::ok).collect());
+        }
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
-        let mut have = 0;
-        for (s, d) in futures::future::join_all(fetches).await {
-            if d.is_some() {
-                have += 1;
+        let mut failed = vec![false; n];
+        let mut corrupt = Vec::new();
+        for (bn, r) in blocks.clone().zip(direct) {
+            let s = (bn - first_bn) as usize;
+            match r {
+                Ok(d) => shards[s] = Some(d),
+                Err(c) => {
+                    failed[s] = true;
+                    if let Some(slot) = c {
+                        corrupt.push((s, slot));
+                    }
+                }
             }
+        }
+        let lost = failed.iter().filter(|f| **f).count();
+        self.inner
+            .metrics
+            .reconstructions
+            .fetch_add(lost as u64, Relaxed);
+        // The other shards of the row: data blocks outside the range, and parity.
+        let fetches = (0..n)
+            .filter(|&s| shards[s].is_none() && !failed[s])
+            .map(|s| {
+                let member = layout.shard_member(row, s) as u32;
+                async move {
+                    if obj.missing.contains(&member) || !self.is_up(member) {
+                        return (s, None);
+                    }
+                    (s, self.read_shard(obj, member, row).await.ok())
+                }
+            });
+        for (s, d) in futures::future::join_all(fetches).await {
             shards[s] = d;
         }
+        let have = shards.iter().filter(|s| s.is_some()).count();
         if have < k {
             return Err(ServiceError::Unavailable(format!(
                 "object {:?} row {row}: only {have} of the {k} blocks needed to rebuild are readable",
@@ -255,9 +302,18 @@ impl ObjectService {
             .codec
             .reconstruct_data(&mut shards)
             .map_err(|e| ServiceError::Internal(format!("rebuilding row {row}: {e}")))?;
-        shards[want]
-            .take()
-            .ok_or_else(|| ServiceError::Internal(format!("row {row}: shard {want} not rebuilt")))
+        for (s, (member, lbn)) in corrupt {
+            if let Some(d) = &shards[s] {
+                self.repair(obj, member, lbn, d.clone());
+            }
+        }
+        blocks
+            .map(|bn| {
+                shards[(bn - first_bn) as usize].take().ok_or_else(|| {
+                    ServiceError::Internal(format!("row {row}: block {bn} not rebuilt"))
+                })
+            })
+            .collect()
     }
 
     /// Rewrites a corrupt block on its member, in the background.
