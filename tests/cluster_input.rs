@@ -123,3 +123,41 @@ fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
     let refused = (0..2).any(|i| c.log(i).contains("handshake"));
     assert!(refused, "a member logged the failed handshake");
 }
+
+#[test]
+fn faults_can_be_injected_and_cleared_over_http() {
+    let c = Cluster::start(3);
+    let data = pattern(200_000, 8);
+    assert_eq!(c.put(0, "f", &data).0, 201);
+    let url = format!("{}/v1/faults/1", c.url(0));
+    // Unknown fields and bad peers are refused.
+    let bad = ureq::put(&url).send_string(r#"{"partitio": true}"#);
+    assert!(matches!(bad, Err(ureq::Error::Status(400, _))));
+    let me = ureq::put(&format!("{}/v1/faults/0", c.url(0))).send_string("{}");
+    assert!(matches!(me, Err(ureq::Error::Status(400, _))));
+    ureq::put(&url)
+        .send_string(r#"{"partition": true}"#)
+        .unwrap();
+    let all: serde_json::Value = ureq::get(&format!("{}/v1/faults", c.url(0)))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(all["1"]["partition"], true);
+    c.wait_until(
+        "the partition is seen by both sides",
+        Duration::from_secs(10),
+        || {
+            c.states(0).is_some_and(|s| s[1] == "down")
+                && c.states(1).is_some_and(|s| s[0] == "down")
+        },
+    );
+    // Members 0 and 2 (a majority) still serve.
+    assert!(c.get(0, "f").1 == data);
+    assert!(c.get(2, "f").1 == data);
+    assert_eq!(ureq::delete(&url).call().unwrap().status(), 204);
+    c.wait_until("healed", Duration::from_secs(20), || {
+        (0..3).all(|i| c.states(i).is_some_and(|s| s == ["up", "up", "up"]))
+    });
+    assert!(c.get(1, "f").1 == data);
+}

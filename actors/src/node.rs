@@ -130,7 +130,7 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
         status.clone(),
         link_events(&membership_ref),
     );
-    service.set_peers(Arc::new(peers));
+    service.set_peers(Arc::new(peers.clone()));
     service.set_view(view.clone());
     let volume = {
         let (cfg, service, view) = (cfg.clone(), service.clone(), view.clone());
@@ -151,7 +151,7 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
         let addr = cfg.me().http;
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
         ChildSpec::try_new("gateway", move |_| {
-            Gateway::bind(addr, service.clone(), cluster.clone())
+            Gateway::bind(addr, service.clone(), cluster.clone(), Some(peers.clone()))
         })
     };
 

@@ -46,6 +46,8 @@ pub struct ClusterDoc {
 pub struct GatewayState {
     pub service: ObjectService,
     pub cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
+    /// The transport's links: fault injection and connection counters.
+    pub peers: Option<crate::transport::Peers>,
 }
 
 pub struct Gateway {
@@ -60,8 +62,13 @@ impl Gateway {
         addr: SocketAddr,
         service: ObjectService,
         cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
+        peers: Option<crate::transport::Peers>,
     ) -> std::io::Result<Gateway> {
-        let state = web::Data::new(GatewayState { service, cluster });
+        let state = web::Data::new(GatewayState {
+            service,
+            cluster,
+            peers,
+        });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();

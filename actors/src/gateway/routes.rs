@@ -43,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/objects/{name:.*}", web::head().to(head))
         .route("/v1/objects/{name:.*}", web::delete().to(delete))
         .route("/v1/cluster", web::get().to(cluster))
+        .route("/v1/faults", web::get().to(faults_all))
+        .route("/v1/faults/{peer}", web::get().to(faults_get))
+        .route("/v1/faults/{peer}", web::put().to(faults_put))
+        .route("/v1/faults/{peer}", web::delete().to(faults_clear))
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(|| async {
             error_response(404, "no such endpoint")
@@ -177,7 +181,115 @@ async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
         .filter(|&m| m != st.service.me())
         .map(|m| (m, st.service.is_up(m)))
         .collect();
+    let mut extra: Vec<(&str, &str, u64)> = vec![(
+        "stripecast_rebuild_remaining",
+        "Objects this member still has to rebuild.",
+        st.service.rebuild_remaining(),
+    )];
+    if let Some(p) = &st.peers {
+        let t = p.stats();
+        extra.extend([
+            (
+                "stripecast_peer_connections_accepted",
+                "TCP connections accepted on the peer port.",
+                t.tcp_accepted,
+            ),
+            (
+                "stripecast_peer_handshakes_accepted",
+                "Inbound peer handshakes completed.",
+                t.handshakes_accepted,
+            ),
+            (
+                "stripecast_peer_handshakes_dialed",
+                "Outbound peer handshakes completed.",
+                t.handshakes_dialed,
+            ),
+            (
+                "stripecast_peer_handshake_failures",
+                "Peer handshakes refused or failed.",
+                t.handshake_failures,
+            ),
+            (
+                "stripecast_peer_bad_frames",
+                "Peer connections closed for an undecodable frame.",
+                t.bad_frames,
+            ),
+        ]);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(st.service.metrics().render(&links, &[]))
+        .body(st.service.metrics().render(&links, &extra))
+}
+
+fn fault_handle(
+    st: &GatewayState,
+) -> Result<crate::transport::faults::FaultHandle, Box<HttpResponse>> {
+    st.peers
+        .as_ref()
+        .map(|p| p.faults())
+        .ok_or_else(|| Box::new(error_response(503, "no transport")))
+}
+
+fn peer_id(req: &HttpRequest, st: &GatewayState) -> Result<u32, Box<HttpResponse>> {
+    let n = st.service.layout().members() as u32;
+    req.match_info()
+        .get("peer")
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|&p| p < n && p != st.service.me())
+        .ok_or_else(|| {
+            Box::new(error_response(
+                400,
+                &format!("peer must be another member id below {n}"),
+            ))
+        })
+}
+
+/// Faults injected on this member's links, by peer.
+async fn faults_all(st: web::Data<GatewayState>) -> HttpResponse {
+    match fault_handle(&st) {
+        Ok(f) => HttpResponse::Ok().json(f.snapshot()),
+        Err(r) => *r,
+    }
+}
+
+async fn faults_get(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
+    match (fault_handle(&st), peer_id(&req, &st)) {
+        (Ok(f), Ok(p)) => HttpResponse::Ok().json(f.get(p)),
+        (Err(r), _) | (_, Err(r)) => *r,
+    }
+}
+
+/// Sets the faults on the link to one peer, e.g. `{"partition": true}` or `{"delay_ms": 50}`.
+async fn faults_put(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<GatewayState>,
+) -> HttpResponse {
+    let (f, p) = match (fault_handle(&st), peer_id(&req, &st)) {
+        (Ok(f), Ok(p)) => (f, p),
+        (Err(r), _) | (_, Err(r)) => return *r,
+    };
+    match serde_json::from_slice::<crate::transport::faults::LinkFaults>(&body) {
+        Ok(faults) => {
+            tracing::warn!(
+                member = st.service.me(),
+                peer = p,
+                ?faults,
+                "fault injection set"
+            );
+            f.set(p, faults.clone());
+            HttpResponse::Ok().json(faults)
+        }
+        Err(e) => error_response(400, &format!("fault spec: {e}")),
+    }
+}
+
+async fn faults_clear(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
+    match (fault_handle(&st), peer_id(&req, &st)) {
+        (Ok(f), Ok(p)) => {
+            f.clear(p);
+            HttpResponse::NoContent().finish()
+        }
+        (Err(r), _) | (_, Err(r)) => *r,
+    }
 }
