@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/objects/{name:.*}", web::head().to(head))
         .route("/v1/objects/{name:.*}", web::delete().to(delete))
         .route("/v1/cluster", web::get().to(cluster))
+        .route("/v1/scrub", web::post().to(scrub))
         .route("/v1/faults", web::get().to(faults_all))
         .route("/v1/faults/{peer}", web::get().to(faults_get))
         .route("/v1/faults/{peer}", web::put().to(faults_put))
@@ -168,6 +169,14 @@ async fn delete(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {
     };
     match st.service.delete(&name).await {
         Ok(_) => HttpResponse::NoContent().finish(),
+        Err(e) => service_error(&e),
+    }
+}
+
+/// Verifies every block of this member's fragments (parity included) and repairs bad ones.
+async fn scrub(st: web::Data<GatewayState>) -> HttpResponse {
+    match st.service.scrub().await {
+        Ok(report) => HttpResponse::Ok().json(report),
         Err(e) => service_error(&e),
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod get;
 mod handler;
 mod put;
+mod scrub;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,7 @@ use stripecast_supervisors::{ChildRef, Supervisor};
 pub use error::ServiceError;
 pub use get::OpenObject;
 pub use put::PutOutcome;
+pub use scrub::ScrubReport;
 
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorKind, RecordWire, Request, Response};
