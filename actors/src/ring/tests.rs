@@ -55,9 +55,8 @@ fn assert_consistent(r: &RingState) {
     }
     // The truth table applied to the states routes every signal right.
     for (p, routed) in route(r).iter().enumerate() {
-        match coverage[p] {
-            Some(g) => assert_eq!(routed.processor_input, Signal::Net(g), "proc {p}: {r:?}"),
-            None => {}
+        if let Some(g) = coverage[p] {
+            assert_eq!(routed.processor_input, Signal::Net(g), "proc {p}: {r:?}");
         }
         if p < r.feeds() {
             assert_eq!(routed.out.0, Signal::Net(p), "OUT{p} without insert");
