@@ -7,6 +7,7 @@ pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod ring;
 pub mod service;
 pub mod store;
 pub mod transport;
