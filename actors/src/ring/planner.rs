@@ -135,8 +135,6 @@ pub enum FailOutcome {
 pub enum RingError {
     #[error("a ring needs at least 2 feeds, got {0}")]
     TooFewFeeds(usize),
-    #[error("{members} members given for {positions} ring positions")]
-    MemberCount { members: usize, positions: usize },
     #[error("no ring position {position} (ring has {positions})")]
     BadPosition { position: usize, positions: usize },
 }

@@ -327,3 +327,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn truth_table_selects_only_connected_inputs() {
+    use super::switch_table::{Port, INPUTS, SW4_INSERT, SW4_NO_INSERT, TRUTH_TABLE};
+    let connected = |e: usize, k: u8| {
+        INPUTS[e]
+            .get(usize::from(k) - 1)
+            .is_some_and(|p| *p != Port::NotConnected)
+    };
+    for (e, row) in TRUTH_TABLE.iter().enumerate() {
+        assert!(
+            row.iter().flatten().all(|&k| connected(e, k)),
+            "SW{}",
+            e + 1
+        );
+    }
+    assert!(connected(3, SW4_NO_INSERT));
+    assert!(SW4_INSERT.iter().all(|&k| connected(3, k)));
+}
