@@ -5,7 +5,7 @@
 //! ring shifts on failures and returns; [`switch_table`] turns that into the
 //! switch-element selections of each switched system (FIG. 16/17). No I/O:
 //! the actor that drives real switches and reports status wraps these.
-//! See `ARCHITECTURE-ring.md` in this directory.
+//! See "Ring video insertion" in ARCHITECTURE.md at the repository root.
 
 pub mod planner;
 pub mod switch_table;
