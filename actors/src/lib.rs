@@ -10,4 +10,5 @@ pub mod protocol;
 pub mod service;
 pub mod store;
 pub mod transport;
+pub mod ts;
 pub mod volume;
