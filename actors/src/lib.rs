@@ -11,4 +11,5 @@ pub mod ring;
 pub mod service;
 pub mod store;
 pub mod transport;
+pub mod ts;
 pub mod volume;
