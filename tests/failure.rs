@@ -342,6 +342,14 @@ fn writes_during_a_rebuild_win_over_the_rebuilt_incarnation() {
         );
     }
     c.spawn(2);
+    c.wait_until("member 2 serving HTTP", T, || c.cluster_doc(2).is_some());
+    // Slow member 2's outgoing frames so its rebuild is certainly still running
+    // while the writes below land.
+    for peer in [0, 1] {
+        ureq::put(&format!("{}/v1/faults/{peer}", c.url(2)))
+            .send_string(r#"{"delay_ms": 10}"#)
+            .unwrap();
+    }
     c.wait_until("rebuild under way", T, || {
         c.cluster_doc(0)
             .and_then(|d| d["members"][2]["dirty"].as_u64())

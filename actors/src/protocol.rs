@@ -73,6 +73,9 @@ pub enum Request {
         name: String,
         incarnation: Option<u32>,
     },
+    /// Add `name` to the dirty sets of `members` here (they missed a write or
+    /// delete this member committed).
+    MarkDirty { members: Vec<u32>, name: String },
     /// The controller's step after a failure: take this HomeBlock incarnation
     /// and clear the dirty bit.
     AdvanceIncarnation { incarnation: u32 },
@@ -168,4 +171,8 @@ pub struct NodeStatus {
     /// The cluster volume id from the HomeBlock (0 while fresh).
     #[serde(default)]
     pub volume_id: u32,
+    /// Members whose dirty sets this member holds marks for: a member listed
+    /// by any live peer is not current, whatever its incarnation.
+    #[serde(default)]
+    pub marks_for: Vec<u32>,
 }

@@ -95,6 +95,7 @@ impl VolumeActor {
             fresh: hb.is_none(),
             objects: store.catalog().object_count() as u64,
             volume_id: hb.map(|h| h.volume_id).unwrap_or(0),
+            marks_for: store.marks_for(u32::from(self.members)),
         });
     }
 
@@ -175,6 +176,18 @@ impl VolumeActor {
                 ours = self.volume_id,
                 "peer belongs to another volume"
             );
+            return;
+        }
+        // A live peer holding dirty marks for this member is proof it missed
+        // writes, whatever the incarnations say (it was absent when the volume
+        // restarted, or a commit failed on it while it was up).
+        let held_for_me = statuses.iter().any(|(_, s)| s.marks_for.contains(&self.me));
+        if own.is_some() && held_for_me {
+            info!(
+                member = self.me,
+                "peers hold dirty marks for this member; rebuilding"
+            );
+            self.start_rebuild(Mode::Dirty, ctx);
             return;
         }
         match (own, newest) {

@@ -115,10 +115,20 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
                 Response::Records(rs) => rs.into_iter().map(|r| r.name).collect(),
                 other => return Err(format!("unexpected answer {other:?}")),
             },
-            Mode::Dirty => match call(&svc, source, Request::DirtySet { member: me }).await? {
-                Response::Names(n) => n,
-                other => return Err(format!("unexpected answer {other:?}")),
-            },
+            // Every current member's marks: one that missed a write may be the
+            // only one that did not hold the mark.
+            Mode::Dirty => {
+                let mut all = std::collections::BTreeSet::new();
+                for peer in svc.current_peers() {
+                    match call(&svc, peer, Request::DirtySet { member: me }).await {
+                        Ok(Response::Names(n)) => all.extend(n),
+                        other => {
+                            warn!(member = me, peer, answer = ?other, "could not read a dirty set")
+                        }
+                    }
+                }
+                all.into_iter().collect()
+            }
         };
         if mode == Mode::Full {
             if let Some(after) = &ckpt.after {
@@ -134,8 +144,19 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
             break;
         }
         svc.set_rebuild_remaining(names.len() as u64);
+        let mut failed = 0usize;
         for (i, name) in names.iter().enumerate() {
-            rebuild_object(&svc, source, name).await?;
+            // One object that cannot be rebuilt now must not hold up the rest:
+            // its mark stays, and the next pass (or job) tries it again.
+            if let Err(e) = rebuild_object(&svc, source, name).await {
+                warn!(member = me, object = %name, error = %e, "object not rebuilt; will retry");
+                if mode == Mode::Full {
+                    // The checkpoint only moves forward: stop here, resume here.
+                    return Err(e);
+                }
+                failed += 1;
+                continue;
+            }
             processed += 1;
             svc.set_rebuild_remaining((names.len() - i - 1) as u64);
             if mode == Mode::Full {
@@ -146,6 +167,9 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
                     .await
                     .map_err(|e| e.to_string())?;
             }
+        }
+        if failed > 0 {
+            return Err(format!("{failed} objects could not be rebuilt yet"));
         }
     }
     // Current: take the volume's incarnation, clean.

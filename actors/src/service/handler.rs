@@ -148,6 +148,13 @@ impl ObjectService {
                     .await?;
                 Ok(Response::Done)
             }
+            Request::MarkDirty { members, name } => {
+                inner
+                    .store
+                    .run(move |s| s.mark_dirty(&members, &name))
+                    .await?;
+                Ok(Response::Done)
+            }
             Request::AdvanceIncarnation { incarnation } => {
                 inner
                     .store

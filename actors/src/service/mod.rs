@@ -231,9 +231,25 @@ impl ObjectService {
         }
     }
 
-    /// Object records of this member's catalog (every member holds all of them).
+    /// Every object record (every current member holds all of them; a member
+    /// that is not current asks one that is).
     pub async fn list(&self) -> Result<Vec<ObjectRecord>, ServiceError> {
+        if self.phase() != Phase::Up {
+            for peer in self.current_peers() {
+                if let Ok(Response::Records(rs)) = self.call(peer, Request::ListRecords).await {
+                    return Ok(rs.iter().map(record_from_wire).collect());
+                }
+            }
+            return Err(self.not_current());
+        }
         Ok(self.inner.store.run(|s| s.list()).await?)
+    }
+
+    fn not_current(&self) -> ServiceError {
+        ServiceError::Unavailable(format!(
+            "member {} is not current and no current member answered; retry",
+            self.inner.me
+        ))
     }
 
     /// The current record of `name`: from this member's catalog when it is
@@ -263,8 +279,52 @@ impl ObjectService {
             .ok_or_else(not_found)
     }
 
+    /// Writes are coordinated only by a current member: a stale one would
+    /// allocate incarnations from an old catalog.
+    pub(crate) fn require_current(&self) -> Result<(), ServiceError> {
+        match self.phase() {
+            Phase::Up => Ok(()),
+            other => Err(ServiceError::Unavailable(format!(
+                "member {} is not current yet ({other:?}); retry, or write through another member",
+                self.inner.me
+            ))),
+        }
+    }
+
+    /// Live members whose commit (or delete) failed missed the change: put the
+    /// object in their dirty sets on the members where it succeeded.
+    pub(crate) async fn mark_missed(
+        &self,
+        name: &str,
+        live: &[u32],
+        results: &[Result<Response, CallError>],
+    ) {
+        let failed: Vec<u32> = live
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| r.is_err())
+            .map(|(m, _)| *m)
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        tracing::warn!(member = self.inner.me, object = %name, ?failed, "members missed a commit; marking them dirty");
+        for (&m, r) in live.iter().zip(results) {
+            if r.is_ok() {
+                let req = Request::MarkDirty {
+                    members: failed.clone(),
+                    name: name.to_string(),
+                };
+                if let Err(e) = self.call(m, req).await {
+                    tracing::warn!(member = self.inner.me, peer = m, error = ?e, "could not record the missed commit");
+                }
+            }
+        }
+    }
+
     /// Removes the object on every live member; members that are down get it in their dirty set.
     pub async fn delete(&self, name: &str) -> Result<u32, ServiceError> {
+        self.require_current()?;
         let record = self.record(name).await?;
         let (live, down) = self.live_and_down();
         self.require_write_quorum(&live, &down)?;
@@ -279,6 +339,7 @@ impl ObjectService {
             )
         }))
         .await;
+        self.mark_missed(name, &live, &results).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.write_quorum() {
             return Err(ServiceError::Unavailable(format!(

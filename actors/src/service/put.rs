@@ -61,6 +61,7 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.require_current()?;
         let (live, down) = self.live_and_down();
         self.require_write_quorum(&live, &down)?;
         let incarnation = self.allocate_incarnation(name).await?;
@@ -193,6 +194,7 @@ impl ObjectService {
             )
         });
         let results = futures::future::join_all(commits).await;
+        self.mark_missed(name, live, &results).await;
         let committed = results.iter().filter(|r| r.is_ok()).count();
         if committed < self.write_quorum() {
             return Err(ServiceError::Unavailable(format!(

@@ -52,6 +52,16 @@ pub struct LocalStore {
     readers: Mutex<ReaderCache>,
 }
 
+/// Where a deleted object's last incarnation is kept (a hash keeps the key
+/// short; a collision only raises another name's counter, which is harmless).
+fn tombstone_key(name: &str) -> String {
+    format!(
+        "tomb/{:08x}/{}",
+        stripecast_persistence::checksum::crc32c(name.as_bytes()),
+        name.len()
+    )
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -155,6 +165,7 @@ impl LocalStore {
                 self.unlink(&path);
             }
         }
+        self.forget_readers(&record.name);
         debug!(member = self.member, object = %record.name, incarnation = record.incarnation, "committed");
         Ok(true)
     }
@@ -170,8 +181,12 @@ impl LocalStore {
                 }
                 let dirtied = self.dirty_homeblock(&mut batch, dirty);
                 batch.remove_object(name.to_string());
+                // The incarnation counter must never restart after a delete:
+                // a recreated object would reuse a deleted one's file names.
+                batch.put_checkpoint(tombstone_key(name), cur.incarnation.to_le_bytes().to_vec());
                 self.catalog.apply(&batch)?;
                 self.homeblock_applied(dirtied);
+                self.forget_readers(name);
                 for (path, f) in self.fragments_of(name) {
                     if f.incarnation <= incarnation {
                         self.unlink(&path);
@@ -182,6 +197,45 @@ impl LocalStore {
             }
             _ => Ok(false),
         }
+    }
+
+    /// The highest incarnation `name` had when it was last deleted here.
+    pub fn tombstone(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .catalog
+            .checkpoint(&tombstone_key(name))?
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map(u32::from_le_bytes))
+    }
+
+    /// Drops cached open files of `name` that no read session pins, so removed
+    /// fragments free their space and are never read again.
+    fn forget_readers(&self, name: &str) {
+        let mut cache = lock(&self.readers);
+        let pins = cache.pins.clone();
+        cache
+            .open
+            .retain(|k, _| k.0 != name || pins.contains_key(k));
+    }
+
+    /// Adds `name` to the dirty sets of `members`, durably.
+    pub fn mark_dirty(&self, members: &[u32], name: &str) -> Result<(), StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let mut batch = Batch::new();
+        for &m in members {
+            batch.mark_dirty(m as usize, name.to_string());
+        }
+        let dirtied = self.dirty_homeblock(&mut batch, members);
+        self.catalog.apply(&batch)?;
+        self.homeblock_applied(dirtied);
+        Ok(())
+    }
+
+    /// Members (of `n`) whose dirty sets hold marks here.
+    pub fn marks_for(&self, n: u32) -> Vec<u32> {
+        (0..n)
+            .filter(|&m| self.catalog.dirty_count(m as usize).is_ok_and(|c| c > 0))
+            .collect()
     }
 
     /// This member's HomeBlock (`None` while it has not joined).
