@@ -158,7 +158,7 @@ impl GenParams {
         }
         let mut pids = vec![self.pmt_pid, self.video_pid];
         pids.extend(self.scte35_pid);
-        if pids.iter().any(|&p| p < 0x10 || p >= NULL_PID) {
+        if pids.iter().any(|p| !(0x10..NULL_PID).contains(p)) {
             return bad("PIDs must be in 0x10..0x1FFF");
         }
         pids.sort_unstable();
