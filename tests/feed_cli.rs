@@ -209,4 +209,6 @@ fn ffprobe_if_present(ts: &[u8]) {
         v["programs"].as_array().is_some_and(|p| !p.is_empty()),
         "ffprobe sees no program: {v}"
     );
+    assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
+    assert_eq!(v["programs"][0]["pcr_pid"], 0x100, "{v}");
 }

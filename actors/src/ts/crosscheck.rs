@@ -76,7 +76,7 @@ fn cross_check(ts: &[u8]) -> Vec<(u16, u8, u16)> {
 fn ts_crosscheck_generated() {
     let ts = generate(Duration::from_secs(1), &GenParams::new("FEED0")).unwrap();
     let streams = cross_check(&ts);
-    assert!(streams.contains(&(0x100, 0x1B, 0x100)), "{streams:?}");
+    assert!(streams.contains(&(0x100, 0x06, 0x100)), "{streams:?}");
     assert!(streams.contains(&(0x1F0, 0x86, 0x100)), "{streams:?}");
 }
 
@@ -95,6 +95,39 @@ fn ts_crosscheck_spliced() {
         out.extend_from_slice(s.push(c).unwrap().as_bytes());
     }
     let streams = cross_check(&out);
-    assert!(streams.contains(&(0x100, 0x1B, 0x100)), "{streams:?}");
+    assert!(streams.contains(&(0x100, 0x06, 0x100)), "{streams:?}");
     assert!(!streams.iter().any(|s| s.0 == 0x222));
+    ffprobe_if_present(&out);
+}
+
+/// ffprobe, when installed, must read the spliced output without errors and
+/// see the program's two streams (skipped silently when it is absent).
+fn ffprobe_if_present(ts: &[u8]) {
+    let ok = std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        return;
+    }
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let f = dir.path().join("spliced.ts");
+    std::fs::write(&f, ts).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_programs", "-of", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
 }
