@@ -47,6 +47,11 @@ enum Command {
     /// Measure codecs and the cluster against baselines taken in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Play a TS file (or a generated stream) over UDP at its real bitrate, paced by PCR.
+    Feed(cmd::feed::Args),
+    /// Generate or validate MPEG-TS files.
+    #[command(subcommand)]
+    Ts(cmd::ts::TsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +69,8 @@ fn main() -> std::process::ExitCode {
         Command::Layout(args) => cmd::layout::run(args),
         Command::Fragment(c) => cmd::fragment::run(c),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Feed(a) => cmd::feed::run(a),
+        Command::Ts(c) => cmd::ts::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

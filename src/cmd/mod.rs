@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod client;
 pub mod demo_supervision;
+pub mod feed;
 pub mod fragment;
 pub mod launch;
 pub mod layout;
 pub mod node;
+pub mod ts;
 pub mod up;

@@ -73,7 +73,9 @@ pub struct GenParams {
 }
 
 impl GenParams {
-    /// 1.5 Mbit/s, 25 fps, PMT on 0x1000, video on 0x100 (stream_type 0x1B),
+    /// 1.5 Mbit/s, 25 fps, PMT on 0x1000, video on 0x100 (stream_type 0x06,
+    /// private PES: the payload is synthetic, so tools like ffprobe must not try
+    /// to decode it as H.264; set 0x1B to pose as H.264),
     /// SCTE-35 on 0x1F0, PAT/PMT every 100 ms, PCR starting at 1 s.
     pub fn new(tag: &str) -> Self {
         GenParams {
@@ -84,7 +86,7 @@ impl GenParams {
             program_number: 1,
             pmt_pid: 0x1000,
             video_pid: 0x100,
-            stream_type: psi::STREAM_TYPE_H264,
+            stream_type: psi::STREAM_TYPE_PRIVATE_PES,
             scte35_pid: Some(0x1F0),
             pcr_start: PCR_HZ,
             psi_interval: Duration::from_millis(100),
@@ -158,7 +160,7 @@ impl GenParams {
         }
         let mut pids = vec![self.pmt_pid, self.video_pid];
         pids.extend(self.scte35_pid);
-        if pids.iter().any(|&p| p < 0x10 || p >= NULL_PID) {
+        if pids.iter().any(|p| !(0x10..NULL_PID).contains(p)) {
             return bad("PIDs must be in 0x10..0x1FFF");
         }
         pids.sort_unstable();

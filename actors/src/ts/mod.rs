@@ -14,6 +14,8 @@
 
 pub mod check;
 pub mod crc;
+#[cfg(test)]
+mod crosscheck;
 pub mod gen;
 pub mod pacer;
 pub mod packet;

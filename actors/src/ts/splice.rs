@@ -610,6 +610,34 @@ mod tests {
         assert!(!seen1.is_empty() && !seen2.is_empty());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn ts_splice_any_point_any_offset(arm_at in 0usize..1200, k_frac in 0.0f64..0.95) {
+            let main = generate(Duration::from_millis(2500), &GenParams::new("FEED0")).unwrap();
+            let (ad_ts, ad_videos) = ad("AD-p", 600);
+            let insert = Insert::new("AD-p", &ad_ts).unwrap();
+            let k = (insert.len() as f64 * k_frac) as usize;
+            let mut s = Splicer::new();
+            let out = run(&main, &mut s, arm_at, Some((insert, k)));
+            let r = check(&out);
+            proptest::prop_assert!(r.is_valid(), "{:?}", r.errors());
+            let m = markers(&out);
+            let ad_seqs: Vec<u32> = m.iter().filter(|(t, _)| t == "AD-p").map(|x| x.1).collect();
+            // a contiguous run of the insert's video packets up to its last one
+            proptest::prop_assert!(!ad_seqs.is_empty());
+            proptest::prop_assert!(ad_seqs.windows(2).all(|w| w[1] == w[0] + 1));
+            proptest::prop_assert_eq!(ad_seqs.last().copied(), Some(ad_videos as u32 - 1));
+            if k == 0 {
+                proptest::prop_assert_eq!(ad_seqs[0], 0);
+            }
+            let first = m.iter().position(|(t, _)| t == "AD-p").unwrap();
+            let last = m.iter().rposition(|(t, _)| t == "AD-p").unwrap();
+            proptest::prop_assert_eq!(last - first + 1, ad_seqs.len());
+            proptest::prop_assert!(m[last + 1..].iter().all(|(t, _)| t == "FEED0"));
+        }
+    }
+
     #[test]
     fn ts_splice_errors_and_cues() {
         assert!(matches!(
