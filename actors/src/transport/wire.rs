@@ -276,6 +276,7 @@ mod tests {
                     fresh: false,
                     objects: 4,
                     volume_id: 77,
+                    marks_for: vec![2],
                 },
             },
             Frame::Request {
@@ -404,6 +405,7 @@ mod tests {
                         fresh: dirty,
                         objects: rebuild_remaining,
                         volume_id: incarnation,
+                        marks_for: Vec::new(),
                     },
                 }
             ),
