@@ -133,17 +133,25 @@ fn a_member_killed_mid_rebuild_resumes_and_completes() {
         );
     }
     c.spawn(1);
-    // Kill it while it rebuilds (some objects done, some left).
+    // Slow its links so the kill below surely lands mid-rebuild (faults live in
+    // memory: the restarted member runs at full speed).
+    c.wait_until("member 1 serving HTTP", T, || c.cluster_doc(1).is_some());
+    for peer in [0, 2] {
+        ureq::put(&format!("{}/v1/faults/{peer}", c.url(1)))
+            .send_string(r#"{"delay_ms": 5}"#)
+            .unwrap();
+    }
+    // Kill it while it rebuilds (several objects done, some left).
     c.wait_until("rebuild under way", T, || {
         c.cluster_doc(0)
             .and_then(|d| d["members"][1]["dirty"].as_u64())
-            .is_some_and(|left| left > 0 && left < n)
+            .is_some_and(|left| left > 0 && left + 5 <= n)
     });
     c.kill(1);
     let left_after_kill = c.cluster_doc(0).unwrap()["members"][1]["dirty"]
         .as_u64()
         .unwrap();
-    assert!(left_after_kill > 0 && left_after_kill < n);
+    assert!(left_after_kill > 0 && left_after_kill + 5 <= n);
     c.spawn(1);
     c.wait_member_up(1, Duration::from_secs(60));
     let second_run = c.metric(1, "stripecast_objects_rebuilt_total");
