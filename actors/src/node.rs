@@ -195,7 +195,7 @@ fn cluster_doc_fn(
         let own = store.as_ref().and_then(|s| s.homeblock());
         let objects = store
             .as_ref()
-            .map(|s| s.catalog().object_count())
+            .map(|s| s.object_count() as usize)
             .unwrap_or(0);
         let marks = |id: u32| {
             store

@@ -93,7 +93,7 @@ impl VolumeActor {
             rebuilding: phase != Phase::Up,
             rebuild_remaining: self.service.rebuild_remaining(),
             fresh: hb.is_none(),
-            objects: store.catalog().object_count() as u64,
+            objects: store.object_count(),
             volume_id: hb.map(|h| h.volume_id).unwrap_or(0),
             marks_for: store.marks_for(u32::from(self.members)),
         });

@@ -411,6 +411,15 @@ impl Catalog {
         Ok(n)
     }
 
+    /// True if `member`'s dirty set is not empty (reads one key at most).
+    pub fn has_dirty(&self, member: usize) -> Result<bool, CatalogError> {
+        let prefix = dirty_prefix(member)?;
+        match self.dirty.scan_prefix(prefix).next() {
+            Some(item) => item.map(|_| true).map_err(CatalogError::from),
+            None => Ok(false),
+        }
+    }
+
     /// True if `name` is in `member`'s dirty set.
     pub fn is_dirty(&self, member: usize, name: &str) -> Result<bool, CatalogError> {
         Ok(self.dirty.contains_key(dirty_key(member, name)?)?)

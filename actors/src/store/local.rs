@@ -44,6 +44,9 @@ const CACHE_LIMIT: usize = 256;
 
 pub struct LocalStore {
     member: u32,
+    /// Objects in the catalog, kept here because sled counts by scanning and
+    /// the count goes out in every heartbeat status.
+    objects: std::sync::atomic::AtomicU64,
     /// `None` until this member has joined the volume (new, or a wiped disk).
     homeblock: Mutex<Option<HomeBlock>>,
     fragments: PathBuf,
@@ -83,6 +86,7 @@ impl LocalStore {
         let homeblock = catalog.homeblock()?;
         info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
         Ok(LocalStore {
+            objects: std::sync::atomic::AtomicU64::new(catalog.object_count() as u64),
             homeblock: Mutex::new(homeblock),
             member,
             fragments,
@@ -160,6 +164,10 @@ impl LocalStore {
         batch.put_object(record.clone());
         self.catalog.apply(&batch)?;
         self.homeblock_applied(dirtied);
+        if current.is_none() {
+            self.objects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         for (path, f) in self.fragments_of(&record.name) {
             if f.incarnation < record.incarnation {
                 self.unlink(&path);
@@ -186,6 +194,8 @@ impl LocalStore {
                 batch.put_checkpoint(tombstone_key(name), cur.incarnation.to_le_bytes().to_vec());
                 self.catalog.apply(&batch)?;
                 self.homeblock_applied(dirtied);
+                self.objects
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 self.forget_readers(name);
                 for (path, f) in self.fragments_of(name) {
                     if f.incarnation <= incarnation {
@@ -234,8 +244,13 @@ impl LocalStore {
     /// Members (of `n`) whose dirty sets hold marks here.
     pub fn marks_for(&self, n: u32) -> Vec<u32> {
         (0..n)
-            .filter(|&m| self.catalog.dirty_count(m as usize).is_ok_and(|c| c > 0))
+            .filter(|&m| self.catalog.has_dirty(m as usize).unwrap_or(false))
             .collect()
+    }
+
+    /// Objects in this member's catalog (without scanning it).
+    pub fn object_count(&self) -> u64 {
+        self.objects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This member's HomeBlock (`None` while it has not joined).
