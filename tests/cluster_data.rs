@@ -254,7 +254,11 @@ fn delete_head_and_list() {
     assert_eq!(c.cluster_doc(0).unwrap()["objects"], 2);
     assert_eq!(c.delete(1, "dir/a"), 204);
     for i in 0..3 {
-        assert_eq!(c.cluster_doc(i).unwrap()["objects"], 1, "object count on member {i}");
+        assert_eq!(
+            c.cluster_doc(i).unwrap()["objects"],
+            1,
+            "object count on member {i}"
+        );
     }
     for i in 0..3 {
         assert_eq!(c.get(i, "dir/a").0, 404);
