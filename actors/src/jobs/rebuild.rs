@@ -292,33 +292,9 @@ async fn rebuild_fragment(svc: &ObjectService, r: &ObjectRecord) -> Result<(), S
     let codec = &codec;
     let mut blocks = futures::stream::iter(0..rows)
         .map(|row| async move {
-            let n = layout.members();
-            let fetches = (0..n).map(|s| {
-                let member = layout.shard_member(row, s) as u32;
-                let req = Request::ReadBlock {
-                    session: 0,
-                    name: r.name.clone(),
-                    incarnation: r.incarnation,
-                    lbn: row,
-                };
-                async move {
-                    if member == me || !svc.is_up(member) {
-                        return None;
-                    }
-                    match svc.call(member, req).await {
-                        Ok(Response::Block(d)) => Some(d),
-                        _ => None,
-                    }
-                }
-            });
-            let mut shards: Vec<Option<Vec<u8>>> = futures::future::join_all(fetches).await;
-            codec
-                .reconstruct(&mut shards)
-                .map_err(|e| format!("{} row {row}: {e}", r.name))?;
-            let mine = layout.member_shard(row, me as usize);
-            shards[mine]
-                .take()
-                .ok_or_else(|| format!("{} row {row}: not rebuilt", r.name))
+            svc.rebuild_own_block(&r.name, r.incarnation, layout, codec, row)
+                .await
+                .ok_or_else(|| format!("{} row {row}: too few blocks readable to rebuild", r.name))
         })
         .buffered(ROW_WINDOW);
     let mut batch = Vec::new();

@@ -316,6 +316,41 @@ impl ObjectService {
             .collect()
     }
 
+    /// This member's own block of `row` in (name, incarnation), decoded from
+    /// the other members' blocks of the row (data or parity, whichever it is).
+    /// `None` if too few of them can be read. Used by the rebuild and the scrub.
+    pub async fn rebuild_own_block(
+        &self,
+        name: &str,
+        incarnation: u32,
+        layout: stripecast_persistence::Layout,
+        codec: &stripecast_persistence::Codec,
+        row: u64,
+    ) -> Option<Vec<u8>> {
+        let me = self.me();
+        let fetches = (0..layout.members()).map(|s| {
+            let member = layout.shard_member(row, s) as u32;
+            let req = Request::ReadBlock {
+                session: 0,
+                name: name.to_string(),
+                incarnation,
+                lbn: row,
+            };
+            async move {
+                if member == me || !self.is_up(member) {
+                    return None;
+                }
+                match self.call(member, req).await {
+                    Ok(Response::Block(d)) => Some(d),
+                    _ => None,
+                }
+            }
+        });
+        let mut shards: Vec<Option<Vec<u8>>> = futures::future::join_all(fetches).await;
+        codec.reconstruct(&mut shards).ok()?;
+        shards[layout.member_shard(row, me as usize)].take()
+    }
+
     /// Rewrites a corrupt block on its member, in the background.
     fn repair(&self, obj: &OpenObject, member: u32, lbn: u64, data: Vec<u8>) {
         let svc = self.clone();

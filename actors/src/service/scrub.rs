@@ -14,7 +14,6 @@ use stripecast_persistence::{Codec, FragmentReader};
 use tracing::{info, warn};
 
 use super::{ObjectService, ServiceError};
-use crate::protocol::{Request, Response};
 
 /// What a scrub found and did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -94,30 +93,9 @@ impl ObjectService {
                 Codec::for_layout(&layout).map_err(|e| ServiceError::Internal(e.to_string()))?;
             for row in bad {
                 report.corrupt += 1;
-                let mine = layout.member_shard(row, me as usize);
-                let fetches = (0..layout.members()).map(|s| {
-                    let member = layout.shard_member(row, s) as u32;
-                    let req = Request::ReadBlock {
-                        session: 0,
-                        name: name.clone(),
-                        incarnation,
-                        lbn: row,
-                    };
-                    async move {
-                        if member == me || !self.is_up(member) {
-                            return None;
-                        }
-                        match self.call(member, req).await {
-                            Ok(Response::Block(d)) => Some(d),
-                            _ => None,
-                        }
-                    }
-                });
-                let mut shards: Vec<Option<Vec<u8>>> = futures::future::join_all(fetches).await;
-                let rebuilt = codec
-                    .reconstruct(&mut shards)
-                    .ok()
-                    .and_then(|_| shards[mine].take());
+                let rebuilt = self
+                    .rebuild_own_block(&name, incarnation, layout, &codec, row)
+                    .await;
                 match rebuilt {
                     Some(data) => {
                         let n = name.clone();

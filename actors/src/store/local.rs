@@ -75,14 +75,8 @@ impl LocalStore {
         let fragments = data_dir.join("fragments");
         std::fs::create_dir_all(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let catalog = Catalog::open(data_dir.join("catalog"))?;
-        let mut removed = 0;
-        for entry in std::fs::read_dir(&fragments).map_err(|e| StoreError::io(&fragments, e))? {
-            let entry = entry.map_err(|e| StoreError::io(&fragments, e))?;
-            if entry.file_name().to_string_lossy().ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
-                removed += 1;
-            }
-        }
+        let removed = stripecast_persistence::fragment::remove_stale_temps(&fragments)
+            .map_err(|e| StoreError::io(&fragments, e))?;
         let homeblock = catalog.homeblock()?;
         info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
         Ok(LocalStore {
