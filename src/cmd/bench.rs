@@ -19,3 +19,18 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cluster(args) => cluster::run(args),
     }
 }
+
+/// Deterministic pseudo-random bytes (xorshift64) for benchmark payloads:
+/// incompressible enough, cheap to make, the same in every run.
+pub fn xorshift_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}

@@ -101,19 +101,6 @@ fn drain(mut body: impl Read) -> anyhow::Result<(u64, u32)> {
     }
 }
 
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut v = Vec::with_capacity(len);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
 fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64().max(1e-9)
 }
@@ -216,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .prefix("stripecast-bench-")
         .tempdir_in(".")
         .context("bench directory")?;
-    let pat = pattern(64 << 20);
+    let pat = super::xorshift_bytes(64 << 20, 0x9E37_79B9_7F4A_7C15);
     let mut cluster = LocalCluster::start(bench_configs(dir.path(), args.nodes, args.parity)?)?;
     cluster.wait_ready(Duration::from_secs(60), &|| false)?;
     let agent = ureq::AgentBuilder::new().build();

@@ -28,18 +28,8 @@ pub struct Args {
 const BLOCK: usize = 64 << 10;
 
 fn blocks(k: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut x = seed | 1;
-    (0..k)
-        .map(|_| {
-            (0..BLOCK)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        })
+    (0..k as u64)
+        .map(|i| super::xorshift_bytes(BLOCK, seed.wrapping_add(i.wrapping_mul(0x9E37_79B9))))
         .collect()
 }
 
