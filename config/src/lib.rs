@@ -72,10 +72,14 @@ mod parse;
 mod position;
 mod raw;
 mod render;
+mod switch_model;
 mod timeouts;
 mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use local::{local_cluster, try_local_cluster};
 pub use model::{ClusterConfig, MemberConfig, MemberEntry};
+pub use switch_model::{
+    FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,
+};
 pub use timeouts::Timeouts;

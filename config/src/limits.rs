@@ -34,3 +34,7 @@ pub const MAX_MEMBERS: usize = 255;
 /// keeps `Instant + Duration` arithmetic in other crates from overflowing and
 /// every value representable as a TOML (signed 64-bit) integer.
 pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Most feeds a ring can have: the switch splices every output on one actor,
+/// and the ring's status and tests stay readable.
+pub const MAX_RING_FEEDS: usize = 64;

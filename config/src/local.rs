@@ -112,6 +112,7 @@ pub fn try_local_cluster(
             },
             timeouts: Timeouts::default(),
             members: members.clone(),
+            ring: None,
         })
         .collect();
     for config in &configs {

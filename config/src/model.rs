@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::switch_model::RingLink;
 use crate::timeouts::Timeouts;
 
 /// The configuration of one cluster member (one TOML file).
@@ -38,6 +39,10 @@ pub struct MemberConfig {
     pub timeouts: Timeouts,
     /// All members of the cluster, this one included, in file order.
     pub members: Vec<MemberEntry>,
+    /// This member's link to the ring's switch fabric (`[ring]`); `None`:
+    /// the member hosts no video system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<RingLink>,
 }
 
 /// Cluster-wide settings (the `[cluster]` table).

@@ -129,6 +129,7 @@ impl RawConfig {
             },
             timeouts,
             members,
+            ring: None,
         })
     }
 

@@ -105,6 +105,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 },
                 timeouts,
                 members,
+                ring: None,
             },
         )
 }

@@ -83,6 +83,7 @@ impl Cluster {
                 },
                 timeouts: Timeouts::default(),
                 members: members.clone(),
+                ring: None,
             })
             .collect();
         for c in &configs {

@@ -77,6 +77,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                 },
                 timeouts: timeouts.clone(),
                 members: members.clone(),
+                ring: None,
             };
             cfg.validate().unwrap();
             cfg

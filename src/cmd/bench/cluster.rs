@@ -142,6 +142,7 @@ pub fn bench_configs(
             },
             timeouts: Timeouts::default(),
             members: members.clone(),
+            ring: None,
         })
         .collect())
 }
