@@ -167,6 +167,7 @@ mod tests {
             },
             timeouts: Timeouts::default(),
             members: (0..n).map(entry).collect(),
+            ring: None,
         }
     }
 
