@@ -174,7 +174,7 @@ pub struct RingStatus {
 }
 
 /// The ring: pure state, no I/O.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RingState {
     direction: Direction,
     /// Member id per ring position.

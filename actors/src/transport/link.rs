@@ -450,11 +450,11 @@ impl PeerLink {
             Frame::Goodbye { reason } => {
                 self.disconnect(format!("peer closed the link: {reason}"), ctx)
             }
-            other @ (Frame::Hello(_) | Frame::Proof { .. }) => {
+            other @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::Ring(_)) => {
                 Stats::bump(&self.sh.stats.bad_frames);
                 self.disconnect(
                     format!(
-                        "protocol violation: {} frame after the handshake",
+                        "protocol violation: {} frame on a member link",
                         other.kind()
                     ),
                     ctx,

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::protocol::{NodeStatus, Request, Response};
+use crate::ring::protocol::RingMsg;
 
 /// Largest frame body after the handshake: a request carries one block of at
 /// most 16 MiB, plus headroom for the envelope.
@@ -76,6 +77,9 @@ pub enum Frame {
     Response { id: u64, body: Response },
     /// The sender is closing the connection on purpose.
     Goodbye { reason: String },
+    /// A message between a ring processor and the switch fabric (their
+    /// connection uses this framing and handshake; member links refuse it).
+    Ring(Box<RingMsg>),
 }
 
 impl Frame {
@@ -88,6 +92,7 @@ impl Frame {
             Frame::Request { .. } => "request",
             Frame::Response { .. } => "response",
             Frame::Goodbye { .. } => "goodbye",
+            Frame::Ring(_) => "ring",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod gen;
 pub mod pacer;
 pub mod packet;
 pub mod pes;
+pub mod program;
 pub mod psi;
 pub mod splice;
 

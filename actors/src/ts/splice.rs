@@ -31,7 +31,8 @@
 
 use super::packet::{Packet, PacketError, NULL_PID, PACKET_SIZE};
 use super::pes;
-use super::psi::{self, Pat, Pmt, SectionAssembler, SpliceCommand, SpliceInfo, SpliceInsert};
+use super::program::ProgramWatcher;
+use super::psi::{self, Pmt, SpliceInsert};
 use super::{PCR_WRAP, PTS_WRAP};
 use std::collections::HashMap;
 use thiserror::Error;
@@ -49,54 +50,101 @@ pub enum SpliceError {
     Start { start: usize, len: usize },
 }
 
-/// A stored insert, parsed: its packets and program.
+/// A stored insert, parsed: its packets and program. Either whole
+/// ([`Insert::new`]) or streamed ([`Insert::open`] then [`Insert::append`]
+/// and [`Insert::finish`]), in which case it may start at packet `base` and
+/// its packets arrive while it plays.
 #[derive(Debug, Clone)]
 pub struct Insert {
     pub name: String,
     packets: Vec<Packet>,
+    /// The insert's packet number of `packets[0]`.
+    base: usize,
+    complete: bool,
     pmt_pid: u16,
     pmt: Pmt,
+}
+
+fn parse_packets(ts: &[u8], first: usize) -> Result<Vec<Packet>, SpliceError> {
+    ts.chunks(PACKET_SIZE)
+        .enumerate()
+        .map(|(i, c)| {
+            Packet::parse(c).map_err(|source| SpliceError::InsertPacket {
+                index: first + i,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The first program's PMT PID and PMT found in `packets`.
+fn find_program(packets: &[Packet]) -> Result<(u16, Pmt), SpliceError> {
+    let mut w = ProgramWatcher::new();
+    for p in packets {
+        w.push(p);
+        if let (Some(pid), Some(pmt)) = (w.pmt_pid(), w.pmt()) {
+            return Ok((pid, pmt.clone()));
+        }
+    }
+    Err(SpliceError::InsertPsi(if w.pmt_pid().is_some() {
+        "PMT"
+    } else {
+        "PAT"
+    }))
 }
 
 impl Insert {
     /// Parses a whole insert TS; it must carry a PAT and the PMT of its first program.
     pub fn new(name: &str, ts: &[u8]) -> Result<Insert, SpliceError> {
-        let mut packets = Vec::with_capacity(ts.len() / PACKET_SIZE);
-        for (index, c) in ts.chunks(PACKET_SIZE).enumerate() {
-            packets.push(
-                Packet::parse(c).map_err(|source| SpliceError::InsertPacket { index, source })?,
-            );
-        }
-        let mut pat_asm = SectionAssembler::new();
-        let pmt_pid = packets
-            .iter()
-            .filter(|p| p.pid() == psi::PAT_PID)
-            .flat_map(|p| pat_asm.push(p))
-            .find_map(|s| Pat::parse(&s).ok())
-            .and_then(|pat| pat.programs.into_iter().find(|e| e.program_number != 0))
-            .map(|e| e.pid)
-            .ok_or(SpliceError::InsertPsi("PAT"))?;
-        let mut pmt_asm = SectionAssembler::new();
-        let pmt = packets
-            .iter()
-            .filter(|p| p.pid() == pmt_pid)
-            .flat_map(|p| pmt_asm.push(p))
-            .find_map(|s| Pmt::parse(&s).ok())
-            .ok_or(SpliceError::InsertPsi("PMT"))?;
+        let packets = parse_packets(ts, 0)?;
+        let (pmt_pid, pmt) = find_program(&packets)?;
         Ok(Insert {
             name: name.to_owned(),
             packets,
+            base: 0,
+            complete: true,
             pmt_pid,
             pmt,
         })
     }
 
-    /// The insert's packet count (positions run 0..len).
-    pub fn len(&self) -> usize {
-        self.packets.len()
+    /// Opens a streamed insert whose packets from `base` on will be
+    /// appended; `psi` carries its PAT and PMT (any packets holding them).
+    pub fn open(name: &str, psi: &[u8], base: usize) -> Result<Insert, SpliceError> {
+        let (pmt_pid, pmt) = find_program(&parse_packets(psi, 0)?)?;
+        Ok(Insert {
+            name: name.to_owned(),
+            packets: Vec::new(),
+            base,
+            complete: false,
+            pmt_pid,
+            pmt,
+        })
     }
 
-    /// Whether it has no packets.
+    /// Appends the next packets of a streamed insert.
+    pub fn append(&mut self, ts: &[u8]) -> Result<(), SpliceError> {
+        let more = parse_packets(ts, self.len())?;
+        self.packets.extend(more);
+        Ok(())
+    }
+
+    /// Marks a streamed insert as having all its packets.
+    pub fn finish(&mut self) {
+        self.complete = true;
+    }
+
+    /// Whether every packet is here.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The packet number after the last one held (positions run up to it).
+    pub fn len(&self) -> usize {
+        self.base + self.packets.len()
+    }
+
+    /// Whether it holds no packets.
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
@@ -109,6 +157,26 @@ impl Insert {
     /// The insert's own PMT.
     pub fn pmt(&self) -> &Pmt {
         &self.pmt
+    }
+
+    fn get(&self, pos: usize) -> Option<&Packet> {
+        pos.checked_sub(self.base).and_then(|i| self.packets.get(i))
+    }
+
+    /// The packets held from `start` on.
+    fn from(&self, start: usize) -> &[Packet] {
+        let i = start.saturating_sub(self.base).min(self.packets.len());
+        &self.packets[i..]
+    }
+
+    /// Whether it can start at `start`: its timeline is known (a PCR is held
+    /// from there) or no more packets will come.
+    fn ready_at(&self, start: usize) -> bool {
+        self.complete
+            || self
+                .from(start)
+                .iter()
+                .any(|p| p.pid() == self.pmt.pcr_pid && p.pcr().is_some())
     }
 
     /// Ticks per packet from the insert's first two PCRs on one PID.
@@ -164,9 +232,7 @@ struct Active {
 /// Splices inserts into a main feed; see the module docs.
 #[derive(Debug, Default)]
 pub struct Splicer {
-    main_pmt_pid: Option<u16>,
-    main_pmt: Option<Pmt>,
-    asm: HashMap<u16, SectionAssembler>,
+    program: ProgramWatcher,
     out_cc: HashMap<u16, u8>,
     main_last_cc: HashMap<u16, u8>,
     main_pcr: Option<(u64, u64)>,
@@ -178,6 +244,7 @@ pub struct Splicer {
     active: Option<Active>,
     returning: bool,
     events: Vec<SpliceEvent>,
+    underflows: u64,
 }
 
 impl Splicer {
@@ -189,7 +256,7 @@ impl Splicer {
     /// Arms `insert` to start at its packet `start` at the main's next video PES start.
     /// Replaces an armed one; an insert already playing plays on.
     pub fn arm(&mut self, insert: Insert, start: usize) -> Result<(), SpliceError> {
-        if start >= insert.len() {
+        if start < insert.base || (insert.complete && start >= insert.len()) {
             return Err(SpliceError::Start {
                 start,
                 len: insert.len(),
@@ -226,6 +293,43 @@ impl Splicer {
         self.active.as_ref().map(|a| a.pos)
     }
 
+    /// Appends packets to the armed or playing streamed insert called `name`;
+    /// `false` if there is none.
+    pub fn append(&mut self, name: &str, ts: &[u8]) -> Result<bool, SpliceError> {
+        match self.streamed(name) {
+            Some(i) => i.append(ts).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Marks the armed or playing streamed insert `name` complete.
+    pub fn finish(&mut self, name: &str) -> bool {
+        self.streamed(name).map(Insert::finish).is_some()
+    }
+
+    fn streamed(&mut self, name: &str) -> Option<&mut Insert> {
+        if let Some(a) = self.active.as_mut().filter(|a| a.insert.name == name) {
+            return Some(&mut a.insert);
+        }
+        self.armed
+            .as_mut()
+            .map(|(i, _)| i)
+            .filter(|i| i.name == name)
+    }
+
+    /// The name of the armed or playing insert.
+    pub fn current(&self) -> Option<&str> {
+        self.active
+            .as_ref()
+            .map(|a| a.insert.name.as_str())
+            .or(self.armed.as_ref().map(|(i, _)| i.name.as_str()))
+    }
+
+    /// Slots a streamed insert had no packet for (filled with null packets).
+    pub fn underflows(&self) -> u64 {
+        self.underflows
+    }
+
     /// The events since the last call.
     pub fn take_events(&mut self) -> Vec<SpliceEvent> {
         std::mem::take(&mut self.events)
@@ -233,11 +337,11 @@ impl Splicer {
 
     /// The main program's PMT, once seen.
     pub fn main_pmt(&self) -> Option<&Pmt> {
-        self.main_pmt.as_ref()
+        self.program.pmt()
     }
 
     fn main_video_pid(&self) -> Option<u16> {
-        let pmt = self.main_pmt.as_ref()?;
+        let pmt = self.program.pmt()?;
         if pmt.streams.iter().any(|s| s.pid == pmt.pcr_pid) {
             return Some(pmt.pcr_pid);
         }
@@ -250,45 +354,16 @@ impl Splicer {
     fn is_main_psi(&self, pid: u16) -> bool {
         pid == psi::PAT_PID
             || pid == NULL_PID
-            || Some(pid) == self.main_pmt_pid
-            || self.main_pmt.as_ref().is_some_and(|m| {
-                m.streams
-                    .iter()
-                    .any(|s| s.pid == pid && s.stream_type == psi::STREAM_TYPE_SCTE35)
-            })
+            || Some(pid) == self.program.pmt_pid()
+            || self.program.is_scte35(pid)
     }
 
     fn learn(&mut self, p: &Packet) {
         let pid = p.pid();
-        let scte = self.main_pmt.as_ref().is_some_and(|m| {
-            m.streams
-                .iter()
-                .any(|s| s.pid == pid && s.stream_type == psi::STREAM_TYPE_SCTE35)
-        });
-        if pid == psi::PAT_PID || Some(pid) == self.main_pmt_pid || scte {
-            let sections = self.asm.entry(pid).or_default().push(p);
-            for s in sections {
-                if pid == psi::PAT_PID {
-                    if let Some(e) = Pat::parse(&s)
-                        .ok()
-                        .and_then(|pat| pat.programs.into_iter().find(|e| e.program_number != 0))
-                    {
-                        self.main_pmt_pid = Some(e.pid);
-                    }
-                } else if scte {
-                    if let Ok(SpliceInfo {
-                        command: SpliceCommand::Insert(ins),
-                        ..
-                    }) = SpliceInfo::parse(&s)
-                    {
-                        self.events.push(SpliceEvent::Cue(ins));
-                    }
-                } else if let Ok(pmt) = Pmt::parse(&s) {
-                    self.main_pmt = Some(pmt);
-                }
-            }
+        for cue in self.program.push(p) {
+            self.events.push(SpliceEvent::Cue(cue));
         }
-        if let (Some(pcr), Some(pmt)) = (p.pcr(), &self.main_pmt) {
+        if let (Some(pcr), Some(pmt)) = (p.pcr(), self.program.pmt()) {
             if pid == pmt.pcr_pid {
                 if let Some((lp, li)) = self.main_pcr {
                     let step = (pcr + PCR_WRAP - lp) % PCR_WRAP;
@@ -313,7 +388,7 @@ impl Splicer {
     }
 
     fn start_insert(&mut self, insert: Insert, start: usize) {
-        let Some(main) = self.main_pmt.clone() else {
+        let Some(main) = self.program.pmt().cloned() else {
             self.armed = Some((insert, start));
             return;
         };
@@ -349,7 +424,8 @@ impl Splicer {
             }
         }
         // the timeline offset: insert clock at `start` -> main clock now
-        let first_pcr = insert.packets[start..]
+        let first_pcr = insert
+            .from(start)
             .iter()
             .enumerate()
             .find_map(|(k, p)| {
@@ -384,7 +460,12 @@ impl Splicer {
     /// The next insert packet remapped and retimed, or `None` at its end.
     fn next_insert_packet(&mut self) -> Option<Packet> {
         let a = self.active.as_mut()?;
-        let Some(src) = a.insert.packets.get(a.pos) else {
+        let Some(src) = a.insert.get(a.pos) else {
+            if !a.insert.complete {
+                // the stream is late: hold the slot, keep the timing
+                self.underflows += 1;
+                return Some(Packet::null());
+            }
             let a = self.active.take()?;
             tracing::info!(name = %a.insert.name, "insert finished");
             self.events.push(SpliceEvent::Finished {
@@ -429,7 +510,8 @@ impl Splicer {
         self.learn(&p);
         let pid = p.pid();
         let is_video_start = p.pusi() && self.main_video_pid() == Some(pid);
-        if is_video_start && self.active.is_none() {
+        let ready = self.armed.as_ref().is_some_and(|(i, k)| i.ready_at(*k));
+        if is_video_start && self.active.is_none() && ready {
             if let Some((insert, start)) = self.armed.take() {
                 self.start_insert(insert, start);
             }
@@ -608,6 +690,66 @@ mod tests {
             "whole insert across the failover"
         );
         assert!(!seen1.is_empty() && !seen2.is_empty());
+    }
+
+    #[test]
+    fn ts_splice_streamed_insert_arrives_while_playing() {
+        let main = generate(Duration::from_secs(5), &GenParams::new("FEED0")).unwrap();
+        let (ad_ts, ad_videos) = ad("AD-s", 1500);
+        let whole = Insert::new("AD-s", &ad_ts).unwrap();
+        let n = whole.len();
+        // the first packets carry the PSI; the stream starts at packet 0
+        let psi = &ad_ts[..40 * PACKET_SIZE];
+        let mut s = Splicer::new();
+        s.arm(Insert::open("AD-s", psi, 0).unwrap(), 0).unwrap();
+        assert!(!s.append("other", &ad_ts[..PACKET_SIZE]).unwrap());
+        let mut out = Vec::new();
+        let mut sent = 0usize;
+        for (i, c) in main.chunks(PACKET_SIZE).enumerate() {
+            // packets arrive in bursts of 70, with a stall of 300 slots at 600
+            if i % 50 == 0 && sent < n && !(600..900).contains(&i) {
+                let to = (sent + 70).min(n);
+                assert!(s
+                    .append("AD-s", &ad_ts[sent * PACKET_SIZE..to * PACKET_SIZE])
+                    .unwrap());
+                sent = to;
+                if sent == n {
+                    assert!(s.finish("AD-s"));
+                }
+            }
+            out.extend_from_slice(s.push(c).unwrap().as_bytes());
+        }
+        assert_eq!(sent, n);
+        assert!(s.underflows() > 0, "the stall was bridged with null packets");
+        let r = check(&out);
+        assert!(r.is_valid(), "{:?}", r.errors());
+        let ad_seqs: Vec<u32> = markers(&out)
+            .into_iter()
+            .filter(|x| x.0 == "AD-s")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(ad_seqs, (0..ad_videos as u32).collect::<Vec<_>>());
+        assert_eq!(s.state(), SpliceState::Main);
+        // a streamed insert resumed at packet k starts there
+        let mut s = Splicer::new();
+        let k = n / 2;
+        let mut ins = Insert::open("AD-r", psi, k).unwrap();
+        assert!(matches!(
+            s.arm(ins.clone(), k - 1),
+            Err(SpliceError::Start { .. })
+        ));
+        ins.append(&ad_ts[k * PACKET_SIZE..]).unwrap();
+        ins.finish();
+        s.arm(ins, k).unwrap();
+        let out = run(&main[..2 * PACKET_SIZE * 1000], &mut s, usize::MAX, None);
+        let seqs: Vec<u32> = markers(&out)
+            .into_iter()
+            .filter(|x| x.0 == "AD-s")
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(seqs.last().copied(), Some(ad_videos as u32 - 1));
+        assert!(seqs.len() < ad_videos && seqs.len() > ad_videos / 3);
+        assert!(check(&out).is_valid());
     }
 
     proptest::proptest! {
