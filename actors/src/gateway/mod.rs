@@ -6,7 +6,7 @@
 
 pub mod names;
 pub mod range;
-mod routes;
+pub(crate) mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 
 pub mod planner;
 pub mod protocol;
+pub mod switch;
 pub mod switch_table;
 
 pub use planner::{

@@ -92,7 +92,7 @@ use crate::protocol::{NodeStatus, Request, Response};
 
 pub mod faults;
 pub mod handshake;
-mod link;
+pub(crate) mod link;
 mod listener;
 pub mod wire;
 

@@ -215,8 +215,13 @@ pub enum SpliceEvent {
         output_packet: u64,
         from: usize,
     },
-    /// The insert's last packet went out before output packet `output_packet`.
-    Finished { name: String, output_packet: u64 },
+    /// The insert stopped before output packet `output_packet`, at its
+    /// packet `position` (its length when it played to the end).
+    Finished {
+        name: String,
+        output_packet: u64,
+        position: usize,
+    },
     /// A `splice_insert` arrived on the main feed's SCTE-35 PID.
     Cue(SpliceInsert),
 }
@@ -267,12 +272,15 @@ impl Splicer {
         Ok(())
     }
 
-    /// Stops the playing insert (if any) and returns to the main feed as on its end.
+    /// Drops the armed insert and stops the playing one (if any), returning
+    /// to the main feed as on an insert's end.
     pub fn abort_insert(&mut self) {
+        self.armed = None;
         if let Some(a) = self.active.take() {
             self.events.push(SpliceEvent::Finished {
                 name: a.insert.name,
                 output_packet: self.out_index,
+                position: a.pos,
             });
             self.returning = true;
         }
@@ -471,6 +479,7 @@ impl Splicer {
             self.events.push(SpliceEvent::Finished {
                 name: a.insert.name,
                 output_packet: self.out_index,
+                position: a.pos,
             });
             self.returning = true;
             return None;

@@ -1,0 +1,141 @@
+//! The switch's HTTP API: `GET /v1/ring`, `POST /v1/ring/inserts`,
+//! `GET /metrics`. Members serve the same `/v1/ring` paths by forwarding here.
+//!
+//! Errors are JSON `{"error", "status"}` like the members'; a fabric that is
+//! restarting answers 503.
+
+use std::net::SocketAddr;
+
+use actix::prelude::*;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde::Deserialize;
+use stripecast_supervisors::ChildRef;
+use tracing::info;
+
+use super::fabric::{AddInsert, Fabric, GetDoc};
+use crate::gateway::routes::error_response;
+
+/// The body of `POST /v1/ring/inserts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsertRequest {
+    pub feed: usize,
+    /// Unix time in milliseconds; omitted = now.
+    pub at: Option<u64>,
+    pub object: String,
+}
+
+/// Checks an insert request's object name; the message on refusal.
+pub fn check_object(object: &str) -> Result<(), String> {
+    crate::gateway::names::check(object)
+}
+
+struct State {
+    fabric: ChildRef<Fabric>,
+}
+
+async fn ring(st: web::Data<State>) -> HttpResponse {
+    let Some(f) = st.fabric.live_addr() else {
+        return error_response(503, "the switch fabric is restarting");
+    };
+    match f.send(GetDoc).await {
+        Ok(doc) => HttpResponse::Ok().json(doc),
+        Err(_) => error_response(503, "the switch fabric is restarting"),
+    }
+}
+
+async fn metrics(st: web::Data<State>) -> HttpResponse {
+    let Some(f) = st.fabric.live_addr() else {
+        return error_response(503, "the switch fabric is restarting");
+    };
+    match f.send(GetDoc).await {
+        Ok(doc) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(doc.metrics()),
+        Err(_) => error_response(503, "the switch fabric is restarting"),
+    }
+}
+
+async fn add_insert(st: web::Data<State>, body: web::Bytes) -> HttpResponse {
+    let req: InsertRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                400,
+                &format!("want JSON {{\"feed\": N, \"at\": unix-ms, \"object\": NAME}}: {e}"),
+            )
+        }
+    };
+    if let Err(m) = check_object(&req.object) {
+        return error_response(400, &format!("object: {m}"));
+    }
+    let Some(f) = st.fabric.live_addr() else {
+        return error_response(503, "the switch fabric is restarting");
+    };
+    match f
+        .send(AddInsert {
+            feed: req.feed,
+            at: req.at,
+            object: req.object,
+        })
+        .await
+    {
+        Ok(Ok(rec)) => HttpResponse::Created().json(rec),
+        Ok(Err(m)) => error_response(400, &m),
+        Err(_) => error_response(503, "the switch fabric is restarting"),
+    }
+}
+
+/// The HTTP server as a supervised actor.
+pub struct SwitchHttp {
+    addr: SocketAddr,
+    server: Option<Server>,
+    handle: Option<ServerHandle>,
+}
+
+impl SwitchHttp {
+    pub fn bind(addr: SocketAddr, fabric: ChildRef<Fabric>) -> std::io::Result<SwitchHttp> {
+        let state = web::Data::new(State { fabric });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(64 << 10))
+                .route("/v1/ring", web::get().to(ring))
+                .route("/v1/ring/inserts", web::post().to(add_insert))
+                .route("/metrics", web::get().to(metrics))
+                .default_service(web::to(|| async { error_response(404, "no such endpoint") }))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(2)
+        .bind(addr)?
+        .run();
+        Ok(SwitchHttp {
+            addr,
+            handle: Some(server.handle()),
+            server: Some(server),
+        })
+    }
+}
+
+impl Actor for SwitchHttp {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        if let Some(server) = self.server.take() {
+            actix_rt::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "switch http server failed");
+                }
+            });
+        }
+        info!(addr = %self.addr, "switch http listening");
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(h) = self.handle.take() {
+            actix_rt::spawn(async move { h.stop(true).await });
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The insert schedule: every insert the switch was asked to play, and where
+//! each one is. Pure state; the fabric drives it and journals every record it
+//! changes.
+//!
+//! Life of an insert:
+//! ```text
+//! scheduled --InsertStart--> armed --first packet out--> playing --last packet--> done
+//!                               \                           |
+//!                                \---- processor lost ------+--> interrupted --InsertStart--> armed ...
+//! any state before done --InsertFailed--> failed
+//! ```
+//! Invariants: `played` (packets of the insert already output) never
+//! decreases; an interrupted insert resumes at `played`; `done` and `failed`
+//! are final.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ring::protocol::InsertOrder;
+
+/// Where an insert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InsertState {
+    Scheduled,
+    Armed,
+    Playing,
+    Interrupted,
+    Done,
+    Failed,
+}
+
+impl InsertState {
+    /// Whether a processor should (re)start it.
+    pub fn pending(self) -> bool {
+        matches!(self, InsertState::Scheduled | InsertState::Interrupted)
+    }
+
+    /// Whether it is with a processor now.
+    pub fn running(self) -> bool {
+        matches!(self, InsertState::Armed | InsertState::Playing)
+    }
+}
+
+/// Why an insert was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// `POST /v1/ring/inserts`.
+    Api,
+    /// An SCTE-35 splice_insert cue in the feed (its event id).
+    Cue(u32),
+}
+
+/// One insert, as journaled and reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsertRec {
+    pub id: u64,
+    pub feed: usize,
+    /// Unix ms at which it is to start.
+    pub at: u64,
+    pub object: String,
+    pub origin: Origin,
+    pub state: InsertState,
+    /// Packets of the insert output so far.
+    pub played: u64,
+    /// The member whose processor plays (or last played) it.
+    pub by: Option<u32>,
+    /// Every member that played part of it, in order.
+    pub players: Vec<u32>,
+    /// Unix ms of its first packet out / its last.
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    /// How many times it was resumed after an interruption.
+    pub resumes: u32,
+    pub error: Option<String>,
+}
+
+impl InsertRec {
+    /// The order a processor gets for it.
+    pub fn order(&self) -> InsertOrder {
+        InsertOrder {
+            id: self.id,
+            feed: self.feed,
+            at_ms: self.at,
+            object: self.object.clone(),
+            resume_from: self.played,
+        }
+    }
+}
+
+/// All inserts by id.
+#[derive(Debug, Default, Clone)]
+pub struct Schedule {
+    inserts: BTreeMap<u64, InsertRec>,
+    next_id: u64,
+}
+
+impl Schedule {
+    /// A schedule from journaled records; running ones become interrupted
+    /// (whoever played them is not connected to this switch incarnation).
+    pub fn restore(records: impl IntoIterator<Item = InsertRec>) -> Self {
+        let mut s = Schedule::default();
+        for mut r in records {
+            if r.state.running() {
+                r.state = InsertState::Interrupted;
+            }
+            s.next_id = s.next_id.max(r.id + 1);
+            s.inserts.insert(r.id, r);
+        }
+        s.next_id = s.next_id.max(1);
+        s
+    }
+
+    /// Adds an insert; returns its record.
+    pub fn add(&mut self, feed: usize, at: u64, object: &str, origin: Origin) -> &InsertRec {
+        let id = self.next_id.max(1);
+        self.next_id = id + 1;
+        self.inserts.entry(id).or_insert(InsertRec {
+            id,
+            feed,
+            at,
+            object: object.to_owned(),
+            origin,
+            state: InsertState::Scheduled,
+            played: 0,
+            by: None,
+            players: Vec::new(),
+            started_at: None,
+            finished_at: None,
+            resumes: 0,
+            error: None,
+        })
+    }
+
+    /// Whether a cue with this event id was already scheduled on `feed`.
+    pub fn has_cue(&self, feed: usize, event_id: u32) -> bool {
+        self.inserts
+            .values()
+            .any(|r| r.feed == feed && r.origin == Origin::Cue(event_id))
+    }
+
+    pub fn get(&self, id: u64) -> Option<&InsertRec> {
+        self.inserts.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut InsertRec> {
+        self.inserts.get_mut(&id)
+    }
+
+    /// The orders for the processor covering `feed`: its pending inserts, by time.
+    pub fn orders_for(&self, feed: usize) -> Vec<InsertOrder> {
+        let mut v: Vec<&InsertRec> = self
+            .inserts
+            .values()
+            .filter(|r| r.feed == feed && r.state.pending())
+            .collect();
+        v.sort_by_key(|r| (r.at, r.id));
+        v.into_iter().map(InsertRec::order).collect()
+    }
+
+    /// Every record, by id.
+    pub fn all(&self) -> impl Iterator<Item = &InsertRec> {
+        self.inserts.values()
+    }
+
+    /// Counts per state, for metrics.
+    pub fn count(&self, state: InsertState) -> usize {
+        self.inserts.values().filter(|r| r.state == state).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_pending_inserts_of_the_feed_by_time() {
+        let mut s = Schedule::default();
+        let a = s.add(0, 2000, "ad-a", Origin::Api).id;
+        let b = s.add(0, 1000, "ad-b", Origin::Api).id;
+        let c = s.add(1, 1000, "ad-c", Origin::Cue(7)).id;
+        assert!(a != b && b != c);
+        let ids: Vec<u64> = s.orders_for(0).iter().map(|o| o.id).collect();
+        assert_eq!(ids, vec![b, a]);
+        s.get_mut(b).unwrap().state = InsertState::Playing;
+        assert_eq!(s.orders_for(0).len(), 1);
+        let r = s.get_mut(b).unwrap();
+        r.state = InsertState::Interrupted;
+        r.played = 500;
+        let o = &s.orders_for(0)[0];
+        assert_eq!((o.id, o.resume_from), (b, 500));
+        assert!(s.has_cue(1, 7) && !s.has_cue(0, 7) && !s.has_cue(1, 8));
+    }
+
+    #[test]
+    fn restore_interrupts_running_inserts_and_keeps_ids_unique() {
+        let mut s = Schedule::default();
+        s.add(0, 1, "x", Origin::Api);
+        s.add(0, 2, "y", Origin::Api);
+        s.get_mut(2).unwrap().state = InsertState::Playing;
+        s.get_mut(2).unwrap().played = 10;
+        s.get_mut(1).unwrap().state = InsertState::Done;
+        let mut r = Schedule::restore(s.all().cloned().collect::<Vec<_>>());
+        assert_eq!(r.get(2).unwrap().state, InsertState::Interrupted);
+        assert_eq!(r.get(1).unwrap().state, InsertState::Done);
+        assert_eq!(r.orders_for(0)[0].resume_from, 10);
+        assert_eq!(r.add(1, 3, "z", Origin::Api).id, 3);
+    }
+}
