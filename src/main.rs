@@ -49,6 +49,11 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Play a TS file (or a generated stream) over UDP at its real bitrate, paced by PCR.
     Feed(cmd::feed::Args),
+    /// Run the ring's switch fabric (feeds in, outputs out, processors on its control port).
+    Switch(cmd::switch::Args),
+    /// The ring of video systems: status and inserts.
+    #[command(subcommand)]
+    Ring(cmd::ring::RingCommand),
     /// Generate or validate MPEG-TS files.
     #[command(subcommand)]
     Ts(cmd::ts::TsCommand),
@@ -71,6 +76,8 @@ fn main() -> std::process::ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Feed(a) => cmd::feed::run(a),
         Command::Ts(c) => cmd::ts::run(c),
+        Command::Switch(a) => cmd::switch::run(a),
+        Command::Ring(c) => cmd::ring::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

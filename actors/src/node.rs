@@ -9,7 +9,8 @@
 //! ├── fragments    dynamic: one upload actor per fragment being written
 //! ├── jobs         dynamic: rebuild jobs
 //! ├── volume       HomeBlock standing: status, controller duty, join/rebuild decision
-//! └── gateway      HTTP API
+//! ├── ring         the video-system processor (only with a `[ring]` link)
+//! └── gateway      HTTP API (`/v1/ring` forwarded to the switch)
 //! ```
 //!
 //! rest_for_one: when a child dies, everything started after it (which may
@@ -29,6 +30,7 @@ use crate::gateway::{ClusterDoc, Gateway, MemberDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
+use crate::ring::processor::RingProcessor;
 use crate::service::Phase;
 use crate::service::{ObjectService, PeerRequester};
 use crate::store::{SharedStore, StoreActor, Uploads};
@@ -149,24 +151,34 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
     let gateway = {
         let service = service.clone();
         let addr = cfg.me().http;
+        let ring_http = cfg.ring.map(|r| r.switch_http);
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
         ChildSpec::try_new("gateway", move |_| {
-            Gateway::bind(addr, service.clone(), cluster.clone(), Some(peers.clone()))
+            Gateway::bind(
+                addr,
+                service.clone(),
+                cluster.clone(),
+                Some(peers.clone()),
+                ring_http,
+            )
         })
     };
 
-    let tree = Supervisor::start(
-        SupervisorSpec::new(format!("member-{me}"), Strategy::RestForOne)
-            .intensity(5, Duration::from_secs(10))
-            .child(store)
-            .child(transport)
-            .child(membership)
-            .child(fragments)
-            .child(jobs)
-            .child(volume)
-            .child(gateway),
-    )
-    .await;
+    let mut spec = SupervisorSpec::new(format!("member-{me}"), Strategy::RestForOne)
+        .intensity(5, Duration::from_secs(10))
+        .child(store)
+        .child(transport)
+        .child(membership)
+        .child(fragments)
+        .child(jobs)
+        .child(volume);
+    if let Some(link) = cfg.ring {
+        let (cfg, service) = (cfg.clone(), service.clone());
+        spec = spec.child(ChildSpec::new("ring", move |_| {
+            RingProcessor::new(&cfg, link, service.clone())
+        }));
+    }
+    let tree = Supervisor::start(spec.child(gateway)).await;
     info!(member = me, http = %cfg.me().http, peer = %cfg.me().peer, "member started");
     Ok(Member {
         tree,

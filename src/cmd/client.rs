@@ -18,7 +18,7 @@ pub struct NodeOpt {
 }
 
 impl NodeOpt {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.node.trim_end_matches('/'), path)
     }
 }
@@ -36,14 +36,14 @@ pub fn encode_name(name: &str) -> String {
     out
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .build()
 }
 
 /// Turns an HTTP error into a message with the server's JSON error text.
-fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
+pub(crate) fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
     match e {
         ureq::Error::Status(code, resp) => {
             let body = resp.into_string().unwrap_or_default();

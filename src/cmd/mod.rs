@@ -8,5 +8,7 @@ pub mod fragment;
 pub mod launch;
 pub mod layout;
 pub mod node;
+pub mod ring;
+pub mod switch;
 pub mod ts;
 pub mod up;

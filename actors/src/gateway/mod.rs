@@ -6,6 +6,7 @@
 
 pub mod names;
 pub mod range;
+mod ring_proxy;
 pub(crate) mod routes;
 
 use std::net::SocketAddr;
@@ -48,6 +49,8 @@ pub struct GatewayState {
     pub cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
     /// The transport's links: fault injection and connection counters.
     pub peers: Option<crate::transport::Peers>,
+    /// The switch's HTTP address, where `/v1/ring` is forwarded.
+    pub ring_http: Option<SocketAddr>,
 }
 
 pub struct Gateway {
@@ -63,11 +66,13 @@ impl Gateway {
         service: ObjectService,
         cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
         peers: Option<crate::transport::Peers>,
+        ring_http: Option<SocketAddr>,
     ) -> std::io::Result<Gateway> {
         let state = web::Data::new(GatewayState {
             service,
             cluster,
             peers,
+            ring_http,
         });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {

@@ -8,6 +8,7 @@
 //! See "Ring video insertion" in ARCHITECTURE.md at the repository root.
 
 pub mod planner;
+pub mod processor;
 pub mod protocol;
 pub mod switch;
 pub mod switch_table;

@@ -1,0 +1,187 @@
+//! `stripecast ring status [--json]` and `stripecast ring insert`: the ring of
+//! video systems, through any member's `/v1/ring` (or the switch's own HTTP
+//! address given as `--node`).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::client::{agent, http_error, NodeOpt};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RingCommand {
+    /// Which processor covers which feed, the switched systems, the spare, the inserts.
+    Status(StatusArgs),
+    /// Schedule a stored object as an insert into a feed.
+    Insert(InsertArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    node: NodeOpt,
+    /// Print the JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InsertArgs {
+    #[command(flatten)]
+    node: NodeOpt,
+    /// The feed (0-based).
+    #[arg(long)]
+    feed: usize,
+    /// The stored object holding the insert's TS.
+    #[arg(long)]
+    object: String,
+    /// Start time, Unix milliseconds.
+    #[arg(long, conflicts_with = "r#in")]
+    at: Option<u64>,
+    /// Start this long from now (e.g. 5s, 1500ms, 2m).
+    #[arg(long = "in", value_parser = parse_duration)]
+    r#in: Option<Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: want a number and a unit (ms, s, m)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("{s:?}: unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+pub fn run(c: RingCommand) -> anyhow::Result<()> {
+    match c {
+        RingCommand::Status(a) => status(a),
+        RingCommand::Insert(a) => insert(a),
+    }
+}
+
+fn get_doc(node: &NodeOpt) -> anyhow::Result<Value> {
+    agent()
+        .get(&node.url("/v1/ring"))
+        .call()
+        .map_err(|e| http_error(e, "ring status"))?
+        .into_json()
+        .context("ring status: not JSON")
+}
+
+fn opt(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<()> {
+    let doc = get_doc(&a.node)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!(
+        "direction {}   spare {}   failovers {}",
+        opt(&doc["direction"]),
+        opt(&doc["spare"]),
+        opt(&doc["failovers"])
+    );
+    println!("FEED  SYSTEM  MEMBER  OUTPUT                          PACKETS-OUT  INSERTING");
+    for f in doc["feeds"].as_array().into_iter().flatten() {
+        println!(
+            "{:<5} {:<7} {:<7} {:<31} {:<12} {}",
+            opt(&f["feed"]),
+            opt(&f["system"]),
+            opt(&f["member"]),
+            opt(&f["output"]),
+            opt(&f["packets_out"]),
+            opt(&f["inserting"])
+        );
+    }
+    println!("POSITION  MEMBER  ALIVE  CONNECTED  STATE      COVERS");
+    for s in doc["systems"].as_array().into_iter().flatten() {
+        println!(
+            "{:<9} {:<7} {:<6} {:<10} {:<10} {}",
+            opt(&s["position"]),
+            opt(&s["member"]),
+            opt(&s["alive"]),
+            opt(&s["connected"]),
+            opt(&s["state"]),
+            opt(&s["covers"])
+        );
+    }
+    let inserts = doc["inserts"].as_array().cloned().unwrap_or_default();
+    if !inserts.is_empty() {
+        println!("INSERT  FEED  OBJECT                STATE        PLAYED  BY");
+        for i in &inserts {
+            println!(
+                "{:<7} {:<5} {:<21} {:<12} {:<7} {}",
+                opt(&i["id"]),
+                opt(&i["feed"]),
+                opt(&i["object"]),
+                opt(&i["state"]),
+                opt(&i["played"]),
+                opt(&i["players"])
+            );
+        }
+    }
+    if let Some(u) = doc["uncovered"].as_array().filter(|u| !u.is_empty()) {
+        println!("uncovered feeds (network feed without inserts): {u:?}");
+    }
+    Ok(())
+}
+
+fn insert(a: InsertArgs) -> anyhow::Result<()> {
+    let at = match (a.at, a.r#in) {
+        (Some(at), _) => Some(at),
+        (None, Some(d)) => Some(
+            (std::time::SystemTime::now() + d)
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("clock before 1970")?
+                .as_millis() as u64,
+        ),
+        (None, None) => None,
+    };
+    let body = serde_json::json!({"feed": a.feed, "at": at, "object": a.object});
+    let rec: Value = agent()
+        .post(&a.node.url("/v1/ring/inserts"))
+        .send_json(body)
+        .map_err(|e| http_error(e, "ring insert"))?
+        .into_json()
+        .context("ring insert: not JSON")?;
+    println!(
+        "insert {} scheduled: {} into feed {} at {}",
+        opt(&rec["id"]),
+        opt(&rec["object"]),
+        opt(&rec["feed"]),
+        opt(&rec["at"])
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+}
