@@ -61,6 +61,7 @@
 //! assert_eq!(config.me().http.port(), 8400);
 //! ```
 
+mod endpoint;
 mod error;
 mod field;
 mod file;
@@ -72,7 +73,12 @@ mod parse;
 mod position;
 mod raw;
 mod render;
+mod switch_field;
 mod switch_model;
+mod switch_parse;
+mod switch_raw;
+mod switch_render;
+mod switch_validate;
 mod timeouts;
 mod validate;
 
