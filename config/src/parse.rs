@@ -195,6 +195,9 @@ fn field_path(
         // `[cluster.extra]` reports `extra` at its header, which the index
         // already records as the value `cluster.extra`.
         Some(key) if kind == ErrorKind::UnknownKey && base.ends_with_key(key) => base.clone(),
+        // `[[feedz]]` reports `feedz` at its header, which lies inside the
+        // item the index records as `feedz[0]`.
+        Some(key) if kind == ErrorKind::UnknownKey && base.ends_with_item_of(key) => base.parent(),
         Some(key) => base.join(key),
         None => base.clone(),
     };

@@ -378,6 +378,12 @@ fn shape_errors_name_the_field() {
     );
     assert_error(&with(&[(5, "port = 1")]), ErrorKind::UnknownKey, 5, "port");
     assert_error(
+        &with(&[(13, "[[feedz]]")]),
+        ErrorKind::UnknownKey,
+        13,
+        "feedz",
+    );
+    assert_error(
         &with(&[(30, "member = \"two\"")]),
         ErrorKind::InvalidValue,
         30,
