@@ -52,6 +52,20 @@ pub enum ErrorKind {
     DataDir,
     /// A timeout is zero, too large, or inconsistent with another one.
     Timeout,
+    /// Fewer than 2 feeds in a switch file.
+    TooFewFeeds,
+    /// More than `limits::MAX_RING_FEEDS` feeds in a switch file.
+    TooManyFeeds,
+    /// The number of `[[systems]]` is not the number of feeds + 1.
+    SystemCount,
+    /// Two ring positions naming the same member.
+    DuplicateSystemMember,
+    /// An output that is neither `udp://IP:PORT` nor `file://PATH`.
+    BadOutput,
+    /// The same output file used by two feeds.
+    DuplicateOutput,
+    /// A `cue_object` name that is empty, too long or malformed.
+    CueObject,
 }
 
 /// A configuration error naming the file, position and field.

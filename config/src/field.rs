@@ -4,6 +4,9 @@
 //! offending field with this enum and the parser turns it into a line via the
 //! raw mirror (`RawConfig::span_of`). The Display form is the dotted path used
 //! in error messages, e.g. `cluster.stripe_size` or `members[2].id`.
+//!
+//! [`Violation`] is generic over the field type so the switch file
+//! (`crate::switch_field::SwitchField`) reuses the same blame machinery.
 
 use std::fmt;
 
@@ -24,6 +27,10 @@ pub(crate) enum Field {
     MemberId(usize),
     MemberPeer(usize),
     MemberHttp(usize),
+    /// `ring.switch`.
+    RingSwitch,
+    /// `ring.switch_http`.
+    RingSwitchHttp,
 }
 
 impl fmt::Display for Field {
@@ -40,6 +47,8 @@ impl fmt::Display for Field {
             Field::MemberId(i) => write!(f, "members[{i}].id"),
             Field::MemberPeer(i) => write!(f, "members[{i}].peer"),
             Field::MemberHttp(i) => write!(f, "members[{i}].http"),
+            Field::RingSwitch => f.write_str("ring.switch"),
+            Field::RingSwitchHttp => f.write_str("ring.switch_http"),
         }
     }
 }
@@ -51,14 +60,14 @@ impl fmt::Display for Field {
 /// high, the interval is the line to show. The first candidate present in the
 /// file is reported; without a file, the first one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Violation {
-    pub(crate) blame: Vec<Field>,
+pub(crate) struct Violation<F = Field> {
+    pub(crate) blame: Vec<F>,
     pub(crate) kind: crate::ErrorKind,
     pub(crate) message: String,
 }
 
-impl Violation {
-    pub(crate) fn new(field: Field, kind: crate::ErrorKind, message: impl Into<String>) -> Self {
+impl<F> Violation<F> {
+    pub(crate) fn new(field: F, kind: crate::ErrorKind, message: impl Into<String>) -> Self {
         Violation {
             blame: vec![field],
             kind,
@@ -67,7 +76,7 @@ impl Violation {
     }
 
     /// Adds a fallback field to blame when the preceding ones are absent.
-    pub(crate) fn or(mut self, field: Field) -> Self {
+    pub(crate) fn or(mut self, field: F) -> Self {
         self.blame.push(field);
         self
     }
@@ -81,6 +90,7 @@ mod tests {
     fn paths() {
         assert_eq!(Field::StripeSize.to_string(), "cluster.stripe_size");
         assert_eq!(Field::MemberId(2).to_string(), "members[2].id");
+        assert_eq!(Field::RingSwitch.to_string(), "ring.switch");
         assert_eq!(
             Field::Timeout(TimeoutKey::HeartbeatTimeout).to_string(),
             "timeouts.heartbeat_timeout_ms"

@@ -1,4 +1,4 @@
-//! Reading and atomically writing member configuration files.
+//! Reading and atomically writing configuration files (member and switch).
 //!
 //! `save` never leaves a half-written file behind: it writes a temporary file
 //! in the same directory, fsyncs it, renames it over the target (atomic on
@@ -12,30 +12,48 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{ConfigError, ErrorKind};
-use crate::MemberConfig;
+use crate::{MemberConfig, SwitchConfig};
+
+/// The contents of the file at `path`, which must be UTF-8.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = fs::read(path).map_err(|e| ConfigError::io(path, "cannot read", e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        ConfigError::at(
+            path,
+            e.as_bytes(),
+            Some(offset..offset),
+            None,
+            ErrorKind::Syntax,
+            "the file is not valid UTF-8",
+        )
+    })
+}
 
 impl MemberConfig {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<MemberConfig, ConfigError> {
-        let bytes = fs::read(path).map_err(|e| ConfigError::io(path, "cannot read", e))?;
-        match String::from_utf8(bytes) {
-            Ok(text) => MemberConfig::parse(&text, path),
-            Err(e) => {
-                let offset = e.utf8_error().valid_up_to();
-                Err(ConfigError::at(
-                    path,
-                    e.as_bytes(),
-                    Some(offset..offset),
-                    None,
-                    ErrorKind::Syntax,
-                    "the file is not valid UTF-8",
-                ))
-            }
-        }
+        MemberConfig::parse(&read_text(path)?, path)
     }
 
     /// Validates the config and writes it to `path` atomically, in the form
     /// of [`MemberConfig::to_toml_string`].
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate_as(path)?;
+        write_atomically(path, self.to_toml_string().as_bytes())
+            .map_err(|e| ConfigError::io(path, "cannot write", e))
+    }
+}
+
+impl SwitchConfig {
+    /// Reads, parses and validates the switch file at `path`.
+    pub fn load(path: &Path) -> Result<SwitchConfig, ConfigError> {
+        SwitchConfig::parse(&read_text(path)?, path)
+    }
+
+    /// Validates the config and writes it to `path` atomically (mode 0600 on
+    /// Unix: it holds the secret), in the form of
+    /// [`SwitchConfig::to_toml_string`].
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate_as(path)?;
         write_atomically(path, self.to_toml_string().as_bytes())

@@ -46,6 +46,21 @@ impl KeyPath {
         matches!(self.0.last(), Some(Segment::Key(k)) if k == key)
     }
 
+    /// Whether the path ends in an item of the array `key` (`key[i]`).
+    pub(crate) fn ends_with_item_of(&self, key: &str) -> bool {
+        let n = self.0.len();
+        n >= 2
+            && matches!(self.0[n - 1], Segment::Index(_))
+            && matches!(&self.0[n - 2], Segment::Key(k) if k == key)
+    }
+
+    /// The path without its last step (the root stays the root).
+    pub(crate) fn parent(&self) -> KeyPath {
+        let mut segments = self.0.clone();
+        segments.pop();
+        KeyPath(segments)
+    }
+
     pub(crate) fn is_root(&self) -> bool {
         self.0.is_empty()
     }
@@ -238,5 +253,9 @@ mod tests {
         assert_eq!(path.to_string(), "\"a.b\".c");
         assert!(path.ends_with_key("c"));
         assert!(KeyPath::default().is_root());
+        let item = KeyPath::default().join("feeds").index(1);
+        assert!(item.ends_with_item_of("feeds"));
+        assert!(!item.ends_with_item_of("systems"));
+        assert_eq!(item.parent().to_string(), "feeds");
     }
 }

@@ -1,4 +1,5 @@
-//! Typed configuration of one stripecast cluster member, read from TOML.
+//! Typed configuration of one stripecast cluster member, read from TOML, and
+//! of the ring's switch fabric ([`SwitchConfig`], see its module docs).
 //!
 //! Every member process reads one file (see `DESIGN.md` section 6) naming its own
 //! id and data directory, the cluster-wide settings (name, secret, stripe size,
@@ -23,7 +24,13 @@
 //! * `parity < N`, and N = 2 (the mirror) has `parity == 1`;
 //! * the secret has at least 16 bytes and the cluster name is not blank;
 //! * every timeout is in 1..=86_400_000 ms and the heartbeat timeout exceeds the
-//!   heartbeat interval.
+//!   heartbeat interval;
+//! * the optional `[ring]` link ([`RingLink`]) names two distinct switch
+//!   addresses with non-zero ports.
+//!
+//! The switch file ([`SwitchConfig::parse`], [`SwitchConfig::load`]) goes
+//! through the same pipeline with its own raw mirror and rules, and its errors
+//! have the same form, e.g. `switch.toml:20:10: feeds[1].output: ...`.
 //!
 //! The public structs are plain data with public fields, so code that builds or
 //! mutates one by hand should call [`MemberConfig::validate`].
@@ -60,7 +67,47 @@
 //! assert!(config.is_mirror());
 //! assert_eq!(config.me().http.port(), 8400);
 //! ```
+//!
+//! ```
+//! use std::path::Path;
+//! use stripecast_config::{ErrorKind, SwitchConfig};
+//!
+//! let text = r#"
+//! data_dir = "/tmp/ring/switch"
+//! control = "127.0.0.1:8600"
+//! http = "127.0.0.1:8601"
+//! [cluster]
+//! name = "demo"
+//! secret = "0123456789abcdef"
+//! [[feeds]]
+//! input = "udp://127.0.0.1:9000"
+//! output = "udp://127.0.0.1:9100"
+//! [[feeds]]
+//! input = "udp://127.0.0.1:9001"
+//! output = "udp://127.0.0.1:9000"
+//! [[systems]]
+//! member = 0
+//! [[systems]]
+//! member = 1
+//! [[systems]]
+//! member = 2
+//! "#;
+//! let err = SwitchConfig::parse(text, Path::new("switch.toml")).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::DuplicateAddress);
+//! assert_eq!(
+//!     err.to_string(),
+//!     "switch.toml:13:10: feeds[1].output: output udp://127.0.0.1:9000 is \
+//!      feeds[0].input, an address the switch listens on"
+//! );
+//!
+//! let fixed = text.replace("9100\"", "9100\"\ncue_object = \"ad-cue\"")
+//!     .replace("output = \"udp://127.0.0.1:9000\"", "output = \"file://out/1.ts\"");
+//! let config = SwitchConfig::parse(&fixed, Path::new("switch.toml")).unwrap();
+//! assert_eq!(config.feed_count(), 2);
+//! assert_eq!(config.members(), vec![0, 1, 2]);
+//! ```
 
+mod endpoint;
 mod error;
 mod field;
 mod file;
@@ -72,7 +119,12 @@ mod parse;
 mod position;
 mod raw;
 mod render;
+mod switch_field;
 mod switch_model;
+mod switch_parse;
+mod switch_raw;
+mod switch_render;
+mod switch_validate;
 mod timeouts;
 mod validate;
 

@@ -1,4 +1,9 @@
-//! Text to [`MemberConfig`]: the parsing pipeline and its error mapping.
+//! Text to a typed config: the parsing pipeline and its error mapping.
+//!
+//! The pipeline is shared by the member file ([`MemberConfig::parse`]) and
+//! the switch file (`SwitchConfig::parse`): a raw mirror implements
+//! [`RawDocument`] to say where its fields are, and [`parse_document`] runs
+//! the stages.
 //!
 //! Stages, each producing located [`ConfigError`]s:
 //! 1. syntax: the text must be a TOML document (`toml::Table`);
@@ -10,31 +15,64 @@
 //! No stage panics on any input: every failure of the toml crate is an error
 //! value, and spans are only used through the clamping `position` function.
 
+use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
+
 use crate::error::{ConfigError, ErrorKind};
-use crate::field::Violation;
+use crate::field::{Field, Violation};
 use crate::keymap::{KeyMap, KeyPath};
 use crate::raw::RawConfig;
 use crate::validate;
 use crate::MemberConfig;
 
 /// The file name errors carry when a config did not come from a file.
-const IN_MEMORY: &str = "<in-memory config>";
+pub(crate) const IN_MEMORY: &str = "<in-memory config>";
+
+/// A raw mirror of a config file: deserializable with spans on its leaves,
+/// convertible to its model, and able to locate the fields rules blame.
+pub(crate) trait RawDocument: DeserializeOwned {
+    /// The fields validation rules of this file can blame.
+    type Field: Copy + fmt::Display;
+    /// The public model.
+    type Model;
+
+    /// The model with defaults applied; fails on values the model cannot hold.
+    fn to_model(&self) -> Result<Self::Model, Violation<Self::Field>>;
+
+    /// The span of `field`'s value, if the key was written in the file.
+    fn span_of(&self, field: Self::Field) -> Option<Range<usize>>;
+}
+
+/// Runs every stage on `text`: syntax, shape, model, then `check`.
+pub(crate) fn parse_document<R: RawDocument>(
+    text: &str,
+    origin: &Path,
+    check: impl Fn(&R::Model) -> Result<(), Violation<R::Field>>,
+) -> Result<R::Model, ConfigError> {
+    if let Err(e) = toml::from_str::<toml::Table>(text) {
+        return Err(syntax_error(&e, text.as_bytes(), origin));
+    }
+    let raw: R = toml::from_str(text).map_err(|e| shape_error(&e, text, origin))?;
+    let locate = |v: Violation<R::Field>| located(v, &raw, text, origin);
+    let config = raw.to_model().map_err(locate)?;
+    check(&config).map_err(locate)?;
+    Ok(config)
+}
+
+/// A violation of a config that has no text: the field is named, no line.
+pub(crate) fn unlocated<F: fmt::Display>(v: Violation<F>, file: &Path) -> ConfigError {
+    let field = v.blame.first().map(ToString::to_string);
+    ConfigError::at(file, b"", None, field, v.kind, v.message)
+}
 
 impl MemberConfig {
     /// Parses and validates the TOML `text`. `origin` is only used to name the
     /// file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<MemberConfig, ConfigError> {
-        if let Err(e) = toml::from_str::<toml::Table>(text) {
-            return Err(syntax_error(&e, text.as_bytes(), origin));
-        }
-        let raw: RawConfig = toml::from_str(text).map_err(|e| shape_error(&e, text, origin))?;
-        let locate = |v: Violation| located(v, &raw, text, origin);
-        let config = raw.to_model().map_err(locate)?;
-        validate::check(&config).map_err(locate)?;
-        Ok(config)
+        parse_document::<RawConfig>(text, origin, validate::check)
     }
 
     /// Checks the rules `parse` enforces, for configs built or changed in code.
@@ -45,10 +83,7 @@ impl MemberConfig {
 
     /// Like [`MemberConfig::validate`], naming `file` in the error.
     pub(crate) fn validate_as(&self, file: &Path) -> Result<(), ConfigError> {
-        validate::check(self).map_err(|v| {
-            let field = v.blame.first().map(ToString::to_string);
-            ConfigError::at(file, b"", None, field, v.kind, v.message)
-        })
+        validate::check(self).map_err(|v: Violation<Field>| unlocated(v, file))
     }
 }
 
@@ -160,6 +195,9 @@ fn field_path(
         // `[cluster.extra]` reports `extra` at its header, which the index
         // already records as the value `cluster.extra`.
         Some(key) if kind == ErrorKind::UnknownKey && base.ends_with_key(key) => base.clone(),
+        // `[[feedz]]` reports `feedz` at its header, which lies inside the
+        // item the index records as `feedz[0]`.
+        Some(key) if kind == ErrorKind::UnknownKey && base.ends_with_item_of(key) => base.parent(),
         Some(key) => base.join(key),
         None => base.clone(),
     };
@@ -182,7 +220,12 @@ fn friendlier(message: &str, kind: ErrorKind, span: Option<&Range<usize>>, text:
 }
 
 /// A rule violation located through the spans of the raw mirror.
-fn located(v: Violation, raw: &RawConfig, text: &str, origin: &Path) -> ConfigError {
+fn located<R: RawDocument>(
+    v: Violation<R::Field>,
+    raw: &R,
+    text: &str,
+    origin: &Path,
+) -> ConfigError {
     let found = v
         .blame
         .iter()

@@ -23,8 +23,9 @@ use toml::Spanned;
 
 use crate::field::{Field, Violation};
 use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
-use crate::{ClusterConfig, ErrorKind, MemberConfig, MemberEntry, Timeouts};
+use crate::{ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, Timeouts};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +36,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     timeouts: RawTimeouts,
     members: Spanned<Vec<RawMember>>,
+    ring: Option<RawRing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +67,23 @@ struct RawMember {
     http: Spanned<String>,
 }
 
+/// The optional `[ring]` table: this member's link to the switch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRing {
+    switch: Spanned<String>,
+    switch_http: Spanned<String>,
+}
+
+impl RawRing {
+    fn to_model(&self) -> Result<RingLink, Violation> {
+        Ok(RingLink {
+            switch: socket_addr(&self.switch, Field::RingSwitch)?,
+            switch_http: socket_addr(&self.switch_http, Field::RingSwitchHttp)?,
+        })
+    }
+}
+
 impl RawTimeouts {
     fn get(&self, key: TimeoutKey) -> Option<&Spanned<u64>> {
         match key {
@@ -83,10 +102,13 @@ impl RawTimeouts {
     }
 }
 
-impl RawConfig {
+impl RawDocument for RawConfig {
+    type Field = Field;
+    type Model = MemberConfig;
+
     /// The public model with defaults applied. Fails only on socket addresses;
     /// the other rules are checked on the model by `validate`.
-    pub(crate) fn to_model(&self) -> Result<MemberConfig, Violation> {
+    fn to_model(&self) -> Result<MemberConfig, Violation> {
         let d = Timeouts::default();
         let t = &self.timeouts;
         let timeouts = Timeouts {
@@ -129,12 +151,12 @@ impl RawConfig {
             },
             timeouts,
             members,
-            ring: None,
+            ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
         })
     }
 
     /// The span of `field`'s value, if the key was written in the file.
-    pub(crate) fn span_of(&self, field: Field) -> Option<Range<usize>> {
+    fn span_of(&self, field: Field) -> Option<Range<usize>> {
         let member = |i: usize| self.members.get_ref().get(i);
         match field {
             Field::Id => Some(self.id.span()),
@@ -148,11 +170,17 @@ impl RawConfig {
             Field::MemberId(i) => member(i).map(|m| m.id.span()),
             Field::MemberPeer(i) => member(i).map(|m| m.peer.span()),
             Field::MemberHttp(i) => member(i).map(|m| m.http.span()),
+            Field::RingSwitch => self.ring.as_ref().map(|r| r.switch.span()),
+            Field::RingSwitchHttp => self.ring.as_ref().map(|r| r.switch_http.span()),
         }
     }
 }
 
-fn socket_addr(value: &Spanned<String>, field: Field) -> Result<SocketAddr, Violation> {
+/// Parses a written socket address, blaming `field` when it does not parse.
+pub(crate) fn socket_addr<F>(
+    value: &Spanned<String>,
+    field: F,
+) -> Result<SocketAddr, Violation<F>> {
     let text = value.get_ref();
     text.parse().map_err(|_| {
         Violation::new(

@@ -7,6 +7,8 @@
 //! all control characters escaped, so `parse(to_toml_string(c)) == c` holds for
 //! every valid `c` (a property test checks it). Non-UTF-8 parts of `data_dir`
 //! are written lossily; such paths cannot be expressed in TOML at all.
+//!
+//! [`Quoted`] is shared with the switch file's renderer.
 
 use std::fmt::{self, Write as _};
 
@@ -74,6 +76,18 @@ impl MemberConfig {
             )?;
         }
 
+        if let Some(ring) = &self.ring {
+            writeln!(out)?;
+            writeln!(out, "# This member's link to the ring's switch fabric.")?;
+            writeln!(out, "[ring]")?;
+            writeln!(out, "switch = {}", Quoted(&ring.switch.to_string()))?;
+            writeln!(
+                out,
+                "switch_http = {}",
+                Quoted(&ring.switch_http.to_string())
+            )?;
+        }
+
         for m in &self.members {
             writeln!(out)?;
             writeln!(out, "[[members]]")?;
@@ -86,7 +100,7 @@ impl MemberConfig {
 }
 
 /// A string as a TOML basic string.
-struct Quoted<'a>(&'a str);
+pub(crate) struct Quoted<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,10 +10,15 @@
 //! * 2 <= n <= [`crate::limits::MAX_RING_FEEDS`] feeds and exactly n + 1 systems;
 //! * the systems' member ids are distinct (position = index in the file);
 //! * the control, HTTP and feed input addresses are distinct with non-zero
-//!   ports; UDP outputs are distinct and none is an input; file outputs are
-//!   distinct;
+//!   ports; UDP outputs have non-zero ports, are distinct and none is one of
+//!   those listening addresses; file outputs name a path and are distinct;
+//! * a `cue_object` is 1..=255 bytes, without control characters and not
+//!   starting with '/';
 //! * the secret has at least 16 bytes, the cluster name is not blank;
 //! * heartbeat timeout > heartbeat interval, both in 1..=86_400_000 ms.
+//!
+//! Parsing lives in `switch_raw` / `switch_parse`, the rules in
+//! `switch_validate`, rendering in `switch_render`, files in `file`.
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -13,7 +13,10 @@
 //!   because two members without redundancy contradict the design's definition
 //!   of the 2-member case and would make `is_mirror()` ambiguous;
 //! * an address may appear once across all peer *and* HTTP addresses, since
-//!   each one is a listening socket.
+//!   each one is a listening socket;
+//! * the optional `[ring]` link names two distinct switch addresses with
+//!   non-zero ports (they are the switch's sockets, so they may not be checked
+//!   against this cluster's own addresses).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,7 +41,37 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_stripe_size(c.cluster.stripe_size)?;
     check_timeouts(c)?;
     check_members(c)?;
-    check_parity(c)
+    check_parity(c)?;
+    check_ring(c)
+}
+
+fn check_ring(c: &MemberConfig) -> Result<(), Violation> {
+    let Some(ring) = &c.ring else {
+        return Ok(());
+    };
+    for (addr, field) in [
+        (ring.switch, Field::RingSwitch),
+        (ring.switch_http, Field::RingSwitchHttp),
+    ] {
+        if addr.port() == 0 {
+            return Err(Violation::new(
+                field,
+                ErrorKind::BadAddress,
+                format!("{addr} has port 0; the switch listens on a fixed port"),
+            ));
+        }
+    }
+    if ring.switch == ring.switch_http {
+        return Err(Violation::new(
+            Field::RingSwitchHttp,
+            ErrorKind::DuplicateAddress,
+            format!(
+                "address {} is already used by ring.switch",
+                ring.switch_http
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_cluster_identity(c: &MemberConfig) -> Result<(), Violation> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use stripecast_config::limits::MAX_TIMEOUT_MS;
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, RingLink, Timeouts};
 
 /// Any string of arbitrary chars (control characters, quotes, newlines and
 /// astral-plane characters included), with a length in `len`.
@@ -54,6 +54,18 @@ fn timeouts() -> impl Strategy<Value = Timeouts> {
         })
 }
 
+/// No `[ring]` table, or one with two distinct switch addresses.
+fn ring_link() -> impl Strategy<Value = Option<RingLink>> {
+    prop::option::of(
+        (socket_addr(), socket_addr())
+            .prop_filter("distinct switch addresses", |(a, b)| a != b)
+            .prop_map(|(switch, switch_http)| RingLink {
+                switch,
+                switch_http,
+            }),
+    )
+}
+
 /// Any valid member configuration.
 fn valid_config() -> impl Strategy<Value = MemberConfig> {
     (2usize..=12)
@@ -91,10 +103,11 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 any_text(1..30),
                 12u32..=24,
                 timeouts(),
+                ring_link(),
             )
         })
         .prop_map(
-            |(members, id, parity, name, secret, dir, stripe_log2, timeouts)| MemberConfig {
+            |(members, id, parity, name, secret, dir, stripe_log2, timeouts, ring)| MemberConfig {
                 id,
                 data_dir: PathBuf::from(dir),
                 cluster: ClusterConfig {
@@ -105,7 +118,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 },
                 timeouts,
                 members,
-                ring: None,
+                ring,
             },
         )
 }

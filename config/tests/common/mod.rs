@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+pub mod switch;
+
 use stripecast_config::{ConfigError, ErrorKind, MemberConfig};
 
 /// The origin every test parses with.
