@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use std::net::{SocketAddr, ToSocketAddrs as _, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use stripecast_actors::ts::gen::{generate, GenParams};
+use stripecast_actors::ts::gen::generate;
 use stripecast_actors::ts::pacer::{datagrams, LoopStamper};
 
 #[derive(clap::Args, Debug)]
@@ -25,12 +25,8 @@ pub struct Args {
     /// Play SECONDS of a generated stream instead of a file.
     #[arg(long, conflicts_with = "file")]
     generate: Option<f64>,
-    /// The marker tag of the generated stream.
-    #[arg(long, default_value = "FEED0")]
-    tag: String,
-    /// Bitrate of the generated stream, and the pacing of a file without PCRs (bit/s).
-    #[arg(long, default_value_t = 1_500_000)]
-    bitrate: u64,
+    #[command(flatten)]
+    opts: super::ts::GenOpts,
     /// TS packets per datagram.
     #[arg(long, default_value_t = 7)]
     packets_per_datagram: usize,
@@ -55,8 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 secs.is_finite() && secs > 0.0 && secs <= 3600.0,
                 "--generate wants 0 < SECONDS <= 3600"
             );
-            let mut p = GenParams::new(&args.tag);
-            p.bitrate = args.bitrate;
+            let p = args.opts.params()?;
             generate(Duration::from_secs_f64(secs), &p).context("generating the stream")?
         }
         (Some(f), None) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
@@ -66,8 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (1..=64).contains(&args.packets_per_datagram),
         "--packets-per-datagram wants 1..=64"
     );
-    let (plan, duration) =
-        datagrams(&ts, args.packets_per_datagram, args.bitrate).context("pacing the stream")?;
+    let (plan, duration) = datagrams(&ts, args.packets_per_datagram, args.opts.bitrate)
+        .context("pacing the stream")?;
     let bind = if target.is_ipv4() {
         "0.0.0.0:0"
     } else {

@@ -18,6 +18,8 @@ use super::client::{fetch_cluster, NodeOpt};
 pub struct LocalCluster {
     pub configs: Vec<MemberConfig>,
     children: Vec<(u32, Option<Child>)>,
+    /// Other processes (the ring's switch, demo feeds), stopped before the members.
+    extras: Vec<(String, Child)>,
 }
 
 impl LocalCluster {
@@ -26,6 +28,7 @@ impl LocalCluster {
         let mut c = LocalCluster {
             children: configs.iter().map(|cfg| (cfg.id, None)).collect(),
             configs,
+            extras: Vec::new(),
         };
         for i in 0..c.configs.len() {
             let cfg = &c.configs[i];
@@ -56,6 +59,25 @@ impl LocalCluster {
             .spawn()
             .with_context(|| format!("starting member {}", cfg.id))?;
         self.children[i].1 = Some(child);
+        Ok(())
+    }
+
+    /// Starts `stripecast ARGS...` as a helper process logging to `log`.
+    pub fn spawn_extra(&mut self, name: &str, args: &[String], log: &Path) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding the stripecast binary")?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("log")?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.extras.push((name.to_owned(), child));
         Ok(())
     }
 
@@ -118,6 +140,20 @@ impl LocalCluster {
         }
     }
 
+    /// Reports helper processes that exited on their own since the last call.
+    pub fn reap_extras(&mut self) -> Vec<(String, std::process::ExitStatus)> {
+        let mut gone = Vec::new();
+        self.extras
+            .retain_mut(|(name, child)| match child.try_wait() {
+                Ok(Some(status)) => {
+                    gone.push((name.clone(), status));
+                    false
+                }
+                _ => true,
+            });
+        gone
+    }
+
     /// Reports members that exited on their own since the last call.
     pub fn reap(&mut self) -> Vec<(u32, std::process::ExitStatus)> {
         let mut gone = Vec::new();
@@ -132,8 +168,23 @@ impl LocalCluster {
         gone
     }
 
-    /// SIGTERM to every member, SIGKILL to those still running after 10 s.
+    /// SIGTERM to every process (helpers first), SIGKILL to those still running after 10 s.
     pub fn stop(&mut self) {
+        for (name, mut child) in self.extras.drain(..).rev() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+                if Instant::now() > deadline {
+                    eprintln!("{name} did not stop in time; killing it");
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.wait();
+        }
         for (_, c) in &self.children {
             if let Some(pid) = c.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);

@@ -9,6 +9,7 @@ pub mod launch;
 pub mod layout;
 pub mod node;
 pub mod ring;
+pub mod ring_demo;
 pub mod switch;
 pub mod ts;
 pub mod up;

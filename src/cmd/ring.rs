@@ -37,11 +37,11 @@ pub struct InsertArgs {
     #[arg(long)]
     object: String,
     /// Start time, Unix milliseconds.
-    #[arg(long, conflicts_with = "r#in")]
+    #[arg(long, conflicts_with = "after")]
     at: Option<u64>,
     /// Start this long from now (e.g. 5s, 1500ms, 2m).
     #[arg(long = "in", value_parser = parse_duration)]
-    r#in: Option<Duration>,
+    after: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -143,7 +143,7 @@ fn status(a: StatusArgs) -> anyhow::Result<()> {
 }
 
 fn insert(a: InsertArgs) -> anyhow::Result<()> {
-    let at = match (a.at, a.r#in) {
+    let at = match (a.at, a.after) {
         (Some(at), _) => Some(at),
         (None, Some(d)) => Some(
             (std::time::SystemTime::now() + d)

@@ -21,18 +21,8 @@ pub struct GenArgs {
     /// Seconds of stream.
     #[arg(long)]
     seconds: f64,
-    /// Marker tag in every video packet.
-    #[arg(long, default_value = "FEED0")]
-    tag: String,
-    /// Bits per second.
-    #[arg(long, default_value_t = 1_500_000)]
-    bitrate: u64,
-    /// Send an SCTE-35 splice_insert at this many seconds in (splice 1 s later).
-    #[arg(long)]
-    cue_at: Option<f64>,
-    /// break_duration of the cue, seconds.
-    #[arg(long, default_value_t = 10.0)]
-    cue_break: f64,
+    #[command(flatten)]
+    opts: GenOpts,
     /// Output file.
     #[arg(short = 'o', long)]
     output: PathBuf,
@@ -47,7 +37,41 @@ pub struct CheckArgs {
     json: bool,
 }
 
-fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
+/// How a generated stream looks (shared by `ts gen` and `feed --generate`).
+#[derive(clap::Args, Debug)]
+pub struct GenOpts {
+    /// Marker tag in every video packet.
+    #[arg(long, default_value = "FEED0")]
+    pub tag: String,
+    /// Bits per second (for `feed FILE`: the pacing of a file without PCRs).
+    #[arg(long, default_value_t = 1_500_000)]
+    pub bitrate: u64,
+    /// Send an SCTE-35 splice_insert at this many seconds in (splice 1 s later).
+    #[arg(long)]
+    pub cue_at: Option<f64>,
+    /// break_duration of the cue, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub cue_break: f64,
+}
+
+impl GenOpts {
+    pub fn params(&self) -> anyhow::Result<GenParams> {
+        let mut p = GenParams::new(&self.tag);
+        p.bitrate = self.bitrate;
+        if let Some(at) = self.cue_at {
+            p.cues.push(Cue {
+                at: secs(at, "--cue-at")?,
+                preroll: Duration::from_secs(1),
+                event_id: 1,
+                out_of_network: true,
+                break_duration: Some(secs(self.cue_break, "--cue-break")?),
+            });
+        }
+        Ok(p)
+    }
+}
+
+pub fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
     anyhow::ensure!(
         v.is_finite() && (0.0..=86_400.0).contains(&v),
         "{what} wants 0..=86400 seconds"
@@ -58,17 +82,7 @@ fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
 pub fn run(cmd: TsCommand) -> anyhow::Result<()> {
     match cmd {
         TsCommand::Gen(a) => {
-            let mut p = GenParams::new(&a.tag);
-            p.bitrate = a.bitrate;
-            if let Some(at) = a.cue_at {
-                p.cues.push(Cue {
-                    at: secs(at, "--cue-at")?,
-                    preroll: Duration::from_secs(1),
-                    event_id: 1,
-                    out_of_network: true,
-                    break_duration: Some(secs(a.cue_break, "--cue-break")?),
-                });
-            }
+            let p = a.opts.params()?;
             let ts = generate(secs(a.seconds, "--seconds")?, &p).context("generating")?;
             std::fs::write(&a.output, &ts)
                 .with_context(|| format!("writing {}", a.output.display()))?;

@@ -6,6 +6,9 @@
 //! process logging to `DIR/member-<i>/member.log`, waits until every member
 //! sees all the others, prints how to use it, and on Ctrl-C (or SIGTERM)
 //! stops the members cleanly (SIGTERM, then SIGKILL after 10 s).
+//!
+//! With `--ring N` it also runs the ring of video systems: a switch, N
+//! looping demo feeds and a demo insert (see `ring_demo`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +19,7 @@ use anyhow::Context as _;
 use stripecast_config::try_local_cluster;
 
 use super::launch::{previous_config, LocalCluster};
+use super::ring_demo;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,6 +38,16 @@ pub struct Args {
     /// Parity blocks per row (1 = RAID-5; 2+ = Reed-Solomon; 0 = none).
     #[arg(long, default_value_t = 1)]
     parity: u8,
+    /// Also run a ring of N video systems: a switch, N looping demo feeds,
+    /// system i on member i and the spare at position N (needs N+1 members).
+    #[arg(long, value_name = "N")]
+    ring: Option<usize>,
+    /// The switch's control port (its HTTP port is the next one).
+    #[arg(long, default_value_t = 8600)]
+    ring_switch_port: u16,
+    /// Feed g arrives on UDP (this + g); output g leaves on UDP (this + 100 + g).
+    #[arg(long, default_value_t = 9000)]
+    ring_udp_base_port: u16,
 }
 
 fn random_secret() -> String {
@@ -51,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (name, secret) = previous_config(&dir)
         .map(|c| (c.cluster.name, c.cluster.secret))
         .unwrap_or_else(|| ("local".to_string(), random_secret()));
-    let configs = try_local_cluster(
+    let mut configs = try_local_cluster(
         &name,
         &secret,
         args.nodes,
@@ -66,10 +80,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
         .context("SIGTERM handler")?;
 
+    let ring = match args.ring {
+        Some(n) => Some(ring_demo::plan(
+            &dir,
+            n,
+            ring_demo::RingPorts {
+                switch: args.ring_switch_port,
+                udp: args.ring_udp_base_port,
+            },
+            &mut configs,
+        )?),
+        None => None,
+    };
     let mut members = LocalCluster::start(configs)?;
     let stopped = || stop.load(Ordering::SeqCst);
     if !members.wait_ready(Duration::from_secs(60), &stopped)? {
         return Ok(());
+    }
+    if let Some(cfg) = &ring {
+        ring_demo::store_demo_ad(&members.node(0))?;
+        ring_demo::start(&mut members, cfg)?;
     }
 
     println!(
@@ -95,6 +125,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("  stripecast ls ; stripecast status");
     println!("  curl {first}/v1/cluster");
     println!("  curl -H 'Range: bytes=0-99' {first}/v1/objects/movies/intro.ts");
+    if let Some(cfg) = &ring {
+        println!();
+        println!(
+            "ring: switch on {} (http://{}), {} feeds with an SCTE-35 cue every loop inserting {}",
+            cfg.control,
+            cfg.http,
+            cfg.feeds.len(),
+            ring_demo::DEMO_AD
+        );
+        for (g, f) in cfg.feeds.iter().enumerate() {
+            println!(
+                "  feed {g}: udp://{} -> OUT {}   (ffplay {})",
+                f.input, f.output, f.output
+            );
+        }
+        println!("  stripecast ring status            # who covers which feed, the spare, inserts");
+        println!(
+            "  stripecast ring insert --feed 0 --object {} --in 3s",
+            ring_demo::DEMO_AD
+        );
+        println!(
+            "  kill -9 $(cat {}/member-1/member.pid)   # feed 1 shifts to a neighbour; the spare takes over",
+            dir.display()
+        );
+    }
     println!(
         "Ctrl-C stops the cluster; run `stripecast up` again on the same --dir to get it back."
     );
@@ -102,6 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     while !stopped() {
         for (id, status) in members.reap() {
             eprintln!("stripecast: member {id} exited ({status})");
+        }
+        for (name, status) in members.reap_extras() {
+            eprintln!("stripecast: {name} exited ({status})");
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -26,11 +26,11 @@ async fn forward(st: &GatewayState, path: &'static str, how: Forward) -> HttpRes
     };
     let answer = web::block(move || call(addr, path, how)).await;
     match answer {
-        Ok(Ok((status, body))) => HttpResponse::build(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-        )
-        .content_type("application/json")
-        .body(body),
+        Ok(Ok((status, body))) => {
+            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
+                .content_type("application/json")
+                .body(body)
+        }
         Ok(Err(e)) => error_response(503, &format!("switch at {addr} unreachable: {e}")),
         Err(e) => error_response(500, &e.to_string()),
     }

@@ -49,7 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/faults/{peer}", web::put().to(faults_put))
         .route("/v1/faults/{peer}", web::delete().to(faults_clear))
         .route("/v1/ring", web::get().to(super::ring_proxy::status))
-        .route("/v1/ring/inserts", web::post().to(super::ring_proxy::add_insert))
+        .route(
+            "/v1/ring/inserts",
+            web::post().to(super::ring_proxy::add_insert),
+        )
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(|| async {
             error_response(404, "no such endpoint")

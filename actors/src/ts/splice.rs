@@ -432,16 +432,12 @@ impl Splicer {
             }
         }
         // the timeline offset: insert clock at `start` -> main clock now
-        let first_pcr = insert
-            .from(start)
-            .iter()
-            .enumerate()
-            .find_map(|(k, p)| {
-                (p.pid() == insert.pmt.pcr_pid)
-                    .then(|| p.pcr())
-                    .flatten()
-                    .map(|v| (k, v))
-            });
+        let first_pcr = insert.from(start).iter().enumerate().find_map(|(k, p)| {
+            (p.pid() == insert.pmt.pcr_pid)
+                .then(|| p.pcr())
+                .flatten()
+                .map(|v| (k, v))
+        });
         let pcr_offset = match (first_pcr, self.main_now()) {
             (Some((k, pcr)), Some(now)) => {
                 let rate = insert.pcr_rate().or(self.main_rate).unwrap_or(0.0);
@@ -729,7 +725,10 @@ mod tests {
             out.extend_from_slice(s.push(c).unwrap().as_bytes());
         }
         assert_eq!(sent, n);
-        assert!(s.underflows() > 0, "the stall was bridged with null packets");
+        assert!(
+            s.underflows() > 0,
+            "the stall was bridged with null packets"
+        );
         let r = check(&out);
         assert!(r.is_valid(), "{:?}", r.errors());
         let ad_seqs: Vec<u32> = markers(&out)

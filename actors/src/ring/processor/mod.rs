@@ -228,7 +228,9 @@ impl RingProcessor {
     /// Watches the feed for cues.
     fn watch(&mut self, feed: usize, ts: &[u8]) {
         for chunk in ts.chunks_exact(PACKET_SIZE) {
-            let Ok(p) = Packet::parse(chunk) else { continue };
+            let Ok(p) = Packet::parse(chunk) else {
+                continue;
+            };
             if let (Some(pcr), Some(pmt)) = (p.pcr(), self.watcher.pmt()) {
                 if p.pid() == pmt.pcr_pid {
                     self.last_pcr = Some(pcr);
@@ -241,11 +243,19 @@ impl RingProcessor {
                 let preroll_ms = match (cue.splice_time, self.last_pcr) {
                     (Some(pts), Some(pcr)) => {
                         let ahead = (pts + PTS_WRAP - (pcr / 300) % PTS_WRAP) % PTS_WRAP;
-                        Some(ahead / 90).filter(|ms| *ms <= MAX_PREROLL_MS).unwrap_or(0)
+                        Some(ahead / 90)
+                            .filter(|ms| *ms <= MAX_PREROLL_MS)
+                            .unwrap_or(0)
                     }
                     _ => 0,
                 };
-                info!(member = self.me, feed, event = cue.splice_event_id, preroll_ms, "SCTE-35 cue in the feed");
+                info!(
+                    member = self.me,
+                    feed,
+                    event = cue.splice_event_id,
+                    preroll_ms,
+                    "SCTE-35 cue in the feed"
+                );
                 self.send(RingMsg::Cue {
                     feed,
                     event_id: cue.splice_event_id,
@@ -317,7 +327,11 @@ impl Handler<Inbound> for RingProcessor {
                 self.player.progress(id, played, done);
                 self.drive(ctx);
             }
-            other => debug!(member = self.me, kind = other.kind(), "unexpected message from the switch"),
+            other => debug!(
+                member = self.me,
+                kind = other.kind(),
+                "unexpected message from the switch"
+            ),
         }
     }
 }

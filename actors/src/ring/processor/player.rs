@@ -199,7 +199,10 @@ impl Player {
             .is_some_and(|s| s.last_news.elapsed() > STALL)
         {
             if let Some(s) = self.stream.take() {
-                tracing::warn!(insert = s.id, "no progress from the switch; stream abandoned");
+                tracing::warn!(
+                    insert = s.id,
+                    "no progress from the switch; stream abandoned"
+                );
                 if let Some(o) = self.orders.get_mut(&s.id) {
                     o.not_before = Some(Instant::now() + Duration::from_secs(1));
                 }
@@ -289,7 +292,10 @@ mod tests {
         assert!(p.fetched(8, Ok(ts.clone())).is_none());
         assert!(p.drive(999).is_empty(), "not yet due");
         let msgs = p.drive(1000);
-        assert!(matches!(msgs[0], RingMsg::InsertStart { id: 7, from: 0, .. }));
+        assert!(matches!(
+            msgs[0],
+            RingMsg::InsertStart { id: 7, from: 0, .. }
+        ));
         let sent: usize = msgs
             .iter()
             .filter_map(|m| match m {
@@ -310,7 +316,14 @@ mod tests {
         q.to_fetch(0);
         q.fetched(8, Ok(ts));
         let msgs = q.drive(6000);
-        assert!(matches!(msgs[0], RingMsg::InsertStart { id: 8, from: 300, .. }));
+        assert!(matches!(
+            msgs[0],
+            RingMsg::InsertStart {
+                id: 8,
+                from: 300,
+                ..
+            }
+        ));
         match &msgs[1] {
             RingMsg::InsertData { ts, .. } => {
                 assert_eq!(ts.len(), CHUNK * PACKET_SIZE);

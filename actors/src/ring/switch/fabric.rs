@@ -178,7 +178,12 @@ impl Fabric {
         match wire::encode(&Frame::Ring(Box::new(msg))) {
             Ok(bytes) => {
                 if p.tx.try_send(bytes).is_err() {
-                    debug!(position, member = p.member, kind, "processor queue full; message dropped");
+                    debug!(
+                        position,
+                        member = p.member,
+                        kind,
+                        "processor queue full; message dropped"
+                    );
                 }
             }
             Err(e) => warn!(position, kind, error = %e, "cannot encode a ring message"),
@@ -230,7 +235,12 @@ impl Fabric {
             if r.state.running() {
                 r.state = InsertState::Interrupted;
             }
-            info!(feed = g, insert = id, played = r.played, "insert interrupted");
+            info!(
+                feed = g,
+                insert = id,
+                played = r.played,
+                "insert interrupted"
+            );
         }
         self.save(false, &[id]);
     }
@@ -256,9 +266,16 @@ impl Fabric {
                             info!(position = p, member, feed = ?feed, shifts = plan.shifts.len(), walk = ?plan.walk, "ring shifted")
                         }
                         FailOutcome::Uncovered { feed } => {
-                            warn!(position = p, member, feed, "no spare left: output carries its network feed without inserts")
+                            warn!(
+                                position = p,
+                                member,
+                                feed,
+                                "no spare left: output carries its network feed without inserts"
+                            )
                         }
-                        _ => info!(position = p, member, outcome = ?outcome, "ring position failed"),
+                        _ => {
+                            info!(position = p, member, outcome = ?outcome, "ring position failed")
+                        }
                     }
                     self.last_failover = Some(FailoverDoc {
                         position: p,
@@ -287,7 +304,9 @@ impl Fabric {
         for ev in events {
             match ev {
                 SpliceEvent::Started { name, from, .. } => {
-                    let Ok(id) = name.parse::<u64>() else { continue };
+                    let Ok(id) = name.parse::<u64>() else {
+                        continue;
+                    };
                     if let Some(r) = self.schedule.get_mut(id) {
                         r.state = InsertState::Playing;
                         r.started_at.get_or_insert_with(now_ms);
@@ -296,7 +315,9 @@ impl Fabric {
                     self.save(false, &[id]);
                 }
                 SpliceEvent::Finished { name, position, .. } => {
-                    let Ok(id) = name.parse::<u64>() else { continue };
+                    let Ok(id) = name.parse::<u64>() else {
+                        continue;
+                    };
                     let Some(r) = self.schedule.get_mut(id) else {
                         continue;
                     };
@@ -354,7 +375,7 @@ impl Fabric {
         }
     }
 
-    fn from_processor(&mut self, p: usize, msg: RingMsg) {
+    fn on_processor(&mut self, p: usize, msg: RingMsg) {
         let member = self.ring.members().get(p).copied().unwrap_or(u32::MAX);
         let covers = self.ring.coverage().get(p).copied().flatten();
         match msg {
@@ -367,22 +388,41 @@ impl Fabric {
                 if covers != Some(feed) {
                     return;
                 }
-                let Some(object) = self.cfg.feeds.get(feed).and_then(|f| f.cue_object.clone()) else {
-                    info!(feed, event = event_id, "cue seen; no cue_object configured for this feed");
+                let Some(object) = self.cfg.feeds.get(feed).and_then(|f| f.cue_object.clone())
+                else {
+                    info!(
+                        feed,
+                        event = event_id,
+                        "cue seen; no cue_object configured for this feed"
+                    );
                     return;
                 };
                 if self.schedule.has_cue(feed, event_id) {
                     return;
                 }
                 let at = now_ms() + preroll_ms.min(60_000);
-                let id = self.schedule.add(feed, at, &object, Origin::Cue(event_id)).id;
+                let id = self
+                    .schedule
+                    .add(feed, at, &object, Origin::Cue(event_id))
+                    .id;
                 info!(feed, event = event_id, insert = id, object = %object, at, "cue scheduled an insert");
                 self.save(false, &[id]);
                 self.assign_all();
             }
-            RingMsg::InsertStart { id, feed, from, psi } => {
+            RingMsg::InsertStart {
+                id,
+                feed,
+                from,
+                psi,
+            } => {
                 if covers != Some(feed) {
-                    warn!(position = p, member, feed, insert = id, "insert start from a processor not covering the feed; ignored");
+                    warn!(
+                        position = p,
+                        member,
+                        feed,
+                        insert = id,
+                        "insert start from a processor not covering the feed; ignored"
+                    );
                     return;
                 }
                 let Some(rec) = self.schedule.get(id) else {
@@ -393,7 +433,11 @@ impl Fabric {
                     return;
                 }
                 if let Some(other) = self.feeds[feed].current.filter(|c| *c != id) {
-                    debug!(insert = id, busy = other, "output busy with another insert; start ignored");
+                    debug!(
+                        insert = id,
+                        busy = other,
+                        "output busy with another insert; start ignored"
+                    );
                     return;
                 }
                 let armed = Insert::open(&id.to_string(), &psi, from as usize)
@@ -445,7 +489,11 @@ impl Fabric {
                 }
             }
             other => {
-                debug!(position = p, kind = other.kind(), "unexpected message from a processor")
+                debug!(
+                    position = p,
+                    kind = other.kind(),
+                    "unexpected message from a processor"
+                )
             }
         }
     }
@@ -516,10 +564,17 @@ impl Fabric {
             .procs
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.as_ref().filter(|p| p.last_seen.elapsed() > timeout).map(|_| i))
+            .filter_map(|(i, p)| {
+                p.as_ref()
+                    .filter(|p| p.last_seen.elapsed() > timeout)
+                    .map(|_| i)
+            })
             .collect();
         for p in silent {
-            self.lose(p, &format!("silent for more than {} ms", timeout.as_millis()));
+            self.lose(
+                p,
+                &format!("silent for more than {} ms", timeout.as_millis()),
+            );
         }
         if !self.grace_over && self.started.elapsed() > self.grace() {
             self.grace_over = true;
@@ -628,7 +683,12 @@ impl Handler<Register> for Fabric {
         if returning {
             match self.ring.recover(p) {
                 Ok(plans) => {
-                    info!(position = p, member = msg.member, plans = plans.len(), "processor returned (spare unless it re-covers a feed)")
+                    info!(
+                        position = p,
+                        member = msg.member,
+                        plans = plans.len(),
+                        "processor returned (spare unless it re-covers a feed)"
+                    )
                 }
                 Err(e) => warn!(position = p, error = %e, "planner refused a return"),
             }
@@ -659,7 +719,7 @@ impl Handler<FromProc> for Fabric {
         if let Some(proc_) = self.procs[p].as_mut() {
             proc_.last_seen = Instant::now();
         }
-        self.from_processor(p, msg.msg);
+        self.on_processor(p, msg.msg);
     }
 }
 

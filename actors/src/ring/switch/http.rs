@@ -104,7 +104,9 @@ impl SwitchHttp {
                 .route("/v1/ring", web::get().to(ring))
                 .route("/v1/ring/inserts", web::post().to(add_insert))
                 .route("/metrics", web::get().to(metrics))
-                .default_service(web::to(|| async { error_response(404, "no such endpoint") }))
+                .default_service(web::to(|| async {
+                    error_response(404, "no such endpoint")
+                }))
         })
         .workers(1)
         .disable_signals()

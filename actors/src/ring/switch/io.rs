@@ -73,7 +73,12 @@ pub struct FeedInput {
 }
 
 impl FeedInput {
-    pub fn new(feed: usize, addr: SocketAddr, fabric: ChildRef<Fabric>, cctx: ChildContext) -> Self {
+    pub fn new(
+        feed: usize,
+        addr: SocketAddr,
+        fabric: ChildRef<Fabric>,
+        cctx: ChildContext,
+    ) -> Self {
         FeedInput {
             feed,
             addr,

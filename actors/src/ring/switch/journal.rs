@@ -26,6 +26,9 @@ use crate::ring::planner::RingState;
 const RING_KEY: &str = "ring/state";
 const INSERT_PREFIX: &str = "ring/insert/";
 
+/// Entries handed to the writer together: (key, value).
+type Entries = Vec<(String, Vec<u8>)>;
+
 /// Why the journal could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -44,10 +47,21 @@ pub struct Loaded {
     pub inserts: Vec<InsertRec>,
 }
 
-/// A handle that writes entries in the background.
+/// A handle that writes entries in the background; dropping it waits for
+/// the writes queued so far (and releases sled's lock for the next opener).
 #[derive(Debug)]
 pub struct Journal {
-    tx: mpsc::Sender<Vec<(String, Vec<u8>)>>,
+    tx: Option<mpsc::Sender<Entries>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn encode<T: Serialize>(v: &T) -> Option<Vec<u8>> {
@@ -80,12 +94,18 @@ impl Journal {
                 loaded.inserts.push(decode(&key, &bytes)?);
             }
         }
-        let (tx, rx) = mpsc::channel::<Vec<(String, Vec<u8>)>>();
-        std::thread::Builder::new()
+        let (tx, rx) = mpsc::channel::<Entries>();
+        let thread = std::thread::Builder::new()
             .name("switch-journal".into())
             .spawn(move || writer(catalog, rx))
             .map_err(JournalError::Thread)?;
-        Ok((Journal { tx }, loaded))
+        Ok((
+            Journal {
+                tx: Some(tx),
+                thread: Some(thread),
+            },
+            loaded,
+        ))
     }
 
     /// Queues the ring's state and these insert records for writing.
@@ -99,13 +119,16 @@ impl Journal {
                 entries.push((format!("{INSERT_PREFIX}{:020}", r.id), bytes));
             }
         }
-        if !entries.is_empty() && self.tx.send(entries).is_err() {
+        if entries.is_empty() {
+            return;
+        }
+        if self.tx.as_ref().is_none_or(|tx| tx.send(entries).is_err()) {
             warn!("journal thread is gone; entries not written");
         }
     }
 }
 
-fn writer(catalog: Catalog, rx: mpsc::Receiver<Vec<(String, Vec<u8>)>>) {
+fn writer(catalog: Catalog, rx: mpsc::Receiver<Entries>) {
     while let Ok(first) = rx.recv() {
         let mut pending: BTreeMap<String, Vec<u8>> = first.into_iter().collect();
         while let Ok(more) = rx.try_recv() {
@@ -142,21 +165,10 @@ mod tests {
             s.get_mut(id).unwrap().played = 100;
             j.save(None, &[s.get(id).unwrap()]);
         }
-        // the thread finishes its writes after the handle is dropped
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match Journal::open(dir.path()) {
-                Ok((_, loaded)) => {
-                    assert_eq!(loaded.ring.as_ref(), Some(&ring));
-                    assert_eq!(loaded.inserts.len(), 1);
-                    assert_eq!(loaded.inserts[0].played, 100);
-                    break;
-                }
-                // sled's lock is held until the writer thread lets go
-                Err(_) if tries < 100 => std::thread::sleep(std::time::Duration::from_millis(20)),
-                Err(e) => panic!("{e}"),
-            }
-        }
+        // dropping the handle waited for the writes and released the lock
+        let (_, loaded) = Journal::open(dir.path()).unwrap();
+        assert_eq!(loaded.ring.as_ref(), Some(&ring));
+        assert_eq!(loaded.inserts.len(), 1);
+        assert_eq!(loaded.inserts[0].played, 100);
     }
 }

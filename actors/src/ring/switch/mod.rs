@@ -28,7 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stripecast_config::SwitchConfig;
-use stripecast_supervisors::{Backoff, ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
+use stripecast_supervisors::{
+    Backoff, ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec,
+};
 
 pub use fabric::{Fabric, FabricError};
 pub use schedule::{InsertRec, InsertState};
@@ -77,8 +79,10 @@ pub async fn start_switch(cfg: SwitchConfig) -> Result<SupervisorHandle, FabricE
     }
     let http = {
         let (addr, fabric_ref) = (cfg.http, fabric_ref.clone());
-        ChildSpec::try_new("http", move |_| http::SwitchHttp::bind(addr, fabric_ref.clone()))
-            .backoff(backoff)
+        ChildSpec::try_new("http", move |_| {
+            http::SwitchHttp::bind(addr, fabric_ref.clone())
+        })
+        .backoff(backoff)
     };
     Ok(Supervisor::start(spec.child(http)).await)
 }

@@ -134,11 +134,15 @@ impl Schedule {
         })
     }
 
-    /// Whether a cue with this event id was already scheduled on `feed`.
+    /// Whether an insert for a cue with this event id is still to play on
+    /// `feed` (a cue is repeated until its splice point; a looping feed
+    /// repeats it every loop, and each loop gets its insert).
     pub fn has_cue(&self, feed: usize, event_id: u32) -> bool {
-        self.inserts
-            .values()
-            .any(|r| r.feed == feed && r.origin == Origin::Cue(event_id))
+        self.inserts.values().any(|r| {
+            r.feed == feed
+                && r.origin == Origin::Cue(event_id)
+                && !matches!(r.state, InsertState::Done | InsertState::Failed)
+        })
     }
 
     pub fn get(&self, id: u64) -> Option<&InsertRec> {
@@ -192,6 +196,11 @@ mod tests {
         let o = &s.orders_for(0)[0];
         assert_eq!((o.id, o.resume_from), (b, 500));
         assert!(s.has_cue(1, 7) && !s.has_cue(0, 7) && !s.has_cue(1, 8));
+        s.get_mut(c).unwrap().state = InsertState::Done;
+        assert!(
+            !s.has_cue(1, 7),
+            "a played cue insert does not block the next loop's"
+        );
     }
 
     #[test]

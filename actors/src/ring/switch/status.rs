@@ -89,13 +89,20 @@ impl RingDoc {
         let _ = writeln!(s, "# TYPE stripecast_ring_feeds gauge");
         let _ = writeln!(s, "stripecast_ring_feeds {}", self.feeds.len());
         let _ = writeln!(s, "# TYPE stripecast_ring_uncovered_feeds gauge");
-        let _ = writeln!(s, "stripecast_ring_uncovered_feeds {}", self.uncovered.len());
+        let _ = writeln!(
+            s,
+            "stripecast_ring_uncovered_feeds {}",
+            self.uncovered.len()
+        );
         let _ = writeln!(s, "# TYPE stripecast_ring_spares gauge");
         let _ = writeln!(s, "stripecast_ring_spares {}", self.spares.len());
         let _ = writeln!(s, "# TYPE stripecast_ring_failovers_total counter");
         let _ = writeln!(s, "stripecast_ring_failovers_total {}", self.failovers);
         for (name, f) in [
-            ("packets_in_total", (|d: &FeedDoc| d.packets_in) as fn(&FeedDoc) -> u64),
+            (
+                "packets_in_total",
+                (|d: &FeedDoc| d.packets_in) as fn(&FeedDoc) -> u64,
+            ),
             ("packets_out_total", |d| d.packets_out),
             ("underflow_packets_total", |d| d.underflow_packets),
             ("feed_covered", |d| u64::from(d.system.is_some())),
