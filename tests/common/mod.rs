@@ -45,6 +45,8 @@ pub struct Cluster {
 pub struct Opts {
     pub parity: u8,
     pub stripe_size: u32,
+    /// The `[ring]` link every member gets.
+    pub ring: Option<stripecast_config::RingLink>,
 }
 
 impl Default for Opts {
@@ -52,6 +54,7 @@ impl Default for Opts {
         Opts {
             parity: 1,
             stripe_size: 65536,
+            ring: None,
         }
     }
 }
@@ -83,7 +86,7 @@ impl Cluster {
                 },
                 timeouts: Timeouts::default(),
                 members: members.clone(),
-                ring: None,
+                ring: opts.ring,
             })
             .collect();
         for c in &configs {

@@ -253,9 +253,7 @@ impl Fabric {
             info!(position = p, member, peer = %old.addr, reason, "processor lost");
         }
         let feed = self.ring.coverage().get(p).copied().flatten();
-        if let Some(g) = feed {
-            self.interrupt(g);
-        }
+        let before = self.ring.assignment();
         if self.ring.is_alive(p) {
             match self.ring.fail(p) {
                 Ok(outcome) => {
@@ -290,7 +288,22 @@ impl Fabric {
             }
             self.save(true, &[]);
         }
+        self.interrupt_moved(&before);
+        if let Some(g) = feed {
+            self.interrupt(g);
+        }
         self.assign_all();
+    }
+
+    /// Interrupts the insert of every feed whose processor changed since
+    /// `before`: the processor that played it has moved on, the new one resumes it.
+    fn interrupt_moved(&mut self, before: &[Option<usize>]) {
+        let after = self.ring.assignment();
+        for (g, (b, a)) in before.iter().zip(after).enumerate() {
+            if *b != a {
+                self.interrupt(g);
+            }
+        }
     }
 
     fn position_of_conn(&self, conn: u64) -> Option<usize> {
@@ -672,6 +685,7 @@ impl Handler<Register> for Fabric {
         let conn = self.next_conn;
         self.next_conn += 1;
         let returning = !self.ring.is_alive(p);
+        let before = self.ring.assignment();
         self.procs[p] = Some(Proc {
             conn,
             member: msg.member,
@@ -693,6 +707,7 @@ impl Handler<Register> for Fabric {
                 Err(e) => warn!(position = p, error = %e, "planner refused a return"),
             }
             self.save(true, &[]);
+            self.interrupt_moved(&before);
         } else {
             info!(position = p, member = msg.member, peer = %msg.addr, "processor connected");
         }

@@ -1,0 +1,477 @@
+//! The ring of video systems for real: three member processes (each with a
+//! processor), the switch process and two paced feed processes on loopback;
+//! outputs captured from UDP. Members are SIGKILLed before and during
+//! inserts; the captures must show no gap over 200 ms, every insert whole
+//! (its marker sequence complete and in order) at its time, the shift the
+//! configured way, and a valid TS (our checker, mpeg2ts-reader, and ffprobe
+//! when installed).
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{free_ports, tail, Cluster, Opts, BIN};
+use serde_json::Value;
+use stripecast_actors::ring::{Direction, RingState};
+use stripecast_actors::ts::check::check;
+use stripecast_actors::ts::gen::{generate, marker, GenParams};
+use stripecast_actors::ts::packet::packets;
+use stripecast_actors::ts::PCR_HZ;
+use stripecast_config::RingLink;
+
+const INSERT_MS: u64 = 2000;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// One datagram of an output: when it arrived (monotonic, wall ms) and its bytes.
+type Datagram = (Instant, u64, Vec<u8>);
+
+struct Capture {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Datagram>>,
+}
+
+fn capture() -> Capture {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        while !flag.load(Ordering::SeqCst) {
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push((Instant::now(), now_ms(), buf[..n].to_vec()));
+            }
+        }
+        got
+    });
+    Capture { addr, stop, thread }
+}
+
+fn free_udp_ports(n: usize) -> Vec<u16> {
+    let socks: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    socks
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect()
+}
+
+/// An insert: tagged so its packets are recognisable, timed far from the feeds'.
+fn insert_ts(tag: &str) -> (Vec<u8>, u32) {
+    let mut p = GenParams::new(tag);
+    p.pcr_start = 900 * PCR_HZ;
+    let ts = generate(Duration::from_millis(INSERT_MS), &p).unwrap();
+    let videos = packets(&ts)
+        .filter_map(Result::ok)
+        .filter(|k| k.pid() == p.video_pid && marker(k.payload()).is_some())
+        .count() as u32;
+    (ts, videos)
+}
+
+struct Rig {
+    cluster: Cluster,
+    switch: Option<Child>,
+    feeds: Vec<Child>,
+    caps: Vec<Capture>,
+    switch_http: String,
+    videos: u32,
+    direction: Direction,
+}
+
+impl Rig {
+    fn start(direction: &str) -> Rig {
+        let tcp = free_ports(2);
+        let udp_in = free_udp_ports(2);
+        let link = RingLink {
+            switch: SocketAddr::from(([127, 0, 0, 1], tcp[0])),
+            switch_http: SocketAddr::from(([127, 0, 0, 1], tcp[1])),
+        };
+        let cluster = Cluster::start_with(
+            3,
+            Opts {
+                ring: Some(link),
+                ..Opts::default()
+            },
+        );
+        let mut videos = 0;
+        for g in 0..2 {
+            let (ts, v) = insert_ts(&format!("AD{g}"));
+            videos = v;
+            let (code, body) = cluster.put(0, &format!("ads/ad{g}.ts"), &ts);
+            assert_eq!(code, 201, "{body}");
+        }
+        let caps = vec![capture(), capture()];
+        let dir = cluster.dir.path().join("switch");
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = &cluster.configs[0].cluster.secret;
+        let mut toml = format!(
+            "data_dir = {:?}\ncontrol = \"{}\"\nhttp = \"{}\"\ndirection = \"{direction}\"\n\
+             [cluster]\nname = \"test\"\nsecret = \"{secret}\"\n",
+            dir.display().to_string(),
+            link.switch,
+            link.switch_http
+        );
+        for g in 0..2 {
+            toml += &format!(
+                "[[feeds]]\ninput = \"udp://127.0.0.1:{}\"\noutput = \"udp://{}\"\n",
+                udp_in[g], caps[g].addr
+            );
+        }
+        for m in 0..3 {
+            toml += &format!("[[systems]]\nmember = {m}\n");
+        }
+        let cfg = dir.join("switch.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
+        let switch = Command::new(BIN)
+            .args(["switch", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log("switch.out"))
+            .stderr(log("switch.log"))
+            .spawn()
+            .unwrap();
+        let feeds = (0..2)
+            .map(|g| {
+                Command::new(BIN)
+                    .args(["feed", "--generate", "120", "--tag"])
+                    .arg(format!("FEED{g}"))
+                    .arg("--to")
+                    .arg(format!("udp://127.0.0.1:{}", udp_in[g]))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log(&format!("feed-{g}.log")))
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let rig = Rig {
+            cluster,
+            switch: Some(switch),
+            feeds,
+            caps,
+            switch_http: format!("http://{}", link.switch_http),
+            videos,
+            direction: match direction {
+                "up" => Direction::Up,
+                "down" => Direction::Down,
+                _ => Direction::Either,
+            },
+        };
+        rig.wait("every processor connected and both outputs flowing", |d| {
+            d["systems"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["connected"] == true))
+                && d["feeds"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().all(|f| f["packets_out"].as_u64() > Some(500)))
+        });
+        rig
+    }
+
+    fn doc(&self) -> Option<Value> {
+        ureq::get(&format!("{}/v1/ring", self.switch_http))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()
+    }
+
+    fn switch_log(&self) -> String {
+        std::fs::read_to_string(self.cluster.dir.path().join("switch/switch.log"))
+            .unwrap_or_default()
+    }
+
+    fn wait(&self, what: &str, mut ok: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(d) = self.doc().filter(|d| ok(d)) {
+                return d;
+            }
+            if Instant::now() > deadline {
+                let members: String = (0..3)
+                    .map(|i| format!("--- member {i}\n{}", tail(&self.cluster.log(i), 15)))
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}\nring: {:#}\n--- switch\n{}\n{members}",
+                    self.doc().unwrap_or_default(),
+                    tail(&self.switch_log(), 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(15));
+        }
+    }
+
+    /// Schedules through member `via` (which forwards to the switch); returns the id.
+    fn insert(&self, via: usize, feed: usize, at: u64) -> u64 {
+        let r: Value = ureq::post(&format!("{}/v1/ring/inserts", self.cluster.url(via)))
+            .send_json(serde_json::json!({"feed": feed, "at": at, "object": format!("ads/ad{feed}.ts")}))
+            .unwrap()
+            .into_json()
+            .unwrap();
+        r["id"].as_u64().unwrap()
+    }
+
+    fn wait_done(&self, ids: &[u64]) -> Value {
+        self.wait("the inserts done", |d| {
+            ids.iter().all(|id| {
+                d["inserts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r["id"] == *id && r["state"] == "done")
+            })
+        })
+    }
+
+    /// Stops the captures (after a little more output) and returns them.
+    fn outputs(&mut self) -> Vec<Vec<Datagram>> {
+        std::thread::sleep(Duration::from_millis(500));
+        self.caps
+            .drain(..)
+            .map(|c| {
+                c.stop.store(true, Ordering::SeqCst);
+                c.thread.join().unwrap()
+            })
+            .collect()
+    }
+
+    /// The planner's view of the same history, to compare with the switch's.
+    fn expected(&self, failures: &[usize], returns: &[usize]) -> RingState {
+        let mut r = RingState::new(self.direction, vec![0, 1, 2]).unwrap();
+        for &p in failures {
+            r.fail(p).unwrap();
+        }
+        for &p in returns {
+            r.recover(p).unwrap();
+        }
+        r
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for c in &self.caps {
+            c.stop.store(true, Ordering::SeqCst);
+        }
+        for mut f in self.feeds.drain(..) {
+            let _ = f.kill();
+            let _ = f.wait();
+        }
+        if let Some(mut s) = self.switch.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+fn insert_rec(doc: &Value, id: u64) -> Value {
+    doc["inserts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+fn bytes(cap: &[Datagram]) -> Vec<u8> {
+    cap.iter().flat_map(|d| d.2.iter().copied()).collect()
+}
+
+/// The longest silence between two datagrams of an output.
+fn max_gap(cap: &[Datagram]) -> Duration {
+    cap.windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or(Duration::MAX)
+}
+
+/// (tag, seq, wall ms of arrival) of every marked video packet.
+fn marks(cap: &[Datagram]) -> Vec<(String, u32, u64)> {
+    let mut out = Vec::new();
+    for (_, ms, d) in cap {
+        for p in packets(d).filter_map(Result::ok) {
+            if let Some(m) = marker(p.payload()) {
+                out.push((m.tag, m.seq, *ms));
+            }
+        }
+    }
+    out
+}
+
+/// The insert `tag` is whole (every seq once, in order); returns when its first packet arrived.
+fn assert_whole(cap: &[Datagram], tag: &str, videos: u32) -> u64 {
+    let m: Vec<_> = marks(cap).into_iter().filter(|x| x.0 == tag).collect();
+    let seqs: Vec<u32> = m.iter().map(|x| x.1).collect();
+    assert_eq!(
+        seqs,
+        (0..videos).collect::<Vec<_>>(),
+        "insert {tag} is not whole and in order"
+    );
+    m[0].2
+}
+
+/// Our validator, an independent reader (mpeg2ts-reader) and ffprobe when installed.
+fn assert_valid_ts(ts: &[u8]) {
+    let r = check(ts);
+    assert!(r.is_valid(), "{:?}", r.errors());
+    let mut last_cc: std::collections::HashMap<u16, u8> = Default::default();
+    for c in ts.chunks(188) {
+        let p = mpeg2ts_reader::packet::Packet::new(c);
+        let pid = u16::from(p.pid());
+        if pid == 0x1FFF || !p.adaptation_control().has_payload() {
+            continue;
+        }
+        let cc = p.continuity_counter().count();
+        if let Some(&prev) = last_cc.get(&pid) {
+            assert!(
+                cc == (prev + 1) & 0x0F || cc == prev,
+                "mpeg2ts-reader: PID {pid:#x} CC {prev} -> {cc}"
+            );
+        }
+        last_cc.insert(pid, cc);
+    }
+    assert!(last_cc.contains_key(&0), "a PAT");
+    let has_ffprobe = Command::new("ffprobe")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_ffprobe {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("out.ts");
+        std::fs::write(&f, ts).unwrap();
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-show_programs", "-of", "json"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
+    }
+}
+
+fn assert_ring_matches(doc: &Value, expected: &RingState) {
+    let want = expected.status_json();
+    for (g, f) in want["feeds"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(doc["feeds"][g]["system"], f["system"], "feed {g}: {doc:#}");
+    }
+    for (p, s) in want["systems"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(doc["systems"][p]["state"], s["state"], "system {p}: {doc:#}");
+        assert_eq!(doc["systems"][p]["alive"], s["alive"], "system {p}");
+    }
+    assert_eq!(doc["spare"], want["spare"]);
+}
+
+/// Down-wired ring (FIG. 13/14): the coverer of feed 1 is SIGKILLed in the
+/// middle of both outputs' inserts; both inserts resume on the processors
+/// that take the feeds over and play to their ends.
+#[test]
+fn ring_kill_during_inserts_shifts_down_and_inserts_resume() {
+    let mut rig = Rig::start("down");
+    let at = now_ms() + 1500;
+    let ids = [rig.insert(0, 0, at), rig.insert(2, 1, at)];
+    rig.wait("both inserts well under way", |d| {
+        ids.iter().all(|id| {
+            let r = insert_rec(d, *id);
+            r["state"] == "playing" && r["played"].as_u64() >= Some(280)
+        })
+    });
+    rig.cluster.kill(1);
+    let doc = rig.wait_done(&ids);
+    // down: position 0 takes feed 1 (f - 1), the spare takes feed 0 (f + 1 shifts)
+    assert_eq!(doc["feeds"][1]["system"], 0, "{doc:#}");
+    assert_eq!(doc["feeds"][0]["system"], 2, "{doc:#}");
+    assert_eq!(doc["spare"], Value::Null);
+    assert_ring_matches(&doc, &rig.expected(&[1], &[]));
+    let r1 = insert_rec(&doc, ids[1]);
+    assert_eq!(r1["players"], serde_json::json!([1, 0]), "{r1}");
+    assert_eq!(r1["resumes"], 1);
+    let r0 = insert_rec(&doc, ids[0]);
+    assert_eq!(r0["players"], serde_json::json!([0, 2]), "{r0}");
+
+    let outs = rig.outputs();
+    for (g, cap) in outs.iter().enumerate() {
+        let gap = max_gap(cap);
+        assert!(gap < Duration::from_millis(200), "output {g}: gap {gap:?}");
+        let first = assert_whole(cap, &format!("AD{g}"), rig.videos);
+        assert!(
+            first + 50 >= at && first <= at + 500,
+            "output {g}: insert began at {first}, scheduled {at}"
+        );
+        assert_valid_ts(&bytes(cap));
+        // the network feed carries on around the insert
+        let feed = marks(cap)
+            .into_iter()
+            .filter(|m| m.0 == format!("FEED{g}"))
+            .count();
+        assert!(feed > 2000, "output {g}: {feed} feed packets");
+    }
+}
+
+/// Up-wired ring: the coverer of feed 1 dies before its insert, the spare
+/// plays it at its time; the dead processor returns as the spare and covers
+/// the next failure (of feed 0's processor), whose insert it plays.
+#[test]
+fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
+    let mut rig = Rig::start("up");
+    rig.cluster.kill(1);
+    let doc = rig.wait("feed 1 covered by the spare", |d| d["feeds"][1]["system"] == 2);
+    assert_ring_matches(&doc, &rig.expected(&[1], &[]));
+    assert_eq!(doc["feeds"][0]["system"], 0, "up: nothing below the failure moves");
+    let at1 = now_ms() + 1500;
+    let first = rig.insert(0, 1, at1);
+    let doc = rig.wait_done(&[first]);
+    assert_eq!(insert_rec(&doc, first)["players"], serde_json::json!([2]));
+
+    rig.cluster.spawn(1);
+    rig.cluster.wait_member_up(1, Duration::from_secs(30));
+    let doc = rig.wait("member 1 back as the spare", |d| {
+        d["systems"][1]["connected"] == true && d["spare"] == 1
+    });
+    assert_eq!(doc["feeds"][1]["system"], 2, "nothing shifts back");
+    assert_ring_matches(&doc, &rig.expected(&[1], &[1]));
+
+    rig.cluster.kill(0);
+    let doc = rig.wait("feed 0 covered by the returned processor", |d| {
+        d["feeds"][0]["system"] == 1
+    });
+    assert_eq!(doc["feeds"][0]["member"], 1);
+    assert_eq!(doc["spare"], Value::Null);
+    assert_ring_matches(&doc, &rig.expected(&[1, 0], &[1]));
+    let at0 = now_ms() + 1500;
+    let second = rig.insert(2, 0, at0);
+    let doc = rig.wait_done(&[second]);
+    assert_eq!(insert_rec(&doc, second)["players"], serde_json::json!([1]));
+
+    let outs = rig.outputs();
+    for (g, cap) in outs.iter().enumerate() {
+        let gap = max_gap(cap);
+        assert!(gap < Duration::from_millis(200), "output {g}: gap {gap:?}");
+        let at = if g == 0 { at0 } else { at1 };
+        let first = assert_whole(cap, &format!("AD{g}"), rig.videos);
+        assert!(
+            first + 50 >= at && first <= at + 500,
+            "output {g}: insert began at {first}, scheduled {at}"
+        );
+        assert_valid_ts(&bytes(cap));
+    }
+}
