@@ -95,6 +95,12 @@ struct Rig {
 
 impl Rig {
     fn start(direction: &str) -> Rig {
+        Self::start_with(direction, false)
+    }
+
+    /// With `cues`, each feed carries an SCTE-35 splice_insert 1.5 s in and
+    /// the switch inserts `ads/ad<g>.ts` for it.
+    fn start_with(direction: &str, cues: bool) -> Rig {
         let tcp = free_ports(2);
         let udp_in = free_udp_ports(2);
         let link = RingLink {
@@ -131,6 +137,9 @@ impl Rig {
                 "[[feeds]]\ninput = \"udp://127.0.0.1:{}\"\noutput = \"udp://{}\"\n",
                 udp_in[g], caps[g].addr
             );
+            if cues {
+                toml += &format!("cue_object = \"ads/ad{g}.ts\"\n");
+            }
         }
         for m in 0..3 {
             toml += &format!("[[systems]]\nmember = {m}\n");
@@ -149,10 +158,13 @@ impl Rig {
             .unwrap();
         let feeds = (0..2)
             .map(|g| {
-                Command::new(BIN)
-                    .args(["feed", "--generate", "120", "--tag"])
-                    .arg(format!("FEED{g}"))
-                    .arg("--to")
+                let mut c = Command::new(BIN);
+                c.args(["feed", "--generate", "120", "--tag"])
+                    .arg(format!("FEED{g}"));
+                if cues {
+                    c.args(["--cue-at", "1.5"]);
+                }
+                c.arg("--to")
                     .arg(format!("udp://127.0.0.1:{}", udp_in[g]))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -219,10 +231,16 @@ impl Rig {
         }
     }
 
+    fn control_addr(&self) -> SocketAddr {
+        self.cluster.configs[0].ring.unwrap().switch
+    }
+
     /// Schedules through member `via` (which forwards to the switch); returns the id.
     fn insert(&self, via: usize, feed: usize, at: u64) -> u64 {
         let r: Value = ureq::post(&format!("{}/v1/ring/inserts", self.cluster.url(via)))
-            .send_json(serde_json::json!({"feed": feed, "at": at, "object": format!("ads/ad{feed}.ts")}))
+            .send_json(
+                serde_json::json!({"feed": feed, "at": at, "object": format!("ads/ad{feed}.ts")}),
+            )
             .unwrap()
             .into_json()
             .unwrap();
@@ -363,7 +381,11 @@ fn assert_valid_ts(ts: &[u8]) {
             .arg(&f)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
     }
@@ -375,7 +397,10 @@ fn assert_ring_matches(doc: &Value, expected: &RingState) {
         assert_eq!(doc["feeds"][g]["system"], f["system"], "feed {g}: {doc:#}");
     }
     for (p, s) in want["systems"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(doc["systems"][p]["state"], s["state"], "system {p}: {doc:#}");
+        assert_eq!(
+            doc["systems"][p]["state"], s["state"],
+            "system {p}: {doc:#}"
+        );
         assert_eq!(doc["systems"][p]["alive"], s["alive"], "system {p}");
     }
     assert_eq!(doc["spare"], want["spare"]);
@@ -387,6 +412,23 @@ fn assert_ring_matches(doc: &Value, expected: &RingState) {
 #[test]
 fn ring_kill_during_inserts_shifts_down_and_inserts_resume() {
     let mut rig = Rig::start("down");
+    // garbage and an impostor on the control port close those connections only
+    {
+        use std::io::{Read, Write};
+        let mut junk = std::net::TcpStream::connect(rig.control_addr()).unwrap();
+        junk.write_all(b"GET / HTTP/1.1\r\n\r\n\x00\x01garbage")
+            .unwrap();
+        junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(junk.read(&mut buf), Ok(0) | Err(_)), "closed");
+    }
+    let doc = rig.doc().unwrap();
+    assert!(doc["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["connected"] == true));
+    assert_eq!(doc["failovers"], 0);
     let at = now_ms() + 1500;
     let ids = [rig.insert(0, 0, at), rig.insert(2, 1, at)];
     rig.wait("both inserts well under way", |d| {
@@ -434,9 +476,14 @@ fn ring_kill_during_inserts_shifts_down_and_inserts_resume() {
 fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
     let mut rig = Rig::start("up");
     rig.cluster.kill(1);
-    let doc = rig.wait("feed 1 covered by the spare", |d| d["feeds"][1]["system"] == 2);
+    let doc = rig.wait("feed 1 covered by the spare", |d| {
+        d["feeds"][1]["system"] == 2
+    });
     assert_ring_matches(&doc, &rig.expected(&[1], &[]));
-    assert_eq!(doc["feeds"][0]["system"], 0, "up: nothing below the failure moves");
+    assert_eq!(
+        doc["feeds"][0]["system"], 0,
+        "up: nothing below the failure moves"
+    );
     let at1 = now_ms() + 1500;
     let first = rig.insert(0, 1, at1);
     let doc = rig.wait_done(&[first]);
@@ -474,4 +521,52 @@ fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
         );
         assert_valid_ts(&bytes(cap));
     }
+}
+
+/// SCTE-35 cues in the feeds trigger inserts of each feed's cue object.
+#[test]
+fn ring_scte35_cues_trigger_inserts() {
+    let mut rig = Rig::start_with("either", true);
+    let doc = rig.wait("an insert per cue, done", |d| {
+        (0..2).all(|g| {
+            d["inserts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["feed"] == g && r["origin"]["cue"] == 1 && r["state"] == "done")
+        })
+    });
+    let recs = doc["inserts"].as_array().unwrap();
+    assert_eq!(recs.len(), 2, "one insert per cue: {recs:?}");
+    let outs = rig.outputs();
+    for (g, cap) in outs.iter().enumerate() {
+        assert_whole(cap, &format!("AD{g}"), rig.videos);
+        assert!(max_gap(cap) < Duration::from_millis(200));
+        assert_valid_ts(&bytes(cap));
+    }
+}
+
+/// A malformed switch config is refused with its file, line and field.
+#[test]
+fn ring_switch_config_errors_name_the_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("switch.toml");
+    std::fs::write(
+        &f,
+        "data_dir = \"x\"\ncontrol = \"127.0.0.1:1\"\nhttp = \"127.0.0.1:2\"\n\
+         [cluster]\nname = \"t\"\nsecret = \"0123456789abcdef\"\n\
+         [[feeds]]\ninput = \"udp://127.0.0.1:3\"\noutput = \"udp://127.0.0.1:5\"\n\
+         [[feeds]]\ninput = \"udp://127.0.0.1:4\"\noutput = \"tcp://x\"\n\
+         [[systems]]\nmember = 0\n[[systems]]\nmember = 1\n[[systems]]\nmember = 2\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["switch", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("switch.toml:12:"), "{err}");
+    assert!(err.contains("feeds[1].output"), "{err}");
 }
