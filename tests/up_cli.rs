@@ -14,6 +14,15 @@ fn start_up(
     http: u16,
     peer: u16,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    start_up_with(dir, http, peer, &[])
+}
+
+fn start_up_with(
+    dir: &std::path::Path,
+    http: u16,
+    peer: u16,
+    extra: &[String],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .args(["up", "--nodes", "3", "--dir"])
         .arg(dir)
@@ -23,6 +32,7 @@ fn start_up(
             "--peer-base-port",
             &peer.to_string(),
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -145,4 +155,118 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     )
     .unwrap();
     let _ = up2.wait();
+}
+
+/// A base port `p` with `p + i` free for every `i` in `offsets` (TCP or UDP).
+fn free_run(offsets: &[u16], udp: bool) -> u16 {
+    loop {
+        let p = free_ports(1)[0];
+        if !(1024..=60000).contains(&p) {
+            continue;
+        }
+        let ok = offsets.iter().all(|i| {
+            if udp {
+                std::net::UdpSocket::bind(("127.0.0.1", p + i)).is_ok()
+            } else {
+                std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()
+            }
+        });
+        if ok {
+            return p;
+        }
+    }
+}
+
+fn ring_doc(node: &str) -> Option<serde_json::Value> {
+    let out = cli(node, &["ring", "status", "--json"]);
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn wait_ring(node: &str, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        if let Some(d) = ring_doc(node).filter(|d| ok(d)) {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:?}",
+            ring_doc(node)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let (http, peer) = port_bases();
+    let switch = free_run(&[0, 1], false);
+    let udp = free_run(&[0, 1, 100, 101], true);
+    let extra: Vec<String> = [
+        "--ring",
+        "2",
+        "--ring-switch-port",
+        &switch.to_string(),
+        "--ring-udp-base-port",
+        &udp.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (mut up, _lines) = start_up_with(&data_dir, http, peer, &extra);
+    let node = format!("http://127.0.0.1:{http}");
+    // the demo feeds carry a cue 4 s into each loop; each inserts the demo ad
+    let doc = wait_ring(&node, "a cue insert done on each feed", |d| {
+        (0..2).all(|g| {
+            d["inserts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["feed"] == g && r["state"] == "done" && r["object"] == "demo/ad.ts")
+        })
+    });
+    assert_eq!(doc["spare"], 2, "{doc}");
+    assert_eq!(doc["feeds"][1]["system"], 1);
+    let pid: i32 = std::fs::read_to_string(data_dir.join("member-1/member.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // either: shifting up takes one shift (the spare takes feed 1), down two
+    let doc = wait_ring(&node, "feed 1 on the spare", |d| {
+        d["feeds"][1]["system"] == 2
+    });
+    assert_eq!(doc["systems"][1]["alive"], false);
+    assert_eq!(doc["systems"][2]["state"], "fail_up");
+    let text = cli(&node, &["ring", "status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("fail_up") && text.contains("demo/ad.ts"),
+        "{text}"
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = up.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "up exited with {code}");
+    // the switch and the feeds were stopped with it: their ports are free again
+    assert!(std::net::TcpListener::bind(("127.0.0.1", switch)).is_ok());
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", udp)).is_ok());
 }
