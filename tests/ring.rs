@@ -509,6 +509,28 @@ fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
     let doc = rig.wait_done(&[second]);
     assert_eq!(insert_rec(&doc, second)["players"], serde_json::json!([1]));
 
+    // no spare left: a further failure leaves feed 1 on its network feed, reported
+    rig.cluster.kill(2);
+    let doc = rig.wait("feed 1 uncovered", |d| {
+        d["uncovered"] == serde_json::json!([1])
+    });
+    assert_eq!(doc["feeds"][1]["system"], Value::Null);
+    assert_eq!(doc["feeds"][0]["system"], 1);
+    let metrics = ureq::get(&format!("{}/metrics", rig.switch_http))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains("stripecast_ring_uncovered_feeds 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stripecast_ring_feed_covered{feed=\"1\"} 0"),
+        "{metrics}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
     let outs = rig.outputs();
     for (g, cap) in outs.iter().enumerate() {
         let gap = max_gap(cap);
