@@ -10,7 +10,8 @@
 //!   packet whose marker seq is higher than any seen before the kill (the
 //!   first packet of the insert produced by the new processor);
 //! * the longest gap between datagrams of each output, from the moment both
-//!   outputs flow until 3 s after the kill.
+//!   outputs flow until 3 s after the kill (and, separately, the longest
+//!   one from the last datagram before the kill on).
 //!
 //! Baseline, from the same run: the normal spacing of each output's datagrams
 //! (median and longest gap before the kill), so the longest gap is also shown
@@ -59,7 +60,7 @@ type Datagram = (Instant, Vec<u8>);
 struct Capture {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<Datagram>>,
+    thread: Option<std::thread::JoinHandle<Vec<Datagram>>>,
 }
 
 impl Capture {
@@ -80,14 +81,27 @@ impl Capture {
             }
             got
         });
-        Ok(Capture { addr, stop, thread })
+        Ok(Capture {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
-    fn finish(self) -> anyhow::Result<Vec<Datagram>> {
+    fn finish(mut self) -> anyhow::Result<Vec<Datagram>> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread
+            .take()
+            .context("a capture finished twice")?
             .join()
             .map_err(|_| anyhow::anyhow!("a capture thread panicked"))
+    }
+}
+
+impl Drop for Capture {
+    /// A run that fails part-way still stops its capture thread.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -187,8 +201,10 @@ fn marks(cap: &[Datagram], tag: &str) -> Vec<(Instant, u32)> {
 /// What one run measured.
 struct Run {
     failover: Option<Duration>,
-    /// Per output: the longest gap over the run, the median and longest gap before the kill.
+    /// Per output: the longest gap over the run, the longest from the last
+    /// datagram before the kill on, the median and longest gap before the kill.
     max_gap: Vec<Duration>,
+    after_kill_gap: Vec<Duration>,
     base_median: Vec<Duration>,
     base_max: Vec<Duration>,
     killed: u64,
@@ -363,6 +379,7 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
     let mut run = Run {
         failover: first_new_after(&marks(&outs[FEED], INSERT_TAG), kill).map(|t| t - kill),
         max_gap: Vec::new(),
+        after_kill_gap: Vec::new(),
         base_median: Vec::new(),
         base_max: Vec::new(),
         killed,
@@ -383,7 +400,15 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         // A silence running to the end of the capture counts as a gap too.
         let mut all = gaps(&times);
         all.push(end - times.last().copied().unwrap_or(flowing));
-        run.max_gap.push(all.into_iter().max().unwrap_or_default());
+        run.max_gap
+            .push(all.iter().copied().max().unwrap_or_default());
+        run.after_kill_gap.push(
+            all[before.len() - 1..]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or_default(),
+        );
     }
     Ok(run)
 }
@@ -461,6 +486,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         row(
             &format!("output {g}: longest gap over the run"),
             &col(&|r| ms(r.max_gap[g])),
+            "ms",
+        );
+        row(
+            &format!("output {g}: longest gap from the kill on"),
+            &col(&|r| ms(r.after_kill_gap[g])),
             "ms",
         );
         row(
