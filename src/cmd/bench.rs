@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod codec;
+pub mod ring;
 
 use clap::Subcommand;
 
@@ -11,12 +12,15 @@ pub enum BenchCommand {
     Codec(codec::Args),
     /// PUT and GET through a local cluster against raw loopback TCP and raw disk writes.
     Cluster(cluster::Args),
+    /// Ring insert failover: SIGKILL to the new processor's first insert packet, and output gaps against normal spacing.
+    Ring(ring::Args),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Codec(args) => codec::run(args),
         BenchCommand::Cluster(args) => cluster::run(args),
+        BenchCommand::Ring(args) => ring::run(args),
     }
 }
 
