@@ -3,6 +3,9 @@
 //! received bytes must be a valid TS that arrived over about its real
 //! duration. ffprobe also reads the output when it is installed.
 
+mod common;
+
+use common::ffprobe_if_present;
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -181,34 +184,4 @@ fn ts_gen_and_check_cli() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["trailing_bytes"], 1);
     ffprobe_if_present(&std::fs::read(dir.path().join("a.ts")).unwrap()[..188 * 50]);
-}
-
-/// Runs ffprobe on `ts` when it is installed; silent when it is not.
-fn ffprobe_if_present(ts: &[u8]) {
-    let Ok(probe) = Command::new("ffprobe").arg("-version").output() else {
-        return;
-    };
-    if !probe.status.success() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("probe.ts");
-    std::fs::write(&f, ts).unwrap();
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_programs", "-of", "json"])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        v["programs"].as_array().is_some_and(|p| !p.is_empty()),
-        "ffprobe sees no program: {v}"
-    );
-    assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
-    assert_eq!(v["programs"][0]["pcr_pid"], 0x100, "{v}");
 }

@@ -368,27 +368,7 @@ fn assert_valid_ts(ts: &[u8]) {
         last_cc.insert(pid, cc);
     }
     assert!(last_cc.contains_key(&0), "a PAT");
-    let has_ffprobe = Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_ffprobe {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("out.ts");
-        std::fs::write(&f, ts).unwrap();
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-show_programs", "-of", "json"])
-            .arg(&f)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
-    }
+    common::ffprobe_if_present(ts);
 }
 
 fn assert_ring_matches(doc: &Value, expected: &RingState) {

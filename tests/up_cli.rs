@@ -72,6 +72,18 @@ fn port_bases() -> (u16, u16) {
     }
 }
 
+/// Waits (30 s at most) for `up` to exit after a SIGINT.
+fn wait_exit(up: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = up.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn cli(node: &str, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -120,14 +132,7 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(s) = up.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "up did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_exit(&mut up);
     assert!(code.success(), "up exited with {code}");
     for i in 0..3 {
         assert!(
@@ -257,14 +262,7 @@ fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(s) = up.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "up did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_exit(&mut up);
     assert!(code.success(), "up exited with {code}");
     // the switch and the feeds were stopped with it: their ports are free again
     assert!(std::net::TcpListener::bind(("127.0.0.1", switch)).is_ok());

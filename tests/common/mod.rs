@@ -327,3 +327,37 @@ impl Cluster {
         });
     }
 }
+
+/// Runs ffprobe on `ts` when it is installed (silent when it is not): it must
+/// read it without errors and see the generated program (2 streams, PCR on 0x100).
+pub fn ffprobe_if_present(ts: &[u8]) {
+    let Ok(probe) = std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output()
+    else {
+        return;
+    };
+    if !probe.status.success() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("probe.ts");
+    std::fs::write(&f, ts).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_programs", "-of", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["programs"].as_array().is_some_and(|p| !p.is_empty()),
+        "ffprobe sees no program: {v}"
+    );
+    assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
+    assert_eq!(v["programs"][0]["pcr_pid"], 0x100, "{v}");
+}

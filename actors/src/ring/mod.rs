@@ -7,6 +7,7 @@
 //! the actor that drives real switches and reports status wraps these.
 //! See "Ring video insertion" in ARCHITECTURE.md at the repository root.
 
+mod conn;
 pub mod planner;
 pub mod processor;
 pub mod protocol;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use stripecast_config::{MemberConfig, RingLink};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +25,7 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
 use self::player::Player;
+use super::conn;
 use super::protocol::{RingMsg, SWITCH_ID};
 use crate::service::ObjectService;
 use crate::transport::handshake::{self, HandshakeConfig};
@@ -151,41 +152,17 @@ impl RingProcessor {
         info!(member = self.me, switch = %self.switch, "connected to the switch");
         self.attempt = 0;
         let gen = self.gen;
-        let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-        let (kill, mut killed) = oneshot::channel::<()>();
-        let Connection {
-            mut reader,
-            mut writer,
-            ..
-        } = conn;
-        actix_rt::spawn(async move {
-            while let Some(b) = rx.recv().await {
-                if writer.send(b).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let me = ctx.address();
-        actix_rt::spawn(async move {
-            let reason = loop {
-                tokio::select! {
-                    _ = &mut killed => break None,
-                    next = reader.next() => match next {
-                        Some(Ok(Frame::Ring(msg))) => me.do_send(Inbound { gen, msg: *msg }),
-                        Some(Ok(other)) => break Some(format!("protocol violation: {} frame", other.kind())),
-                        Some(Err(e)) => break Some(e.to_string()),
-                        None => break Some("closed by the switch".to_owned()),
-                    }
-                }
-            };
-            if let Some(reason) = reason {
-                me.do_send(Lost { gen, reason });
-            }
-        });
+        let (me, me2) = (ctx.address(), ctx.address());
+        let handle = conn::run(
+            conn,
+            1024,
+            move |msg| me.do_send(Inbound { gen, msg }),
+            move |reason| me2.do_send(Lost { gen, reason }),
+        );
         self.link = Some(Link {
             gen,
-            tx,
-            _kill: kill,
+            tx: handle.tx,
+            _kill: handle.kill,
         });
         self.send(RingMsg::Ping);
     }

@@ -15,18 +15,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures::{SinkExt, StreamExt};
 use stripecast_supervisors::{ChildContext, ChildRef};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 use tracing::{info, warn};
 
 use super::fabric::{Fabric, FromProc, Gone, Register};
+use crate::ring::conn;
 use crate::ring::protocol::SWITCH_ID;
 use crate::transport::handshake::{self, HandshakeConfig};
 use crate::transport::link::Connection;
-use crate::transport::wire::{Frame, FrameCodec};
+use crate::transport::wire::FrameCodec;
 
 /// Frames queued for one processor before new ones are dropped.
 pub const QUEUE: usize = 4096;
@@ -139,48 +138,37 @@ async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric:
         return;
     };
     let conn = Connection::from_handshake(framed, addr);
-    let (tx, mut rx) = mpsc::channel(QUEUE);
-    let (kill, mut killed) = oneshot::channel::<()>();
-    let id = match fab
+    // the fabric learns the connection's id when it registers it
+    let id = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let (on_msg, on_end) = {
+        let (fab, fab2, id, id2) = (fab.clone(), fab.clone(), id.clone(), id.clone());
+        (
+            move |msg| {
+                fab.do_send(FromProc {
+                    conn: id.get(),
+                    msg,
+                })
+            },
+            move |reason| {
+                fab2.do_send(Gone {
+                    conn: id2.get(),
+                    reason,
+                })
+            },
+        )
+    };
+    let handle = conn::run(conn, QUEUE, on_msg, on_end);
+    match fab
         .send(Register {
             member,
             addr,
-            tx,
-            kill,
+            tx: handle.tx,
+            kill: handle.kill,
         })
         .await
     {
-        Ok(Ok(id)) => id,
-        Ok(Err(why)) => {
-            warn!(peer = %addr, member, reason = %why, "processor refused");
-            return;
-        }
-        Err(_) => return,
-    };
-    let Connection {
-        mut reader,
-        mut writer,
-        ..
-    } = conn;
-    actix_rt::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if writer.send(bytes).await.is_err() {
-                break;
-            }
-        }
-    });
-    let reason = loop {
-        tokio::select! {
-            _ = &mut killed => break None,
-            next = reader.next() => match next {
-                Some(Ok(Frame::Ring(msg))) => fab.do_send(FromProc { conn: id, msg: *msg }),
-                Some(Ok(other)) => break Some(format!("protocol violation: {} frame", other.kind())),
-                Some(Err(e)) => break Some(format!("connection error: {e}")),
-                None => break Some("connection closed".to_owned()),
-            }
-        }
-    };
-    if let Some(reason) = reason {
-        fab.do_send(Gone { conn: id, reason });
+        Ok(Ok(conn_id)) => id.set(conn_id),
+        Ok(Err(why)) => warn!(peer = %addr, member, reason = %why, "processor refused"),
+        Err(_) => {}
     }
 }
