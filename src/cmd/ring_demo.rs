@@ -84,8 +84,31 @@ pub fn plan(
     Ok(cfg)
 }
 
-/// Starts the switch and the feeds.
-pub fn start(cluster: &mut LocalCluster, cfg: &SwitchConfig) -> anyhow::Result<()> {
+/// How the generated feeds play.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedPlan {
+    /// Seconds of stream (per loop when looping).
+    pub seconds: u32,
+    pub looped: bool,
+    /// An SCTE-35 cue this many seconds in (every loop).
+    pub cue_at: Option<u32>,
+}
+
+impl FeedPlan {
+    /// The demo's: 20 s loops with a cue 4 s in.
+    pub const DEMO: FeedPlan = FeedPlan {
+        seconds: LOOP_SECS,
+        looped: true,
+        cue_at: Some(CUE_AT_SECS),
+    };
+}
+
+/// Starts the switch and one generated feed per configured input.
+pub fn start(
+    cluster: &mut LocalCluster,
+    cfg: &SwitchConfig,
+    feeds: FeedPlan,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let path = cfg.data_dir.join("switch.toml");
@@ -100,20 +123,24 @@ pub fn start(cluster: &mut LocalCluster, cfg: &SwitchConfig) -> anyhow::Result<(
         &cfg.data_dir.join("switch.log"),
     )?;
     for (g, f) in cfg.feeds.iter().enumerate() {
+        let mut args: Vec<String> = vec![
+            "feed".into(),
+            "--generate".into(),
+            feeds.seconds.to_string(),
+            "--tag".into(),
+            format!("FEED{g}"),
+            "--to".into(),
+            format!("udp://{}", f.input),
+        ];
+        if feeds.looped {
+            args.push("--loop".into());
+        }
+        if let Some(at) = feeds.cue_at {
+            args.extend(["--cue-at".into(), at.to_string()]);
+        }
         cluster.spawn_extra(
             &format!("feed {g}"),
-            &[
-                "feed".into(),
-                "--generate".into(),
-                LOOP_SECS.to_string(),
-                "--loop".into(),
-                "--tag".into(),
-                format!("FEED{g}"),
-                "--cue-at".into(),
-                CUE_AT_SECS.to_string(),
-                "--to".into(),
-                format!("udp://{}", f.input),
-            ],
+            &args,
             &cfg.data_dir.join(format!("feed-{g}.log")),
         )?;
     }

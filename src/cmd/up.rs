@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(cfg) = &ring {
         ring_demo::store_demo_ad(&members.node(0))?;
-        ring_demo::start(&mut members, cfg)?;
+        ring_demo::start(&mut members, cfg, ring_demo::FeedPlan::DEMO)?;
     }
 
     println!(

@@ -294,34 +294,15 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         .send_bytes(insert)
         .map_err(|e| http_error(e, "storing the insert"))?;
 
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let path = cfg.data_dir.join("switch.toml");
-    cfg.save(&path)?;
-    cluster.spawn_extra(
-        "switch",
-        &[
-            "switch".into(),
-            "--config".into(),
-            path.display().to_string(),
-        ],
-        &cfg.data_dir.join("switch.log"),
+    ring_demo::start(
+        &mut cluster,
+        &cfg,
+        ring_demo::FeedPlan {
+            seconds: 120,
+            looped: false,
+            cue_at: None,
+        },
     )?;
-    for (g, f) in cfg.feeds.iter().enumerate() {
-        cluster.spawn_extra(
-            &format!("feed {g}"),
-            &[
-                "feed".into(),
-                "--generate".into(),
-                "120".into(),
-                "--tag".into(),
-                format!("FEED{g}"),
-                "--to".into(),
-                format!("udp://{}", f.input),
-            ],
-            &cfg.data_dir.join(format!("feed-{g}.log")),
-        )?;
-    }
     let status = format!("http://{}/v1/ring", link.switch_http);
     let (_, flowing) = wait_for(
         &status,
