@@ -33,7 +33,8 @@ pub struct RingPorts {
     pub udp: u16,
 }
 
-fn local(port: u16) -> SocketAddr {
+/// A loopback socket address.
+pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 

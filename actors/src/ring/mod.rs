@@ -20,3 +20,9 @@ pub use planner::{
 
 #[cfg(test)]
 mod tests;
+
+/// Wall-clock Unix milliseconds: the time base of insert schedules (`at`),
+/// shared by the switch and the processors.
+pub fn now_ms() -> u64 {
+    crate::service::now_ns() / 1_000_000
+}

@@ -57,6 +57,16 @@ pub enum Direction {
     Either,
 }
 
+impl From<stripecast_config::RingDirection> for Direction {
+    fn from(d: stripecast_config::RingDirection) -> Self {
+        match d {
+            stripecast_config::RingDirection::Up => Direction::Up,
+            stripecast_config::RingDirection::Down => Direction::Down,
+            stripecast_config::RingDirection::Either => Direction::Either,
+        }
+    }
+}
+
 impl Direction {
     fn allows(self, delta: i8) -> bool {
         match self {
@@ -239,11 +249,20 @@ impl RingState {
         self.at(feed, self.delta[feed])
     }
 
+    /// The ring position of the processor covering `feed` (no allocation:
+    /// the switch asks this for every datagram).
+    pub fn coverer(&self, feed: usize) -> Option<usize> {
+        (*self.covered.get(feed)?).then(|| self.anchor(feed))
+    }
+
+    /// The feed the processor at `position` covers.
+    pub fn covers(&self, position: usize) -> Option<usize> {
+        (0..self.feeds()).find(|&g| self.coverer(g) == Some(position))
+    }
+
     /// Feed -> ring position of the processor covering it.
     pub fn assignment(&self) -> Vec<Option<usize>> {
-        (0..self.feeds())
-            .map(|g| self.covered[g].then(|| self.anchor(g)))
-            .collect()
+        (0..self.feeds()).map(|g| self.coverer(g)).collect()
     }
 
     /// Ring position -> the feed its processor covers.

@@ -346,3 +346,21 @@ fn truth_table_selects_only_connected_inputs() {
     assert!(connected(3, SW4_NO_INSERT));
     assert!(SW4_INSERT.iter().all(|&k| connected(3, k)));
 }
+
+#[test]
+fn ring_per_item_lookups_agree_with_the_tables() {
+    for direction in [Direction::Up, Direction::Down, Direction::Either] {
+        let mut r = RingState::new(direction, (0..6).collect()).unwrap();
+        for p in [2, 0, 4] {
+            let _ = r.fail(p);
+            let coverage = r.coverage();
+            for (g, c) in r.assignment().into_iter().enumerate() {
+                assert_eq!(r.coverer(g), c);
+            }
+            for (p, f) in coverage.into_iter().enumerate() {
+                assert_eq!(r.covers(p), f);
+            }
+        }
+        assert_eq!(r.coverer(99), None);
+    }
+}

@@ -21,7 +21,7 @@
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use serde_json::Value;
@@ -33,7 +33,7 @@ use stripecast_config::{OutputTarget, RingLink};
 use super::cluster::bench_configs;
 use crate::cmd::client::{agent, encode_name, http_error};
 use crate::cmd::launch::LocalCluster;
-use crate::cmd::ring_demo::{self, RingPorts};
+use crate::cmd::ring_demo::{self, local, RingPorts};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -103,17 +103,6 @@ impl Drop for Capture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-}
-
-fn now_ms() -> anyhow::Result<u64> {
-    Ok(SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("the clock is before 1970")?
-        .as_millis() as u64)
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 fn free_tcp_ports(n: usize) -> anyhow::Result<Vec<u16>> {
@@ -318,7 +307,7 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         },
     )?;
 
-    let at = now_ms()? + 1500;
+    let at = stripecast_actors::ring::now_ms() + 1500;
     let r: Value = agent()
         .post(&node.url("/v1/ring/inserts"))
         .send_json(serde_json::json!({"feed": FEED, "at": at, "object": INSERT_OBJECT}))

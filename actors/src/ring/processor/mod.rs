@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use self::player::Player;
 use super::conn;
+use super::now_ms;
 use super::protocol::{RingMsg, SWITCH_ID};
 use crate::service::ObjectService;
 use crate::transport::handshake::{self, HandshakeConfig};
@@ -40,13 +41,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 /// Cues further ahead than this are treated as immediate.
 const MAX_PREROLL_MS: u64 = 60_000;
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 struct Link {
     gen: u64,

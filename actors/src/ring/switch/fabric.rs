@@ -33,7 +33,8 @@ use super::io::OutputSink;
 use super::journal::Journal;
 use super::schedule::{InsertRec, InsertState, Origin, Schedule};
 use super::status::{FailoverDoc, FeedDoc, RingDoc, SystemDoc};
-use crate::ring::planner::{Direction, FailOutcome, RingState};
+use crate::ring::now_ms;
+use crate::ring::planner::{FailOutcome, RingState};
 use crate::ring::protocol::RingMsg;
 use crate::transport::wire::{self, Frame};
 use crate::ts::splice::{Insert, SpliceEvent, SpliceState, Splicer};
@@ -43,22 +44,6 @@ use crate::ts::PACKET_SIZE;
 const PROGRESS_EVERY: u64 = 70;
 /// How often liveness and the start-up grace period are checked.
 const TICK: Duration = Duration::from_millis(25);
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The planner's direction from the config's.
-pub fn direction(d: stripecast_config::RingDirection) -> Direction {
-    match d {
-        stripecast_config::RingDirection::Up => Direction::Up,
-        stripecast_config::RingDirection::Down => Direction::Down,
-        stripecast_config::RingDirection::Either => Direction::Either,
-    }
-}
 
 struct FeedPath {
     splicer: Splicer,
@@ -114,7 +99,7 @@ pub enum FabricError {
 impl Fabric {
     pub fn open(cfg: Arc<SwitchConfig>) -> Result<Fabric, FabricError> {
         let (journal, loaded) = Journal::open(&cfg.data_dir.join("journal"))?;
-        let fresh = RingState::new(direction(cfg.direction), cfg.members())?;
+        let fresh = RingState::new(cfg.direction.into(), cfg.members())?;
         let ring = match loaded.ring {
             Some(r) if r.members() == fresh.members() && r.direction() == fresh.direction() => r,
             Some(r) if r.positions() != fresh.positions() => {
@@ -213,10 +198,6 @@ impl Fabric {
         }
     }
 
-    fn coverer(&self, feed: usize) -> Option<usize> {
-        self.ring.assignment().get(feed).copied().flatten()
-    }
-
     /// Stops feed `g`'s insert because its processor is gone; it resumes
     /// later from the packets already out.
     fn interrupt(&mut self, g: usize) {
@@ -252,13 +233,13 @@ impl Fabric {
         if let Some(old) = &had {
             info!(position = p, member, peer = %old.addr, reason, "processor lost");
         }
-        let feed = self.ring.coverage().get(p).copied().flatten();
+        let feed = self.ring.covers(p);
         let before = self.ring.assignment();
         if self.ring.is_alive(p) {
             match self.ring.fail(p) {
                 Ok(outcome) => {
                     self.failovers += 1;
-                    let now_covered_by = feed.and_then(|g| self.coverer(g));
+                    let now_covered_by = feed.and_then(|g| self.ring.coverer(g));
                     match &outcome {
                         FailOutcome::Covered(plan) => {
                             info!(position = p, member, feed = ?feed, shifts = plan.shifts.len(), walk = ?plan.walk, "ring shifted")
@@ -346,7 +327,7 @@ impl Fabric {
                         self.feeds[g].current = None;
                     }
                     self.save(false, &[id]);
-                    if let Some(p) = self.coverer(g) {
+                    if let Some(p) = self.ring.coverer(g) {
                         self.send(
                             p,
                             RingMsg::Progress {
@@ -376,7 +357,7 @@ impl Fabric {
             r.played = r.played.max(played);
         }
         self.save(false, &[id]);
-        if let Some(p) = self.coverer(g) {
+        if let Some(p) = self.ring.coverer(g) {
             self.send(
                 p,
                 RingMsg::Progress {
@@ -390,7 +371,7 @@ impl Fabric {
 
     fn on_processor(&mut self, p: usize, msg: RingMsg) {
         let member = self.ring.members().get(p).copied().unwrap_or(u32::MAX);
-        let covers = self.ring.coverage().get(p).copied().flatten();
+        let covers = self.ring.covers(p);
         match msg {
             RingMsg::Ping => {}
             RingMsg::Cue {
@@ -650,7 +631,7 @@ impl Handler<Input> for Fabric {
         }
         self.on_events(g);
         self.report_progress(g);
-        if let Some(p) = self.coverer(g) {
+        if let Some(p) = self.ring.coverer(g) {
             self.send(
                 p,
                 RingMsg::Feed {

@@ -26,34 +26,36 @@ pub struct InsertRequest {
     pub object: String,
 }
 
-/// Checks an insert request's object name; the message on refusal.
-pub fn check_object(object: &str) -> Result<(), String> {
-    crate::gateway::names::check(object)
-}
-
 struct State {
     fabric: ChildRef<Fabric>,
 }
 
+const RESTARTING: &str = "the switch fabric is restarting";
+
+/// The status document, or the 503 to answer while the fabric restarts.
+async fn doc(st: &State) -> Result<super::RingDoc, HttpResponse> {
+    let f = st
+        .fabric
+        .live_addr()
+        .ok_or_else(|| error_response(503, RESTARTING))?;
+    f.send(GetDoc)
+        .await
+        .map_err(|_| error_response(503, RESTARTING))
+}
+
 async fn ring(st: web::Data<State>) -> HttpResponse {
-    let Some(f) = st.fabric.live_addr() else {
-        return error_response(503, "the switch fabric is restarting");
-    };
-    match f.send(GetDoc).await {
-        Ok(doc) => HttpResponse::Ok().json(doc),
-        Err(_) => error_response(503, "the switch fabric is restarting"),
+    match doc(&st).await {
+        Ok(d) => HttpResponse::Ok().json(d),
+        Err(r) => r,
     }
 }
 
 async fn metrics(st: web::Data<State>) -> HttpResponse {
-    let Some(f) = st.fabric.live_addr() else {
-        return error_response(503, "the switch fabric is restarting");
-    };
-    match f.send(GetDoc).await {
-        Ok(doc) => HttpResponse::Ok()
+    match doc(&st).await {
+        Ok(d) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")
-            .body(doc.metrics()),
-        Err(_) => error_response(503, "the switch fabric is restarting"),
+            .body(d.metrics()),
+        Err(r) => r,
     }
 }
 
@@ -67,11 +69,11 @@ async fn add_insert(st: web::Data<State>, body: web::Bytes) -> HttpResponse {
             )
         }
     };
-    if let Err(m) = check_object(&req.object) {
+    if let Err(m) = crate::gateway::names::check(&req.object) {
         return error_response(400, &format!("object: {m}"));
     }
     let Some(f) = st.fabric.live_addr() else {
-        return error_response(503, "the switch fabric is restarting");
+        return error_response(503, RESTARTING);
     };
     match f
         .send(AddInsert {
@@ -83,7 +85,7 @@ async fn add_insert(st: web::Data<State>, body: web::Bytes) -> HttpResponse {
     {
         Ok(Ok(rec)) => HttpResponse::Created().json(rec),
         Ok(Err(m)) => error_response(400, &m),
-        Err(_) => error_response(503, "the switch fabric is restarting"),
+        Err(_) => error_response(503, RESTARTING),
     }
 }
 

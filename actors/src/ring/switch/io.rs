@@ -105,14 +105,15 @@ impl Actor for FeedInput {
             }
         };
         info!(feed = self.feed, addr = %self.addr, "feed input listening");
-        let datagrams = futures::stream::unfold(sock, |s| async move {
-            let mut buf = vec![0u8; 65_536];
-            let r = s.recv(&mut buf).await.map(|n| {
-                buf.truncate(n);
-                Bytes::from(buf)
+        // one receive buffer for the reader's life; each datagram is copied out at its size
+        let datagrams =
+            futures::stream::unfold((sock, vec![0u8; 65_536]), |(s, mut buf)| async move {
+                let r = s
+                    .recv(&mut buf)
+                    .await
+                    .map(|n| Bytes::copy_from_slice(&buf[..n]));
+                Some((r, (s, buf)))
             });
-            Some((r, s))
-        });
         ctx.add_stream(datagrams);
     }
 }

@@ -43,12 +43,16 @@ pub async fn start_switch(cfg: SwitchConfig) -> Result<SupervisorHandle, FabricE
         target: cfg.data_dir.display().to_string(),
         source,
     })?;
-    // open once up front so a bad journal or output is reported, not retried
-    drop(Fabric::open(cfg.clone())?);
+    // opened here so a bad journal or output is reported, not retried; the
+    // first start uses it, a restart opens afresh
+    let first = std::sync::Mutex::new(Some(Fabric::open(cfg.clone())?));
     let backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     let (fabric, fabric_ref) = {
         let cfg = cfg.clone();
-        ChildSpec::try_new_with_ref("fabric", move |_| Fabric::open(cfg.clone()))
+        ChildSpec::try_new_with_ref("fabric", move |_| {
+            let opened = first.lock().map(|mut f| f.take()).unwrap_or(None);
+            opened.map_or_else(|| Fabric::open(cfg.clone()), Ok)
+        })
     };
     let control = {
         let (cfg, fabric_ref) = (cfg.clone(), fabric_ref.clone());
