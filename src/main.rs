@@ -1,6 +1,7 @@
 //! The `stripecast` command line: one binary for running members (`node`, `up`),
 //! operating a cluster (`put`, `get`, `ls`, `rm`, `status`), inspecting what lies
-//! on disk (`fragment inspect`, `layout`) and measuring (`bench`).
+//! on disk (`fragment inspect`, `layout`), measuring (`bench`) and proving
+//! correctness under faults (`chaos`).
 //!
 //! Every subcommand lives in its own module under `cmd/`; this file only parses
 //! arguments and reports errors with context (anyhow).
@@ -54,6 +55,8 @@ enum Command {
     /// The ring of video systems: status and inserts.
     #[command(subcommand)]
     Ring(cmd::ring::RingCommand),
+    /// Run a seeded nemesis against a concurrent workload on a local cluster and check the history.
+    Chaos(cmd::chaos::Args),
     /// Generate or validate MPEG-TS files.
     #[command(subcommand)]
     Ts(cmd::ts::TsCommand),
@@ -76,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Feed(a) => cmd::feed::run(a),
         Command::Ts(c) => cmd::ts::run(c),
+        Command::Chaos(a) => cmd::chaos::run(a),
         Command::Switch(a) => cmd::switch::run(a),
         Command::Ring(c) => cmd::ring::run(c),
     };

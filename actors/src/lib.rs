@@ -10,6 +10,7 @@ pub mod protocol;
 pub mod ring;
 pub mod service;
 pub mod store;
+pub mod testing;
 pub mod transport;
 pub mod ts;
 pub mod volume;

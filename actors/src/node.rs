@@ -95,6 +95,14 @@ fn write_pid(data_dir: &Path) -> Result<PathBuf, NodeError> {
 
 /// Starts a member inside the current actix system.
 pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
+    start_member_with(cfg, crate::testing::TestHooks::default()).await
+}
+
+/// Starts a member with test-only hooks (see `crate::testing`).
+pub async fn start_member_with(
+    cfg: MemberConfig,
+    hooks: crate::testing::TestHooks,
+) -> Result<Member, NodeError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| NodeError::Io {
         path: cfg.data_dir.clone(),
         source,
@@ -118,6 +126,10 @@ pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
         metrics,
     )
     .map_err(|e| NodeError::Setup(e.to_string()))?;
+    if hooks.any() {
+        tracing::warn!(member = me, %hooks, "test-only hooks on");
+    }
+    service.set_test_hooks(hooks);
 
     let store = {
         let shared = shared.clone();

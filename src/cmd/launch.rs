@@ -20,15 +20,26 @@ pub struct LocalCluster {
     children: Vec<(u32, Option<Child>)>,
     /// Other processes (the ring's switch, demo feeds), stopped before the members.
     extras: Vec<(String, Child)>,
+    /// Extra arguments for every `stripecast node` started (e.g. test hooks).
+    node_args: Vec<String>,
 }
 
 impl LocalCluster {
     /// Writes each member's config into its data dir and starts it, logging to `member.log` there.
     pub fn start(configs: Vec<MemberConfig>) -> anyhow::Result<LocalCluster> {
+        Self::start_with(configs, Vec::new())
+    }
+
+    /// Like [`LocalCluster::start`], passing `node_args` to every member process.
+    pub fn start_with(
+        configs: Vec<MemberConfig>,
+        node_args: Vec<String>,
+    ) -> anyhow::Result<LocalCluster> {
         let mut c = LocalCluster {
             children: configs.iter().map(|cfg| (cfg.id, None)).collect(),
             configs,
             extras: Vec::new(),
+            node_args,
         };
         for i in 0..c.configs.len() {
             let cfg = &c.configs[i];
@@ -53,6 +64,7 @@ impl LocalCluster {
             .arg("node")
             .arg("--config")
             .arg(cfg.data_dir.join("config.toml"))
+            .args(&self.node_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("member log")?)
             .stderr(log)
@@ -92,6 +104,27 @@ impl LocalCluster {
         if let Some(mut c) = self.children[i].1.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// The process id of member `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<Pid> {
+        self.children[i]
+            .1
+            .as_ref()
+            .and_then(|c| i32::try_from(c.id()).ok())
+            .map(Pid::from_raw)
+    }
+
+    /// Whether member `i` was started and not killed since.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.children[i].1.is_some()
+    }
+
+    /// Sends `signal` to member `i` (SIGSTOP / SIGCONT for the chaos nemesis).
+    pub fn signal(&self, i: usize, signal: Signal) {
+        if let Some(pid) = self.pid(i) {
+            let _ = kill(pid, signal);
         }
     }
 
@@ -170,6 +203,10 @@ impl LocalCluster {
 
     /// SIGTERM to every process (helpers first), SIGKILL to those still running after 10 s.
     pub fn stop(&mut self) {
+        // A SIGSTOPped member would hold its SIGTERM until the deadline.
+        for i in 0..self.children.len() {
+            self.signal(i, Signal::SIGCONT);
+        }
         for (name, mut child) in self.extras.drain(..).rev() {
             if let Ok(pid) = i32::try_from(child.id()) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);

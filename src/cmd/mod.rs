@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod chaos;
 pub mod client;
 pub mod demo_supervision;
 pub mod feed;

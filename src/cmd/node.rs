@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use stripecast_actors::node::start_member;
+use stripecast_actors::node::start_member_with;
+use stripecast_actors::testing::TestHooks;
 use stripecast_config::MemberConfig;
 
 #[derive(clap::Args, Debug)]
@@ -11,13 +12,19 @@ pub struct Args {
     /// The member's TOML configuration.
     #[arg(long)]
     config: PathBuf,
+    /// Test-only hook (repeatable): `inject` opens POST /v1/inject for crafted
+    /// peer messages; `serve-unverified` serves blocks without checking them
+    /// (a planted fault). Never on a production member.
+    #[arg(long = "test-hook", value_name = "NAME")]
+    test_hooks: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let hooks = TestHooks::parse(&args.test_hooks)?;
     let cfg = MemberConfig::load(&args.config)?;
     let id = cfg.id;
     actix::System::new().block_on(async move {
-        let member = start_member(cfg)
+        let member = start_member_with(cfg, hooks)
             .await
             .with_context(|| format!("starting member {id}"))?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

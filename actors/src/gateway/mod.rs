@@ -15,13 +15,13 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::service::ObjectService;
 
 /// One member as `/v1/cluster` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MemberDoc {
     pub id: u32,
     /// `up`, `down` or `rebuilding`.
@@ -33,7 +33,7 @@ pub struct MemberDoc {
 }
 
 /// The `/v1/cluster` document.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterDoc {
     pub id: u32,
     pub cluster: String,

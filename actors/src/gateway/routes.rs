@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/faults/{peer}", web::get().to(faults_get))
         .route("/v1/faults/{peer}", web::put().to(faults_put))
         .route("/v1/faults/{peer}", web::delete().to(faults_clear))
+        .route("/v1/inject", web::post().to(inject))
         .route("/v1/ring", web::get().to(super::ring_proxy::status))
         .route(
             "/v1/ring/inserts",
@@ -296,6 +297,39 @@ async fn faults_put(
         }
         Err(e) => error_response(400, &format!("fault spec: {e}")),
     }
+}
+
+/// `POST /v1/inject`: a crafted peer message, handled as if `from` had sent
+/// it (test-only hook `inject`; see `crate::testing`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Injection {
+    from: u32,
+    request: crate::protocol::Request,
+}
+
+async fn inject(body: web::Bytes, st: web::Data<GatewayState>) -> HttpResponse {
+    if !st.service.test_hooks().inject {
+        return error_response(
+            403,
+            "message injection is off (start the member with --test-hook inject)",
+        );
+    }
+    let inj = match serde_json::from_slice::<Injection>(&body) {
+        Ok(i) => i,
+        Err(e) => return error_response(400, &format!("injection: {e}")),
+    };
+    let n = st.service.layout().members() as u32;
+    if inj.from >= n || inj.from == st.service.me() {
+        return error_response(400, &format!("from must be another member id below {n}"));
+    }
+    tracing::warn!(
+        member = st.service.me(),
+        peer = inj.from,
+        request = ?inj.request,
+        "injected peer message"
+    );
+    HttpResponse::Ok().json(st.service.handle(inj.from, inj.request).await)
 }
 
 async fn faults_clear(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {

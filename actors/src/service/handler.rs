@@ -109,9 +109,16 @@ impl ObjectService {
                 incarnation,
                 lbn,
             } => {
+                let unverified = self.test_hooks().serve_unverified;
                 let data = inner
                     .store
-                    .run(move |s| s.read_block(&name, incarnation, lbn))
+                    .run(move |s| {
+                        if unverified {
+                            s.read_block_unverified(&name, incarnation, lbn)
+                        } else {
+                            s.read_block(&name, incarnation, lbn)
+                        }
+                    })
                     .await?;
                 Ok(Response::Block(data))
             }

@@ -84,6 +84,8 @@ struct Inner {
     uploads: Uploads,
     fragments: ChildRef<Supervisor>,
     peers: OnceLock<Arc<dyn PeerRequester>>,
+    /// Test-only hooks (see `crate::testing`), set once at start.
+    hooks: OnceLock<crate::testing::TestHooks>,
     metrics: Arc<Metrics>,
     /// Incarnation counters handed out for PUTs still running, by object name.
     inflight: Mutex<HashMap<String, u32>>,
@@ -125,6 +127,7 @@ impl ObjectService {
                 uploads,
                 fragments,
                 peers: OnceLock::new(),
+                hooks: OnceLock::new(),
                 metrics,
                 inflight: Mutex::new(HashMap::new()),
                 mirror_turn: AtomicU64::new(0),
@@ -144,6 +147,16 @@ impl ObjectService {
     }
 
     /// Gives the service the membership view (once, after it exists).
+    /// Turns on test-only hooks (once, at start).
+    pub fn set_test_hooks(&self, hooks: crate::testing::TestHooks) {
+        let _ = self.inner.hooks.set(hooks);
+    }
+
+    /// The test-only hooks this member runs with (none by default).
+    pub fn test_hooks(&self) -> crate::testing::TestHooks {
+        self.inner.hooks.get().copied().unwrap_or_default()
+    }
+
     pub fn set_view(&self, view: crate::membership::MembershipView) {
         let _ = self.inner.view.set(view);
     }

@@ -445,6 +445,18 @@ impl LocalStore {
         Ok(reader.read_block(lbn)?)
     }
 
+    /// One block read without checking its checksum: only for the test-only
+    /// `serve-unverified` hook that plants a fault (see `crate::testing`).
+    pub fn read_block_unverified(
+        &self,
+        name: &str,
+        incarnation: u32,
+        lbn: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let reader = self.reader(name, incarnation)?;
+        Ok(reader.read_block_unverified(lbn)?)
+    }
+
     /// Replaces one block (with its checksum) and fsyncs: repair from parity.
     pub fn write_block(
         &self,

@@ -9,6 +9,11 @@
 //! partition looks like silence to both sides, which declare each other down
 //! after the heartbeat timeout, as with a real network partition.
 //!
+//! Decisions (drop, duplicate, corrupt: which frame, which byte) come from
+//! the thread's RNG, or, when `seed` is set, from a per-link RNG seeded with
+//! `seed` and the peer id: then a given seed and frame sequence always give
+//! the same decisions (`stripecast chaos` sets one per fault it injects).
+//!
 //! Invariants: faults act on encoded frames (after the handshake); `corrupt`
 //! flips bits of one byte of the frame body, which the receiver's CRC-32C
 //! always detects (a burst of at most 8 bits), so a corrupt frame always costs
@@ -19,7 +24,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::{Bytes, BytesMut};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The faults injected on the link to one peer. The default is no fault.
@@ -38,12 +44,18 @@ pub struct LinkFaults {
     pub reorder: bool,
     /// Probability that an outgoing frame has one byte flipped.
     pub corrupt: f64,
+    /// Seed of this link's fault decisions (reproducible runs); `None`: fresh randomness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl LinkFaults {
-    /// True when no fault is set.
+    /// True when no fault is set (a seed alone is no fault).
     pub fn is_clear(&self) -> bool {
-        *self == LinkFaults::default()
+        LinkFaults {
+            seed: None,
+            ..self.clone()
+        } == LinkFaults::default()
     }
 
     /// A partition.
@@ -128,16 +140,48 @@ pub(crate) struct Verdict {
     pub hold: bool,
 }
 
-fn roll(p: f64) -> bool {
-    p > 0.0 && rand::thread_rng().gen::<f64>() < p.min(1.0)
+/// The source of one link's fault decisions: seeded when the faults carry a
+/// seed (reseeded whenever the seed changes), from entropy otherwise.
+#[derive(Debug)]
+pub(crate) struct FaultRng {
+    peer: u32,
+    seed: Option<u64>,
+    rng: ChaCha8Rng,
+}
+
+impl FaultRng {
+    pub(crate) fn new(peer: u32) -> FaultRng {
+        FaultRng {
+            peer,
+            seed: None,
+            rng: ChaCha8Rng::from_entropy(),
+        }
+    }
+
+    /// The RNG to decide with under `faults`.
+    fn for_faults(&mut self, faults: &LinkFaults) -> &mut ChaCha8Rng {
+        if faults.seed != self.seed {
+            self.seed = faults.seed;
+            self.rng = match faults.seed {
+                Some(s) => ChaCha8Rng::seed_from_u64(
+                    s ^ u64::from(self.peer).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                ),
+                None => ChaCha8Rng::from_entropy(),
+            };
+        }
+        &mut self.rng
+    }
+}
+
+fn roll(p: f64, rng: &mut impl Rng) -> bool {
+    p > 0.0 && rng.gen::<f64>() < p.min(1.0)
 }
 
 /// Flips the bits of one random byte of `frame` with a random nonzero mask.
-pub(crate) fn corrupt(frame: &Bytes) -> Bytes {
+pub(crate) fn corrupt(frame: &Bytes, rng: &mut impl Rng) -> Bytes {
     if frame.is_empty() {
         return frame.clone();
     }
-    let mut rng = rand::thread_rng();
     let mut copy = BytesMut::from(&frame[..]);
     let i = rng.gen_range(0..copy.len());
     copy[i] ^= rng.gen_range(1..=255u8);
@@ -145,19 +189,20 @@ pub(crate) fn corrupt(frame: &Bytes) -> Bytes {
 }
 
 /// Applies `faults` (except the delay, which the writer applies) to one frame.
-pub(crate) fn apply(faults: &LinkFaults, frame: Bytes) -> Verdict {
-    if faults.partition || roll(faults.drop) {
+pub(crate) fn apply(faults: &LinkFaults, frame: Bytes, rng: &mut FaultRng) -> Verdict {
+    let rng = rng.for_faults(faults);
+    if faults.partition || roll(faults.drop, rng) {
         return Verdict {
             copies: Vec::new(),
             hold: false,
         };
     }
-    let frame = if roll(faults.corrupt) {
-        corrupt(&frame)
+    let frame = if roll(faults.corrupt, rng) {
+        corrupt(&frame, rng)
     } else {
         frame
     };
-    let copies = if roll(faults.duplicate) {
+    let copies = if roll(faults.duplicate, rng) {
         vec![frame.clone(), frame]
     } else {
         vec![frame]
@@ -193,7 +238,8 @@ mod tests {
     #[test]
     fn verdicts() {
         let frame = Bytes::from_static(b"0123456789");
-        let v = apply(&LinkFaults::partition(), frame.clone());
+        let mut rng = FaultRng::new(1);
+        let v = apply(&LinkFaults::partition(), frame.clone(), &mut rng);
         assert!(v.copies.is_empty());
         let v = apply(
             &LinkFaults {
@@ -201,6 +247,7 @@ mod tests {
                 ..Default::default()
             },
             frame.clone(),
+            &mut rng,
         );
         assert!(v.copies.is_empty());
         let v = apply(
@@ -210,6 +257,7 @@ mod tests {
                 ..Default::default()
             },
             frame.clone(),
+            &mut rng,
         );
         assert_eq!(v.copies, vec![frame.clone(), frame.clone()]);
         assert!(v.hold);
@@ -219,6 +267,7 @@ mod tests {
                 ..Default::default()
             },
             frame.clone(),
+            &mut rng,
         );
         assert_eq!(v.copies.len(), 1);
         assert_ne!(v.copies[0], frame);
@@ -228,5 +277,44 @@ mod tests {
             .filter(|(a, b)| a != b)
             .count();
         assert_eq!(diff, 1);
+    }
+
+    #[test]
+    fn a_seed_makes_decisions_reproducible() {
+        let faults = LinkFaults {
+            drop: 0.3,
+            duplicate: 0.3,
+            corrupt: 0.3,
+            seed: Some(99),
+            ..Default::default()
+        };
+        assert!(!faults.is_clear());
+        assert!(LinkFaults {
+            seed: Some(1),
+            ..Default::default()
+        }
+        .is_clear());
+        let frames: Vec<Bytes> = (0..200u32)
+            .map(|i| Bytes::from(i.to_le_bytes().repeat(8)))
+            .collect();
+        let run = |peer: u32| {
+            let mut rng = FaultRng::new(peer);
+            frames
+                .iter()
+                .map(|f| apply(&faults, f.clone(), &mut rng).copies)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+        let unseeded = LinkFaults {
+            seed: None,
+            ..faults.clone()
+        };
+        let mut a = FaultRng::new(1);
+        let mut b = FaultRng::new(1);
+        let differ = frames.iter().any(|f| {
+            apply(&unseeded, f.clone(), &mut a).copies != apply(&unseeded, f.clone(), &mut b).copies
+        });
+        assert!(differ);
     }
 }

@@ -554,6 +554,7 @@ async fn writer_task(
 ) {
     let result: Result<(), WireError> = async {
         let mut held: Option<Vec<Bytes>> = None;
+        let mut rng = faults::FaultRng::new(peer);
         loop {
             let next = if held.is_some() {
                 match tokio::time::timeout(REORDER_HOLD, rx.recv()).await {
@@ -580,7 +581,7 @@ async fn writer_task(
                     tokio::time::sleep_until(due.into()).await;
                 }
             }
-            let verdict = faults::apply(&f, out.frame);
+            let verdict = faults::apply(&f, out.frame, &mut rng);
             let mut batch = verdict.copies;
             if verdict.hold && held.is_none() && !batch.is_empty() {
                 held = Some(batch);

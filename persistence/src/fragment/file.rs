@@ -454,6 +454,17 @@ impl FragmentReader {
         Ok(())
     }
 
+    /// Reads block `lbn` without checking its checksum. Never on the data
+    /// path: it exists for a test-only hook that plants a fault on purpose.
+    pub fn read_block_unverified(&self, lbn: u64) -> Result<Vec<u8>, FragmentError> {
+        let mut buf = vec![0u8; self.header.stripe_size as usize];
+        let off = self.block_offset(lbn)?;
+        self.file
+            .read_exact_at(&mut buf, off)
+            .map_err(|e| FragmentError::io(&self.path, e))?;
+        Ok(buf)
+    }
+
     /// Reads and verifies block `lbn`.
     pub fn read_block(&self, lbn: u64) -> Result<Vec<u8>, FragmentError> {
         let mut buf = vec![0u8; self.header.stripe_size as usize];

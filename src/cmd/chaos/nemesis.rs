@@ -1,0 +1,268 @@
+//! The nemesis: does each scheduled fault to the local cluster and heals it.
+//!
+//! Processes: `kill`/`kill2`/`restart-all` SIGKILL members and start them
+//! again at the heal; `stop` is SIGSTOP then SIGCONT. Links: `partition`
+//! and the link faults go through each member's `/v1/faults/{peer}` on both
+//! ends of every affected link, with the event's seed so link decisions
+//! repeat. Disk: `rot` flips one byte in each of a few fragment files of one
+//! member, past the 512-byte header. Messages: `inject` asks a member for a
+//! key's record through `POST /v1/inject` and injects a stale or duplicate
+//! commit or a stale delete of it (see `stripecast_actors::testing`).
+//!
+//! Invariant: [`Nemesis::heal_all`] leaves every member running, continued
+//! and with clear links, whatever was done before.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use stripecast_chaos::{FaultEvent, FaultKind};
+
+use crate::cmd::launch::LocalCluster;
+
+/// Fragment files flipped per `rot` event, at most.
+const ROT_FILES_PER_EVENT: usize = 3;
+/// Bytes of the fragment header, left alone by `rot` (a rotten header is found at open, not per block).
+const FRAGMENT_HEADER_BYTES: u64 = 512;
+
+pub struct Nemesis {
+    pub cluster: LocalCluster,
+    agent: ureq::Agent,
+    keys: Vec<String>,
+}
+
+impl Nemesis {
+    pub fn new(cluster: LocalCluster, keys: Vec<String>) -> Nemesis {
+        Nemesis {
+            cluster,
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(1))
+                .timeout(Duration::from_secs(3))
+                .build(),
+            keys,
+        }
+    }
+
+    fn members(&self) -> u32 {
+        self.cluster.configs.len() as u32
+    }
+
+    fn url(&self, member: u32, path: &str) -> String {
+        format!("http://{}{path}", self.cluster.configs[member as usize].me().http)
+    }
+
+    /// Sets `faults` (JSON) on the link from `a` to `b`; errors (a dead member) are ignored.
+    fn set_link(&self, a: u32, b: u32, faults: &serde_json::Value) {
+        let _ = self
+            .agent
+            .put(&self.url(a, &format!("/v1/faults/{b}")))
+            .send_json(faults.clone());
+    }
+
+    fn clear_link(&self, a: u32, b: u32) {
+        let _ = self
+            .agent
+            .delete(&self.url(a, &format!("/v1/faults/{b}")))
+            .call();
+    }
+
+    /// The links between `side` and the other members, both directions.
+    fn cut_links(&self, side: &[u32]) -> Vec<(u32, u32)> {
+        let mut links = Vec::new();
+        for &a in side {
+            for b in (0..self.members()).filter(|b| !side.contains(b)) {
+                links.push((a, b));
+                links.push((b, a));
+            }
+        }
+        links
+    }
+
+    /// Does `e`; returns a description of what exactly was done.
+    pub fn inject(&mut self, e: &FaultEvent) -> String {
+        let mut rng = ChaCha8Rng::seed_from_u64(e.seed);
+        match e.kind {
+            FaultKind::Kill | FaultKind::Kill2 | FaultKind::RestartAll => {
+                for &m in &e.members {
+                    self.cluster.kill(m as usize);
+                }
+                "SIGKILL".into()
+            }
+            FaultKind::Stop => {
+                for &m in &e.members {
+                    self.cluster.signal(m as usize, Signal::SIGSTOP);
+                }
+                "SIGSTOP".into()
+            }
+            FaultKind::Partition => {
+                let spec = json!({ "partition": true });
+                for (a, b) in self.cut_links(&e.members) {
+                    self.set_link(a, b, &spec);
+                }
+                format!("cut off from the other {} members", self.members() as usize - e.members.len())
+            }
+            kind if kind.is_link() => {
+                let spec = match kind {
+                    FaultKind::Drop => json!({ "drop": 0.2 }),
+                    FaultKind::Delay => json!({ "delay_ms": rng.gen_range(20..200) }),
+                    FaultKind::Duplicate => json!({ "duplicate": 0.3 }),
+                    FaultKind::Reorder => json!({ "reorder": true }),
+                    _ => json!({ "corrupt": 0.05 }),
+                };
+                let mut spec = spec;
+                spec["seed"] = json!(e.seed);
+                for (a, b) in self.cut_links(&e.members) {
+                    self.set_link(a, b, &spec);
+                }
+                spec.to_string()
+            }
+            FaultKind::Rot => {
+                let m = e.members[0] as usize;
+                rot(&self.cluster.configs[m].data_dir.join("fragments"), &mut rng)
+            }
+            FaultKind::Inject => self.inject_message(e.members[0], &mut rng),
+            _ => String::new(),
+        }
+    }
+
+    /// Ends `e` (nothing to do for one-off faults).
+    pub fn heal(&mut self, e: &FaultEvent) {
+        match e.kind {
+            FaultKind::Kill | FaultKind::Kill2 | FaultKind::RestartAll => {
+                for &m in &e.members {
+                    if let Err(err) = self.cluster.spawn(m as usize) {
+                        eprintln!("chaos: restarting member {m}: {err:#}");
+                    }
+                }
+            }
+            FaultKind::Stop => {
+                for &m in &e.members {
+                    self.cluster.signal(m as usize, Signal::SIGCONT);
+                }
+            }
+            kind if kind == FaultKind::Partition || kind.is_link() => {
+                for (a, b) in self.cut_links(&e.members) {
+                    self.clear_link(a, b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every member running and continued, every link clear.
+    pub fn heal_all(&mut self) {
+        for m in 0..self.members() as usize {
+            if self.cluster.is_running(m) {
+                self.cluster.signal(m, Signal::SIGCONT);
+            } else if let Err(err) = self.cluster.spawn(m) {
+                eprintln!("chaos: restarting member {m}: {err:#}");
+            }
+        }
+        for a in 0..self.members() {
+            for b in (0..self.members()).filter(|&b| b != a) {
+                self.clear_link(a, b);
+            }
+        }
+    }
+
+    fn inject_request(&self, member: u32, from: u32, request: serde_json::Value) -> String {
+        match self
+            .agent
+            .post(&self.url(member, "/v1/inject"))
+            .send_json(json!({ "from": from, "request": request }))
+        {
+            Ok(r) => r.into_string().unwrap_or_default(),
+            Err(e) => format!("refused: {e}"),
+        }
+    }
+
+    /// A crafted peer message about one key: a stale commit, a duplicate
+    /// commit or a stale delete of the record `member` has.
+    fn inject_message(&self, member: u32, rng: &mut ChaCha8Rng) -> String {
+        let Some(key) = self.keys.choose(rng).cloned() else {
+            return String::new();
+        };
+        let from = (member + 1 + rng.gen_range(0..self.members() - 1)) % self.members();
+        let answer = self.inject_request(member, from, json!({ "GetRecord": { "name": key } }));
+        let record = serde_json::from_str::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v.get("Record").cloned())
+            .filter(|r| !r.is_null());
+        let Some(mut record) = record else {
+            return format!("{key}: no record on member {member} ({answer})");
+        };
+        let inc = record["incarnation"].as_u64().unwrap_or(0);
+        let (what, request) = match rng.gen_range(0..3) {
+            0 if inc > 0 => {
+                record["incarnation"] = json!(inc - 1);
+                (
+                    "stale Commit",
+                    json!({ "Commit": { "record": record, "dirty": [] } }),
+                )
+            }
+            1 if inc > 0 => (
+                "stale Delete",
+                json!({ "Delete": { "name": key, "incarnation": inc - 1, "dirty": [] } }),
+            ),
+            _ => (
+                "duplicate Commit",
+                json!({ "Commit": { "record": record, "dirty": [] } }),
+            ),
+        };
+        let answer = self.inject_request(member, from, request);
+        format!("{what} of {key} (current incarnation {inc}) as from member {from}: {answer}")
+    }
+}
+
+/// Every fragment file under `dir`, sorted (walks subdirectories too).
+fn fragment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "frag") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Flips one byte past the header in each of a few fragment files.
+fn rot(dir: &Path, rng: &mut ChaCha8Rng) -> String {
+    use std::os::unix::fs::FileExt;
+    let files = fragment_files(dir);
+    let mut done = Vec::new();
+    for path in files.choose_multiple(rng, ROT_FILES_PER_EVENT) {
+        let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+            continue;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len <= FRAGMENT_HEADER_BYTES {
+            continue;
+        }
+        let at = rng.gen_range(FRAGMENT_HEADER_BYTES..len);
+        let mask = rng.gen_range(1..=255u8);
+        let mut b = [0u8; 1];
+        if f.read_exact_at(&mut b, at).is_ok() && f.write_all_at(&[b[0] ^ mask], at).is_ok() {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            done.push(format!("{} @{at}", name.unwrap_or_default()));
+        }
+    }
+    if done.is_empty() {
+        "no fragment files yet".into()
+    } else {
+        done.join(", ")
+    }
+}
