@@ -40,6 +40,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub configs: Vec<MemberConfig>,
     procs: Vec<Option<Child>>,
+    /// Extra arguments for every `stripecast node` (e.g. test hooks).
+    node_args: Vec<String>,
 }
 
 pub struct Opts {
@@ -47,6 +49,8 @@ pub struct Opts {
     pub stripe_size: u32,
     /// The `[ring]` link every member gets.
     pub ring: Option<stripecast_config::RingLink>,
+    /// Extra arguments for every `stripecast node` (e.g. `--test-hook inject`).
+    pub node_args: Vec<String>,
 }
 
 impl Default for Opts {
@@ -55,6 +59,7 @@ impl Default for Opts {
             parity: 1,
             stripe_size: 65536,
             ring: None,
+            node_args: Vec::new(),
         }
     }
 }
@@ -98,6 +103,7 @@ impl Cluster {
             dir,
             configs,
             procs: (0..n).map(|_| None).collect(),
+            node_args: opts.node_args,
         };
         for i in 0..n {
             cluster.spawn(i);
@@ -124,6 +130,7 @@ impl Cluster {
         let child = Command::new(BIN)
             .args(["node", "--config"])
             .arg(cfg.data_dir.join("config.toml"))
+            .args(&self.node_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -167,11 +167,7 @@ fn execute(agent: &ureq::Agent, shared: &Shared, client: u32, op: &ClientOp, fin
                 Ok(r) => {
                     rec.status = Some(r.status());
                     let mut body = Vec::new();
-                    match r
-                        .into_reader()
-                        .take(MAX_BODY_BYTES)
-                        .read_to_end(&mut body)
-                    {
+                    match r.into_reader().take(MAX_BODY_BYTES).read_to_end(&mut body) {
                         Ok(_) => Some(body),
                         Err(e) => {
                             // A body cut short is a failed read, not wrong bytes.

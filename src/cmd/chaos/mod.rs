@@ -114,7 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn check_file(a: CheckArgs) -> anyhow::Result<()> {
-    let f = std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    let f =
+        std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
     let entries = history::read(std::io::BufReader::new(f))
         .with_context(|| format!("reading {}", a.file.display()))?;
     let report = check(&entries);
@@ -135,9 +136,8 @@ fn verdict(report: &stripecast_chaos::Report) -> anyhow::Result<()> {
 
 /// A base port with `n` free consecutive loopback ports for HTTP and `n` for peers.
 fn free_ports(n: u16) -> anyhow::Result<(u16, u16)> {
-    let free = |base: u16| {
-        (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-    };
+    let free =
+        |base: u16| (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
     for _ in 0..200 {
         let http = rand::random::<u16>() % 20000 + 20000;
         let peer = http + 64;
@@ -203,7 +203,9 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
         }
     };
     let (http_base, peer_base) = free_ports(a.members as u16)?;
-    let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let secret: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
     let configs = try_local_cluster(
         "chaos", &secret, a.members, &dir, http_base, peer_base, a.parity,
     )?;
@@ -215,7 +217,9 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())
         .context("SIGINT handler")?;
-    if !cluster.wait_ready(Duration::from_secs(60), &|| interrupted.load(Ordering::SeqCst))? {
+    if !cluster.wait_ready(Duration::from_secs(60), &|| {
+        interrupted.load(Ordering::SeqCst)
+    })? {
         bail!("interrupted");
     }
     let members: Vec<String> = cluster
@@ -272,18 +276,19 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     }
     wait_until(&shared, &mut progress, run_end);
     shared.stop.store(true, Ordering::SeqCst);
-    progress.finish(&shared, "workload done; waiting for the clients' last operations");
+    progress.finish(
+        &shared,
+        "workload done; waiting for the clients' last operations",
+    );
     for t in threads {
         let _ = t.join();
     }
 
     nemesis.heal_all();
     let healed = Instant::now();
-    let converged = wait_converged(
-        &shared.members,
-        a.converge_timeout,
-        &|| interrupted.load(Ordering::SeqCst),
-    );
+    let converged = wait_converged(&shared.members, a.converge_timeout, &|| {
+        interrupted.load(Ordering::SeqCst)
+    });
     let after_ms = healed.elapsed().as_millis() as u64;
     shared.record(Entry::Converged {
         after_ms,
@@ -291,7 +296,11 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     });
     println!(
         "healed; {} after {:.1}s",
-        if converged { "converged" } else { "NOT converged" },
+        if converged {
+            "converged"
+        } else {
+            "NOT converged"
+        },
         after_ms as f64 / 1000.0
     );
 

@@ -52,7 +52,10 @@ impl Nemesis {
     }
 
     fn url(&self, member: u32, path: &str) -> String {
-        format!("http://{}{path}", self.cluster.configs[member as usize].me().http)
+        format!(
+            "http://{}{path}",
+            self.cluster.configs[member as usize].me().http
+        )
     }
 
     /// Sets `faults` (JSON) on the link from `a` to `b`; errors (a dead member) are ignored.
@@ -103,7 +106,10 @@ impl Nemesis {
                 for (a, b) in self.cut_links(&e.members) {
                     self.set_link(a, b, &spec);
                 }
-                format!("cut off from the other {} members", self.members() as usize - e.members.len())
+                format!(
+                    "cut off from the other {} members",
+                    self.members() as usize - e.members.len()
+                )
             }
             kind if kind.is_link() => {
                 let spec = match kind {
@@ -122,7 +128,10 @@ impl Nemesis {
             }
             FaultKind::Rot => {
                 let m = e.members[0] as usize;
-                rot(&self.cluster.configs[m].data_dir.join("fragments"), &mut rng)
+                rot(
+                    &self.cluster.configs[m].data_dir.join("fragments"),
+                    &mut rng,
+                )
             }
             FaultKind::Inject => self.inject_message(e.members[0], &mut rng),
             _ => String::new(),
@@ -245,7 +254,11 @@ fn rot(dir: &Path, rng: &mut ChaCha8Rng) -> String {
     let files = fragment_files(dir);
     let mut done = Vec::new();
     for path in files.choose_multiple(rng, ROT_FILES_PER_EVENT) {
-        let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        else {
             continue;
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -98,9 +98,18 @@ pub fn summary(r: &Report) -> String {
         f.deletes.ops
     );
     if f.faults > 0 {
-        let _ = writeln!(s, "succeeded while a fault was active ({} faults):", f.faults);
+        let _ = writeln!(
+            s,
+            "succeeded while a fault was active ({} faults):",
+            f.faults
+        );
         for (kind, share) in &f.per_fault {
-            let _ = writeln!(s, "  {kind:<12} {:>6} of {} ops", pct(share.share), share.ops);
+            let _ = writeln!(
+                s,
+                "  {kind:<12} {:>6} of {} ops",
+                pct(share.share),
+                share.ops
+            );
         }
         let _ = writeln!(
             s,
@@ -111,7 +120,11 @@ pub fn summary(r: &Report) -> String {
         );
     }
     if let Some(ms) = f.converge_ms {
-        let _ = writeln!(s, "time to converge after the heal: {:.1}s", ms as f64 / 1000.0);
+        let _ = writeln!(
+            s,
+            "time to converge after the heal: {:.1}s",
+            ms as f64 / 1000.0
+        );
     }
     let _ = writeln!(s, "final reads: {}", f.final_reads);
     let _ = writeln!(s, "violations: {}", r.violations.len());
@@ -123,7 +136,10 @@ pub fn summary(r: &Report) -> String {
             s,
             "  [{}] {}{}at {:.3}s: {}",
             v.kind.label(),
-            v.key.as_deref().map(|k| format!("{k} ")).unwrap_or_default(),
+            v.key
+                .as_deref()
+                .map(|k| format!("{k} "))
+                .unwrap_or_default(),
             v.member.map(|m| format!("member {m} ")).unwrap_or_default(),
             v.at_us as f64 / 1e6,
             v.detail

@@ -1,0 +1,274 @@
+//! Black-box tests of `stripecast chaos`: fixed seeds on the fault kinds
+//! that hold today find no violation, a planted fault is found, the same
+//! seed gives the same schedule and operations, `chaos check` re-checks a
+//! history file (ours or an outside workload's), and injected peer messages
+//! are handled as the member must.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{Cluster, Opts, BIN};
+
+fn chaos(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("chaos")
+        .args(args)
+        .output()
+        .expect("run stripecast chaos")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).expect("report written")).expect("JSON report")
+}
+
+fn count(report: &serde_json::Value, kind: &str) -> u64 {
+    report["report"]["counts"][kind]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn rot_with_fixed_seeds_gives_no_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["11", "12"] {
+        let json = dir.path().join(format!("report-{seed}.json"));
+        let hist = dir.path().join(format!("history-{seed}.jsonl"));
+        let out = chaos(&[
+            "--seed",
+            seed,
+            "--duration",
+            "10s",
+            "--faults",
+            "rot",
+            "--clients",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+            "--history",
+            hist.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "seed {seed}: {}", text(&out));
+        let r = read_json(&json);
+        assert_eq!(r["ok"], true, "seed {seed}: {}", text(&out));
+        for kind in [
+            "wrong_bytes",
+            "stale_read",
+            "lost_write",
+            "divergence",
+            "unavailable_after_convergence",
+            "not_converged",
+            "unrepaired_rot",
+        ] {
+            assert_eq!(count(&r, kind), 0, "seed {seed} {kind}: {}", text(&out));
+        }
+        let figures = &r["report"]["figures"];
+        assert!(figures["all"]["ops"].as_u64().unwrap() > 50, "{figures}");
+        assert_eq!(figures["final_reads"], 12 * 5);
+        // Rot really flipped bytes in fragment files.
+        let history = std::fs::read_to_string(&hist).unwrap();
+        let flipped = history
+            .lines()
+            .filter(|l| l.contains("\"type\":\"fault\"") && l.contains(".frag @"))
+            .count();
+        assert!(flipped > 0, "no rot was done:\n{history}");
+        // The history checks again, on its own, to the same verdict.
+        let again = chaos(&["check", hist.to_str().unwrap()]);
+        assert!(again.status.success(), "{}", text(&again));
+        assert!(text(&again).contains("violations: 0"));
+    }
+}
+
+#[test]
+fn a_member_serving_unverified_blocks_under_rot_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = chaos(&[
+        "--seed",
+        "5",
+        "--duration",
+        "12s",
+        "--faults",
+        "rot",
+        "--clients",
+        "2",
+        "--keys",
+        "24",
+        "--test-hook",
+        "serve-unverified",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let r = read_json(&json);
+    assert_eq!(r["ok"], false);
+    assert!(count(&r, "wrong_bytes") >= 1, "{}", text(&out));
+    assert!(text(&out).contains("[wrong bytes]"), "{}", text(&out));
+}
+
+#[test]
+fn same_seed_same_schedule_and_operations() {
+    let args = |seed: &'static str| {
+        [
+            "--seed",
+            seed,
+            "--duration",
+            "60s",
+            "--faults",
+            "all",
+            "--dry-run",
+        ]
+    };
+    let a = chaos(&args("77"));
+    let b = chaos(&args("77"));
+    let c = chaos(&args("78"));
+    assert!(a.status.success(), "{}", text(&a));
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    let out = String::from_utf8_lossy(&a.stdout);
+    assert!(out.contains("nemesis schedule (seed 77)"), "{out}");
+    assert!(out.contains("client 3:"), "{out}");
+    assert!(out.contains("#19"), "{out}");
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    let out = chaos(&["--faults", "kill,frobnicate", "--dry-run"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown fault kind `frobnicate`"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn op(client: u32, seq: u64, kind: &str, value: Option<&str>, start: u64, end: u64) -> String {
+    let mut v = serde_json::json!({
+        "type": "op", "client": client, "seq": seq, "kind": kind, "key": "k",
+        "start_us": start, "end_us": end, "outcome": "ok",
+    });
+    if let Some(value) = value {
+        v["value"] = value.into();
+    }
+    v.to_string()
+}
+
+#[test]
+fn chaos_check_finds_a_stale_read_in_an_outside_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = [
+        op(0, 0, "put", Some("a"), 0, 10),
+        op(1, 0, "get", Some("a"), 5, 15),
+        op(0, 1, "put", Some("b"), 20, 30),
+        op(1, 1, "get", Some("a"), 25, 26),
+        op(1, 2, "get", Some("b"), 40, 41),
+    ];
+    let path = dir.path().join("valid.jsonl");
+    std::fs::write(&path, valid.join("\n")).unwrap();
+    let out = chaos(&["check", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut stale = valid.to_vec();
+    stale.push(op(1, 3, "get", Some("a"), 50, 51));
+    let path = dir.path().join("stale.jsonl");
+    let json = dir.path().join("report.json");
+    std::fs::write(&path, stale.join("\n")).unwrap();
+    let out = chaos(&[
+        "check",
+        path.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let r = read_json(&json);
+    assert_eq!(count(&r, "stale_read"), 1, "{}", text(&out));
+    assert_eq!(count(&r, "wrong_bytes"), 0);
+
+    let path = dir.path().join("broken.jsonl");
+    std::fs::write(&path, format!("{}\n{{\"type\":\"op\"", valid[0])).unwrap();
+    let out = chaos(&["check", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("line 2"), "{}", text(&out));
+}
+
+fn inject(c: &Cluster, member: usize, body: serde_json::Value) -> (u16, serde_json::Value) {
+    match ureq::post(&format!("{}/v1/inject", c.url(member))).send_json(body) {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or_default()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn injected_stale_messages_change_nothing() {
+    let c = Cluster::start_with(
+        3,
+        Opts {
+            node_args: vec!["--test-hook".into(), "inject".into()],
+            ..Opts::default()
+        },
+    );
+    let old = common::pattern(70_000, 1);
+    let new = common::pattern(70_000, 2);
+    assert_eq!(c.put(0, "inj/x", &old).0, 201);
+    assert_eq!(c.put(1, "inj/x", &new).0, 201);
+
+    let (status, answer) = inject(
+        &c,
+        2,
+        serde_json::json!({"from": 0, "request": {"GetRecord": {"name": "inj/x"}}}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let mut record = answer["Record"].clone();
+    let inc = record["incarnation"].as_u64().unwrap();
+
+    // A stale commit (the record one incarnation back) is not applied.
+    record["incarnation"] = (inc - 1).into();
+    let (status, answer) = inject(
+        &c,
+        2,
+        serde_json::json!({"from": 0, "request": {"Commit": {"record": record, "dirty": []}}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answer, serde_json::json!({"Committed": {"applied": false}}));
+    // A stale delete leaves the current incarnation.
+    let (status, _) = inject(
+        &c,
+        2,
+        serde_json::json!({"from": 1, "request": {"Delete": {"name": "inj/x", "incarnation": inc - 1, "dirty": []}}}),
+    );
+    assert_eq!(status, 200);
+    for m in 0..3 {
+        assert_eq!(c.get(m, "inj/x"), (200, new.clone()), "member {m}");
+    }
+
+    // Bad injections are refused with a reason.
+    let (status, answer) = inject(&c, 2, serde_json::json!({"from": 2, "request": "Ping"}));
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = inject(
+        &c,
+        2,
+        serde_json::json!({"from": 0, "request": {"Nope": {}}}),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn injection_is_off_without_the_hook() {
+    let c = Cluster::start(3);
+    let (status, answer) = inject(&c, 0, serde_json::json!({"from": 1, "request": "Ping"}));
+    assert_eq!(status, 403);
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("--test-hook inject"));
+}
