@@ -251,6 +251,23 @@ fn injected_stale_messages_change_nothing() {
         assert_eq!(c.get(m, "inj/x"), (200, new.clone()), "member {m}");
     }
 
+    // A heartbeat claiming a newer incarnation for member 0: member 2 may
+    // stop serving, never serve wrong bytes.
+    let (status, answer) = inject(
+        &c,
+        2,
+        serde_json::json!({"from": 0, "heartbeat": {
+            "incarnation": 1000, "dirty": false, "rebuilding": false, "rebuild_remaining": 0,
+        }}),
+    );
+    assert_eq!(status, 202, "{answer}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, body) = c.get(2, "inj/x");
+    assert!(
+        (status == 200 && body == new) || status == 503,
+        "after an injected heartbeat: {status}"
+    );
+
     // Bad injections are refused with a reason.
     let (status, answer) = inject(&c, 2, serde_json::json!({"from": 2, "request": "Ping"}));
     assert_eq!(status, 400, "{answer}");

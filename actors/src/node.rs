@@ -138,12 +138,11 @@ pub async fn start_member_with(
     };
     let (membership, membership_ref, view) = membership_spec(&cfg);
     let status = StatusSource::new();
-    let (transport, peers) = transport_spec(
-        &cfg,
-        Arc::new(service.clone()),
-        status.clone(),
-        link_events(&membership_ref),
-    );
+    let events = link_events(&membership_ref);
+    // Injected heartbeats (test hook `inject`) enter where the links' events do.
+    let heartbeats = hooks.inject.then(|| events.clone());
+    let (transport, peers) =
+        transport_spec(&cfg, Arc::new(service.clone()), status.clone(), events);
     service.set_peers(Arc::new(peers.clone()));
     service.set_view(view.clone());
     let volume = {
@@ -172,6 +171,7 @@ pub async fn start_member_with(
                 cluster.clone(),
                 Some(peers.clone()),
                 ring_http,
+                heartbeats.clone(),
             )
         })
     };

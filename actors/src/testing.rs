@@ -3,7 +3,13 @@
 //! them has neither the endpoint nor the behaviour below.
 //!
 //! * `inject`: `POST /v1/inject` with `{"from": PEER, "request": REQUEST}`
-//!   hands REQUEST (any [`crate::protocol::Request`], in its serde JSON form,
+//!   or `{"from": PEER, "heartbeat": STATUS}`. A heartbeat STATUS (a
+//!   [`crate::protocol::NodeStatus`]) enters the membership view as PEER's
+//!   latest status, exactly as one arriving on PEER's link would, and stays
+//!   until PEER's real status next changes (links report changes only). A
+//!   member told that a peer holds a newer HomeBlock incarnation must treat
+//!   itself as stale (answer 503 or rebuild), never serve or acknowledge
+//!   anything wrong. A REQUEST is handed (any [`crate::protocol::Request`], in its serde JSON form,
 //!   e.g. `{"Commit": {"record": {...}, "dirty": []}}`) to this member's
 //!   request handler exactly as if peer PEER had sent it over its
 //!   authenticated link, and answers the handler's [`crate::protocol::Response`]

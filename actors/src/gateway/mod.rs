@@ -51,6 +51,8 @@ pub struct GatewayState {
     pub peers: Option<crate::transport::Peers>,
     /// The switch's HTTP address, where `/v1/ring` is forwarded.
     pub ring_http: Option<SocketAddr>,
+    /// Where injected heartbeats go (test hook `inject` only).
+    pub heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
 }
 
 pub struct Gateway {
@@ -67,12 +69,14 @@ impl Gateway {
         cluster: Arc<dyn Fn() -> ClusterDoc + Send + Sync>,
         peers: Option<crate::transport::Peers>,
         ring_http: Option<SocketAddr>,
+        heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
     ) -> std::io::Result<Gateway> {
         let state = web::Data::new(GatewayState {
             service,
             cluster,
             peers,
             ring_http,
+            heartbeats,
         });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {

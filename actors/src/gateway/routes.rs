@@ -300,12 +300,16 @@ async fn faults_put(
 }
 
 /// `POST /v1/inject`: a crafted peer message, handled as if `from` had sent
-/// it (test-only hook `inject`; see `crate::testing`).
+/// it: a `request` (to the request handler) or a `heartbeat` status (to the
+/// membership view). Test-only hook `inject`; see `crate::testing`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Injection {
     from: u32,
-    request: crate::protocol::Request,
+    #[serde(default)]
+    request: Option<crate::protocol::Request>,
+    #[serde(default)]
+    heartbeat: Option<crate::protocol::NodeStatus>,
 }
 
 async fn inject(body: web::Bytes, st: web::Data<GatewayState>) -> HttpResponse {
@@ -323,13 +327,37 @@ async fn inject(body: web::Bytes, st: web::Data<GatewayState>) -> HttpResponse {
     if inj.from >= n || inj.from == st.service.me() {
         return error_response(400, &format!("from must be another member id below {n}"));
     }
-    tracing::warn!(
-        member = st.service.me(),
-        peer = inj.from,
-        request = ?inj.request,
-        "injected peer message"
-    );
-    HttpResponse::Ok().json(st.service.handle(inj.from, inj.request).await)
+    match (inj.request, inj.heartbeat) {
+        (Some(request), None) => {
+            tracing::warn!(
+                member = st.service.me(),
+                peer = inj.from,
+                ?request,
+                "injected peer request"
+            );
+            HttpResponse::Ok().json(st.service.handle(inj.from, request).await)
+        }
+        (None, Some(status)) => {
+            tracing::warn!(
+                member = st.service.me(),
+                peer = inj.from,
+                ?status,
+                "injected heartbeat"
+            );
+            let Some(to) = &st.heartbeats else {
+                return error_response(503, "no membership view to inject into");
+            };
+            to.do_send(crate::transport::LinkEvent::Status {
+                peer: inj.from,
+                status,
+            });
+            HttpResponse::Accepted().json(serde_json::json!({ "delivered": true }))
+        }
+        _ => error_response(
+            400,
+            "injection: give exactly one of `request` and `heartbeat`",
+        ),
+    }
 }
 
 async fn faults_clear(req: HttpRequest, st: web::Data<GatewayState>) -> HttpResponse {

@@ -7,7 +7,8 @@
 //! repeat. Disk: `rot` flips one byte in each of a few fragment files of one
 //! member, past the 512-byte header. Messages: `inject` asks a member for a
 //! key's record through `POST /v1/inject` and injects a stale or duplicate
-//! commit or a stale delete of it (see `stripecast_actors::testing`).
+//! commit or a stale delete of it, or a heartbeat from a peer claiming a
+//! newer incarnation than it has (see `stripecast_actors::testing`).
 //!
 //! Invariant: [`Nemesis::heal_all`] leaves every member running, continued
 //! and with clear links, whatever was done before.
@@ -20,6 +21,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
+use stripecast_actors::gateway::ClusterDoc;
 use stripecast_chaos::{FaultEvent, FaultKind};
 
 use crate::cmd::launch::LocalCluster;
@@ -189,6 +191,37 @@ impl Nemesis {
         }
     }
 
+    /// A heartbeat from `from` claiming a HomeBlock incarnation one above
+    /// the one `member` knows for it.
+    fn inject_heartbeat(&self, member: u32, from: u32) -> String {
+        let known = self
+            .agent
+            .get(&self.url(member, "/v1/cluster"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<ClusterDoc>().ok())
+            .and_then(|d| d.members.into_iter().find(|m| m.id == from))
+            .map_or(0, |m| m.incarnation);
+        let status = json!({
+            "incarnation": known + 1,
+            "dirty": false,
+            "rebuilding": false,
+            "rebuild_remaining": 0,
+        });
+        let answer = match self
+            .agent
+            .post(&self.url(member, "/v1/inject"))
+            .send_json(json!({ "from": from, "heartbeat": status }))
+        {
+            Ok(r) => r.into_string().unwrap_or_default(),
+            Err(e) => format!("refused: {e}"),
+        };
+        format!(
+            "heartbeat as from member {from} claiming incarnation {} (known {known}): {answer}",
+            known + 1
+        )
+    }
+
     /// A crafted peer message about one key: a stale commit, a duplicate
     /// commit or a stale delete of the record `member` has.
     fn inject_message(&self, member: u32, rng: &mut ChaCha8Rng) -> String {
@@ -196,6 +229,9 @@ impl Nemesis {
             return String::new();
         };
         let from = (member + 1 + rng.gen_range(0..self.members() - 1)) % self.members();
+        if rng.gen_range(0..4) == 0 {
+            return self.inject_heartbeat(member, from);
+        }
         let answer = self.inject_request(member, from, json!({ "GetRecord": { "name": key } }));
         let record = serde_json::from_str::<serde_json::Value>(&answer)
             .ok()
