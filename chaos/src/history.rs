@@ -60,10 +60,10 @@ pub enum OpKind {
 pub enum Outcome {
     /// Acknowledged: a 2xx for writes, a 200 or 404 for reads.
     Ok,
-    /// Definitely without effect (the request never reached a member, or was refused as invalid).
+    /// Definitely without effect (the request never reached a member).
     Fail,
     /// Unknown: a write may or may not have taken effect, at any time after it started
-    /// (a timeout, a 5xx, a connection cut mid-request).
+    /// (a timeout, a 4xx or 5xx, a connection cut mid-request).
     Info,
 }
 

@@ -2,9 +2,11 @@
 //! sequence against real members over HTTP and recording every operation.
 //!
 //! Outcomes: a 2xx (and a 404 for GET and DELETE) is acknowledged; a
-//! request that could not connect, or a 4xx, is a failure without effect;
-//! anything else (a 5xx, a timeout, a connection cut mid-request) is
-//! unknown, a write that may or may not have happened. A GET body is
+//! request that could not connect is a failure without effect; anything
+//! else (a 4xx or 5xx, a timeout, a connection cut mid-request) is unknown,
+//! a write that may or may not have happened: a coordinator may have
+//! committed on some members before a peer refused, so only "never sent"
+//! is certain. A GET body is
 //! identified against the payloads; one that is no write is recorded as
 //! `unmatched` with what it looked like, never dropped.
 
@@ -90,7 +92,6 @@ fn classify_error(e: &ureq::Error, kind: OpKind) -> (Option<u16>, Outcome, Strin
         ureq::Error::Status(code, _) => {
             let outcome = match (*code, kind) {
                 (404, OpKind::Get | OpKind::Delete) => Outcome::Ok,
-                (400..=499, _) => Outcome::Fail,
                 _ => Outcome::Info,
             };
             (Some(*code), outcome, format!("HTTP {code}"))

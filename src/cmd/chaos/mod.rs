@@ -78,7 +78,7 @@ struct RunArgs {
     keys: usize,
     /// Fault kinds, comma-separated: kill, stop, partition, drop, delay,
     /// duplicate, reorder, corrupt, rot, kill2, restart-all, inject, or all.
-    #[arg(long, default_value = "kill,stop,partition,rot")]
+    #[arg(long, default_value = "all")]
     faults: String,
     /// Where the cluster keeps its data (a temporary directory, removed after, if absent).
     #[arg(long)]
