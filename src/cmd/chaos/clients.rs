@@ -25,6 +25,9 @@ use crate::cmd::client::encode_name;
 const MAX_BODY_BYTES: u64 = 16 << 20;
 /// How long one request may take before it is given up (an unknown outcome).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// A client's pause after a request that could not connect (a dead member),
+/// so clients do not spin on refused connections.
+const REFUSED_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What the clients share: the run's clock, the history and the stop flag.
 #[derive(Clone)]
@@ -71,7 +74,11 @@ pub fn run_client(shared: Shared, client: u32, ops: impl Iterator<Item = ClientO
             break;
         }
         let recorded = execute(&agent, &shared, client, &op, false);
+        let refused = recorded.outcome == Outcome::Fail;
         shared.record(Entry::Op(recorded));
+        if refused {
+            std::thread::sleep(REFUSED_BACKOFF);
+        }
     }
 }
 
@@ -140,26 +147,12 @@ fn execute(agent: &ureq::Agent, shared: &Shared, client: u32, op: &ClientOp, fin
             rec.len = Some(body.len() as u64);
             rec.start_us = shared.now_us();
             let res = agent.put(&url).send_bytes(&body);
-            rec.end_us = shared.now_us();
-            match res {
-                Ok(r) => {
-                    rec.status = Some(r.status());
-                    rec.outcome = Outcome::Ok;
-                }
-                Err(e) => set_error(&mut rec, &e),
-            }
+            finish_write(&mut rec, shared, res);
         }
         OpKind::Delete => {
             rec.start_us = shared.now_us();
             let res = agent.delete(&url).call();
-            rec.end_us = shared.now_us();
-            match res {
-                Ok(r) => {
-                    rec.status = Some(r.status());
-                    rec.outcome = Outcome::Ok;
-                }
-                Err(e) => set_error(&mut rec, &e),
-            }
+            finish_write(&mut rec, shared, res);
         }
         OpKind::Get => {
             rec.start_us = shared.now_us();
@@ -195,6 +188,18 @@ fn execute(agent: &ureq::Agent, shared: &Shared, client: u32, op: &ClientOp, fin
         }
     }
     rec
+}
+
+/// Records the end and the answer of a PUT or DELETE.
+fn finish_write(rec: &mut Op, shared: &Shared, res: Result<ureq::Response, ureq::Error>) {
+    rec.end_us = shared.now_us();
+    match res {
+        Ok(r) => {
+            rec.status = Some(r.status());
+            rec.outcome = Outcome::Ok;
+        }
+        Err(e) => set_error(rec, &e),
+    }
 }
 
 fn set_error(rec: &mut Op, e: &ureq::Error) {
