@@ -89,6 +89,36 @@ fn rot_with_fixed_seeds_gives_no_violation() {
 }
 
 #[test]
+fn link_faults_rot_and_injected_messages_with_fixed_seeds_give_no_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["22", "24"] {
+        let json = dir.path().join(format!("report-{seed}.json"));
+        let out = chaos(&[
+            "--seed",
+            seed,
+            "--duration",
+            "12s",
+            "--faults",
+            "drop,delay,duplicate,reorder,rot,inject",
+            "--clients",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "seed {seed}: {}", text(&out));
+        let r = read_json(&json);
+        assert_eq!(r["ok"], true, "seed {seed}: {}", text(&out));
+        assert!(r["report"]["violations"].as_array().unwrap().is_empty());
+        let per_fault = r["report"]["figures"]["per_fault"].as_object().unwrap();
+        assert!(
+            per_fault.contains_key("inject"),
+            "seed {seed}: {per_fault:?}"
+        );
+        assert!(per_fault.len() >= 3, "seed {seed}: {per_fault:?}");
+    }
+}
+
+#[test]
 fn a_member_serving_unverified_blocks_under_rot_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");

@@ -31,6 +31,23 @@ impl fmt::Display for WriteId {
     }
 }
 
+impl std::str::FromStr for WriteId {
+    type Err = String;
+
+    /// Parses `c<client>.<seq>`, the form [`fmt::Display`] writes.
+    fn from_str(s: &str) -> Result<WriteId, String> {
+        let bad = || format!("{s:?} is not a write id (c<client>.<seq>)");
+        let (c, q) = s
+            .strip_prefix('c')
+            .and_then(|r| r.split_once('.'))
+            .ok_or_else(bad)?;
+        Ok(WriteId {
+            client: c.parse().map_err(|_| bad())?,
+            seq: q.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 fn fnv1a(bytes: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for &b in bytes {
@@ -66,15 +83,21 @@ fn fill(seed: u64, offset: usize, buf: &mut [u8]) {
     }
 }
 
+fn encode_header(key: &str, id: WriteId, len: usize) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..4].copy_from_slice(MAGIC);
+    h[4..8].copy_from_slice(&fnv1a(key.as_bytes()).to_le_bytes());
+    h[8..12].copy_from_slice(&id.client.to_le_bytes());
+    h[12..20].copy_from_slice(&id.seq.to_le_bytes());
+    h[20..28].copy_from_slice(&(len as u64).to_le_bytes());
+    h
+}
+
 /// The payload of write `id` on `key`, `len` bytes long (at least [`HEADER_LEN`]).
 pub fn encode(key: &str, id: WriteId, len: usize) -> Vec<u8> {
     let len = len.max(HEADER_LEN);
     let mut out = vec![0u8; len];
-    out[0..4].copy_from_slice(MAGIC);
-    out[4..8].copy_from_slice(&fnv1a(key.as_bytes()).to_le_bytes());
-    out[8..12].copy_from_slice(&id.client.to_le_bytes());
-    out[12..20].copy_from_slice(&id.seq.to_le_bytes());
-    out[20..28].copy_from_slice(&(len as u64).to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&encode_header(key, id, len));
     fill(stream_seed(key, id), HEADER_LEN, &mut out[HEADER_LEN..]);
     out
 }
@@ -91,17 +114,94 @@ fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes(a)
 }
 
+/// Why a body is no write of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// Shorter than any payload.
+    Short { len: usize },
+    /// No payload header; the first bytes.
+    NoHeader { len: usize, first: [u8; 8] },
+    /// The header of a write of another key.
+    OtherKey { len: usize, id: WriteId },
+    /// The header of write `id`, which is `claimed` bytes long, not `len`.
+    Length {
+        len: usize,
+        id: WriteId,
+        claimed: u64,
+    },
+    /// The header and length of write `id`, other bytes from `offset` on.
+    Differs {
+        len: usize,
+        id: WriteId,
+        offset: usize,
+    },
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::Short { len } => write!(f, "{len} bytes, shorter than any payload"),
+            Mismatch::NoHeader { len, first } => {
+                write!(f, "{len} bytes with no payload header (starts {first:02x?})")
+            }
+            Mismatch::OtherKey { len, id } => {
+                write!(f, "{len} bytes whose header is write {id} of another key")
+            }
+            Mismatch::Length { len, id, claimed } => {
+                write!(f, "{len} bytes whose header is write {id} of {claimed} bytes")
+            }
+            Mismatch::Differs { len, id, offset } => write!(
+                f,
+                "{len} bytes whose header is write {id}, differing from it at offset {offset} (block of 64 KiB #{})",
+                offset / 65536
+            ),
+        }
+    }
+}
+
+/// Whether `body[range]` holds write `id`'s bytes (of a `len`-byte payload of `key`) there.
+pub fn matches_at(
+    key: &str,
+    id: WriteId,
+    len: usize,
+    body: &[u8],
+    range: std::ops::Range<usize>,
+) -> bool {
+    if range.end > len || range.end > body.len() || range.start >= range.end {
+        return false;
+    }
+    let header = encode_header(key, id, len);
+    let seed = stream_seed(key, id);
+    let mut expect = [0u8; 4096];
+    let mut at = range.start;
+    while at < range.end {
+        let n = if at < HEADER_LEN {
+            let n = (HEADER_LEN - at).min(range.end - at);
+            expect[..n].copy_from_slice(&header[at..at + n]);
+            n
+        } else {
+            let n = (range.end - at).min(expect.len());
+            fill(seed, at, &mut expect[..n]);
+            n
+        };
+        if expect[..n] != body[at..at + n] {
+            return false;
+        }
+        at += n;
+    }
+    true
+}
+
 /// Which write of `key` `body` is, or why it is none.
-pub fn identify(key: &str, body: &[u8]) -> Result<WriteId, String> {
-    if body.len() < HEADER_LEN {
-        return Err(format!("{} bytes, shorter than any payload", body.len()));
+pub fn identify(key: &str, body: &[u8]) -> Result<WriteId, Mismatch> {
+    let len = body.len();
+    if len < HEADER_LEN {
+        return Err(Mismatch::Short { len });
     }
     if &body[0..4] != MAGIC {
-        return Err(format!(
-            "{} bytes with no payload header (starts {:02x?})",
-            body.len(),
-            &body[..8]
-        ));
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&body[..8]);
+        return Err(Mismatch::NoHeader { len, first });
     }
     let id = WriteId {
         client: le_u32(&body[8..12]),
@@ -109,16 +209,14 @@ pub fn identify(key: &str, body: &[u8]) -> Result<WriteId, String> {
     };
     let claimed_len = le_u64(&body[20..28]);
     if le_u32(&body[4..8]) != fnv1a(key.as_bytes()) {
-        return Err(format!(
-            "{} bytes whose header is write {id} of another key",
-            body.len()
-        ));
+        return Err(Mismatch::OtherKey { len, id });
     }
-    if claimed_len != body.len() as u64 {
-        return Err(format!(
-            "{} bytes whose header is write {id} of {claimed_len} bytes",
-            body.len()
-        ));
+    if claimed_len != len as u64 {
+        return Err(Mismatch::Length {
+            len,
+            id,
+            claimed: claimed_len,
+        });
     }
     let seed = stream_seed(key, id);
     let mut expect = [0u8; 4096];
@@ -127,12 +225,11 @@ pub fn identify(key: &str, body: &[u8]) -> Result<WriteId, String> {
         let n = (body.len() - at).min(expect.len());
         fill(seed, at, &mut expect[..n]);
         if let Some(d) = (0..n).find(|&j| expect[j] != body[at + j]) {
-            return Err(format!(
-                "{} bytes whose header is write {id}, differing from it at offset {} (block of 64 KiB #{})",
-                body.len(),
-                at + d,
-                (at + d) / 65536
-            ));
+            return Err(Mismatch::Differs {
+                len,
+                id,
+                offset: at + d,
+            });
         }
         at += n;
     }
@@ -145,6 +242,14 @@ mod tests {
     use proptest::prelude::*;
 
     const ID: WriteId = WriteId { client: 3, seq: 17 };
+
+    #[test]
+    fn write_ids_round_trip_as_text() {
+        assert_eq!("c3.17".parse::<WriteId>(), Ok(ID));
+        assert_eq!(ID.to_string().parse::<WriteId>(), Ok(ID));
+        assert!("3.17".parse::<WriteId>().is_err());
+        assert!("c3-17".parse::<WriteId>().is_err());
+    }
 
     #[test]
     fn identifies_its_own_write_at_every_size() {
@@ -162,14 +267,33 @@ mod tests {
         // The first 1,000 bytes of a longer write.
         assert!(identify("k01", &a[..1000])
             .unwrap_err()
+            .to_string()
             .contains("of 300000 bytes"));
         // One 64 KiB block of another write.
         let mut mixed = a.clone();
         mixed[65536..131072].copy_from_slice(&b[65536..131072]);
         let why = identify("k01", &mixed).unwrap_err();
-        assert!(why.contains("offset 65536"), "{why}");
+        assert_eq!(
+            why,
+            Mismatch::Differs {
+                len: 300_000,
+                id: ID,
+                offset: 65536
+            }
+        );
+        assert!(why.to_string().contains("offset 65536"), "{why}");
+        // The wrong block is recognisably b's, the rest a's.
+        let other = WriteId { client: 1, seq: 2 };
+        assert!(matches_at("k01", other, 300_000, &mixed, 65536..131072));
+        assert!(!matches_at("k01", ID, 300_000, &mixed, 65536..131072));
+        assert!(matches_at("k01", ID, 300_000, &mixed, 0..65536));
+        assert!(matches_at("k01", ID, 300_000, &a[..1000], 0..1000));
+        assert!(!matches_at("k01", ID, 300_000, &a[..1000], 0..1001));
         // Another key's write.
-        assert!(identify("k02", &a).unwrap_err().contains("another key"));
+        assert!(identify("k02", &a)
+            .unwrap_err()
+            .to_string()
+            .contains("another key"));
         // Zeros.
         assert!(identify("k01", &[0u8; 100]).is_err());
         assert!(identify("k01", &[]).is_err());

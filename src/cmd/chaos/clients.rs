@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stripecast_chaos::history::{Entry, Op, OpKind, Outcome, FINAL_CLIENT};
-use stripecast_chaos::payload::{self, WriteId};
+use stripecast_chaos::payload::{self, Mismatch, WriteId};
 use stripecast_chaos::ClientOp;
 
 use crate::cmd::client::encode_name;
@@ -182,12 +182,87 @@ fn execute(agent: &ureq::Agent, shared: &Shared, client: u32, op: &ClientOp, fin
                 rec.len = Some(body.len() as u64);
                 match payload::identify(&op.key, &body) {
                     Ok(w) => rec.value = Some(w.to_string()),
-                    Err(why) => rec.unmatched = Some(why),
+                    Err(why) => rec.unmatched = Some(explain(shared, &op.key, &body, &why)),
                 }
             }
         }
     }
     rec
+}
+
+/// Block size the explanation of a wrong body is told in (the cluster's stripe size).
+const EXPLAIN_BLOCK_BYTES: usize = 65536;
+/// The most recent writes of the key a wrong body's blocks are compared with.
+const EXPLAIN_CANDIDATES: usize = 64;
+
+/// What a body that is no write of `key` is made of, as far as the writes
+/// recorded so far tell: block by block, whose bytes stand there (runs of
+/// blocks from one write, zeros, or none known), and whose prefix a short
+/// body is. Runs only for a wrong body.
+fn explain(shared: &Shared, key: &str, body: &[u8], why: &Mismatch) -> String {
+    let mut writes: Vec<(WriteId, usize)> = shared
+        .snapshot()
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            Entry::Op(o) if o.kind == OpKind::Put && o.key == key => {
+                Some((o.value.as_deref()?.parse().ok()?, o.len? as usize))
+            }
+            _ => None,
+        })
+        .take(EXPLAIN_CANDIDATES)
+        .collect();
+    let claimed = match *why {
+        Mismatch::Differs { id, len, .. } => Some((id, len)),
+        Mismatch::Length { id, claimed, .. } => Some((id, claimed as usize)),
+        _ => None,
+    };
+    if let Some(c) = claimed {
+        // The write the header names is tried first.
+        writes.retain(|w| *w != c);
+        writes.insert(0, c);
+    }
+    if let Mismatch::Length { len, id, claimed } = *why {
+        if payload::matches_at(key, id, claimed as usize, body, 0..len) {
+            return format!("{why}: exactly its first {len} bytes");
+        }
+    }
+    let whose = |range: std::ops::Range<usize>| {
+        if body[range.clone()].iter().all(|&b| b == 0) {
+            return "zeros".to_string();
+        }
+        writes
+            .iter()
+            .find(|(id, len)| payload::matches_at(key, *id, *len, body, range.clone()))
+            .map_or("unknown".to_string(), |(id, _)| id.to_string())
+    };
+    let mut runs: Vec<(usize, usize, String)> = Vec::new();
+    for block in 0..body.len().div_ceil(EXPLAIN_BLOCK_BYTES) {
+        let range =
+            block * EXPLAIN_BLOCK_BYTES..((block + 1) * EXPLAIN_BLOCK_BYTES).min(body.len());
+        let owner = whose(range);
+        match runs.last_mut() {
+            Some((_, last, o)) if *o == owner => *last = block,
+            _ => runs.push((block, block, owner)),
+        }
+    }
+    let blocks = runs
+        .iter()
+        .map(|(a, b, o)| {
+            if a == b {
+                format!("#{a} {o}")
+            } else {
+                format!("#{a}-{b} {o}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lengths = writes
+        .iter()
+        .find(|(w, l)| *l == body.len() && Some((*w, *l)) != claimed)
+        .map(|(w, _)| format!("; {} bytes is the length of write {w}", body.len()))
+        .unwrap_or_default();
+    format!("{why}; its 64 KiB blocks: {blocks}{lengths}")
 }
 
 /// Records the end and the answer of a PUT or DELETE.
