@@ -25,7 +25,7 @@
 //! of operations overlapping one of its intervals that succeeded, and the
 //! time to converge.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -324,6 +324,13 @@ fn check_key(key: &str, ops: &[&Op], out: &mut Vec<Violation>) {
         .copied()
         .filter(|o| o.outcome == Outcome::Ok)
         .collect();
+    // Value ids are unique per key: the first PUT naming one is its write.
+    let mut put_of: HashMap<&str, &Op> = HashMap::new();
+    for o in ops.iter().filter(|o| o.kind == OpKind::Put) {
+        if let Some(v) = o.value.as_deref() {
+            put_of.entry(v).or_insert(o);
+        }
+    }
     let reads = ops
         .iter()
         .filter(|o| o.kind == OpKind::Get && o.outcome == Outcome::Ok);
@@ -343,10 +350,7 @@ fn check_key(key: &str, ops: &[&Op], out: &mut Vec<Violation>) {
         }
         match &r.value {
             Some(v) => {
-                let Some(w) = ops
-                    .iter()
-                    .find(|o| o.kind == OpKind::Put && o.value.as_deref() == Some(v))
-                else {
+                let Some(w) = put_of.get(v.as_str()).copied() else {
                     out.push(violation(
                         ViolationKind::WrongBytes,
                         r,
@@ -379,7 +383,7 @@ fn check_key(key: &str, ops: &[&Op], out: &mut Vec<Violation>) {
                 let w_end = effective_end(w);
                 let newer = acked
                     .iter()
-                    .filter(|w2| !std::ptr::eq(**w2, *w))
+                    .filter(|w2| !std::ptr::eq(**w2, w))
                     .filter(|w2| w_end.is_some_and(|e| w2.start_us > e) && w2.end_us < r.start_us)
                     .max_by_key(|w2| w2.end_us);
                 if let Some(w2) = newer {

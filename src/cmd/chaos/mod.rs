@@ -244,42 +244,15 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
         .collect();
 
     let mut nemesis = Nemesis::new(cluster, workload.keys.clone());
-    let mut progress = report::Progress::new(schedule.events.len());
-    let run_end = Duration::from_millis(duration_ms);
-    let wait_until = |shared: &Shared, progress: &mut report::Progress, at: Duration| {
-        while shared.t0.elapsed() < at && !interrupted.load(Ordering::SeqCst) {
-            progress.tick(shared);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    for (i, e) in schedule.events.iter().enumerate() {
-        wait_until(&shared, &mut progress, Duration::from_millis(e.at_ms));
-        if interrupted.load(Ordering::SeqCst) {
-            break;
-        }
-        let start_us = shared.now_us();
-        let detail = nemesis.inject(e);
-        progress.faults_done = i + 1;
-        wait_until(
-            &shared,
-            &mut progress,
-            Duration::from_millis(e.at_ms + e.duration_ms),
-        );
-        nemesis.heal(e);
-        shared.record(Entry::Fault(FaultSpan {
-            kind: e.kind.name().to_string(),
-            members: e.members.clone(),
-            start_us,
-            end_us: shared.now_us(),
-            detail,
-        }));
-    }
-    wait_until(&shared, &mut progress, run_end);
-    shared.stop.store(true, Ordering::SeqCst);
-    progress.finish(
+    follow_schedule(
+        &schedule,
+        &mut nemesis,
         &shared,
-        "workload done; waiting for the clients' last operations",
+        Duration::from_millis(duration_ms),
+        &interrupted,
     );
+    shared.stop.store(true, Ordering::SeqCst);
+    eprintln!("chaos: workload done; waiting for the clients' last operations");
     for t in threads {
         let _ = t.join();
     }
@@ -342,6 +315,44 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     }
     nemesis.cluster.stop();
     verdict(&report)
+}
+
+/// Does each scheduled fault at its time and heals it after its duration,
+/// recording its span, until `run_end`; draws the progress line meanwhile.
+fn follow_schedule(
+    schedule: &Schedule,
+    nemesis: &mut Nemesis,
+    shared: &Shared,
+    run_end: Duration,
+    interrupted: &AtomicBool,
+) {
+    let mut progress = report::Progress::new(schedule.events.len());
+    let mut wait_until = |progress_faults: usize, at: Duration| {
+        progress.faults_done = progress_faults;
+        while shared.t0.elapsed() < at && !interrupted.load(Ordering::SeqCst) {
+            progress.tick(shared);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for (i, e) in schedule.events.iter().enumerate() {
+        wait_until(i, Duration::from_millis(e.at_ms));
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let start_us = shared.now_us();
+        let detail = nemesis.inject(e);
+        wait_until(i + 1, Duration::from_millis(e.at_ms + e.duration_ms));
+        nemesis.heal(e);
+        shared.record(Entry::Fault(FaultSpan {
+            kind: e.kind.name().to_string(),
+            members: e.members.clone(),
+            start_us,
+            end_us: shared.now_us(),
+            detail,
+        }));
+    }
+    wait_until(schedule.events.len(), run_end);
+    progress.finish(shared);
 }
 
 fn write_history(path: &Path, entries: &[Entry]) -> anyhow::Result<()> {

@@ -65,15 +65,14 @@ impl Progress {
         let _ = err.flush();
     }
 
-    /// The last line, then `msg`.
-    pub fn finish(&mut self, shared: &Shared, msg: &str) {
+    /// The last line, ended.
+    pub fn finish(&mut self, shared: &Shared) {
         let line = self.line(shared);
         if self.tty {
             eprintln!("\r{line}\x1b[K");
         } else {
             eprintln!("{line}");
         }
-        eprintln!("chaos: {msg}");
     }
 }
 
