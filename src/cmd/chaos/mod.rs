@@ -80,7 +80,8 @@ struct RunArgs {
     /// duplicate, reorder, corrupt, rot, kill2, restart-all, inject, or all.
     #[arg(long, default_value = "all")]
     faults: String,
-    /// Where the cluster keeps its data (a temporary directory, removed after, if absent).
+    /// Where the cluster keeps its data, kept after the run (an empty or new
+    /// directory); a temporary directory, removed after, if absent.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Write the report as JSON here.
@@ -192,6 +193,14 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     let dir = match &a.dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            // Objects left by an earlier run would be values no write of this history wrote.
+            if std::fs::read_dir(d)
+                .with_context(|| format!("reading {}", d.display()))?
+                .next()
+                .is_some()
+            {
+                bail!("{} is not empty: chaos needs a fresh cluster", d.display());
+            }
             d.canonicalize()?
         }
         None => {
