@@ -4,6 +4,7 @@
 pub mod gateway;
 pub mod jobs;
 pub mod membership;
+pub mod meta;
 pub mod metrics;
 pub mod node;
 pub mod protocol;

@@ -1,0 +1,365 @@
+//! One member's replica of the metadata Raft group, sans I/O.
+//!
+//! [`MetaNode`] wraps raft-rs's `RawNode` over [`SledStorage`] and the
+//! [`MetaState`] machine. Whoever drives it (an actor on a timer, or a
+//! test's simulated network) calls [`MetaNode::tick`] on a clock,
+//! [`MetaNode::step`] with each message a peer sent, [`MetaNode::propose`]
+//! with commands, and [`MetaNode::ready`] after any of these: that persists
+//! what raft-rs asks (entries, hard state, snapshots, fsynced before any
+//! message that depends on them is handed out), applies committed commands
+//! in log order and returns the messages to send and what was applied.
+//!
+//! Raft ids are member ids + 1 (raft-rs reserves 0). Proposals carry their
+//! proposer and a sequence number in the entry context, so a proposer
+//! recognises its own command when it is applied: that, not the proposal, is
+//! the moment an acknowledgement may be given.
+//!
+//! Restart: the state machine is rebuilt from the last snapshot plus the
+//! committed log after it (raft-rs hands committed entries above `applied`
+//! out again). The log is compacted every `compact_every_entries` applied
+//! entries, keeping a snapshot of the state for lagging followers.
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, Entry, EntryType, Message};
+use raft::{Config, RawNode, StateRole};
+
+use super::state::{Applied, MetaCommand, MetaState};
+use super::storage::{MetaStoreError, SledStorage};
+
+/// Why the metadata group could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error(transparent)]
+    Store(#[from] MetaStoreError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("undecodable raft message: {0}")]
+    BadMessage(String),
+    #[error("undecodable command at index {index}: {error}")]
+    BadCommand { index: u64, error: String },
+    #[error("snapshot does not decode: {0}")]
+    BadSnapshot(String),
+    #[error("command does not encode: {0}")]
+    Encode(String),
+}
+
+/// Timing and bounds of the group.
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    /// Ticks without a leader's heartbeat before a follower stands for election.
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between two compactions of the log (a snapshot each).
+    pub compact_every_entries: u64,
+    /// Largest append message, in bytes.
+    pub max_message_bytes: u64,
+    /// Appends in flight per follower.
+    pub max_inflight_messages: usize,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            compact_every_entries: 10_000,
+            max_message_bytes: 1 << 20,
+            max_inflight_messages: 256,
+        }
+    }
+}
+
+/// Identifies one proposal of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProposalId {
+    pub member: u32,
+    pub seq: u64,
+}
+
+impl ProposalId {
+    fn encode(self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(12);
+        v.extend_from_slice(&self.member.to_le_bytes());
+        v.extend_from_slice(&self.seq.to_le_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<ProposalId> {
+        let member = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(b.get(4..12)?.try_into().ok()?);
+        Some(ProposalId { member, seq })
+    }
+}
+
+/// One command as it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedEntry {
+    pub index: u64,
+    pub term: u64,
+    /// Set when this member proposed it.
+    pub proposal: Option<ProposalId>,
+    pub command: MetaCommand,
+    pub result: Applied,
+}
+
+/// What one [`MetaNode::ready`] produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Encoded raft messages, by destination member id.
+    pub messages: Vec<(u32, Vec<u8>)>,
+    pub applied: Vec<AppliedEntry>,
+    /// Confirmed read indexes: (request context, index to wait for).
+    pub reads: Vec<(Vec<u8>, u64)>,
+}
+
+fn raft_id(member: u32) -> u64 {
+    u64::from(member) + 1
+}
+
+fn member_id(raft: u64) -> Option<u32> {
+    u32::try_from(raft.checked_sub(1)?).ok()
+}
+
+/// One member's replica of the metadata group.
+pub struct MetaNode {
+    me: u32,
+    raw: RawNode<SledStorage>,
+    storage: SledStorage,
+    state: MetaState,
+    next_seq: u64,
+    compact_every: u64,
+}
+
+impl MetaNode {
+    /// Opens this member's replica in `db`; a new group of `members` is
+    /// bootstrapped the first time (every founding member with the same list).
+    pub fn open(
+        me: u32,
+        members: &[u32],
+        db: &sled::Db,
+        cfg: &MetaConfig,
+    ) -> Result<MetaNode, MetaError> {
+        let storage = SledStorage::open(db)?;
+        if !storage.is_initialized() {
+            let voters: Vec<u64> = members.iter().map(|&m| raft_id(m)).collect();
+            storage.initialize(&voters)?;
+        }
+        let (state, applied) = match storage.snapshot_data()? {
+            Some(data) if !data.is_empty() => {
+                let s = MetaState::from_snapshot(&data)
+                    .map_err(|e| MetaError::BadSnapshot(e.to_string()))?;
+                let at = s.applied_index;
+                (s, at)
+            }
+            _ => (MetaState::new(), 0),
+        };
+        let config = Config {
+            id: raft_id(me),
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: cfg.heartbeat_ticks,
+            applied,
+            max_size_per_msg: cfg.max_message_bytes,
+            max_inflight_msgs: cfg.max_inflight_messages,
+            check_quorum: true,
+            pre_vote: true,
+            ..Config::default()
+        };
+        config.validate()?;
+        let raw = RawNode::new(&config, storage.clone(), &super::logging::logger(me))?;
+        Ok(MetaNode {
+            me,
+            raw,
+            storage,
+            state,
+            next_seq: 0,
+            compact_every: cfg.compact_every_entries.max(1),
+        })
+    }
+
+    pub fn me(&self) -> u32 {
+        self.me
+    }
+
+    /// The applied state.
+    pub fn state(&self) -> &MetaState {
+        &self.state
+    }
+
+    /// The current leader, if known.
+    pub fn leader(&self) -> Option<u32> {
+        member_id(self.raw.raft.leader_id)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    /// Advances the logical clock one tick.
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Hands a message from a peer to raft.
+    pub fn step(&mut self, bytes: &[u8]) -> Result<(), MetaError> {
+        let msg =
+            Message::parse_from_bytes(bytes).map_err(|e| MetaError::BadMessage(e.to_string()))?;
+        self.raw.step(msg)?;
+        Ok(())
+    }
+
+    /// Proposes a command; it is forwarded to the leader when there is one.
+    /// The proposal is done only when it comes back applied with this id.
+    pub fn propose(&mut self, cmd: &MetaCommand) -> Result<ProposalId, MetaError> {
+        let id = ProposalId {
+            member: self.me,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        let data = rmp_serde::to_vec(cmd).map_err(|e| MetaError::Encode(e.to_string()))?;
+        self.raw.propose(id.encode(), data)?;
+        Ok(id)
+    }
+
+    /// Asks for a linearizable read point (read-index); answered in
+    /// [`Output::reads`] once the leader confirmed it still leads.
+    pub fn read_index(&mut self, ctx: Vec<u8>) {
+        self.raw.read_index(ctx);
+    }
+
+    /// Persists, applies and collects everything raft-rs has ready.
+    pub fn ready(&mut self) -> Result<Output, MetaError> {
+        let mut out = Output::default();
+        if !self.raw.has_ready() {
+            return Ok(out);
+        }
+        let mut rd = self.raw.ready();
+        // Messages of a leader may go before its own persistence (raft's
+        // thesis 10.2.1); followers' messages come as persisted_messages.
+        self.collect(rd.take_messages(), &mut out);
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            let state = MetaState::from_snapshot(&snap.data)
+                .map_err(|e| MetaError::BadSnapshot(e.to_string()))?;
+            self.storage.apply_snapshot(snap)?;
+            self.state = state;
+        }
+        for rs in rd.take_read_states() {
+            out.reads.push((rs.request_ctx, rs.index));
+        }
+        let committed = rd.take_committed_entries();
+        self.apply_entries(committed, &mut out)?;
+        self.storage.append(rd.entries())?;
+        if let Some(hs) = rd.hs() {
+            self.storage.set_hard_state(hs.clone())?;
+        }
+        self.collect(rd.take_persisted_messages(), &mut out);
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.storage.set_commit(commit)?;
+        }
+        self.collect(light.take_messages(), &mut out);
+        let committed = light.take_committed_entries();
+        self.apply_entries(committed, &mut out)?;
+        self.raw.advance_apply();
+        self.maybe_compact()?;
+        Ok(out)
+    }
+
+    fn collect(&self, msgs: Vec<Message>, out: &mut Output) {
+        for m in msgs {
+            let Some(to) = member_id(m.to) else { continue };
+            match m.write_to_bytes() {
+                Ok(b) => out.messages.push((to, b)),
+                Err(e) => {
+                    tracing::error!(member = self.me, peer = to, error = %e, "raft message does not encode")
+                }
+            }
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), MetaError> {
+        for e in entries {
+            if e.data.is_empty() {
+                // A new leader's empty entry.
+                self.state.applied_index = self.state.applied_index.max(e.index);
+                continue;
+            }
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {
+                    let command: MetaCommand =
+                        rmp_serde::from_slice(&e.data).map_err(|err| MetaError::BadCommand {
+                            index: e.index,
+                            error: err.to_string(),
+                        })?;
+                    let result = self.state.apply(e.index, &command);
+                    let proposal = ProposalId::decode(&e.context).filter(|p| p.member == self.me);
+                    tracing::debug!(
+                        member = self.me,
+                        index = e.index,
+                        term = e.term,
+                        ?command,
+                        ?result,
+                        "applied"
+                    );
+                    out.applied.push(AppliedEntry {
+                        index: e.index,
+                        term: e.term,
+                        proposal,
+                        command,
+                        result,
+                    });
+                }
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
+                        MetaError::BadCommand {
+                            index: e.index,
+                            error: err.to_string(),
+                        }
+                    })?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.storage.set_conf_state(cs)?;
+                    self.state.applied_index = self.state.applied_index.max(e.index);
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc =
+                        raft::eraftpb::ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| {
+                            MetaError::BadCommand {
+                                index: e.index,
+                                error: err.to_string(),
+                            }
+                        })?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.storage.set_conf_state(cs)?;
+                    self.state.applied_index = self.state.applied_index.max(e.index);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compacts the log up to the applied index every `compact_every` entries.
+    fn maybe_compact(&mut self) -> Result<(), MetaError> {
+        let applied = self.state.applied_index;
+        let first = raft::Storage::first_index(&self.storage)?;
+        if applied + 1 >= first + self.compact_every {
+            let data = self
+                .state
+                .to_snapshot()
+                .map_err(|e| MetaError::Encode(e.to_string()))?;
+            self.storage.compact(applied + 1, data)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! The metadata group over a simulated network: every member a real
+//! `MetaNode` on its own sled database, messages delivered (or dropped by a
+//! partition) by the test, time advanced tick by tick.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::*;
+use crate::protocol::RecordWire;
+
+struct Net {
+    dirs: Vec<tempfile::TempDir>,
+    nodes: BTreeMap<u32, MetaNode>,
+    queue: VecDeque<(u32, u32, Vec<u8>)>,
+    /// Members cut off from everyone else.
+    cut: BTreeSet<u32>,
+    applied: BTreeMap<u32, Vec<AppliedEntry>>,
+    cfg: MetaConfig,
+    members: Vec<u32>,
+}
+
+impl Net {
+    fn new(n: u32, cfg: MetaConfig) -> Net {
+        let members: Vec<u32> = (0..n).collect();
+        let mut net = Net {
+            dirs: (0..n).map(|_| tempfile::tempdir().unwrap()).collect(),
+            nodes: BTreeMap::new(),
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            applied: BTreeMap::new(),
+            cfg,
+            members,
+        };
+        for m in 0..n {
+            net.start(m);
+        }
+        net
+    }
+
+    fn start(&mut self, m: u32) {
+        let db = sled::open(self.dirs[m as usize].path().join("meta")).unwrap();
+        let node = MetaNode::open(m, &self.members, &db, &self.cfg).unwrap();
+        self.nodes.insert(m, node);
+    }
+
+    fn crash(&mut self, m: u32) {
+        self.nodes.remove(&m);
+        self.queue.retain(|(_, to, _)| *to != m);
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let ids: Vec<u32> = self.nodes.keys().copied().collect();
+            for id in ids {
+                let out = self.nodes.get_mut(&id).unwrap().ready().unwrap();
+                for (to, msg) in out.messages {
+                    self.queue.push_back((id, to, msg));
+                }
+                self.applied.entry(id).or_default().extend(out.applied);
+            }
+            let Some((from, to, msg)) = self.queue.pop_front() else {
+                return;
+            };
+            if self.cut.contains(&from) || self.cut.contains(&to) {
+                continue;
+            }
+            if let Some(node) = self.nodes.get_mut(&to) {
+                node.step(&msg).unwrap();
+            }
+        }
+    }
+
+    fn tick(&mut self, n: usize) {
+        for _ in 0..n {
+            for node in self.nodes.values_mut() {
+                node.tick();
+            }
+            self.pump();
+        }
+    }
+
+    fn leader(&self) -> Option<u32> {
+        let leaders: Vec<u32> = self
+            .nodes
+            .values()
+            .filter(|n| n.is_leader() && !self.cut.contains(&n.me()))
+            .map(|n| n.me())
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    fn elect(&mut self) -> u32 {
+        for _ in 0..100 {
+            self.tick(1);
+            if let Some(l) = self.leader() {
+                return l;
+            }
+        }
+        panic!("no leader elected");
+    }
+
+    fn propose(&mut self, at: u32, cmd: MetaCommand) -> ProposalId {
+        let id = self.nodes.get_mut(&at).unwrap().propose(&cmd).unwrap();
+        self.pump();
+        id
+    }
+
+    /// The result of proposal `id`, once applied on its proposer.
+    fn result(&self, id: ProposalId) -> Option<Applied> {
+        self.applied
+            .get(&id.member)?
+            .iter()
+            .find(|a| a.proposal == Some(id))
+            .map(|a| a.result.clone())
+    }
+}
+
+fn record(name: &str, incarnation: u32) -> RecordWire {
+    RecordWire {
+        name: name.into(),
+        length: 1,
+        incarnation,
+        members: 3,
+        parity: 1,
+        stripe_size: 65536,
+        crc32c: 0,
+        creation_time_ns: 0,
+    }
+}
+
+#[test]
+fn a_leader_is_elected_and_every_member_applies_the_same_log() {
+    let mut net = Net::new(3, MetaConfig::default());
+    let leader = net.elect();
+    let follower = (leader + 1) % 3;
+    // A proposal on a follower is forwarded to the leader.
+    let r = net.propose(
+        follower,
+        MetaCommand::Reserve {
+            member: follower,
+            count: 5,
+        },
+    );
+    net.tick(3);
+    assert_eq!(
+        net.result(r),
+        Some(Applied::Reserved { first: 1, count: 5 })
+    );
+    let c = net.propose(
+        leader,
+        MetaCommand::Commit {
+            record: record("a", 2),
+            missing: vec![],
+        },
+    );
+    net.tick(3);
+    assert_eq!(net.result(c), Some(Applied::Committed { replaced: None }));
+    let states: Vec<&MetaState> = net.nodes.values().map(|n| n.state()).collect();
+    assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
+    assert_eq!(states[0].objects["a"].incarnation, 2);
+}
+
+#[test]
+fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
+    let mut net = Net::new(3, MetaConfig::default());
+    let old = net.elect();
+    let old_term = net.nodes[&old].term();
+    net.cut.insert(old);
+    // The deposed leader accepts a proposal but can never commit it.
+    let lost = net.propose(
+        old,
+        MetaCommand::Reserve {
+            member: old,
+            count: 7,
+        },
+    );
+    let new = net.elect();
+    assert_ne!(new, old);
+    assert!(net.nodes[&new].term() > old_term);
+    let won = net.propose(
+        new,
+        MetaCommand::Reserve {
+            member: new,
+            count: 3,
+        },
+    );
+    net.tick(5);
+    assert_eq!(
+        net.result(won),
+        Some(Applied::Reserved { first: 1, count: 3 })
+    );
+    assert_eq!(net.result(lost), None);
+    // Healed, the old leader steps down, drops its entry and catches up.
+    net.cut.clear();
+    net.tick(30);
+    assert_eq!(net.result(lost), None);
+    assert!(!net.nodes[&old].is_leader() || net.leader() == Some(old));
+    let states: Vec<&MetaState> = net.nodes.values().map(|n| n.state()).collect();
+    assert!(states.iter().all(|s| s.next_incarnation == 4), "{states:?}");
+}
+
+#[test]
+fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
+    let mut net = Net::new(3, MetaConfig::default());
+    let leader = net.elect();
+    net.propose(
+        leader,
+        MetaCommand::Reserve {
+            member: 0,
+            count: 10,
+        },
+    );
+    net.tick(3);
+    let victim = (leader + 1) % 3;
+    net.crash(victim);
+    for i in 1..=5 {
+        net.propose(
+            leader,
+            MetaCommand::Commit {
+                record: record(&format!("o{i}"), i),
+                missing: vec![victim],
+            },
+        );
+    }
+    net.tick(3);
+    net.start(victim);
+    net.tick(20);
+    let want = net.nodes[&leader].state().clone();
+    assert_eq!(want.objects.len(), 5);
+    assert_eq!(net.nodes[&victim].state(), &want);
+    assert_eq!(want.dirty[&victim].len(), 5);
+}
+
+#[test]
+fn a_member_that_fell_behind_a_compaction_gets_a_snapshot() {
+    let cfg = MetaConfig {
+        compact_every_entries: 4,
+        ..MetaConfig::default()
+    };
+    let mut net = Net::new(3, cfg);
+    let leader = net.elect();
+    let lagging = (leader + 2) % 3;
+    net.cut.insert(lagging);
+    for _ in 0..12 {
+        net.propose(
+            leader,
+            MetaCommand::Reserve {
+                member: 0,
+                count: 1,
+            },
+        );
+        net.tick(1);
+    }
+    net.tick(3);
+    let first = raft::Storage::first_index(&net.nodes[&leader].storage).unwrap();
+    assert!(
+        first > 4,
+        "the leader compacted its log (first index {first})"
+    );
+    net.cut.clear();
+    net.tick(30);
+    let want = net.nodes[&leader].state().clone();
+    assert_eq!(want.next_incarnation, 13);
+    assert_eq!(net.nodes[&lagging].state(), &want);
+    // And it survives a restart from that snapshot.
+    net.crash(lagging);
+    net.start(lagging);
+    net.tick(10);
+    assert_eq!(net.nodes[&lagging].state().next_incarnation, 13);
+}
+
+#[test]
+fn garbage_from_a_peer_is_an_error_not_a_panic() {
+    let mut net = Net::new(3, MetaConfig::default());
+    let node = net.nodes.get_mut(&0).unwrap();
+    assert!(matches!(
+        node.step(b"\xff\xff\xff garbage"),
+        Err(MetaError::BadMessage(_))
+    ));
+}

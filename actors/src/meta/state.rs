@@ -1,0 +1,432 @@
+//! The replicated state machine of the cluster's metadata.
+//!
+//! Every member applies the same committed [`MetaCommand`]s in log order to
+//! a [`MetaState`]; `apply` is a pure function of the state and the command,
+//! so all members hold the same state at the same applied index. The state
+//! is what decides: which incarnation of an object is current (the last
+//! committed `Commit`, in log order, not "the larger number"), which objects
+//! are deleted, which members missed which objects (dirty sets), the volume
+//! incarnation, and the incarnations handed out so far.
+//!
+//! Invariants (checked by the tests):
+//! * an incarnation is handed out once: `Reserve` gives the next block above
+//!   every incarnation ever reserved, and a `Commit` of an incarnation that
+//!   was never reserved, or that some object already used, is refused;
+//! * replaying a committed command (a retried proposal) changes nothing;
+//! * a `Delete` leaves a tombstone, so the name's old incarnations are never
+//!   current again;
+//! * `ClearDirty` removes a mark only if the object is still at the
+//!   incarnation the member rebuilt (or gone when it expected it gone).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::RecordWire;
+
+/// An object incarnation as handed out by the metadata group.
+pub type Incarnation = u32;
+
+/// How many incarnations one `Reserve` hands out at most.
+pub const MAX_RESERVE_INCARNATIONS: u32 = 1 << 16;
+
+/// One command of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// Hand `count` fresh incarnations to `member` (it allocates from them
+    /// locally; a restart forgets the rest, which leaves only a gap).
+    Reserve { member: u32, count: u32 },
+    /// Make `record` the current incarnation of its object; `missing` are
+    /// the members without a fragment of it (they join its dirty sets).
+    Commit {
+        record: RecordWire,
+        missing: Vec<u32>,
+    },
+    /// Remove the object; `missing` are the members that did not remove
+    /// their fragments (they join its dirty sets).
+    Delete { name: String, missing: Vec<u32> },
+    /// `member` rebuilt `name` at `incarnation` (`None`: removed it).
+    ClearDirty {
+        member: u32,
+        name: String,
+        incarnation: Option<Incarnation>,
+    },
+    /// The controller's step after a member went down: the new volume incarnation.
+    AdvanceVolume { incarnation: u32 },
+}
+
+/// What applying a command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    /// Incarnations `first .. first + count` now belong to the proposer.
+    Reserved {
+        first: Incarnation,
+        count: u32,
+    },
+    /// The record is current; `replaced` was the previous incarnation.
+    Committed {
+        replaced: Option<Incarnation>,
+    },
+    /// The object is gone; `removed` was its incarnation (`None`: it was already absent).
+    Deleted {
+        removed: Option<Incarnation>,
+    },
+    /// Whether the dirty mark was removed.
+    Cleared(bool),
+    VolumeAdvanced {
+        incarnation: u32,
+    },
+    /// The command was refused; nothing changed.
+    Refused(String),
+}
+
+/// The whole replicated metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaState {
+    /// The current record of every object.
+    pub objects: BTreeMap<String, RecordWire>,
+    /// Deleted names and their last incarnation.
+    pub tombstones: BTreeMap<String, Incarnation>,
+    /// Per member, the objects it missed.
+    pub dirty: BTreeMap<u32, BTreeSet<String>>,
+    /// The cluster volume incarnation (HomeBlock epoch).
+    pub volume_incarnation: u32,
+    /// The next incarnation `Reserve` hands out (0 is never used).
+    pub next_incarnation: Incarnation,
+    /// Incarnations committed at least once, per object name (a reused one is refused).
+    pub used: BTreeMap<String, BTreeSet<Incarnation>>,
+    /// The log index of the last command applied.
+    pub applied_index: u64,
+}
+
+impl MetaState {
+    pub fn new() -> MetaState {
+        MetaState {
+            next_incarnation: 1,
+            ..MetaState::default()
+        }
+    }
+
+    /// Applies the command committed at `index` (in log order, each index once).
+    pub fn apply(&mut self, index: u64, cmd: &MetaCommand) -> Applied {
+        debug_assert!(index > self.applied_index || index == 0);
+        self.applied_index = self.applied_index.max(index);
+        match cmd {
+            MetaCommand::Reserve { member: _, count } => {
+                let count = (*count).clamp(1, MAX_RESERVE_INCARNATIONS);
+                let first = self.next_incarnation.max(1);
+                match first.checked_add(count) {
+                    Some(next) => {
+                        self.next_incarnation = next;
+                        Applied::Reserved { first, count }
+                    }
+                    None => Applied::Refused("incarnations exhausted".into()),
+                }
+            }
+            MetaCommand::Commit { record, missing } => {
+                let inc = record.incarnation;
+                if inc == 0 || inc >= self.next_incarnation {
+                    return Applied::Refused(format!("incarnation {inc} was never reserved"));
+                }
+                let current = self.objects.get(&record.name);
+                if current == Some(record) {
+                    return Applied::Committed {
+                        replaced: Some(inc),
+                    };
+                }
+                let used = self.used.entry(record.name.clone()).or_default();
+                if !used.insert(inc) {
+                    return Applied::Refused(format!(
+                        "incarnation {inc} of {} was already committed",
+                        record.name
+                    ));
+                }
+                let replaced = self
+                    .objects
+                    .insert(record.name.clone(), record.clone())
+                    .map(|r| r.incarnation);
+                self.tombstones.remove(&record.name);
+                self.mark(&record.name, missing);
+                Applied::Committed { replaced }
+            }
+            MetaCommand::Delete { name, missing } => {
+                let removed = self.objects.remove(name).map(|r| r.incarnation);
+                if let Some(inc) = removed {
+                    self.tombstones.insert(name.clone(), inc);
+                    self.mark(name, missing);
+                }
+                Applied::Deleted { removed }
+            }
+            MetaCommand::ClearDirty {
+                member,
+                name,
+                incarnation,
+            } => {
+                let now = self.objects.get(name).map(|r| r.incarnation);
+                if now != *incarnation {
+                    return Applied::Cleared(false);
+                }
+                let cleared = self
+                    .dirty
+                    .get_mut(member)
+                    .is_some_and(|set| set.remove(name));
+                if self.dirty.get(member).is_some_and(BTreeSet::is_empty) {
+                    self.dirty.remove(member);
+                }
+                Applied::Cleared(cleared)
+            }
+            MetaCommand::AdvanceVolume { incarnation } => {
+                self.volume_incarnation = self.volume_incarnation.max(*incarnation);
+                Applied::VolumeAdvanced {
+                    incarnation: self.volume_incarnation,
+                }
+            }
+        }
+    }
+
+    fn mark(&mut self, name: &str, members: &[u32]) {
+        for m in members {
+            self.dirty.entry(*m).or_default().insert(name.to_string());
+        }
+    }
+
+    /// The state as snapshot bytes (MessagePack).
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        rmp_serde::to_vec(self)
+    }
+
+    /// A state from snapshot bytes; never panics on bad input.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<MetaState, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(name: &str, incarnation: u32) -> RecordWire {
+        RecordWire {
+            name: name.into(),
+            length: 10,
+            incarnation,
+            members: 3,
+            parity: 1,
+            stripe_size: 65536,
+            crc32c: incarnation,
+            creation_time_ns: 1,
+        }
+    }
+
+    fn commit(name: &str, inc: u32, missing: &[u32]) -> MetaCommand {
+        MetaCommand::Commit {
+            record: record(name, inc),
+            missing: missing.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reservations_never_overlap_and_commits_need_one() {
+        let mut s = MetaState::new();
+        assert_eq!(
+            s.apply(1, &commit("a", 1, &[])),
+            Applied::Refused("incarnation 1 was never reserved".into())
+        );
+        assert_eq!(
+            s.apply(
+                2,
+                &MetaCommand::Reserve {
+                    member: 0,
+                    count: 10
+                }
+            ),
+            Applied::Reserved {
+                first: 1,
+                count: 10
+            }
+        );
+        assert_eq!(
+            s.apply(
+                3,
+                &MetaCommand::Reserve {
+                    member: 1,
+                    count: 10
+                }
+            ),
+            Applied::Reserved {
+                first: 11,
+                count: 10
+            }
+        );
+        assert_eq!(
+            s.apply(4, &commit("a", 12, &[])),
+            Applied::Committed { replaced: None }
+        );
+        // Log order decides, not the number: a later commit of a smaller incarnation wins.
+        assert_eq!(
+            s.apply(5, &commit("a", 3, &[2])),
+            Applied::Committed { replaced: Some(12) }
+        );
+        assert_eq!(s.objects["a"].incarnation, 3);
+        assert!(s.dirty[&2].contains("a"));
+        // A retried proposal changes nothing; reusing an old incarnation is refused.
+        let before = s.clone();
+        assert_eq!(
+            s.apply(6, &commit("a", 3, &[2])),
+            Applied::Committed { replaced: Some(3) }
+        );
+        assert_eq!(
+            s.apply(7, &commit("a", 12, &[])),
+            Applied::Refused("incarnation 12 of a was already committed".into())
+        );
+        assert_eq!(s.objects, before.objects);
+        assert_eq!(s.applied_index, 7);
+    }
+
+    #[test]
+    fn deletes_leave_tombstones_and_marks() {
+        let mut s = MetaState::new();
+        s.apply(
+            1,
+            &MetaCommand::Reserve {
+                member: 0,
+                count: 5,
+            },
+        );
+        s.apply(2, &commit("a", 1, &[]));
+        assert_eq!(
+            s.apply(
+                3,
+                &MetaCommand::Delete {
+                    name: "a".into(),
+                    missing: vec![1]
+                }
+            ),
+            Applied::Deleted { removed: Some(1) }
+        );
+        assert!(!s.objects.contains_key("a"));
+        assert_eq!(s.tombstones["a"], 1);
+        assert!(s.dirty[&1].contains("a"));
+        assert_eq!(
+            s.apply(
+                4,
+                &MetaCommand::Delete {
+                    name: "a".into(),
+                    missing: vec![]
+                }
+            ),
+            Applied::Deleted { removed: None }
+        );
+        s.apply(5, &commit("a", 2, &[]));
+        assert!(s.tombstones.is_empty());
+    }
+
+    #[test]
+    fn clear_dirty_only_for_the_incarnation_rebuilt() {
+        let mut s = MetaState::new();
+        s.apply(
+            1,
+            &MetaCommand::Reserve {
+                member: 0,
+                count: 5,
+            },
+        );
+        s.apply(2, &commit("a", 1, &[2]));
+        s.apply(3, &commit("a", 2, &[2]));
+        let clear = |inc| MetaCommand::ClearDirty {
+            member: 2,
+            name: "a".into(),
+            incarnation: inc,
+        };
+        assert_eq!(s.apply(4, &clear(Some(1))), Applied::Cleared(false));
+        assert_eq!(s.apply(5, &clear(Some(2))), Applied::Cleared(true));
+        assert!(!s.dirty.contains_key(&2));
+        s.apply(
+            6,
+            &MetaCommand::Delete {
+                name: "a".into(),
+                missing: vec![2],
+            },
+        );
+        assert_eq!(s.apply(7, &clear(Some(2))), Applied::Cleared(false));
+        assert_eq!(s.apply(8, &clear(None)), Applied::Cleared(true));
+    }
+
+    #[test]
+    fn volume_incarnation_only_advances() {
+        let mut s = MetaState::new();
+        s.apply(1, &MetaCommand::AdvanceVolume { incarnation: 5 });
+        assert_eq!(
+            s.apply(2, &MetaCommand::AdvanceVolume { incarnation: 3 }),
+            Applied::VolumeAdvanced { incarnation: 5 }
+        );
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_bad_bytes_are_errors() {
+        let mut s = MetaState::new();
+        s.apply(
+            1,
+            &MetaCommand::Reserve {
+                member: 0,
+                count: 5,
+            },
+        );
+        s.apply(2, &commit("a", 1, &[1]));
+        let bytes = s.to_snapshot().unwrap();
+        assert_eq!(MetaState::from_snapshot(&bytes).unwrap(), s);
+        assert!(MetaState::from_snapshot(&bytes[..bytes.len() / 2]).is_err());
+        assert!(MetaState::from_snapshot(b"\xff\x00garbage").is_err());
+    }
+
+    fn command() -> impl Strategy<Value = MetaCommand> {
+        let name = prop::sample::select(vec!["a", "b", "c"]);
+        prop_oneof![
+            (0u32..3, 1u32..4).prop_map(|(member, count)| MetaCommand::Reserve { member, count }),
+            (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2))
+                .prop_map(|(n, i, m)| commit(n, i, &m)),
+            (name.clone(), prop::collection::vec(0u32..3, 0..2)).prop_map(|(n, missing)| {
+                MetaCommand::Delete {
+                    name: n.into(),
+                    missing,
+                }
+            }),
+            (0u32..3, name, prop::option::of(1u32..20)).prop_map(|(member, n, incarnation)| {
+                MetaCommand::ClearDirty {
+                    member,
+                    name: n.into(),
+                    incarnation,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Any log: every reserved block is fresh, no incarnation is current
+        /// for two commits of one name, every current record's incarnation
+        /// was reserved, and replaying the same log gives the same state.
+        #[test]
+        fn invariants_hold_for_any_log(cmds in prop::collection::vec(command(), 0..60)) {
+            let mut s = MetaState::new();
+            let mut handed = BTreeSet::new();
+            for (i, c) in cmds.iter().enumerate() {
+                if let Applied::Reserved { first, count } = s.apply(i as u64 + 1, c) {
+                    for inc in first..first + count {
+                        prop_assert!(handed.insert(inc), "incarnation {} handed out twice", inc);
+                    }
+                }
+                for r in s.objects.values() {
+                    prop_assert!(handed.contains(&r.incarnation));
+                    prop_assert!(s.used[&r.name].contains(&r.incarnation));
+                    prop_assert!(!s.tombstones.contains_key(&r.name));
+                }
+            }
+            let mut again = MetaState::new();
+            for (i, c) in cmds.iter().enumerate() {
+                again.apply(i as u64 + 1, c);
+            }
+            prop_assert_eq!(again, s);
+        }
+    }
+}
