@@ -28,6 +28,7 @@ use tracing::info;
 
 use crate::gateway::{ClusterDoc, Gateway, MemberDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
+use crate::meta::MetaActor;
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
 use crate::ring::processor::RingProcessor;
@@ -144,6 +145,19 @@ pub async fn start_member_with(
     let (transport, peers) =
         transport_spec(&cfg, Arc::new(service.clone()), status.clone(), events);
     service.set_peers(Arc::new(peers.clone()));
+    let meta = {
+        let (service, peers, dir) = (service.clone(), peers.clone(), cfg.data_dir.clone());
+        let members: Vec<u32> = cfg.members.iter().map(|m| m.id).collect();
+        ChildSpec::try_new("meta", move |_| {
+            MetaActor::open(
+                me,
+                members.clone(),
+                dir.clone(),
+                service.clone(),
+                peers.clone(),
+            )
+        })
+    };
     service.set_view(view.clone());
     let volume = {
         let (cfg, service, view) = (cfg.clone(), service.clone(), view.clone());
@@ -180,6 +194,7 @@ pub async fn start_member_with(
         .intensity(5, Duration::from_secs(10))
         .child(store)
         .child(transport)
+        .child(meta)
         .child(membership)
         .child(fragments)
         .child(jobs)
@@ -271,6 +286,7 @@ fn cluster_doc_fn(
                 })
                 .collect(),
             objects,
+            meta: service.meta().map(|m| m.status()),
         }
     })
 }

@@ -79,6 +79,12 @@ pub enum Request {
     /// The controller's step after a failure: take this HomeBlock incarnation
     /// and clear the dirty bit.
     AdvanceIncarnation { incarnation: u32 },
+    /// A message of the metadata Raft group (protobuf-encoded `eraftpb::Message`);
+    /// answered `Done` at once, whatever Raft makes of it.
+    Raft {
+        #[serde(with = "serde_bytes")]
+        msg: Vec<u8>,
+    },
     /// Replace one block of this member's fragment (repair after bit rot or rebuild).
     WriteBlock {
         name: String,

@@ -41,6 +41,9 @@ pub struct ClusterDoc {
     pub controller: Option<u32>,
     pub members: Vec<MemberDoc>,
     pub objects: usize,
+    /// This member's view of the metadata Raft group (absent while it is not running).
+    #[serde(default)]
+    pub meta: Option<crate::meta::MetaStatus>,
 }
 
 /// What the request handlers share.

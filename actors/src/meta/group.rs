@@ -199,6 +199,16 @@ impl MetaNode {
         self.raw.raft.term
     }
 
+    /// `leader`, `follower`, `candidate` or `pre-candidate`.
+    pub fn role(&self) -> &'static str {
+        match self.raw.raft.state {
+            StateRole::Leader => "leader",
+            StateRole::Follower => "follower",
+            StateRole::Candidate => "candidate",
+            StateRole::PreCandidate => "pre-candidate",
+        }
+    }
+
     pub fn commit_index(&self) -> u64 {
         self.raw.raft.raft_log.committed
     }

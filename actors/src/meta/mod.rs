@@ -16,17 +16,26 @@
 //! its tasks, timers and network traits, which would sit beside our actors
 //! and supervisors rather than inside them.
 //!
-//! Status: the group and its storage stand on their own and are tested
-//! over a simulated network (elections, replication, partitions, restarts,
-//! snapshots); wiring it under the object service is the rest of the
-//! metadata issue.
+//! * [`runner`]: the node on its own thread (fsync off the arbiters), its
+//!   bounded inbox and the handle; [`actor`]: the supervised child that
+//!   owns it, with Raft messages riding the peer links (`Request::Raft`).
+//!
+//! Status: every member runs its replica, the group elects a leader (shown
+//! in `/v1/cluster` as `meta`), and it is tested over a simulated network
+//! (elections, replication, partitions, restarts, snapshots) and with real
+//! member processes. The object service does not yet commit through it:
+//! that switch is the rest of the metadata issue.
 
 mod logging;
 
+pub mod actor;
 pub mod group;
+pub mod runner;
 pub mod state;
 pub mod storage;
 
+pub use actor::MetaActor;
 pub use group::{AppliedEntry, MetaConfig, MetaError, MetaNode, Output, ProposalId};
+pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};

@@ -27,6 +27,12 @@ impl ObjectService {
         let inner = &self.inner;
         match req {
             Request::Ping => Ok(Response::Pong),
+            Request::Raft { msg } => {
+                if let Some(meta) = self.meta() {
+                    meta.step(msg);
+                }
+                Ok(Response::Done)
+            }
             Request::Echo { payload } => Ok(Response::Echo { payload }),
             Request::BeginUpload { upload, spec } => {
                 if u32::from(spec.fragment_index) != inner.me {

@@ -86,6 +86,8 @@ struct Inner {
     peers: OnceLock<Arc<dyn PeerRequester>>,
     /// Test-only hooks (see `crate::testing`), set once at start.
     hooks: OnceLock<crate::testing::TestHooks>,
+    /// The metadata replica, while the `meta` child runs.
+    meta: std::sync::RwLock<Option<crate::meta::MetaHandle>>,
     metrics: Arc<Metrics>,
     /// Incarnation counters handed out for PUTs still running, by object name.
     inflight: Mutex<HashMap<String, u32>>,
@@ -128,6 +130,7 @@ impl ObjectService {
                 fragments,
                 peers: OnceLock::new(),
                 hooks: OnceLock::new(),
+                meta: std::sync::RwLock::new(None),
                 metrics,
                 inflight: Mutex::new(HashMap::new()),
                 mirror_turn: AtomicU64::new(0),
@@ -147,6 +150,20 @@ impl ObjectService {
     }
 
     /// Gives the service the membership view (once, after it exists).
+    /// Publishes (or withdraws) the metadata replica.
+    pub fn set_meta(&self, meta: Option<crate::meta::MetaHandle>) {
+        *self.inner.meta.write().unwrap_or_else(|p| p.into_inner()) = meta;
+    }
+
+    /// The metadata replica, while it runs.
+    pub fn meta(&self) -> Option<crate::meta::MetaHandle> {
+        self.inner
+            .meta
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Turns on test-only hooks (once, at start).
     pub fn set_test_hooks(&self, hooks: crate::testing::TestHooks) {
         let _ = self.inner.hooks.set(hooks);

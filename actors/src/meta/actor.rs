@@ -1,0 +1,74 @@
+//! The supervised `meta` child of a member: opens the metadata replica
+//! (its own sled database, `DATA_DIR/meta`) when it starts, publishes the
+//! handle to the object service (which steps incoming `Request::Raft`
+//! messages into it) and stops the replica's thread when it stops, so a
+//! restart reopens the database cleanly.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::group::MetaConfig;
+use super::runner::{MetaHandle, Sender};
+use crate::protocol::Request;
+use crate::service::ObjectService;
+use crate::transport::Peers;
+
+/// Milliseconds between two Raft ticks: elections after 10-20 ticks
+/// (0.5-1 s), leader heartbeats every 2 (100 ms).
+pub const TICK_MS: u64 = 50;
+
+pub struct MetaActor {
+    service: ObjectService,
+    handle: Option<MetaHandle>,
+}
+
+impl MetaActor {
+    /// Opens the replica of member `me` of `members`, sending through `peers`.
+    pub fn open(
+        me: u32,
+        members: Vec<u32>,
+        data_dir: PathBuf,
+        service: ObjectService,
+        peers: Peers,
+    ) -> std::io::Result<MetaActor> {
+        let db = sled::open(data_dir.join("meta")).map_err(std::io::Error::other)?;
+        let arbiter = Arbiter::current();
+        let send: Sender = Arc::new(move |to, msg| {
+            let peers = peers.clone();
+            arbiter.spawn(async move {
+                if let Err(e) = peers.request(to, Request::Raft { msg }).await {
+                    tracing::trace!(member = me, peer = to, error = %e, "raft message not delivered");
+                }
+            });
+        });
+        let handle = MetaHandle::start(
+            me,
+            members,
+            db,
+            MetaConfig::default(),
+            Duration::from_millis(TICK_MS),
+            send,
+        )
+        .map_err(std::io::Error::other)?;
+        service.set_meta(Some(handle.clone()));
+        Ok(MetaActor {
+            service,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Actor for MetaActor {
+    type Context = Context<Self>;
+
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        self.service.set_meta(None);
+        if let Some(h) = self.handle.take() {
+            h.stop();
+        }
+        Running::Stop
+    }
+}
