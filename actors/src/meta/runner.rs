@@ -9,10 +9,17 @@
 //! and publishes a [`MetaStatus`]. The thread ends when every [`MetaHandle`]
 //! is dropped (or [`MetaHandle::stop`] is called), closing the sled database.
 //!
+//! [`MetaHandle::propose`] answers when the command is applied on this
+//! member (the moment an acknowledgement may be given);
+//! [`MetaHandle::read`] is a read-index read: it runs on the state once
+//! this member has applied what the leader had committed when it was asked.
+//! Both fail after `WAIT_MS` (a timed-out proposal's outcome is unknown).
+//!
 //! Invariant: the inbox is bounded (`INBOX_EVENTS`); a message that does not
 //! fit is dropped and counted, which Raft tolerates (it resends), and a
-//! proposal that does not fit fails at once instead of waiting.
+//! proposal or read that does not fit fails at once (`Busy`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -20,8 +27,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{MetaConfig, MetaError, MetaNode};
-use super::state::MetaCommand;
+use std::collections::BTreeMap;
+
+use tokio::sync::oneshot;
+
+use super::group::{MetaConfig, MetaError, MetaNode, ProposalId};
+use super::state::{Applied, MetaCommand, MetaState};
 
 /// Events waiting for the node, at most.
 pub const INBOX_EVENTS: usize = 4096;
@@ -43,9 +54,29 @@ pub struct MetaStatus {
     pub dropped_messages: u64,
 }
 
+/// How long a proposal or a read may wait for the group before it fails.
+/// A proposal that timed out may still be applied later: its outcome is unknown.
+pub const WAIT_MS: u64 = 5000;
+
+/// Why a proposal or a read got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("the metadata group is busy (inbox full)")]
+    Busy,
+    #[error("the metadata replica is stopped")]
+    Stopped,
+    #[error("no answer from the metadata group within {WAIT_MS} ms (outcome unknown)")]
+    Timeout,
+    #[error("the metadata group refused: {0}")]
+    Refused(String),
+}
+
+type Reader = Box<dyn FnOnce(&MetaState) + Send>;
+
 enum Event {
     Step(Vec<u8>),
-    Propose(MetaCommand),
+    Propose(MetaCommand, oneshot::Sender<Result<Applied, WaitError>>),
+    Read(Reader, oneshot::Sender<Result<(), WaitError>>),
 }
 
 /// Sends raft messages to peers: (member id, encoded message).
@@ -55,6 +86,8 @@ pub type Sender = Arc<dyn Fn(u32, Vec<u8>) + Send + Sync>;
 #[derive(Clone)]
 pub struct MetaHandle {
     inbox: SyncSender<Event>,
+    /// Set by [`MetaHandle::stop`]: the thread ends within a tick, whatever clones remain.
+    stopping: Arc<AtomicBool>,
     status: Arc<RwLock<MetaStatus>>,
     thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -73,12 +106,15 @@ impl MetaHandle {
         let (inbox, rx) = sync_channel(INBOX_EVENTS);
         let status = Arc::new(RwLock::new(MetaStatus::default()));
         let published = status.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_seen = stopping.clone();
         let thread = std::thread::Builder::new()
             .name(format!("meta-{me}"))
-            .spawn(move || run(node, rx, tick, send, published))
+            .spawn(move || run(node, rx, tick, send, published, stop_seen))
             .map_err(|e| MetaError::Encode(format!("starting the metadata thread: {e}")))?;
         Ok(MetaHandle {
             inbox,
+            stopping,
             status,
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
@@ -92,9 +128,39 @@ impl MetaHandle {
         }
     }
 
-    /// Proposes a command (fire and forget for now; see the module docs).
-    pub fn propose(&self, cmd: MetaCommand) -> bool {
-        self.inbox.try_send(Event::Propose(cmd)).is_ok()
+    /// Proposes a command and waits until it is applied on this member.
+    /// Only then may anything that depends on it be acknowledged.
+    pub async fn propose(&self, cmd: MetaCommand) -> Result<Applied, WaitError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .try_send(Event::Propose(cmd, tx))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => WaitError::Busy,
+                TrySendError::Disconnected(_) => WaitError::Stopped,
+            })?;
+        rx.await.map_err(|_| WaitError::Stopped)?
+    }
+
+    /// Runs `f` on the state once this member has applied everything the
+    /// leader had committed when the read was asked (read-index): a
+    /// linearizable read. Fails if no leader confirms in time.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&MetaState) -> T + Send + 'static,
+    ) -> Result<T, WaitError> {
+        let (value_tx, value_rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
+        let reader: Reader = Box::new(move |s| {
+            let _ = value_tx.send(f(s));
+        });
+        self.inbox
+            .try_send(Event::Read(reader, tx))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => WaitError::Busy,
+                TrySendError::Disconnected(_) => WaitError::Stopped,
+            })?;
+        rx.await.map_err(|_| WaitError::Stopped)??;
+        value_rx.await.map_err(|_| WaitError::Stopped)
     }
 
     pub fn status(&self) -> MetaStatus {
@@ -105,11 +171,51 @@ impl MetaHandle {
     }
 
     /// Stops the thread and waits for it (the sled database is closed after).
+    /// Other clones of the handle then fail with `Stopped`.
     pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(self.inbox);
         if let Some(t) = thread {
             let _ = t.join();
+        }
+    }
+}
+
+/// Proposals and reads waiting for the group, with their deadlines.
+struct Waiting {
+    proposals: BTreeMap<ProposalId, (Instant, oneshot::Sender<Result<Applied, WaitError>>)>,
+    /// Reads sent as read-index requests, by their context sequence number.
+    asked: BTreeMap<u64, (Instant, Reader, oneshot::Sender<Result<(), WaitError>>)>,
+    /// Reads confirmed at a log index, waiting for it to be applied here.
+    confirmed: Vec<(u64, Reader, oneshot::Sender<Result<(), WaitError>>)>,
+    next_read: u64,
+}
+
+impl Waiting {
+    /// Fails everything past its deadline.
+    fn expire(&mut self, now: Instant) {
+        let late: Vec<ProposalId> = self
+            .proposals
+            .iter()
+            .filter(|(_, (d, _))| *d <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some((_, tx)) = self.proposals.remove(&id) {
+                let _ = tx.send(Err(WaitError::Timeout));
+            }
+        }
+        let late: Vec<u64> = self
+            .asked
+            .iter()
+            .filter(|(_, (d, _, _))| *d <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in late {
+            if let Some((_, _, tx)) = self.asked.remove(&k) {
+                let _ = tx.send(Err(WaitError::Timeout));
+            }
         }
     }
 }
@@ -120,37 +226,72 @@ fn run(
     tick: Duration,
     send: Sender,
     status: Arc<RwLock<MetaStatus>>,
+    stopping: Arc<AtomicBool>,
 ) {
     let me = node.me();
+    let wait = Duration::from_millis(WAIT_MS);
+    let mut waiting = Waiting {
+        proposals: BTreeMap::new(),
+        asked: BTreeMap::new(),
+        confirmed: Vec::new(),
+        next_read: 0,
+    };
     let mut next_tick = Instant::now() + tick;
-    loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
+    while !stopping.load(Ordering::SeqCst) {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(timeout) {
             Ok(Event::Step(msg)) => {
                 if let Err(e) = node.step(&msg) {
                     tracing::warn!(member = me, error = %e, "raft message refused");
                 }
             }
-            Ok(Event::Propose(cmd)) => {
-                if let Err(e) = node.propose(&cmd) {
-                    tracing::warn!(member = me, error = %e, "proposal refused");
+            Ok(Event::Propose(cmd, tx)) => match node.propose(&cmd) {
+                Ok(id) => {
+                    waiting.proposals.insert(id, (Instant::now() + wait, tx));
                 }
+                Err(e) => {
+                    let _ = tx.send(Err(WaitError::Refused(e.to_string())));
+                }
+            },
+            Ok(Event::Read(reader, tx)) => {
+                let seq = waiting.next_read;
+                waiting.next_read += 1;
+                node.read_index(seq.to_le_bytes().to_vec());
+                waiting
+                    .asked
+                    .insert(seq, (Instant::now() + wait, reader, tx));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if Instant::now() >= next_tick {
+        let now = Instant::now();
+        if now >= next_tick {
             node.tick();
             next_tick += tick;
-            if next_tick < Instant::now() {
+            if next_tick < now {
                 // Stopped (SIGSTOP) or starved: do not burst the missed ticks.
-                next_tick = Instant::now() + tick;
+                next_tick = now + tick;
             }
+            waiting.expire(now);
         }
         match node.ready() {
             Ok(out) => {
                 for (to, msg) in out.messages {
                     send(to, msg);
+                }
+                for a in out.applied {
+                    if let Some((_, tx)) = a.proposal.and_then(|p| waiting.proposals.remove(&p)) {
+                        let _ = tx.send(Ok(a.result));
+                    }
+                }
+                for (ctx, index) in out.reads {
+                    let seq = ctx
+                        .get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_le_bytes);
+                    if let Some((_, reader, tx)) = seq.and_then(|s| waiting.asked.remove(&s)) {
+                        waiting.confirmed.push((index, reader, tx));
+                    }
                 }
             }
             Err(e) => {
@@ -159,6 +300,15 @@ fn run(
                 break;
             }
         }
+        let applied = node.state().applied_index;
+        let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting.confirmed)
+            .into_iter()
+            .partition(|(index, _, _)| *index <= applied);
+        waiting.confirmed = pending;
+        for (_, reader, tx) in ready {
+            reader(node.state());
+            let _ = tx.send(Ok(()));
+        }
         let mut s = status.write().unwrap_or_else(|p| p.into_inner());
         let dropped = s.dropped_messages;
         *s = MetaStatus {
@@ -166,9 +316,12 @@ fn run(
             term: node.term(),
             role: node.role().to_string(),
             commit_index: node.commit_index(),
-            applied_index: node.state().applied_index,
+            applied_index: applied,
             dropped_messages: dropped,
         };
     }
     tracing::info!(member = me, "metadata replica stopped");
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Three replicas on their own threads, wired by in-process "links" that a
+//! test can cut: proposals answer once applied, reads are linearizable, an
+//! isolated member acknowledges nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::*;
+use crate::protocol::RecordWire;
+
+#[derive(Clone, Default)]
+struct Links {
+    handles: Arc<RwLock<BTreeMap<u32, MetaHandle>>>,
+    cut: Arc<RwLock<BTreeSet<u32>>>,
+}
+
+struct Group {
+    _dirs: Vec<tempfile::TempDir>,
+    links: Links,
+}
+
+impl Group {
+    fn start(n: u32) -> Group {
+        let links = Links::default();
+        let members: Vec<u32> = (0..n).collect();
+        let mut dirs = Vec::new();
+        for m in 0..n {
+            let dir = tempfile::tempdir().unwrap();
+            let db = sled::open(dir.path().join("meta")).unwrap();
+            dirs.push(dir);
+            let l = links.clone();
+            let send: Sender = Arc::new(move |to, msg| {
+                let cut = l.cut.read().unwrap();
+                if cut.contains(&m) || cut.contains(&to) {
+                    return;
+                }
+                if let Some(h) = l.handles.read().unwrap().get(&to) {
+                    h.step(msg);
+                }
+            });
+            let h = MetaHandle::start(
+                m,
+                members.clone(),
+                db,
+                MetaConfig::default(),
+                Duration::from_millis(10),
+                send,
+            )
+            .unwrap();
+            links.handles.write().unwrap().insert(m, h);
+        }
+        Group { _dirs: dirs, links }
+    }
+
+    fn handle(&self, m: u32) -> MetaHandle {
+        self.links.handles.read().unwrap()[&m].clone()
+    }
+
+    async fn leader(&self) -> u32 {
+        for _ in 0..500 {
+            let leaders: Vec<u32> = self
+                .links
+                .handles
+                .read()
+                .unwrap()
+                .iter()
+                .filter(|(m, h)| {
+                    h.status().role == "leader" && !self.links.cut.read().unwrap().contains(m)
+                })
+                .map(|(m, _)| *m)
+                .collect();
+            if leaders.len() == 1 {
+                return leaders[0];
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no leader");
+    }
+
+    fn stop(self) {
+        let handles = std::mem::take(&mut *self.links.handles.write().unwrap());
+        for (_, h) in handles {
+            h.stop();
+        }
+    }
+}
+
+fn record(name: &str, incarnation: u32) -> RecordWire {
+    RecordWire {
+        name: name.into(),
+        length: 1,
+        incarnation,
+        members: 3,
+        parity: 1,
+        stripe_size: 65536,
+        crc32c: 0,
+        creation_time_ns: 0,
+    }
+}
+
+#[tokio::test]
+async fn proposals_answer_when_applied_and_reads_see_them_everywhere() {
+    let g = Group::start(3);
+    let leader = g.leader().await;
+    let follower = (leader + 1) % 3;
+    let got = g
+        .handle(follower)
+        .propose(MetaCommand::Reserve {
+            member: follower,
+            count: 4,
+        })
+        .await;
+    assert_eq!(got, Ok(Applied::Reserved { first: 1, count: 4 }));
+    let got = g
+        .handle(follower)
+        .propose(MetaCommand::Commit {
+            record: record("a", 2),
+            missing: vec![],
+        })
+        .await;
+    assert_eq!(got, Ok(Applied::Committed { replaced: None }));
+    // Acknowledged on the follower: a read on any member sees it at once.
+    for m in 0..3 {
+        let inc = g
+            .handle(m)
+            .read(|s| s.objects.get("a").map(|r| r.incarnation))
+            .await;
+        assert_eq!(inc, Ok(Some(2)), "member {m}");
+    }
+    g.stop();
+}
+
+#[tokio::test]
+async fn an_isolated_member_acknowledges_nothing() {
+    let g = Group::start(3);
+    let leader = g.leader().await;
+    g.handle(leader)
+        .propose(MetaCommand::Reserve {
+            member: leader,
+            count: 4,
+        })
+        .await
+        .unwrap();
+    // Cut the leader off: it may still believe it leads for a moment, but
+    // neither a proposal nor a read can complete through it.
+    g.links.cut.write().unwrap().insert(leader);
+    let isolated = g.handle(leader);
+    let p = isolated.propose(MetaCommand::Commit {
+        record: record("x", 1),
+        missing: vec![],
+    });
+    let r = isolated.read(|s| s.objects.len());
+    let (p, r) = tokio::join!(p, r);
+    assert!(
+        matches!(p, Err(WaitError::Timeout | WaitError::Refused(_))),
+        "{p:?}"
+    );
+    assert!(matches!(r, Err(WaitError::Timeout)), "{r:?}");
+    // The majority elects another leader and goes on.
+    let new = g.leader().await;
+    assert_ne!(new, leader);
+    let got = g
+        .handle(new)
+        .propose(MetaCommand::Commit {
+            record: record("y", 2),
+            missing: vec![leader],
+        })
+        .await;
+    assert_eq!(got, Ok(Applied::Committed { replaced: None }));
+    let seen = g
+        .handle(new)
+        .read(|s| (s.objects.contains_key("x"), s.objects.contains_key("y")))
+        .await;
+    assert_eq!(seen, Ok((false, true)));
+    g.stop();
+}
