@@ -72,11 +72,13 @@ pub enum WaitError {
 }
 
 type Reader = Box<dyn FnOnce(&MetaState) + Send>;
+type ReadDone = oneshot::Sender<Result<(), WaitError>>;
+type ProposeDone = oneshot::Sender<Result<Applied, WaitError>>;
 
 enum Event {
     Step(Vec<u8>),
-    Propose(MetaCommand, oneshot::Sender<Result<Applied, WaitError>>),
-    Read(Reader, oneshot::Sender<Result<(), WaitError>>),
+    Propose(MetaCommand, ProposeDone),
+    Read(Reader, ReadDone),
 }
 
 /// Sends raft messages to peers: (member id, encoded message).
@@ -184,11 +186,11 @@ impl MetaHandle {
 
 /// Proposals and reads waiting for the group, with their deadlines.
 struct Waiting {
-    proposals: BTreeMap<ProposalId, (Instant, oneshot::Sender<Result<Applied, WaitError>>)>,
+    proposals: BTreeMap<ProposalId, (Instant, ProposeDone)>,
     /// Reads sent as read-index requests, by their context sequence number.
-    asked: BTreeMap<u64, (Instant, Reader, oneshot::Sender<Result<(), WaitError>>)>,
+    asked: BTreeMap<u64, (Instant, Reader, ReadDone)>,
     /// Reads confirmed at a log index, waiting for it to be applied here.
-    confirmed: Vec<(u64, Reader, oneshot::Sender<Result<(), WaitError>>)>,
+    confirmed: Vec<(u64, Reader, ReadDone)>,
     next_read: u64,
 }
 
