@@ -129,6 +129,8 @@ struct Conn {
     reader: SpawnHandle,
     since: Instant,
     last_seen: Instant,
+    /// Inbound request ids already served on this connection.
+    served: super::dedup::SeenIds,
 }
 
 struct Pending {
@@ -295,6 +297,7 @@ impl PeerLink {
             reader,
             since: now,
             last_seen: now,
+            served: super::dedup::SeenIds::new(super::dedup::SEEN_REQUEST_IDS),
         });
         self.slot.up.store(true, Ordering::Release);
         info!(member = self.me, peer = self.peer, %addr, gen, dialer = self.dialer, "link up");
@@ -464,7 +467,17 @@ impl PeerLink {
     }
 
     fn serve(&mut self, id: u64, body: crate::protocol::Request) {
-        let Some(conn) = &self.conn else { return };
+        let Some(conn) = &mut self.conn else { return };
+        if !conn.served.first_time(id) {
+            // A duplicated frame: the original is (being) served and answered.
+            debug!(
+                member = self.me,
+                peer = self.peer,
+                id,
+                "duplicate request dropped"
+            );
+            return;
+        }
         let tx = conn.tx.clone();
         let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
             let busy = Response::Error {

@@ -90,6 +90,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::protocol::{NodeStatus, Request, Response};
 
+mod dedup;
 pub mod faults;
 pub mod handshake;
 pub(crate) mod link;
