@@ -225,10 +225,14 @@ async fn rebuild_object(svc: &ObjectService, source: u32, name: &str) -> Result<
         Response::Record(r) => r.as_ref().map(record_from_wire),
         other => return Err(format!("unexpected answer {other:?}")),
     };
+    // Counted only when this pass rewrote or removed something: a retried
+    // pass (a dirty mark whose clearing failed on a peer) finds the work done.
+    let mut did_work = false;
     let incarnation = match record {
         None => {
             let n = name.to_string();
-            store
+            // A pass that finds the object already gone changed nothing.
+            did_work = store
                 .run(move |s| s.delete(&n, u32::MAX, &[]))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -242,6 +246,7 @@ async fn rebuild_object(svc: &ObjectService, source: u32, name: &str) -> Result<
                 .map_err(|e| e.to_string())?;
             if !have {
                 rebuild_fragment(svc, &r).await?;
+                did_work = true;
             }
             let rec = r.clone();
             store
@@ -264,8 +269,10 @@ async fn rebuild_object(svc: &ObjectService, source: u32, name: &str) -> Result<
             warn!(member = me, object = %name, peer, error = %e, "could not clear the dirty mark");
         }
     }
-    svc.metrics().objects_rebuilt.fetch_add(1, Relaxed);
-    info!(member = me, object = %name, incarnation = ?incarnation, "object rebuilt");
+    if did_work {
+        svc.metrics().objects_rebuilt.fetch_add(1, Relaxed);
+    }
+    info!(member = me, object = %name, incarnation = ?incarnation, did_work, "object rebuilt");
     Ok(())
 }
 

@@ -329,30 +329,23 @@ impl MetaNode {
                     });
                 }
                 EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
-                        MetaError::BadCommand {
-                            index: e.index,
-                            error: err.to_string(),
-                        }
-                    })?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.storage.set_conf_state(cs)?;
-                    self.state.applied_index = self.state.applied_index.max(e.index);
+                    let cs = self.raw.apply_conf_change(&parse::<ConfChange>(&e)?)?;
+                    self.conf_applied(e.index, cs)?;
                 }
                 EntryType::EntryConfChangeV2 => {
-                    let cc =
-                        raft::eraftpb::ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| {
-                            MetaError::BadCommand {
-                                index: e.index,
-                                error: err.to_string(),
-                            }
-                        })?;
+                    let cc = parse::<raft::eraftpb::ConfChangeV2>(&e)?;
                     let cs = self.raw.apply_conf_change(&cc)?;
-                    self.storage.set_conf_state(cs)?;
-                    self.state.applied_index = self.state.applied_index.max(e.index);
+                    self.conf_applied(e.index, cs)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Records a membership change applied at `index`.
+    fn conf_applied(&mut self, index: u64, cs: raft::eraftpb::ConfState) -> Result<(), MetaError> {
+        self.storage.set_conf_state(cs)?;
+        self.state.applied_index = self.state.applied_index.max(index);
         Ok(())
     }
 
@@ -369,6 +362,14 @@ impl MetaNode {
         }
         Ok(())
     }
+}
+
+/// Decodes the protobuf payload of a log entry.
+fn parse<M: protobuf::Message>(e: &Entry) -> Result<M, MetaError> {
+    M::parse_from_bytes(&e.data).map_err(|err| MetaError::BadCommand {
+        index: e.index,
+        error: err.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -39,3 +39,18 @@ pub use group::{AppliedEntry, MetaConfig, MetaError, MetaNode, Output, ProposalI
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};
+
+/// A record for tests of the metadata group.
+#[cfg(test)]
+pub(crate) fn test_record(name: &str, incarnation: u32) -> crate::protocol::RecordWire {
+    crate::protocol::RecordWire {
+        name: name.into(),
+        length: 1,
+        incarnation,
+        members: 3,
+        parity: 1,
+        stripe_size: 65536,
+        crc32c: incarnation,
+        creation_time_ns: 0,
+    }
+}

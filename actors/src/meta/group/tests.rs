@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::*;
-use crate::protocol::RecordWire;
 
 struct Net {
     dirs: Vec<tempfile::TempDir>,
@@ -114,18 +113,7 @@ impl Net {
     }
 }
 
-fn record(name: &str, incarnation: u32) -> RecordWire {
-    RecordWire {
-        name: name.into(),
-        length: 1,
-        incarnation,
-        members: 3,
-        parity: 1,
-        stripe_size: 65536,
-        crc32c: 0,
-        creation_time_ns: 0,
-    }
-}
+use crate::meta::test_record as record;
 
 #[test]
 fn a_leader_is_elected_and_every_member_applies_the_same_log() {

@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::*;
-use crate::protocol::RecordWire;
 
 #[derive(Clone, Default)]
 struct Links {
@@ -86,18 +85,7 @@ impl Group {
     }
 }
 
-fn record(name: &str, incarnation: u32) -> RecordWire {
-    RecordWire {
-        name: name.into(),
-        length: 1,
-        incarnation,
-        members: 3,
-        parity: 1,
-        stripe_size: 65536,
-        crc32c: 0,
-        creation_time_ns: 0,
-    }
-}
+use crate::meta::test_record as record;
 
 #[tokio::test]
 async fn proposals_answer_when_applied_and_reads_see_them_everywhere() {
