@@ -130,16 +130,19 @@ impl MetaHandle {
         }
     }
 
+    /// Puts an event in the inbox without waiting.
+    fn offer(&self, event: Event) -> Result<(), WaitError> {
+        self.inbox.try_send(event).map_err(|e| match e {
+            TrySendError::Full(_) => WaitError::Busy,
+            TrySendError::Disconnected(_) => WaitError::Stopped,
+        })
+    }
+
     /// Proposes a command and waits until it is applied on this member.
     /// Only then may anything that depends on it be acknowledged.
     pub async fn propose(&self, cmd: MetaCommand) -> Result<Applied, WaitError> {
         let (tx, rx) = oneshot::channel();
-        self.inbox
-            .try_send(Event::Propose(cmd, tx))
-            .map_err(|e| match e {
-                TrySendError::Full(_) => WaitError::Busy,
-                TrySendError::Disconnected(_) => WaitError::Stopped,
-            })?;
+        self.offer(Event::Propose(cmd, tx))?;
         rx.await.map_err(|_| WaitError::Stopped)?
     }
 
@@ -155,12 +158,7 @@ impl MetaHandle {
         let reader: Reader = Box::new(move |s| {
             let _ = value_tx.send(f(s));
         });
-        self.inbox
-            .try_send(Event::Read(reader, tx))
-            .map_err(|e| match e {
-                TrySendError::Full(_) => WaitError::Busy,
-                TrySendError::Disconnected(_) => WaitError::Stopped,
-            })?;
+        self.offer(Event::Read(reader, tx))?;
         rx.await.map_err(|_| WaitError::Stopped)??;
         value_rx.await.map_err(|_| WaitError::Stopped)
     }
