@@ -115,16 +115,10 @@ impl ObjectService {
                 incarnation,
                 lbn,
             } => {
-                let unverified = self.test_hooks().serve_unverified;
+                let verify = !self.test_hooks().serve_unverified;
                 let data = inner
                     .store
-                    .run(move |s| {
-                        if unverified {
-                            s.read_block_unverified(&name, incarnation, lbn)
-                        } else {
-                            s.read_block(&name, incarnation, lbn)
-                        }
-                    })
+                    .run(move |s| s.read_block(&name, incarnation, lbn, verify))
                     .await?;
                 Ok(Response::Block(data))
             }

@@ -434,27 +434,22 @@ impl LocalStore {
         Self::release(&mut lock(&self.readers), session);
     }
 
-    /// One checksum-verified block of this member's fragment of (name, incarnation).
+    /// One block of this member's fragment of (name, incarnation),
+    /// checksum-verified unless `verify` is off (only the test-only
+    /// `serve-unverified` hook turns it off; see `crate::testing`).
     pub fn read_block(
         &self,
         name: &str,
         incarnation: u32,
         lbn: u64,
+        verify: bool,
     ) -> Result<Vec<u8>, StoreError> {
         let reader = self.reader(name, incarnation)?;
-        Ok(reader.read_block(lbn)?)
-    }
-
-    /// One block read without checking its checksum: only for the test-only
-    /// `serve-unverified` hook that plants a fault (see `crate::testing`).
-    pub fn read_block_unverified(
-        &self,
-        name: &str,
-        incarnation: u32,
-        lbn: u64,
-    ) -> Result<Vec<u8>, StoreError> {
-        let reader = self.reader(name, incarnation)?;
-        Ok(reader.read_block_unverified(lbn)?)
+        Ok(if verify {
+            reader.read_block(lbn)?
+        } else {
+            reader.read_block_unverified(lbn)?
+        })
     }
 
     /// Replaces one block (with its checksum) and fsyncs: repair from parity.

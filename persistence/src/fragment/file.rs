@@ -426,13 +426,18 @@ impl FragmentReader {
         Ok(())
     }
 
-    /// Reads block `lbn` into `buf` (exactly stripe-size bytes) and verifies its checksum.
-    pub fn read_block_into(&self, lbn: u64, buf: &mut [u8]) -> Result<(), FragmentError> {
+    /// Reads block `lbn` into `buf` (exactly stripe-size bytes), unchecked.
+    fn read_raw_into(&self, lbn: u64, buf: &mut [u8]) -> Result<(), FragmentError> {
         let off = self.block_offset(lbn)?;
         self.check_buf(buf.len())?;
         self.file
             .read_exact_at(buf, off)
-            .map_err(|e| FragmentError::io(&self.path, e))?;
+            .map_err(|e| FragmentError::io(&self.path, e))
+    }
+
+    /// Reads block `lbn` into `buf` (exactly stripe-size bytes) and verifies its checksum.
+    pub fn read_block_into(&self, lbn: u64, buf: &mut [u8]) -> Result<(), FragmentError> {
+        self.read_raw_into(lbn, buf)?;
         let stored = self
             .checksums
             .get(lbn as usize)
@@ -458,10 +463,7 @@ impl FragmentReader {
     /// path: it exists for a test-only hook that plants a fault on purpose.
     pub fn read_block_unverified(&self, lbn: u64) -> Result<Vec<u8>, FragmentError> {
         let mut buf = vec![0u8; self.header.stripe_size as usize];
-        let off = self.block_offset(lbn)?;
-        self.file
-            .read_exact_at(&mut buf, off)
-            .map_err(|e| FragmentError::io(&self.path, e))?;
+        self.read_raw_into(lbn, &mut buf)?;
         Ok(buf)
     }
 

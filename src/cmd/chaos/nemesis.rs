@@ -22,6 +22,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use stripecast_actors::gateway::ClusterDoc;
+use stripecast_actors::protocol::{NodeStatus, RecordWire, Request, Response};
+use stripecast_actors::transport::LinkFaults;
 use stripecast_chaos::{FaultEvent, FaultKind};
 
 use crate::cmd::launch::LocalCluster;
@@ -60,12 +62,12 @@ impl Nemesis {
         )
     }
 
-    /// Sets `faults` (JSON) on the link from `a` to `b`; errors (a dead member) are ignored.
-    fn set_link(&self, a: u32, b: u32, faults: &serde_json::Value) {
+    /// Sets `faults` on the link from `a` to `b`; errors (a dead member) are ignored.
+    fn set_link(&self, a: u32, b: u32, faults: &LinkFaults) {
         let _ = self
             .agent
             .put(&self.url(a, &format!("/v1/faults/{b}")))
-            .send_json(faults.clone());
+            .send_json(faults);
     }
 
     fn clear_link(&self, a: u32, b: u32) {
@@ -104,7 +106,7 @@ impl Nemesis {
                 "SIGSTOP".into()
             }
             FaultKind::Partition => {
-                let spec = json!({ "partition": true });
+                let spec = LinkFaults::partition();
                 for (a, b) in self.cut_links(&e.members) {
                     self.set_link(a, b, &spec);
                 }
@@ -114,19 +116,21 @@ impl Nemesis {
                 )
             }
             kind if kind.is_link() => {
-                let spec = match kind {
-                    FaultKind::Drop => json!({ "drop": 0.2 }),
-                    FaultKind::Delay => json!({ "delay_ms": rng.gen_range(20..200) }),
-                    FaultKind::Duplicate => json!({ "duplicate": 0.3 }),
-                    FaultKind::Reorder => json!({ "reorder": true }),
-                    _ => json!({ "corrupt": 0.05 }),
+                let mut spec = LinkFaults {
+                    seed: Some(e.seed),
+                    ..LinkFaults::default()
                 };
-                let mut spec = spec;
-                spec["seed"] = json!(e.seed);
+                match kind {
+                    FaultKind::Drop => spec.drop = 0.2,
+                    FaultKind::Delay => spec.delay_ms = rng.gen_range(20..200),
+                    FaultKind::Duplicate => spec.duplicate = 0.3,
+                    FaultKind::Reorder => spec.reorder = true,
+                    _ => spec.corrupt = 0.05,
+                }
                 for (a, b) in self.cut_links(&e.members) {
                     self.set_link(a, b, &spec);
                 }
-                spec.to_string()
+                format!("{spec:?}")
             }
             FaultKind::Rot => {
                 let m = e.members[0] as usize;
@@ -180,15 +184,21 @@ impl Nemesis {
         }
     }
 
-    fn inject_request(&self, member: u32, from: u32, request: serde_json::Value) -> String {
+    /// Posts one injection (`{"from", "request"}` or `{"from", "heartbeat"}`)
+    /// to `member`; the answer's text, or why it was refused.
+    fn post_injection(&self, member: u32, body: serde_json::Value) -> String {
         match self
             .agent
             .post(&self.url(member, "/v1/inject"))
-            .send_json(json!({ "from": from, "request": request }))
+            .send_json(body)
         {
             Ok(r) => r.into_string().unwrap_or_default(),
             Err(e) => format!("refused: {e}"),
         }
+    }
+
+    fn inject_request(&self, member: u32, from: u32, request: &Request) -> String {
+        self.post_injection(member, json!({ "from": from, "request": request }))
     }
 
     /// A heartbeat from `from` claiming a HomeBlock incarnation one above
@@ -202,20 +212,11 @@ impl Nemesis {
             .and_then(|r| r.into_json::<ClusterDoc>().ok())
             .and_then(|d| d.members.into_iter().find(|m| m.id == from))
             .map_or(0, |m| m.incarnation);
-        let status = json!({
-            "incarnation": known + 1,
-            "dirty": false,
-            "rebuilding": false,
-            "rebuild_remaining": 0,
-        });
-        let answer = match self
-            .agent
-            .post(&self.url(member, "/v1/inject"))
-            .send_json(json!({ "from": from, "heartbeat": status }))
-        {
-            Ok(r) => r.into_string().unwrap_or_default(),
-            Err(e) => format!("refused: {e}"),
+        let status = NodeStatus {
+            incarnation: known + 1,
+            ..NodeStatus::default()
         };
+        let answer = self.post_injection(member, json!({ "from": from, "heartbeat": status }));
         format!(
             "heartbeat as from member {from} claiming incarnation {} (known {known}): {answer}",
             known + 1
@@ -232,33 +233,39 @@ impl Nemesis {
         if rng.gen_range(0..4) == 0 {
             return self.inject_heartbeat(member, from);
         }
-        let answer = self.inject_request(member, from, json!({ "GetRecord": { "name": key } }));
-        let record = serde_json::from_str::<serde_json::Value>(&answer)
-            .ok()
-            .and_then(|v| v.get("Record").cloned())
-            .filter(|r| !r.is_null());
-        let Some(mut record) = record else {
+        let answer = self.inject_request(member, from, &Request::GetRecord { name: key.clone() });
+        let Ok(Response::Record(Some(record))) = serde_json::from_str::<Response>(&answer) else {
             return format!("{key}: no record on member {member} ({answer})");
         };
-        let inc = record["incarnation"].as_u64().unwrap_or(0);
+        let inc = record.incarnation;
         let (what, request) = match rng.gen_range(0..3) {
-            0 if inc > 0 => {
-                record["incarnation"] = json!(inc - 1);
-                (
-                    "stale Commit",
-                    json!({ "Commit": { "record": record, "dirty": [] } }),
-                )
-            }
+            0 if inc > 0 => (
+                "stale Commit",
+                Request::Commit {
+                    record: RecordWire {
+                        incarnation: inc - 1,
+                        ..record
+                    },
+                    dirty: vec![],
+                },
+            ),
             1 if inc > 0 => (
                 "stale Delete",
-                json!({ "Delete": { "name": key, "incarnation": inc - 1, "dirty": [] } }),
+                Request::Delete {
+                    name: key.clone(),
+                    incarnation: inc - 1,
+                    dirty: vec![],
+                },
             ),
             _ => (
                 "duplicate Commit",
-                json!({ "Commit": { "record": record, "dirty": [] } }),
+                Request::Commit {
+                    record,
+                    dirty: vec![],
+                },
             ),
         };
-        let answer = self.inject_request(member, from, request);
+        let answer = self.inject_request(member, from, &request);
         format!("{what} of {key} (current incarnation {inc}) as from member {from}: {answer}")
     }
 }
