@@ -10,6 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{Cluster, Opts, BIN};
+use stripecast_actors::meta::MetaCommand;
+use stripecast_actors::protocol::RecordWire;
+use stripecast_actors::testing::{stale_raft_message, StaleRaft};
 
 fn chaos(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -252,34 +255,60 @@ fn injected_stale_messages_change_nothing() {
     assert_eq!(c.put(0, "inj/x", &old).0, 201);
     assert_eq!(c.put(1, "inj/x", &new).0, 201);
 
-    let (status, answer) = inject(
-        &c,
-        2,
-        serde_json::json!({"from": 0, "request": {"GetRecord": {"name": "inj/x"}}}),
-    );
-    assert_eq!(status, 200, "{answer}");
-    let mut record = answer["Record"].clone();
-    let inc = record["incarnation"].as_u64().unwrap();
-
-    // A stale commit (the record one incarnation back) is not applied.
-    record["incarnation"] = (inc - 1).into();
-    let (status, answer) = inject(
-        &c,
-        2,
-        serde_json::json!({"from": 0, "request": {"Commit": {"record": record, "dirty": []}}}),
-    );
-    assert_eq!(status, 200);
-    assert_eq!(answer, serde_json::json!({"Committed": {"applied": false}}));
-    // A stale delete leaves the current incarnation.
-    let (status, _) = inject(
-        &c,
-        2,
-        serde_json::json!({"from": 1, "request": {"Delete": {"name": "inj/x", "incarnation": inc - 1, "dirty": []}}}),
-    );
-    assert_eq!(status, 200);
+    // A deposed leader's messages (a term below member 2's): an append
+    // carrying a stale commit of the old bytes' record, one carrying a
+    // delete, a vote request, a heartbeat. None may change anything.
+    let term = c
+        .cluster_doc(2)
+        .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
+        .expect("member 2 reports its term");
+    let stale_record = RecordWire {
+        name: "inj/x".into(),
+        length: 70_000,
+        incarnation: 1,
+        members: 3,
+        parity: 1,
+        stripe_size: 65536,
+        crc32c: 0,
+        creation_time_ns: 0,
+    };
+    let kinds = [
+        StaleRaft::Append {
+            command: MetaCommand::Commit {
+                record: stale_record,
+                missing: vec![],
+            },
+            index: 1,
+        },
+        StaleRaft::Append {
+            command: MetaCommand::Delete {
+                name: "inj/x".into(),
+                missing: vec![],
+            },
+            index: 1,
+        },
+        StaleRaft::Vote,
+        StaleRaft::Heartbeat,
+    ];
+    for kind in &kinds {
+        for stale in [term.saturating_sub(1), 0] {
+            let msg = stale_raft_message(kind, 0, 2, stale).unwrap();
+            let (status, answer) = inject(
+                &c,
+                2,
+                serde_json::json!({"from": 0, "request": {"Raft": {"msg": msg}}}),
+            );
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
     for m in 0..3 {
         assert_eq!(c.get(m, "inj/x"), (200, new.clone()), "member {m}");
     }
+    let after = c
+        .cluster_doc(2)
+        .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
+        .unwrap();
+    assert_eq!(after, term, "stale messages must not move the term");
 
     // A heartbeat claiming a newer incarnation for member 0: member 2 may
     // stop serving, never serve wrong bytes.

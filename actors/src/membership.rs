@@ -1,5 +1,7 @@
-//! Membership: which members are up, what they last said about themselves,
-//! and who the controller is, as seen from this member.
+//! Membership: which members are up and what they last said about
+//! themselves, as seen from this member: the data path's fast failure
+//! detector (heartbeats). Who the controller is, is not decided here: it is
+//! the metadata group's leader (`crate::meta`).
 //!
 //! The [`Membership`] actor is fed [`LinkEvent`]s by the transport and keeps
 //! the view: per member `Up`/`Down`, its last [`NodeStatus`], since when, and
@@ -7,10 +9,6 @@
 //! view's `epoch` and is pushed at once to every subscriber as [`ViewChanged`];
 //! request handlers read the same view synchronously through the cheap
 //! [`MembershipView`] handle.
-//!
-//! The controller is the lowest-id member among the live members if they are
-//! a strict majority of N, else there is none (a minority side of a partition
-//! never has a controller).
 //!
 //! Restarts. The view and the subscriber list live in the [`MembershipView`]'s
 //! shared state, created once by [`membership_spec`], so a restarted actor
@@ -121,15 +119,6 @@ impl ViewSnapshot {
         self.live().len() * 2 > self.members.len()
     }
 
-    /// The lowest live id if the live members are a strict majority, else `None`.
-    pub fn controller(&self) -> Option<u32> {
-        if self.has_majority() {
-            self.live().first().copied()
-        } else {
-            None
-        }
-    }
-
     /// Applies one link event; true if the view changed.
     fn apply(&mut self, event: &LinkEvent) -> bool {
         let me = self.me;
@@ -214,10 +203,6 @@ impl MembershipView {
         self.read().is_up(id)
     }
 
-    pub fn controller(&self) -> Option<u32> {
-        self.read().controller()
-    }
-
     pub fn live(&self) -> Vec<u32> {
         self.read().live()
     }
@@ -253,7 +238,6 @@ impl Membership {
     fn apply(&mut self, events: &[LinkEvent]) {
         let snapshot = {
             let mut view = self.write();
-            let before = view.controller();
             let mut changed = false;
             for e in events {
                 if view.apply(e) {
@@ -271,10 +255,6 @@ impl Membership {
             }
             if !changed {
                 return;
-            }
-            let after = view.controller();
-            if before != after {
-                info!(member = view.me, controller = ?after, "controller changed");
             }
             view.clone()
         };
@@ -434,27 +414,23 @@ mod tests {
     }
 
     #[test]
-    fn controller_is_the_lowest_live_id_with_a_strict_majority() {
+    fn majority_is_strictly_more_than_half() {
         let mut v = ViewSnapshot::new(2, 5);
         assert_eq!(v.live(), vec![2]);
-        assert_eq!(v.controller(), None);
+        assert!(!v.has_majority());
         assert!(v.apply(&up(4)));
-        assert_eq!(v.controller(), None, "2 of 5 is no majority");
+        assert!(!v.has_majority(), "2 of 5 is no majority");
         assert!(v.apply(&up(3)));
-        assert_eq!(v.controller(), Some(2));
-        assert!(v.apply(&up(0)));
-        assert_eq!(v.controller(), Some(0));
-        assert!(v.apply(&down(0)));
-        assert_eq!(v.controller(), Some(2));
+        assert!(v.has_majority());
         assert!(v.apply(&down(4)));
-        assert_eq!(v.controller(), None);
+        assert!(!v.has_majority());
 
         // Even N: half is not a majority.
         let mut v = ViewSnapshot::new(1, 4);
         v.apply(&up(3));
-        assert_eq!(v.controller(), None);
+        assert!(!v.has_majority());
         v.apply(&up(0));
-        assert_eq!(v.controller(), Some(0));
+        assert!(v.has_majority());
     }
 
     #[test]

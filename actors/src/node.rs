@@ -246,7 +246,8 @@ fn cluster_doc_fn(
             id: me,
             cluster: name.clone(),
             incarnation: own.map(|h| h.incarnation).unwrap_or(0),
-            controller: view.controller(),
+            // The active controller is the metadata group's leader.
+            controller: service.meta().and_then(|m| m.status().leader),
             members: members
                 .iter()
                 .map(|(id, http)| {

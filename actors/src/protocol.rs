@@ -32,18 +32,6 @@ pub enum Request {
     FinishUpload { upload: u64, object_len: u64 },
     /// Forget the session and any file it wrote.
     AbortUpload { upload: u64 },
-    /// Make `record` the object's current incarnation here if it is newer than
-    /// the one this member has; older incarnations' fragments are removed. The
-    /// object joins the dirty set of each member in `dirty` (down during the write),
-    /// in the same atomic catalog update.
-    Commit { record: RecordWire, dirty: Vec<u32> },
-    /// Remove the object (every incarnation up to `incarnation`) and its
-    /// fragments; it joins the dirty set of each member in `dirty`.
-    Delete {
-        name: String,
-        incarnation: u32,
-        dirty: Vec<u32>,
-    },
     /// Pin this member's fragment of (name, incarnation) open for a read session.
     OpenRead {
         session: u64,
@@ -59,26 +47,6 @@ pub enum Request {
     },
     /// Release the pins of a read session.
     CloseRead { session: u64 },
-    /// The current record of an object on this member (`Record(None)` if it has none).
-    GetRecord { name: String },
-    /// Every record of this member's catalog (a wiped member's full rebuild).
-    ListRecords,
-    /// The objects in `member`'s dirty set as this member keeps it.
-    DirtySet { member: u32 },
-    /// `member` rebuilt `name`: drop it from `member`'s dirty set here, unless
-    /// a newer write happened (the current record's incarnation differs from
-    /// `incarnation`; `None` means the object is gone).
-    ClearDirty {
-        member: u32,
-        name: String,
-        incarnation: Option<u32>,
-    },
-    /// Add `name` to the dirty sets of `members` here (they missed a write or
-    /// delete this member committed).
-    MarkDirty { members: Vec<u32>, name: String },
-    /// The controller's step after a failure: take this HomeBlock incarnation
-    /// and clear the dirty bit.
-    AdvanceIncarnation { incarnation: u32 },
     /// A message of the metadata Raft group (protobuf-encoded `eraftpb::Message`);
     /// answered `Done` at once, whatever Raft makes of it.
     Raft {
@@ -126,14 +94,7 @@ pub struct RecordWire {
 pub enum Response {
     Pong,
     Done,
-    /// Whether a `Commit` made its record current (false: a newer one already was).
-    Committed {
-        applied: bool,
-    },
     Block(#[serde(with = "serde_bytes")] Vec<u8>),
-    Record(Option<RecordWire>),
-    Records(Vec<RecordWire>),
-    Names(Vec<String>),
     /// The answer to [`Request::Echo`]: the payload it carried.
     Echo {
         #[serde(with = "serde_bytes")]

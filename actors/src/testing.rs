@@ -10,25 +10,69 @@
 //!   member told that a peer holds a newer HomeBlock incarnation must treat
 //!   itself as stale (answer 503 or rebuild), never serve or acknowledge
 //!   anything wrong. A REQUEST is handed (any [`crate::protocol::Request`], in its serde JSON form,
-//!   e.g. `{"Commit": {"record": {...}, "dirty": []}}`) to this member's
-//!   request handler exactly as if peer PEER had sent it over its
-//!   authenticated link, and answers the handler's [`crate::protocol::Response`]
-//!   as JSON. What a member must do with the crafted messages `stripecast
-//!   chaos` injects:
-//!   * a stale `Commit` (a record whose incarnation is below the current
-//!     one): answer `Committed { applied: false }` and change nothing;
-//!   * a duplicate `Commit` of the current record: change nothing;
-//!   * a stale `Delete` (incarnation below the current one): keep the
-//!     current incarnation and its fragments;
-//!   * `GetRecord`, `DirtySet`, `Ping`: answer, change nothing.
-//!     Every other request is injectable too and is handled as from a peer;
-//!     forging a newer commit or a block write is possible and is exactly as
-//!     destructive as a malicious member would be: that is what the hook is for.
+//!   e.g. `{"Raft": {"msg": [...]}}`) to this member's request handler
+//!   exactly as if peer PEER had sent it over its authenticated link, and
+//!   answers the handler's [`crate::protocol::Response`] as JSON. What a
+//!   member must do with the crafted messages `stripecast chaos` injects
+//!   ([`stale_raft_message`]): a Raft append, vote request or heartbeat of
+//!   a term below the current one (a deposed leader's, e.g. carrying a
+//!   stale `Commit`) changes nothing, whatever it carries. Every other
+//!   request is injectable too and is handled as from a peer; forging a
+//!   block write is possible and is exactly as destructive as a malicious
+//!   member would be: that is what the hook is for.
 //! * `serve-unverified`: blocks are served to peers without checking their
 //!   CRC-32C. A planted fault: with disk rot, such a member serves wrong
 //!   bytes, which `stripecast chaos` must report.
 
 use std::fmt;
+
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, Message, MessageType};
+
+use crate::meta::group::raft_id;
+use crate::meta::MetaCommand;
+
+/// A Raft message a deposed member could still send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaleRaft {
+    /// An append carrying `command` as a new entry after `index`.
+    Append { command: MetaCommand, index: u64 },
+    /// A vote request.
+    Vote,
+    /// A leader's heartbeat.
+    Heartbeat,
+}
+
+/// The encoded Raft message `from` would send `to` as a member of `term`
+/// (for `Request::Raft`): what a deposed leader or candidate still sends.
+pub fn stale_raft_message(kind: &StaleRaft, from: u32, to: u32, term: u64) -> Result<Vec<u8>, String> {
+    let mut m = Message::default();
+    m.from = raft_id(from);
+    m.to = raft_id(to);
+    m.term = term;
+    match kind {
+        StaleRaft::Append { command, index } => {
+            m.set_msg_type(MessageType::MsgAppend);
+            m.index = *index;
+            m.log_term = term;
+            m.commit = *index + 1;
+            let mut e = Entry::default();
+            e.term = term;
+            e.index = index + 1;
+            e.data = rmp_serde::to_vec(command)
+                .map_err(|e| e.to_string())?
+                .into();
+            m.entries = vec![e].into();
+        }
+        StaleRaft::Vote => {
+            m.set_msg_type(MessageType::MsgRequestVote);
+            m.index = 0;
+            m.log_term = term;
+        }
+        StaleRaft::Heartbeat => m.set_msg_type(MessageType::MsgHeartbeat),
+    }
+    m.write_to_bytes().map_err(|e| e.to_string())
+}
 
 /// The hooks a member runs with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -4,19 +4,17 @@
 //!
 //! * **Status**: every tick, the HomeBlock (incarnation, dirty bit, volume
 //!   id), the phase and the rebuild progress go into the heartbeat status.
-//! * **Controller** (lowest live id with a majority, the "cluster volume
-//!   master"): when a member goes down, it has every live member advance to a
-//!   new incarnation (one above the highest live one) with the dirty bit clear.
-//!   The next write that misses the down member sets the dirty bit and adds
-//!   the object to its dirty set (in the commit's own batch, on every member).
-//! * **Join**: once a majority is live and every live peer has reported, the
-//!   member compares its HomeBlock with theirs. Same incarnation as the newest:
-//!   current. Older, and its dirty set (kept by the peers) is empty: it takes
-//!   the new incarnation. Older with a non-empty dirty set: `rebuilding`, and
-//!   a rebuild job runs. No HomeBlock (new member or wiped disk) while peers
-//!   have one: a full rebuild. Nobody has one: a new volume, incarnation 1.
-//!   The same check runs all the time, so a member that was stopped (SIGSTOP)
-//!   or cut off and comes back finds out it is stale.
+//! * **Controller** (the metadata group's leader, the "cluster volume
+//!   master"; the followers are its standbys): when a member goes down, it
+//!   commits the next volume incarnation (`AdvanceVolume`); every member's
+//!   HomeBlock takes it when it applies the entry, and the HomeBlock's dirty
+//!   bit follows the group's dirty sets (`crate::meta::mirror`).
+//! * **Join**: no HomeBlock (new member or wiped disk) while live peers have
+//!   one: a full rebuild; nobody has one: a new volume, incarnation 1. With
+//!   a HomeBlock, the member asks the group (read-index) for its dirty set
+//!   every half second: empty -> `up`, else `rebuilding` and a rebuild job.
+//!   A member that was stopped (SIGSTOP) or cut off finds out the same way,
+//!   and meanwhile cannot get anything acknowledged (the group fences it).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -32,7 +30,8 @@ use tracing::{error, info, warn};
 
 use crate::jobs::rebuild::{Mode, RebuildJob};
 use crate::membership::{Membership, MembershipView, Subscribe, ViewChanged};
-use crate::protocol::{NodeStatus, Request, Response};
+use crate::meta::MetaCommand;
+use crate::protocol::NodeStatus;
 use crate::service::{now_ns, ObjectService, Phase};
 use crate::transport::StatusSource;
 
@@ -50,7 +49,11 @@ pub struct VolumeActor {
     last_live: BTreeSet<u32>,
     subscribed: bool,
     busy: bool,
+    ticks: u64,
 }
+
+/// Ticks between two checks of this member's dirty set with the group.
+const DIRTY_CHECK_TICKS: u64 = 5;
 
 /// The volume id every member of a cluster agrees on: from the cluster name.
 pub fn volume_id(cfg: &MemberConfig) -> u32 {
@@ -78,6 +81,7 @@ impl VolumeActor {
             last_live: BTreeSet::new(),
             subscribed: false,
             busy: false,
+            ticks: 0,
         }
     }
 
@@ -99,55 +103,56 @@ impl VolumeActor {
         });
     }
 
-    /// The controller's step when members went down.
+    /// The controller's step when members went down: the metadata group's
+    /// leader (the active controller) commits the next volume incarnation;
+    /// every member's HomeBlock takes it when it applies the entry.
     fn on_view(&mut self, ctx: &mut Context<Self>) {
         let live: BTreeSet<u32> = self.view.live().into_iter().collect();
         let lost: Vec<u32> = self.last_live.difference(&live).copied().collect();
-        self.last_live = live.clone();
-        if lost.is_empty() || self.view.controller() != Some(self.me) {
+        self.last_live = live;
+        let Some(meta) = self.service.meta() else {
+            return;
+        };
+        if lost.is_empty() || meta.status().leader != Some(self.me) {
             return;
         }
-        let svc = self.service.clone();
         let me = self.me;
-        let own = svc
+        let own = self
+            .service
             .store()
             .get()
             .ok()
             .and_then(|s| s.homeblock())
-            .map(|h| h.incarnation);
-        let newest = live
-            .iter()
-            .filter_map(|&m| {
-                if m == me {
-                    own
-                } else {
-                    svc.peer_status(m).map(|s| s.incarnation)
-                }
-            })
-            .max()
+            .map(|h| h.incarnation)
             .unwrap_or(0);
-        let next = newest + 1;
-        info!(
-            member = me,
-            ?lost,
-            incarnation = next,
-            "controller: members lost; advancing the volume incarnation"
-        );
         ctx.spawn(wrap_future::<_, Self>(async move {
-            for m in live {
-                if let Err(e) = svc
-                    .call(m, Request::AdvanceIncarnation { incarnation: next })
-                    .await
-                {
-                    warn!(member = me, peer = m, error = ?e, "could not advance the incarnation");
+            let next = match meta.read(|s| s.volume_incarnation).await {
+                Ok(v) => v.max(own) + 1,
+                Err(e) => {
+                    warn!(member = me, error = %e, "controller: cannot read the volume incarnation");
+                    return;
                 }
+            };
+            info!(member = me, ?lost, incarnation = next, "controller: members lost; advancing the volume incarnation");
+            if let Err(e) = meta.propose(MetaCommand::AdvanceVolume { incarnation: next }).await {
+                warn!(member = me, error = %e, "controller: could not advance the volume incarnation");
             }
         }));
     }
 
-    /// Decides whether this member is current, and acts on it.
+    /// Decides whether this member is current, and acts on it: a member
+    /// without a HomeBlock joins (a new volume, or a full rebuild); one with
+    /// a HomeBlock is current once the metadata group confirms (read-index)
+    /// that it has nothing to rebuild, and rebuilds otherwise.
     fn evaluate(&mut self, ctx: &mut Context<Self>) {
         if self.busy || self.service.phase() == Phase::Rebuilding {
+            return;
+        }
+        let Ok(store) = self.service.store().get() else {
+            return;
+        };
+        if store.homeblock().is_some() {
+            self.check_dirty(ctx);
             return;
         }
         let snap = self.view.snapshot();
@@ -162,13 +167,10 @@ impl VolumeActor {
         if statuses.len() < peers.len() {
             return; // wait for every live peer's first heartbeat
         }
-        let Ok(store) = self.service.store().get() else {
-            return;
-        };
-        let own = store.homeblock();
-        let known: Vec<&(u32, NodeStatus)> = statuses.iter().filter(|(_, s)| !s.fresh).collect();
-        let newest = known.iter().map(|(_, s)| s.incarnation).max();
-        if let Some((m, s)) = known.iter().find(|(_, s)| s.volume_id != self.volume_id) {
+        if let Some((m, s)) = statuses
+            .iter()
+            .find(|(_, s)| !s.fresh && s.volume_id != self.volume_id)
+        {
             error!(
                 member = self.me,
                 peer = *m,
@@ -178,82 +180,55 @@ impl VolumeActor {
             );
             return;
         }
-        // A live peer holding dirty marks for this member is proof it missed
-        // writes, whatever the incarnations say (it was absent when the volume
-        // restarted, or a commit failed on it while it was up).
-        let held_for_me = statuses.iter().any(|(_, s)| s.marks_for.contains(&self.me));
-        if own.is_some() && held_for_me {
-            info!(
-                member = self.me,
-                "peers hold dirty marks for this member; rebuilding"
+        if statuses.iter().all(|(_, s)| s.fresh) {
+            let hb = HomeBlock::new(
+                self.volume_id,
+                self.members,
+                self.me as u8,
+                1,
+                now_ns(),
+                "stripecast",
             );
-            self.start_rebuild(Mode::Dirty, ctx);
+            if store.set_homeblock(hb).is_ok() {
+                // `up` once the group confirms there is nothing to rebuild.
+                info!(member = self.me, "new volume: incarnation 1");
+            }
+        } else {
+            self.start_rebuild(Mode::Full, ctx);
+        }
+    }
+
+    /// Asks the group (linearizably, every `DIRTY_CHECK_TICKS`) whether this
+    /// member missed anything: rebuild if so, current if not.
+    fn check_dirty(&mut self, ctx: &mut Context<Self>) {
+        self.ticks += 1;
+        if self.ticks % DIRTY_CHECK_TICKS != 0 {
             return;
         }
-        match (own, newest) {
-            (None, None) => {
-                if statuses.iter().all(|(_, s)| s.fresh) {
-                    let hb = HomeBlock::new(
-                        self.volume_id,
-                        self.members,
-                        self.me as u8,
-                        1,
-                        now_ns(),
-                        "stripecast",
-                    );
-                    if store.set_homeblock(hb).is_ok() {
-                        info!(member = self.me, "new volume: incarnation 1");
-                        self.service.set_phase(Phase::Up);
+        let Some(meta) = self.service.meta() else {
+            return;
+        };
+        let me = self.me;
+        self.busy = true;
+        ctx.spawn(
+            wrap_future::<_, Self>(async move {
+                meta.read(move |s| s.dirty.get(&me).map_or(0, |d| d.len()))
+                    .await
+            })
+            .map(move |res, act, ctx| {
+                act.busy = false;
+                match res {
+                    Ok(0) => act.service.set_phase(Phase::Up),
+                    Ok(n) => {
+                        info!(member = act.me, dirty = n, "objects changed while away; rebuilding");
+                        act.start_rebuild(Mode::Dirty, ctx);
                     }
+                    // No leader confirms: stay as we are; reads and writes
+                    // answer 503 meanwhile anyway.
+                    Err(e) => tracing::debug!(member = act.me, error = %e, "cannot confirm the dirty set"),
                 }
-            }
-            (None, Some(_)) => self.start_rebuild(Mode::Full, ctx),
-            (Some(_), None) => self.service.set_phase(Phase::Up),
-            (Some(h), Some(n)) if h.incarnation >= n => self.service.set_phase(Phase::Up),
-            (Some(h), Some(n)) => {
-                // Stale: ask a member at the newest incarnation for our dirty set.
-                let Some(source) = known
-                    .iter()
-                    .find(|(_, s)| s.incarnation == n)
-                    .map(|(m, _)| *m)
-                else {
-                    return;
-                };
-                self.busy = true;
-                let svc = self.service.clone();
-                let me = self.me;
-                info!(
-                    member = me,
-                    ours = h.incarnation,
-                    newest = n,
-                    "stale HomeBlock; checking the dirty set"
-                );
-                ctx.spawn(
-                    wrap_future::<_, Self>(async move { svc.call(source, Request::DirtySet { member: me }).await })
-                        .map(move |res, act, ctx| {
-                            act.busy = false;
-                            match res {
-                                Ok(Response::Names(names)) if names.is_empty() => {
-                                    if let Ok(store) = act.service.store().get() {
-                                        let mut hb = h;
-                                        hb.incarnation = n;
-                                        hb.set_dirty(false);
-                                        if store.set_homeblock(hb).is_ok() {
-                                            info!(member = act.me, incarnation = n, "nothing changed while away; current");
-                                            act.service.set_phase(Phase::Up);
-                                        }
-                                    }
-                                }
-                                Ok(Response::Names(names)) => {
-                                    info!(member = act.me, dirty = names.len(), "objects changed while away; rebuilding");
-                                    act.start_rebuild(Mode::Dirty, ctx);
-                                }
-                                other => warn!(member = act.me, answer = ?other, "could not read the dirty set"),
-                            }
-                        }),
-                );
-            }
-        }
+            }),
+        );
     }
 
     fn start_rebuild(&mut self, mode: Mode, ctx: &mut Context<Self>) {
@@ -262,8 +237,9 @@ impl VolumeActor {
         };
         self.service.set_phase(Phase::Rebuilding);
         let svc = self.service.clone();
+        let volume_id = self.volume_id;
         let spec = stripecast_supervisors::ChildSpec::new("rebuild", move |cctx: &ChildContext| {
-            RebuildJob::new(svc.clone(), mode, cctx)
+            RebuildJob::new(svc.clone(), mode, volume_id, cctx)
         })
         .restart(Restart::Transient)
         .backoff(Backoff::new(

@@ -1,16 +1,15 @@
 //! The rebuild job: makes a returning member current again, object by object.
 //!
-//! `Dirty` mode rebuilds exactly the objects in this member's dirty set (as a
-//! current peer keeps it); `Full` mode (a new member or a replaced disk)
-//! rebuilds every object the peers hold, then clears any dirty marks. For each
-//! object the current record comes from a current peer; this member's
-//! fragment of that incarnation is rebuilt row by row from the other
-//! members' blocks (unless a verified one is already here), committed
-//! locally, and the object is cleared from the dirty set on every live member
-//! (each clears it only if no newer write happened meanwhile). Objects deleted
-//! while the member was away are removed.
+//! `Dirty` mode rebuilds exactly the objects in this member's dirty set as
+//! the metadata group holds it; `Full` mode (a new member or a replaced
+//! disk) rebuilds every object the group lists, then clears any dirty
+//! marks. For each object the current record comes from the group
+//! (read-index); this member's fragment of that incarnation is rebuilt row
+//! by row from the other members' blocks (unless a verified one is already
+//! here), and `ClearDirty` goes through the group, which clears the mark
+//! only if no newer write happened meanwhile.
 //!
-//! Invariants: progress is durable after every object (the peers' dirty
+//! Invariants: progress is durable after every object (the group's dirty
 //! marks, plus a sled checkpoint for `Full` mode), so a member killed
 //! mid-rebuild resumes where it stopped; the member is marked current only
 //! when its dirty set is empty.
@@ -25,8 +24,8 @@ use stripecast_persistence::{Codec, FragmentSpec, FragmentWriter, HomeBlock, Obj
 use stripecast_supervisors::ChildContext;
 use tracing::{info, warn};
 
-use crate::protocol::{Request, Response};
-use crate::service::{record_from_wire, ObjectService, Phase};
+use crate::meta::{Applied, MetaCommand};
+use crate::service::{ObjectService, Phase, ServiceError};
 
 /// Which objects to rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,14 +47,22 @@ const ROW_WINDOW: usize = 32;
 pub struct RebuildJob {
     service: ObjectService,
     mode: Mode,
+    /// The cluster volume id (for a fresh member's new HomeBlock).
+    volume_id: u32,
     cctx: ChildContext,
 }
 
 impl RebuildJob {
-    pub fn new(service: ObjectService, mode: Mode, cctx: &ChildContext) -> RebuildJob {
+    pub fn new(
+        service: ObjectService,
+        mode: Mode,
+        volume_id: u32,
+        cctx: &ChildContext,
+    ) -> RebuildJob {
         RebuildJob {
             service,
             mode,
+            volume_id,
             cctx: cctx.clone(),
         }
     }
@@ -74,7 +81,7 @@ impl Actor for RebuildJob {
             restarts = self.cctx.restarts(),
             "rebuild started"
         );
-        ctx.spawn(wrap_future::<_, Self>(run(svc, mode)).map(|res, act, ctx| match res {
+        ctx.spawn(wrap_future::<_, Self>(run(svc, mode, self.volume_id)).map(|res, act, ctx| match res {
             Ok(n) => {
                 info!(member = act.service.me(), objects = n, "rebuild finished");
                 ctx.stop();
@@ -88,16 +95,11 @@ impl Actor for RebuildJob {
     }
 }
 
-async fn call(svc: &ObjectService, member: u32, req: Request) -> Result<Response, String> {
-    svc.call(member, req)
-        .await
-        .map_err(|e| format!("member {member}: {e:?}"))
-}
-
 /// Runs the job to the end; answers the number of objects processed.
-async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
+async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, String> {
     let me = svc.me();
     let store = svc.store().clone();
+    let meta = svc.meta().ok_or("the metadata replica is not running")?;
     let mut ckpt: Checkpoint = store
         .run(|s| Ok(s.catalog().checkpoint(CHECKPOINT)?))
         .await
@@ -106,29 +108,21 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
         .unwrap_or_default();
     let mut processed = 0u64;
     loop {
-        let source = *svc
-            .current_peers()
-            .first()
-            .ok_or("no current member to rebuild from")?;
+        // Linearizable reads: what the group had committed when asked.
         let mut names: Vec<String> = match mode {
-            Mode::Full => match call(&svc, source, Request::ListRecords).await? {
-                Response::Records(rs) => rs.into_iter().map(|r| r.name).collect(),
-                other => return Err(format!("unexpected answer {other:?}")),
-            },
-            // Every current member's marks: one that missed a write may be the
-            // only one that did not hold the mark.
-            Mode::Dirty => {
-                let mut all = std::collections::BTreeSet::new();
-                for peer in svc.current_peers() {
-                    match call(&svc, peer, Request::DirtySet { member: me }).await {
-                        Ok(Response::Names(n)) => all.extend(n),
-                        other => {
-                            warn!(member = me, peer, answer = ?other, "could not read a dirty set")
-                        }
-                    }
-                }
-                all.into_iter().collect()
-            }
+            Mode::Full => meta
+                .read(|s| s.objects.keys().cloned().collect::<Vec<_>>())
+                .await
+                .map_err(|e| format!("listing the objects: {e}"))?,
+            Mode::Dirty => meta
+                .read(move |s| {
+                    s.dirty
+                        .get(&me)
+                        .map(|d| d.iter().cloned().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                })
+                .await
+                .map_err(|e| format!("reading the dirty set: {e}"))?,
         };
         if mode == Mode::Full {
             if let Some(after) = &ckpt.after {
@@ -137,7 +131,7 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
         }
         if names.is_empty() {
             if mode == Mode::Full {
-                // Everything the peers had is here; now clear the marks left for us.
+                // Everything the group had is here; now clear the marks left for us.
                 mode = Mode::Dirty;
                 continue;
             }
@@ -148,7 +142,7 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
         for (i, name) in names.iter().enumerate() {
             // One object that cannot be rebuilt now must not hold up the rest:
             // its mark stays, and the next pass (or job) tries it again.
-            if let Err(e) = rebuild_object(&svc, source, name).await {
+            if let Err(e) = rebuild_object(&svc, name, mode).await {
                 warn!(member = me, object = %name, error = %e, "object not rebuilt; will retry");
                 if mode == Mode::Full {
                     // The checkpoint only moves forward: stop here, resume here.
@@ -172,33 +166,25 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
             return Err(format!("{failed} objects could not be rebuilt yet"));
         }
     }
-    // Current: take the volume's incarnation, clean.
-    let target = svc
-        .current_peers()
-        .iter()
-        .filter_map(|&m| svc.peer_status(m))
-        .map(|s| (s.incarnation, s.volume_id))
-        .max()
-        .ok_or("no current member to take the incarnation from")?;
+    // Current: a fresh member takes the volume's HomeBlock.
+    let incarnation = meta
+        .read(|s| s.volume_incarnation)
+        .await
+        .map_err(|e| format!("reading the volume incarnation: {e}"))?
+        .max(1);
     let n = svc.layout().members() as u8;
     store
         .run(move |s| {
-            let hb = match s.homeblock() {
-                Some(mut hb) => {
-                    hb.incarnation = hb.incarnation.max(target.0);
-                    hb.set_dirty(false);
-                    hb
-                }
-                None => HomeBlock::new(
-                    target.1,
+            if s.homeblock().is_none() {
+                s.set_homeblock(HomeBlock::new(
+                    volume_id,
                     n,
                     me as u8,
-                    target.0,
+                    incarnation,
                     crate::service::now_ns(),
                     "stripecast",
-                ),
-            };
-            s.set_homeblock(hb)?;
+                ))?;
+            }
             s.catalog().remove_checkpoint(CHECKPOINT)?;
             Ok(())
         })
@@ -209,64 +195,45 @@ async fn run(svc: ObjectService, mut mode: Mode) -> Result<u64, String> {
     Ok(processed)
 }
 
-/// Brings one object on this member up to its current record (or removes it).
-async fn rebuild_object(svc: &ObjectService, source: u32, name: &str) -> Result<(), String> {
+/// Brings one object on this member up to its current record: rebuilds
+/// this member's fragment of the current incarnation unless a verified one
+/// is here, then clears the dirty mark through the group (which clears it
+/// only if no newer write happened meanwhile). A deleted object needs
+/// nothing: every member removes it when it applies the delete.
+async fn rebuild_object(svc: &ObjectService, name: &str, mode: Mode) -> Result<(), String> {
     let me = svc.me();
     let store = svc.store().clone();
-    let record = match call(
-        svc,
-        source,
-        Request::GetRecord {
-            name: name.to_string(),
-        },
-    )
-    .await?
-    {
-        Response::Record(r) => r.as_ref().map(record_from_wire),
-        other => return Err(format!("unexpected answer {other:?}")),
+    let record = match svc.record(name).await {
+        Ok(r) => Some(r),
+        Err(ServiceError::NotFound(_)) => None,
+        Err(e) => return Err(e.to_string()),
     };
-    // Counted only when this pass rewrote or removed something: a retried
-    // pass (a dirty mark whose clearing failed on a peer) finds the work done.
+    // Counted only when this pass rewrote something: a retried pass (a
+    // dirty mark whose clearing failed) finds the work done.
     let mut did_work = false;
-    let incarnation = match record {
-        None => {
-            let n = name.to_string();
-            // A pass that finds the object already gone changed nothing.
-            did_work = store
-                .run(move |s| s.delete(&n, u32::MAX, &[]))
-                .await
-                .map_err(|e| e.to_string())?;
-            None
+    if let Some(r) = &record {
+        let (n, inc) = (name.to_string(), r.incarnation);
+        let have = store
+            .run(move |s| Ok(s.has_valid_fragment(&n, inc)))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !have {
+            rebuild_fragment(svc, r).await?;
+            did_work = true;
         }
-        Some(r) => {
-            let (n, inc) = (name.to_string(), r.incarnation);
-            let have = store
-                .run(move |s| Ok(s.has_valid_fragment(&n, inc)))
-                .await
-                .map_err(|e| e.to_string())?;
-            if !have {
-                rebuild_fragment(svc, &r).await?;
-                did_work = true;
-            }
-            let rec = r.clone();
-            store
-                .run(move |s| s.commit(rec, &[]))
-                .await
-                .map_err(|e| e.to_string())?;
-            Some(r.incarnation)
-        }
-    };
-    for peer in svc.live_and_down().0 {
-        if peer == me {
-            continue;
-        }
-        let req = Request::ClearDirty {
+    }
+    let incarnation = record.as_ref().map(|r| r.incarnation);
+    if mode == Mode::Dirty {
+        let meta = svc.meta().ok_or("the metadata replica is not running")?;
+        let cmd = MetaCommand::ClearDirty {
             member: me,
             name: name.to_string(),
             incarnation,
         };
-        if let Err(e) = call(svc, peer, req).await {
-            warn!(member = me, object = %name, peer, error = %e, "could not clear the dirty mark");
+        match meta.propose(cmd).await {
+            Ok(Applied::Cleared(_)) => {}
+            Ok(other) => return Err(format!("clearing the dirty mark: {other:?}")),
+            Err(e) => return Err(format!("clearing the dirty mark: {e}")),
         }
     }
     if did_work {

@@ -2,7 +2,9 @@
 //! (its own sled database, `DATA_DIR/meta`) when it starts, publishes the
 //! handle to the object service (which steps incoming `Request::Raft`
 //! messages into it) and stops the replica's thread when it stops, so a
-//! restart reopens the database cleanly.
+//! restart reopens the database cleanly. A replica whose thread ended on
+//! its own (a storage failure) stops this child, and the supervisor
+//! restarts it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::group::MetaConfig;
+use super::mirror::StoreMirror;
 use super::runner::{MetaHandle, Sender};
 use crate::protocol::Request;
 use crate::service::ObjectService;
@@ -44,6 +47,7 @@ impl MetaActor {
                 }
             });
         });
+        let mirror = StoreMirror::new(service.store().clone(), members.len() as u32);
         let handle = MetaHandle::start(
             me,
             members,
@@ -51,6 +55,7 @@ impl MetaActor {
             MetaConfig::default(),
             Duration::from_millis(TICK_MS),
             send,
+            Some(Box::new(mirror)),
         )
         .map_err(std::io::Error::other)?;
         service.set_meta(Some(handle.clone()));
@@ -63,6 +68,17 @@ impl MetaActor {
 
 impl Actor for MetaActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // A replica that stopped itself (its storage failed) ends this child,
+        // so the supervisor reopens it.
+        ctx.run_interval(Duration::from_millis(TICK_MS * 4), |act, ctx| {
+            if act.handle.as_ref().is_some_and(|h| !h.is_running()) {
+                tracing::error!(member = act.service.me(), "metadata replica stopped; restarting it");
+                ctx.stop();
+            }
+        });
+    }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
         self.service.set_meta(None);

@@ -20,7 +20,7 @@
 //! entries, keeping a snapshot of the state for lagging followers.
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, Entry, EntryType, Message};
+use raft::eraftpb::{ConfChange, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, StateRole};
 
 use super::state::{Applied, MetaCommand, MetaState};
@@ -41,6 +41,8 @@ pub enum MetaError {
     BadSnapshot(String),
     #[error("command does not encode: {0}")]
     Encode(String),
+    #[error("applying to the member's storage: {0}")]
+    Apply(String),
 }
 
 /// Timing and bounds of the group.
@@ -111,14 +113,31 @@ pub struct Output {
     pub applied: Vec<AppliedEntry>,
     /// Confirmed read indexes: (request context, index to wait for).
     pub reads: Vec<(Vec<u8>, u64)>,
+    /// The state was replaced by a snapshot from the leader (before `applied`).
+    pub snapshot_installed: bool,
 }
 
-fn raft_id(member: u32) -> u64 {
+pub(crate) fn raft_id(member: u32) -> u64 {
     u64::from(member) + 1
 }
 
 fn member_id(raft: u64) -> Option<u32> {
     u32::try_from(raft.checked_sub(1)?).ok()
+}
+
+/// Carries what the group applied into the member's own storage (its
+/// catalog, its HomeBlock, its fragment files).
+///
+/// Called on the replica's thread inside [`MetaNode::ready`], after the
+/// state machine applied a batch and before the log is compacted past it,
+/// so a crash between the two only replays entries (an applier must be
+/// idempotent). An error stops the replica: nothing more is applied or
+/// acknowledged by a member whose storage cannot follow the log.
+pub trait Applier: Send + 'static {
+    /// The state was replaced wholesale (a snapshot from the leader).
+    fn reset(&mut self, state: &MetaState) -> Result<(), String>;
+    /// `entries` were applied, in order; `state` is the state after them.
+    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), String>;
 }
 
 /// One member's replica of the metadata group.
@@ -129,6 +148,7 @@ pub struct MetaNode {
     state: MetaState,
     next_seq: u64,
     compact_every: u64,
+    applier: Option<Box<dyn Applier>>,
 }
 
 impl MetaNode {
@@ -174,7 +194,13 @@ impl MetaNode {
             state,
             next_seq: 0,
             compact_every: cfg.compact_every_entries.max(1),
+            applier: None,
         })
+    }
+
+    /// Has `applier` follow everything applied from now on.
+    pub fn set_applier(&mut self, applier: Box<dyn Applier>) {
+        self.applier = Some(applier);
     }
 
     pub fn me(&self) -> u32 {
@@ -218,10 +244,38 @@ impl MetaNode {
         self.raw.tick();
     }
 
-    /// Hands a message from a peer to raft.
-    pub fn step(&mut self, bytes: &[u8]) -> Result<(), MetaError> {
+    /// Hands a message that arrived from peer `from` to raft. Refused: a
+    /// message claiming another sender or receiver, a type raft only makes
+    /// locally, and a term-0 message other than the forwarded kinds (raft-rs
+    /// reads term 0 as "local", so a forged one would skip the term check).
+    pub fn step(&mut self, from: u32, bytes: &[u8]) -> Result<(), MetaError> {
         let msg =
             Message::parse_from_bytes(bytes).map_err(|e| MetaError::BadMessage(e.to_string()))?;
+        if msg.from != raft_id(from) || msg.to != raft_id(self.me) {
+            return Err(MetaError::BadMessage(format!(
+                "from {} to {} arrived on the link of member {from}",
+                msg.from, msg.to
+            )));
+        }
+        let kind = msg.get_msg_type();
+        let forwarded = matches!(
+            kind,
+            MessageType::MsgPropose | MessageType::MsgReadIndex | MessageType::MsgReadIndexResp
+        );
+        let local_only = matches!(
+            kind,
+            MessageType::MsgHup
+                | MessageType::MsgBeat
+                | MessageType::MsgUnreachable
+                | MessageType::MsgSnapStatus
+                | MessageType::MsgCheckQuorum
+        );
+        if local_only || (msg.term == 0 && !forwarded) {
+            return Err(MetaError::BadMessage(format!(
+                "{kind:?} of term {} is not a peer's message",
+                msg.term
+            )));
+        }
         self.raw.step(msg)?;
         Ok(())
     }
@@ -261,6 +315,7 @@ impl MetaNode {
                 .map_err(|e| MetaError::BadSnapshot(e.to_string()))?;
             self.storage.apply_snapshot(snap)?;
             self.state = state;
+            out.snapshot_installed = true;
         }
         for rs in rd.take_read_states() {
             out.reads.push((rs.request_ctx, rs.index));
@@ -280,6 +335,15 @@ impl MetaNode {
         let committed = light.take_committed_entries();
         self.apply_entries(committed, &mut out)?;
         self.raw.advance_apply();
+        if let Some(a) = self.applier.as_mut() {
+            if out.snapshot_installed {
+                a.reset(&self.state).map_err(MetaError::Apply)?;
+            }
+            if !out.applied.is_empty() {
+                a.applied(&out.applied, &self.state)
+                    .map_err(MetaError::Apply)?;
+            }
+        }
         self.maybe_compact()?;
         Ok(out)
     }

@@ -19,23 +19,24 @@
 //! * [`runner`]: the node on its own thread (fsync off the arbiters), its
 //!   bounded inbox and the handle; [`actor`]: the supervised child that
 //!   owns it, with Raft messages riding the peer links (`Request::Raft`).
+//! * [`mirror`]: applies what the group decided into the member's catalog,
+//!   HomeBlock and fragment directory.
 //!
-//! Status: every member runs its replica, the group elects a leader (shown
-//! in `/v1/cluster` as `meta`), and it is tested over a simulated network
-//! (elections, replication, partitions, restarts, snapshots) and with real
-//! member processes. The object service does not yet commit through it:
-//! that switch is the rest of the metadata issue.
+//! The object service resolves records, lists and dirty sets here
+//! (read-index reads) and acknowledges a PUT or DELETE only once its
+//! command is applied on the coordinator.
 
 mod logging;
 
 pub mod actor;
 pub mod group;
+pub mod mirror;
 pub mod runner;
 pub mod state;
 pub mod storage;
 
 pub use actor::MetaActor;
-pub use group::{AppliedEntry, MetaConfig, MetaError, MetaNode, Output, ProposalId};
+pub use group::{Applier, AppliedEntry, MetaConfig, MetaError, MetaNode, Output, ProposalId};
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use tokio::sync::oneshot;
 
-use super::group::{MetaConfig, MetaError, MetaNode, ProposalId};
+use super::group::{Applier, MetaConfig, MetaError, MetaNode, ProposalId};
 use super::state::{Applied, MetaCommand, MetaState};
 
 /// Events waiting for the node, at most.
@@ -76,7 +76,7 @@ type ReadDone = oneshot::Sender<Result<(), WaitError>>;
 type ProposeDone = oneshot::Sender<Result<Applied, WaitError>>;
 
 enum Event {
-    Step(Vec<u8>),
+    Step(u32, Vec<u8>),
     Propose(MetaCommand, ProposeDone),
     Read(Reader, ReadDone),
 }
@@ -95,7 +95,8 @@ pub struct MetaHandle {
 }
 
 impl MetaHandle {
-    /// Opens the replica in `db` and starts its thread.
+    /// Opens the replica in `db` and starts its thread; `applier` (if any)
+    /// follows everything it applies.
     pub fn start(
         me: u32,
         members: Vec<u32>,
@@ -103,8 +104,12 @@ impl MetaHandle {
         cfg: MetaConfig,
         tick: Duration,
         send: Sender,
+        applier: Option<Box<dyn Applier>>,
     ) -> Result<MetaHandle, MetaError> {
-        let node = MetaNode::open(me, &members, &db, &cfg)?;
+        let mut node = MetaNode::open(me, &members, &db, &cfg)?;
+        if let Some(a) = applier {
+            node.set_applier(a);
+        }
         let (inbox, rx) = sync_channel(INBOX_EVENTS);
         let status = Arc::new(RwLock::new(MetaStatus::default()));
         let published = status.clone();
@@ -122,9 +127,9 @@ impl MetaHandle {
         })
     }
 
-    /// A raft message from a peer; dropped (and counted) when the inbox is full.
-    pub fn step(&self, msg: Vec<u8>) {
-        if let Err(TrySendError::Full(_)) = self.inbox.try_send(Event::Step(msg)) {
+    /// A raft message from peer `from`; dropped (and counted) when the inbox is full.
+    pub fn step(&self, from: u32, msg: Vec<u8>) {
+        if let Err(TrySendError::Full(_)) = self.inbox.try_send(Event::Step(from, msg)) {
             let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
             s.dropped_messages += 1;
         }
@@ -163,6 +168,15 @@ impl MetaHandle {
         value_rx.await.map_err(|_| WaitError::Stopped)
     }
 
+    /// Whether the replica's thread still runs (it ends on a storage failure).
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
     pub fn status(&self) -> MetaStatus {
         self.status
             .read()
@@ -182,8 +196,44 @@ impl MetaHandle {
     }
 }
 
+/// Hands a proposal or a read to the node (a leader is known).
+fn submit(node: &mut MetaNode, waiting: &mut Waiting, deadline: Instant, event: Event) {
+    match event {
+        Event::Propose(cmd, tx) => match node.propose(&cmd) {
+            Ok(id) => {
+                waiting.proposals.insert(id, (deadline, tx));
+            }
+            Err(e) => {
+                let _ = tx.send(Err(WaitError::Refused(e.to_string())));
+            }
+        },
+        Event::Read(reader, tx) => {
+            let seq = waiting.next_read;
+            waiting.next_read += 1;
+            node.read_index(seq.to_le_bytes().to_vec());
+            waiting.asked.insert(seq, (deadline, reader, tx));
+        }
+        Event::Step(..) => {}
+    }
+}
+
+/// Answers a proposal or a read that cannot be taken.
+fn refuse(event: Event, e: WaitError) {
+    match event {
+        Event::Propose(_, tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Event::Read(_, tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Event::Step(..) => {}
+    }
+}
+
 /// Proposals and reads waiting for the group, with their deadlines.
 struct Waiting {
+    /// Proposals and reads held while no leader is known (at most `INBOX_EVENTS`).
+    held: std::collections::VecDeque<(Instant, Event)>,
     proposals: BTreeMap<ProposalId, (Instant, ProposeDone)>,
     /// Reads sent as read-index requests, by their context sequence number.
     asked: BTreeMap<u64, (Instant, Reader, ReadDone)>,
@@ -195,6 +245,12 @@ struct Waiting {
 impl Waiting {
     /// Fails everything past its deadline.
     fn expire(&mut self, now: Instant) {
+        let (late, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(|(d, _)| *d <= now);
+        self.held = keep.into();
+        for (_, event) in late {
+            refuse(event, WaitError::Timeout);
+        }
         let late: Vec<ProposalId> = self
             .proposals
             .iter()
@@ -231,6 +287,7 @@ fn run(
     let me = node.me();
     let wait = Duration::from_millis(WAIT_MS);
     let mut waiting = Waiting {
+        held: std::collections::VecDeque::new(),
         proposals: BTreeMap::new(),
         asked: BTreeMap::new(),
         confirmed: Vec::new(),
@@ -240,29 +297,27 @@ fn run(
     while !stopping.load(Ordering::SeqCst) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
-            Ok(Event::Step(msg)) => {
-                if let Err(e) = node.step(&msg) {
-                    tracing::warn!(member = me, error = %e, "raft message refused");
+            Ok(Event::Step(from, msg)) => {
+                if let Err(e) = node.step(from, &msg) {
+                    tracing::warn!(member = me, peer = from, error = %e, "raft message refused");
                 }
             }
-            Ok(Event::Propose(cmd, tx)) => match node.propose(&cmd) {
-                Ok(id) => {
-                    waiting.proposals.insert(id, (Instant::now() + wait, tx));
+            Ok(event @ (Event::Propose(..) | Event::Read(..))) => {
+                if waiting.held.len() >= INBOX_EVENTS {
+                    refuse(event, WaitError::Busy);
+                } else {
+                    waiting.held.push_back((Instant::now() + wait, event));
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(WaitError::Refused(e.to_string())));
-                }
-            },
-            Ok(Event::Read(reader, tx)) => {
-                let seq = waiting.next_read;
-                waiting.next_read += 1;
-                node.read_index(seq.to_le_bytes().to_vec());
-                waiting
-                    .asked
-                    .insert(seq, (Instant::now() + wait, reader, tx));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if node.leader().is_some() {
+            // Raft drops proposals and reads while no leader is known: they
+            // wait here for one (until their deadline) instead of failing.
+            while let Some((deadline, event)) = waiting.held.pop_front() {
+                submit(&mut node, &mut waiting, deadline, event);
+            }
         }
         let now = Instant::now();
         if now >= next_tick {

@@ -67,6 +67,9 @@ pub enum Applied {
     Committed {
         replaced: Option<Incarnation>,
     },
+    /// This incarnation was committed before and is no longer current (a
+    /// retried proposal): nothing changed, and the write did happen.
+    Superseded,
     /// The object is gone; `removed` was its incarnation (`None`: it was already absent).
     Deleted {
         removed: Option<Incarnation>,
@@ -136,10 +139,9 @@ impl MetaState {
                 }
                 let used = self.used.entry(record.name.clone()).or_default();
                 if !used.insert(inc) {
-                    return Applied::Refused(format!(
-                        "incarnation {inc} of {} was already committed",
-                        record.name
-                    ));
+                    // A retried proposal of a commit that was applied and
+                    // has since been replaced (or deleted): it happened.
+                    return Applied::Superseded;
                 }
                 let replaced = self
                     .objects
@@ -270,7 +272,8 @@ mod tests {
         );
         assert_eq!(s.objects["a"].incarnation, 3);
         assert!(s.dirty[&2].contains("a"));
-        // A retried proposal changes nothing; reusing an old incarnation is refused.
+        // A retried proposal changes nothing; an old incarnation committed
+        // again (a retry that lost to a later write) is superseded, not current.
         let before = s.clone();
         assert_eq!(
             s.apply(6, &commit("a", 3, &[2])),
@@ -278,7 +281,7 @@ mod tests {
         );
         assert_eq!(
             s.apply(7, &commit("a", 12, &[])),
-            Applied::Refused("incarnation 12 of a was already committed".into())
+            Applied::Superseded
         );
         assert_eq!(s.objects, before.objects);
         assert_eq!(s.applied_index, 7);

@@ -3,7 +3,7 @@
 
 use stripecast_persistence::{FragmentSpec, Layout};
 
-use super::{record_from_wire, record_to_wire, ObjectService};
+use super::ObjectService;
 use crate::protocol::{Request, Response};
 use crate::store::upload::{Abort, Append, Finish};
 use crate::store::StoreError;
@@ -23,13 +23,13 @@ impl ObjectService {
         }
     }
 
-    async fn handle_inner(&self, _from: u32, req: Request) -> Result<Response, StoreError> {
+    async fn handle_inner(&self, from: u32, req: Request) -> Result<Response, StoreError> {
         let inner = &self.inner;
         match req {
             Request::Ping => Ok(Response::Pong),
             Request::Raft { msg } => {
                 if let Some(meta) = self.meta() {
-                    meta.step(msg);
+                    meta.step(from, msg);
                 }
                 Ok(Response::Done)
             }
@@ -82,22 +82,6 @@ impl ObjectService {
                 }
                 Ok(Response::Done)
             }
-            Request::Commit { record, dirty } => {
-                let record = record_from_wire(&record);
-                let applied = inner.store.run(move |s| s.commit(record, &dirty)).await?;
-                Ok(Response::Committed { applied })
-            }
-            Request::Delete {
-                name,
-                incarnation,
-                dirty,
-            } => {
-                inner
-                    .store
-                    .run(move |s| s.delete(&name, incarnation, &dirty))
-                    .await?;
-                Ok(Response::Done)
-            }
             Request::OpenRead {
                 session,
                 name,
@@ -129,43 +113,6 @@ impl ObjectService {
                         s.close_read(session);
                         Ok(())
                     })
-                    .await?;
-                Ok(Response::Done)
-            }
-            Request::GetRecord { name } => {
-                let r = inner.store.run(move |s| s.record(&name)).await?;
-                Ok(Response::Record(r.as_ref().map(record_to_wire)))
-            }
-            Request::ListRecords => {
-                let all = inner.store.run(|s| s.list()).await?;
-                Ok(Response::Records(all.iter().map(record_to_wire).collect()))
-            }
-            Request::DirtySet { member } => {
-                let names = inner.store.run(move |s| s.dirty_set(member)).await?;
-                Ok(Response::Names(names))
-            }
-            Request::ClearDirty {
-                member,
-                name,
-                incarnation,
-            } => {
-                inner
-                    .store
-                    .run(move |s| s.clear_dirty(member, &name, incarnation))
-                    .await?;
-                Ok(Response::Done)
-            }
-            Request::MarkDirty { members, name } => {
-                inner
-                    .store
-                    .run(move |s| s.mark_dirty(&members, &name))
-                    .await?;
-                Ok(Response::Done)
-            }
-            Request::AdvanceIncarnation { incarnation } => {
-                inner
-                    .store
-                    .run(move |s| s.advance_incarnation(incarnation))
                     .await?;
                 Ok(Response::Done)
             }

@@ -7,10 +7,14 @@
 //! checksum, rebuilds it from the rest of its row. Requests to this member
 //! itself never touch the network.
 //!
-//! Invariants: writes need max(N - parity, majority) live members (so a
-//! minority side of a partition can never write); a read needs all but at most
-//! `parity` fragments; otherwise the answer is `Unavailable` (503), never bytes
-//! that might be wrong.
+//! Which incarnation of an object is current is the metadata group's
+//! decision (`crate::meta`): records are read from it linearizably and a
+//! write is acknowledged only once its commit is applied here.
+//!
+//! Invariants: writes need max(N - parity, majority) members holding their
+//! fragment, and the group's majority for the commit; a read needs all but
+//! at most `parity` fragments; otherwise the answer is `Unavailable` (503),
+//! never bytes that might be wrong.
 
 mod error;
 mod get;
@@ -18,7 +22,6 @@ mod handler;
 mod put;
 mod scrub;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -32,6 +35,8 @@ pub use get::OpenObject;
 pub use put::PutOutcome;
 pub use scrub::ScrubReport;
 
+use crate::meta::runner::WaitError;
+use crate::meta::{Applied, MetaCommand, MetaHandle};
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorKind, RecordWire, Request, Response};
 use crate::store::{SharedStore, Uploads};
@@ -89,8 +94,8 @@ struct Inner {
     /// The metadata replica, while the `meta` child runs.
     meta: std::sync::RwLock<Option<crate::meta::MetaHandle>>,
     metrics: Arc<Metrics>,
-    /// Incarnation counters handed out for PUTs still running, by object name.
-    inflight: Mutex<HashMap<String, u32>>,
+    /// Incarnations reserved from the metadata group and not used yet.
+    incarnations: Mutex<std::ops::Range<u32>>,
     /// Alternates mirror reads between the two copies.
     mirror_turn: AtomicU64,
     read_ahead: usize,
@@ -132,7 +137,7 @@ impl ObjectService {
                 hooks: OnceLock::new(),
                 meta: std::sync::RwLock::new(None),
                 metrics,
-                inflight: Mutex::new(HashMap::new()),
+                incarnations: Mutex::new(0..0),
                 mirror_turn: AtomicU64::new(0),
                 read_ahead: (2 * n).clamp(4, 32),
                 write_window: 8,
@@ -203,19 +208,6 @@ impl ObjectService {
         self.inner.rebuild_remaining.store(n, Ordering::Relaxed);
     }
 
-    /// Up peers that are current (not fresh, not rebuilding): where a member
-    /// that is not current itself reads records and dirty sets.
-    pub fn current_peers(&self) -> Vec<u32> {
-        let Some(view) = self.inner.view.get() else {
-            return Vec::new();
-        };
-        view.live()
-            .into_iter()
-            .filter(|&m| m != self.inner.me)
-            .filter(|&m| view.status(m).is_some_and(|s| !s.rebuilding && !s.fresh))
-            .collect()
-    }
-
     pub fn layout(&self) -> Layout {
         self.inner.layout
     }
@@ -261,124 +253,70 @@ impl ObjectService {
         }
     }
 
-    /// Every object record (every current member holds all of them; a member
-    /// that is not current asks one that is).
-    pub async fn list(&self) -> Result<Vec<ObjectRecord>, ServiceError> {
-        if self.phase() != Phase::Up {
-            for peer in self.current_peers() {
-                if let Ok(Response::Records(rs)) = self.call(peer, Request::ListRecords).await {
-                    return Ok(rs.iter().map(record_from_wire).collect());
-                }
-            }
-            return Err(self.not_current());
-        }
-        Ok(self.inner.store.run(|s| s.list()).await?)
+    /// The metadata replica, or 503 while it is not running.
+    pub(crate) fn meta_handle(&self) -> Result<MetaHandle, ServiceError> {
+        self.meta().ok_or_else(|| {
+            ServiceError::Unavailable(format!(
+                "member {}: the metadata replica is not running; retry",
+                self.inner.me
+            ))
+        })
     }
 
-    fn not_current(&self) -> ServiceError {
+    /// Every object record, read linearizably from the metadata group.
+    pub async fn list(&self) -> Result<Vec<ObjectRecord>, ServiceError> {
+        let meta = self.meta_handle()?;
+        let records = meta
+            .read(|s| s.objects.values().map(record_from_wire).collect::<Vec<_>>())
+            .await
+            .map_err(|e| self.meta_unavailable(e))?;
+        Ok(records)
+    }
+
+    /// The current record of `name`, read linearizably from the metadata
+    /// group (read-index); 503 when no leader confirms it in time, never
+    /// this member's own possibly old catalog.
+    pub async fn record(&self, name: &str) -> Result<ObjectRecord, ServiceError> {
+        let meta = self.meta_handle()?;
+        let n = name.to_string();
+        meta.read(move |s| s.objects.get(&n).map(record_from_wire))
+            .await
+            .map_err(|e| self.meta_unavailable(e))?
+            .ok_or_else(|| ServiceError::NotFound(format!("no object named {name:?}")))
+    }
+
+    /// A failed wait on the metadata group as the client sees it.
+    pub(crate) fn meta_unavailable(&self, e: WaitError) -> ServiceError {
         ServiceError::Unavailable(format!(
-            "member {} is not current and no current member answered; retry",
+            "member {}: metadata group: {e}; retry",
             self.inner.me
         ))
     }
 
-    /// The current record of `name`: from this member's catalog when it is
-    /// current, else from a current peer (a stale catalog must not be served).
-    pub async fn record(&self, name: &str) -> Result<ObjectRecord, ServiceError> {
-        let not_found = || ServiceError::NotFound(format!("no object named {name:?}"));
-        if self.phase() != Phase::Up {
-            for peer in self.current_peers() {
-                if let Ok(Response::Record(r)) = self
-                    .call(
-                        peer,
-                        Request::GetRecord {
-                            name: name.to_string(),
-                        },
-                    )
-                    .await
-                {
-                    return r.as_ref().map(record_from_wire).ok_or_else(not_found);
-                }
-            }
-        }
-        let n = name.to_string();
-        self.inner
-            .store
-            .run(move |s| s.record(&n))
-            .await?
-            .ok_or_else(not_found)
-    }
-
-    /// Writes are coordinated only by a current member: a stale one would
-    /// allocate incarnations from an old catalog.
-    pub(crate) fn require_current(&self) -> Result<(), ServiceError> {
-        match self.phase() {
-            Phase::Up => Ok(()),
-            other => Err(ServiceError::Unavailable(format!(
-                "member {} is not current yet ({other:?}); retry, or write through another member",
-                self.inner.me
-            ))),
-        }
-    }
-
-    /// Live members whose commit (or delete) failed missed the change: put the
-    /// object in their dirty sets on the members where it succeeded.
-    pub(crate) async fn mark_missed(
-        &self,
-        name: &str,
-        live: &[u32],
-        results: &[Result<Response, CallError>],
-    ) {
-        let failed: Vec<u32> = live
-            .iter()
-            .zip(results)
-            .filter(|(_, r)| r.is_err())
-            .map(|(m, _)| *m)
-            .collect();
-        if failed.is_empty() {
-            return;
-        }
-        tracing::warn!(member = self.inner.me, object = %name, ?failed, "members missed a commit; marking them dirty");
-        for (&m, r) in live.iter().zip(results) {
-            if r.is_ok() {
-                let req = Request::MarkDirty {
-                    members: failed.clone(),
-                    name: name.to_string(),
-                };
-                if let Err(e) = self.call(m, req).await {
-                    tracing::warn!(member = self.inner.me, peer = m, error = ?e, "could not record the missed commit");
-                }
-            }
-        }
-    }
-
-    /// Removes the object on every live member; members that are down get it in their dirty set.
+    /// Removes the object: a `Delete` through the metadata group,
+    /// acknowledged once applied here; every member removes its fragment
+    /// when it applies the entry (a member that is down, when it catches up).
     pub async fn delete(&self, name: &str) -> Result<u32, ServiceError> {
-        self.require_current()?;
+        let meta = self.meta_handle()?;
         let record = self.record(name).await?;
-        let (live, down) = self.live_and_down();
-        self.require_write_quorum(&live, &down)?;
-        let results = futures::future::join_all(live.iter().map(|&m| {
-            self.call(
-                m,
-                Request::Delete {
-                    name: name.to_string(),
-                    incarnation: record.incarnation,
-                    dirty: down.clone(),
-                },
-            )
-        }))
-        .await;
-        self.mark_missed(name, &live, &results).await;
-        let ok = results.iter().filter(|r| r.is_ok()).count();
-        if ok < self.write_quorum() {
-            return Err(ServiceError::Unavailable(format!(
-                "delete of {name:?} reached {ok} members, needs {}",
-                self.write_quorum()
-            )));
+        let cmd = MetaCommand::Delete {
+            name: name.to_string(),
+            missing: Vec::new(),
+        };
+        match meta.propose(cmd).await {
+            Ok(Applied::Deleted { removed: Some(inc) }) => {
+                tracing::info!(member = self.inner.me, object = %name, incarnation = inc, "object deleted");
+                Ok(inc)
+            }
+            Ok(Applied::Deleted { removed: None }) => Err(ServiceError::NotFound(format!(
+                "no object named {name:?} (deleted meanwhile, was incarnation {})",
+                record.incarnation
+            ))),
+            Ok(other) => Err(ServiceError::Internal(format!(
+                "delete of {name:?}: unexpected outcome {other:?}"
+            ))),
+            Err(e) => Err(self.meta_unavailable(e)),
         }
-        tracing::info!(member = self.inner.me, object = %name, incarnation = record.incarnation, "object deleted");
-        Ok(record.incarnation)
     }
 
     fn require_write_quorum(&self, live: &[u32], down: &[u32]) -> Result<(), ServiceError> {
@@ -432,21 +370,6 @@ pub fn now_ns() -> u64 {
 
 pub(crate) fn next_id() -> u64 {
     rand::random::<u64>()
-}
-
-/// Incarnations: a 24-bit per-object counter above the coordinator's 8-bit
-/// member id, so two members writing one name at once never pick the same
-/// incarnation, and the larger one wins everywhere.
-pub(crate) fn compose_incarnation(counter: u32, member: u32) -> u32 {
-    ((counter & 0x00ff_ffff) << 8) | (member & 0xff)
-}
-
-pub(crate) fn incarnation_counter(incarnation: u32) -> u32 {
-    incarnation >> 8
-}
-
-pub(crate) fn counter_of(inner: &ObjectService) -> &Mutex<HashMap<String, u32>> {
-    &inner.inner.inflight
 }
 
 impl ObjectService {

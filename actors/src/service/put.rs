@@ -1,11 +1,23 @@
-//! PUT as a coordinator: stream the body row by row (never holding the object
-//! whole), compute each row's parity, send every block to its member in
-//! parallel with a bounded window of rows in flight, then have every member
-//! finish its fragment (fsync, rename) and commit the record. Acknowledged
-//! only after the commits.
+//! PUT as a coordinator: take a fresh incarnation from the block this member
+//! reserved in the metadata group, stream the body row by row (never holding
+//! the object whole), compute each row's parity, send every block to its
+//! member in parallel with a bounded window of rows in flight, have every
+//! member finish its fragment (fsync, rename), then propose
+//! `Commit{record, missing}` and acknowledge once it is applied here.
 //!
-//! Invariant: on any failure every member is told to abort, so no fragment of
-//! a failed PUT is ever committed; the previous incarnation stays current.
+//! Invariants:
+//! * Incarnations come from the group's `Reserve`, so two writes never share
+//!   one, whatever restarts: a fragment file names exactly one write.
+//! * A member that fails during the upload is left out (its blocks are
+//!   rebuilt later: it goes into `missing`, the dirty sets) as long as the
+//!   write quorum still holds; below it the PUT fails.
+//! * A PUT that fails before its commit was proposed aborts its upload on
+//!   every member; one whose commit outcome is unknown (no answer in time)
+//!   keeps its fragments, since the commit may still be applied, and the
+//!   client gets 503: retrying is safe (a new incarnation).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
@@ -13,11 +25,17 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use stripecast_persistence::checksum::crc32c_append;
 
-use super::{
-    compose_incarnation, counter_of, incarnation_counter, next_id, now_ns, CallError,
-    ObjectService, ServiceError,
-};
-use crate::protocol::{RecordWire, Request, Response, UploadSpec};
+use super::{next_id, now_ns, CallError, ObjectService, ServiceError};
+use crate::meta::runner::WaitError;
+use crate::meta::{Applied, MetaCommand, MetaHandle};
+use crate::protocol::{RecordWire, Request, UploadSpec};
+
+/// Incarnations one `Reserve` asks for: one proposal per this many PUTs.
+pub const RESERVE_INCARNATIONS: u32 = 1024;
+
+/// How many times a commit whose outcome is unknown is proposed again
+/// (idempotent: the same record) before the PUT answers 503.
+const COMMIT_ATTEMPTS: usize = 3;
 
 /// What a successful PUT made.
 #[derive(Debug, Clone, Serialize)]
@@ -25,33 +43,100 @@ pub struct PutOutcome {
     pub name: String,
     pub length: u64,
     pub incarnation: u32,
-    /// Members that were down and will rebuild this object when they return.
+    /// Members that hold no fragment of it and will rebuild it.
     pub missed_by: Vec<u32>,
 }
 
-impl ObjectService {
-    /// A fresh incarnation for `name`, larger than any this member has seen or handed out.
-    async fn allocate_incarnation(&self, name: &str) -> Result<u32, ServiceError> {
-        let n = name.to_string();
-        let current = self.inner.store.run(move |s| s.record(&n)).await?;
-        let mut inflight = counter_of(self).lock().unwrap_or_else(|p| p.into_inner());
-        let seen = current
-            .map(|r| incarnation_counter(r.incarnation))
-            .unwrap_or(0);
-        let counter = seen.max(inflight.get(name).copied().unwrap_or(0)) + 1;
-        if counter > 0x00ff_ffff {
-            return Err(ServiceError::Internal(format!(
-                "incarnations of {name:?} exhausted"
-            )));
-        }
-        inflight.insert(name.to_string(), counter);
-        Ok(compose_incarnation(counter, self.inner.me))
+/// Members that dropped out of one PUT, and the members it started with.
+struct Writers<'a> {
+    live: &'a [u32],
+    failed: Mutex<BTreeSet<u32>>,
+    quorum: usize,
+}
+
+impl Writers<'_> {
+    fn active(&self) -> Vec<u32> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        self.live
+            .iter()
+            .copied()
+            .filter(|m| !failed.contains(m))
+            .collect()
     }
 
-    fn release_incarnation(&self, name: &str, incarnation: u32) {
-        let mut inflight = counter_of(self).lock().unwrap_or_else(|p| p.into_inner());
-        if inflight.get(name) == Some(&incarnation_counter(incarnation)) {
-            inflight.remove(name);
+    fn is_active(&self, m: u32) -> bool {
+        !self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&m)
+    }
+
+    /// Leaves `member` out; fails the PUT when too few remain.
+    fn fail(&self, member: u32, e: CallError) -> Result<(), ServiceError> {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.insert(member) {
+            tracing::warn!(peer = member, error = %e.into_service(member), "member left out of a PUT");
+        }
+        let left = self.live.len() - failed.len();
+        if left < self.quorum {
+            return Err(ServiceError::Unavailable(format!(
+                "cannot write: only {left} members could take their fragments ({failed:?} failed); writes need {}",
+                self.quorum
+            )));
+        }
+        Ok(())
+    }
+
+    /// Settles the answers of one round: failures leave their member out.
+    fn settle(
+        &self,
+        members: &[u32],
+        results: Vec<Result<crate::protocol::Response, CallError>>,
+    ) -> Result<(), ServiceError> {
+        for (&m, r) in members.iter().zip(results) {
+            if let Err(e) = r {
+                self.fail(m, e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ObjectService {
+    /// A fresh incarnation from this member's reserved block (reserving a
+    /// new block through the group when it is used up).
+    async fn allocate_incarnation(&self, meta: &MetaHandle) -> Result<u32, ServiceError> {
+        {
+            let mut pool = self
+                .inner
+                .incarnations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(inc) = pool.next() {
+                return Ok(inc);
+            }
+        }
+        let cmd = MetaCommand::Reserve {
+            member: self.inner.me,
+            count: RESERVE_INCARNATIONS,
+        };
+        match meta.propose(cmd).await {
+            Ok(Applied::Reserved { first, count }) => {
+                let mut pool = self
+                    .inner
+                    .incarnations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if pool.is_empty() {
+                    *pool = first + 1..first + count;
+                }
+                Ok(first)
+            }
+            Ok(other) => Err(ServiceError::Internal(format!(
+                "reserving incarnations: unexpected outcome {other:?}"
+            ))),
+            Err(e) => Err(self.meta_unavailable(e)),
         }
     }
 
@@ -61,33 +146,90 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.require_current()?;
+        let meta = self.meta_handle()?;
         let (live, down) = self.live_and_down();
         self.require_write_quorum(&live, &down)?;
-        let incarnation = self.allocate_incarnation(name).await?;
+        let incarnation = self.allocate_incarnation(&meta).await?;
         let upload = next_id();
-        let result = self
-            .put_inner(name, body, incarnation, upload, &live, &down)
-            .await;
-        self.release_incarnation(name, incarnation);
-        if result.is_err() {
-            let aborts = live
-                .iter()
-                .map(|&m| self.call(m, Request::AbortUpload { upload }));
-            futures::future::join_all(aborts).await;
+        let writers = Writers {
+            live: &live,
+            failed: Mutex::new(BTreeSet::new()),
+            quorum: self.write_quorum(),
+        };
+        let record = match self
+            .put_inner(name, body, incarnation, upload, &writers)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.abort_upload(upload, &live).await;
+                return Err(e);
+            }
+        };
+        let holders = writers.active();
+        let missing: Vec<u32> = (0..self.inner.layout.members() as u32)
+            .filter(|m| !holders.contains(m))
+            .collect();
+        // Members that failed mid-way hold a partial upload: drop it.
+        let dropped: Vec<u32> = live
+            .iter()
+            .copied()
+            .filter(|m| !holders.contains(m))
+            .collect();
+        self.abort_upload(upload, &dropped).await;
+        let cmd = MetaCommand::Commit {
+            record: record.clone(),
+            missing: missing.clone(),
+        };
+        let mut last = WaitError::Timeout;
+        for _attempt in 0..COMMIT_ATTEMPTS {
+            match meta.propose(cmd.clone()).await {
+                Ok(Applied::Committed { .. }) | Ok(Applied::Superseded) => {
+                    tracing::info!(member = self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
+                    return Ok(PutOutcome {
+                        name: name.to_string(),
+                        length: record.length,
+                        incarnation,
+                        missed_by: missing,
+                    });
+                }
+                Ok(other) => {
+                    self.abort_upload(upload, &holders).await;
+                    return Err(ServiceError::Internal(format!(
+                        "commit of {name:?} refused: {other:?}"
+                    )));
+                }
+                // Never entered the log: nothing can commit it later.
+                Err(e @ (WaitError::Busy | WaitError::Refused(_))) => {
+                    self.abort_upload(upload, &holders).await;
+                    return Err(self.meta_unavailable(e));
+                }
+                // The outcome is unknown: ask again (idempotent), keep the fragments.
+                Err(e) => last = e,
+            }
         }
-        result
+        tracing::warn!(member = self.inner.me, object = %name, incarnation, "commit outcome unknown; fragments kept");
+        Err(self.meta_unavailable(last))
     }
 
+    /// Tells `members` to forget the upload and any file it wrote.
+    async fn abort_upload(&self, upload: u64, members: &[u32]) {
+        let aborts = members
+            .iter()
+            .map(|&m| self.call(m, Request::AbortUpload { upload }));
+        futures::future::join_all(aborts).await;
+    }
+
+    /// Uploads the fragments; answers the record to commit. Members that
+    /// fail are left out in `writers`.
     async fn put_inner<S, E>(
         &self,
         name: &str,
         mut body: S,
         incarnation: u32,
         upload: u64,
-        live: &[u32],
-        down: &[u32],
-    ) -> Result<PutOutcome, ServiceError>
+        writers: &Writers<'_>,
+    ) -> Result<RecordWire, ServiceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -97,6 +239,7 @@ impl ObjectService {
         let k = layout.data_per_row();
         let stripe = self.inner.stripe as usize;
         let created = now_ns();
+        let live = writers.live;
         let begins = live.iter().map(|&m| {
             self.call(
                 m,
@@ -114,7 +257,7 @@ impl ObjectService {
                 },
             )
         });
-        expect_all(live, futures::future::join_all(begins).await)?;
+        writers.settle(live, futures::future::join_all(begins).await)?;
 
         let row_bytes = k * stripe;
         let mut row_buf: Vec<u8> = Vec::with_capacity(row_bytes);
@@ -145,7 +288,7 @@ impl ObjectService {
                 rest = &rest[take..];
                 if row_buf.len() == row_bytes {
                     let full = std::mem::replace(&mut row_buf, Vec::with_capacity(row_bytes));
-                    inflight.push(self.send_row(upload, row, full, live));
+                    inflight.push(self.send_row(upload, row, full, writers));
                     row += 1;
                     while inflight.len() >= self.inner.write_window {
                         if let Some(r) = inflight.next().await {
@@ -157,13 +300,14 @@ impl ObjectService {
         }
         if !row_buf.is_empty() {
             row_buf.resize(row_bytes, 0);
-            inflight.push(self.send_row(upload, row, row_buf, live));
+            inflight.push(self.send_row(upload, row, row_buf, writers));
         }
         while let Some(r) = inflight.next().await {
             r?;
         }
 
-        let finishes = live.iter().map(|&m| {
+        let active = writers.active();
+        let finishes = active.iter().map(|&m| {
             self.call(
                 m,
                 Request::FinishUpload {
@@ -172,9 +316,8 @@ impl ObjectService {
                 },
             )
         });
-        expect_all(live, futures::future::join_all(finishes).await)?;
-
-        let record = RecordWire {
+        writers.settle(&active, futures::future::join_all(finishes).await)?;
+        Ok(RecordWire {
             name: name.to_string(),
             length,
             incarnation,
@@ -183,41 +326,17 @@ impl ObjectService {
             stripe_size: self.inner.stripe,
             crc32c: crc,
             creation_time_ns: created,
-        };
-        let commits = live.iter().map(|&m| {
-            self.call(
-                m,
-                Request::Commit {
-                    record: record.clone(),
-                    dirty: down.to_vec(),
-                },
-            )
-        });
-        let results = futures::future::join_all(commits).await;
-        self.mark_missed(name, live, &results).await;
-        let committed = results.iter().filter(|r| r.is_ok()).count();
-        if committed < self.write_quorum() {
-            return Err(ServiceError::Unavailable(format!(
-                "object {name:?} committed on {committed} members, needs {}",
-                self.write_quorum()
-            )));
-        }
-        tracing::info!(member = self.inner.me, object = %name, incarnation, length, ?down, "object stored");
-        Ok(PutOutcome {
-            name: name.to_string(),
-            length,
-            incarnation,
-            missed_by: down.to_vec(),
         })
     }
 
-    /// Computes the row's parity and sends each of its blocks to its member.
+    /// Computes the row's parity and sends each of its blocks to its member
+    /// (those still in the PUT).
     async fn send_row(
         &self,
         upload: u64,
         row: u64,
         data: Vec<u8>,
-        live: &[u32],
+        writers: &Writers<'_>,
     ) -> Result<(), ServiceError> {
         let layout = self.inner.layout;
         let n = layout.members();
@@ -234,7 +353,7 @@ impl ObjectService {
         let sends = shards.into_iter().enumerate().filter_map(|(s, block)| {
             let member = layout.shard_member(row, s) as u32;
             debug_assert!(member < n as u32);
-            live.contains(&member).then_some(async move {
+            (writers.live.contains(&member) && writers.is_active(member)).then_some(async move {
                 let r = self
                     .call(
                         member,
@@ -249,16 +368,10 @@ impl ObjectService {
             })
         });
         for (member, r) in futures::future::join_all(sends).await {
-            r.map_err(|e| e.into_service(member))?;
+            if let Err(e) = r {
+                writers.fail(member, e)?;
+            }
         }
         Ok(())
     }
-}
-
-/// Every live member must have answered; the first failure is the PUT's error.
-fn expect_all(live: &[u32], results: Vec<Result<Response, CallError>>) -> Result<(), ServiceError> {
-    for (&m, r) in live.iter().zip(results) {
-        r.map_err(|e| e.into_service(m))?;
-    }
-    Ok(())
 }

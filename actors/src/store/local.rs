@@ -2,9 +2,8 @@
 //!
 //! Everything here blocks (file I/O, fsync, sled flush); async callers run it
 //! through `spawn_blocking`. Invariants:
-//! * A record is made current only if its incarnation is newer than the one
-//!   held (`commit`), under one lock, so concurrent PUTs of a name converge on
-//!   the same winner on every member.
+//! * The catalog mirrors the metadata group's decisions (`mirror`), under
+//!   one lock; it never decides which incarnation is current.
 //! * A fragment pinned by a read session stays readable (its file open) until
 //!   the session closes, even if a newer incarnation removes its file meanwhile:
 //!   a reader sees the old object or the new one, whole.
@@ -17,11 +16,14 @@ use std::time::{Duration, Instant};
 
 use stripecast_persistence::fragment::list_fragments;
 use stripecast_persistence::{
-    Batch, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
+    Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
 };
 use tracing::{debug, info, warn};
 
 use crate::store::StoreError;
+
+mod mirror;
+pub use mirror::{MirrorChange, VolumeMirror};
 
 /// Fragments a read session pins, and when it started.
 struct Session {
@@ -53,16 +55,6 @@ pub struct LocalStore {
     catalog: Catalog,
     commit_lock: Mutex<()>,
     readers: Mutex<ReaderCache>,
-}
-
-/// Where a deleted object's last incarnation is kept (a hash keeps the key
-/// short; a collision only raises another name's counter, which is harmless).
-fn tombstone_key(name: &str) -> String {
-    format!(
-        "tomb/{:08x}/{}",
-        stripecast_persistence::checksum::crc32c(name.as_bytes()),
-        name.len()
-    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,88 +122,6 @@ impl LocalStore {
         }
     }
 
-    /// Makes `record` current if it is newer than what this member holds.
-    /// The loser's fragment (this record's, or the replaced one's) is removed.
-    /// `dirty` lists members that missed the write: the object joins their
-    /// dirty sets in the same atomic, durable catalog update.
-    pub fn commit(&self, record: ObjectRecord, dirty: &[u32]) -> Result<bool, StoreError> {
-        let _guard = lock(&self.commit_lock);
-        let current = self.catalog.get_object(&record.name)?;
-        if let Some(cur) = &current {
-            if cur.incarnation >= record.incarnation {
-                info!(member = self.member, object = %record.name, incarnation = record.incarnation, current = cur.incarnation, "commit superseded");
-                if cur.incarnation != record.incarnation {
-                    self.unlink(&self.fragment_path(
-                        &record.name,
-                        record.incarnation,
-                        record.fragment_count,
-                    ));
-                }
-                return Ok(false);
-            }
-        }
-        let mut batch = Batch::new();
-        for &m in dirty {
-            batch.mark_dirty(m as usize, record.name.clone());
-        }
-        let dirtied = self.dirty_homeblock(&mut batch, dirty);
-        batch.put_object(record.clone());
-        self.catalog.apply(&batch)?;
-        self.homeblock_applied(dirtied);
-        if current.is_none() {
-            self.objects
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        for (path, f) in self.fragments_of(&record.name) {
-            if f.incarnation < record.incarnation {
-                self.unlink(&path);
-            }
-        }
-        self.forget_readers(&record.name);
-        debug!(member = self.member, object = %record.name, incarnation = record.incarnation, "committed");
-        Ok(true)
-    }
-
-    /// Removes the object if its incarnation is at most `incarnation`, with its fragments.
-    pub fn delete(&self, name: &str, incarnation: u32, dirty: &[u32]) -> Result<bool, StoreError> {
-        let _guard = lock(&self.commit_lock);
-        match self.catalog.get_object(name)? {
-            Some(cur) if cur.incarnation <= incarnation => {
-                let mut batch = Batch::new();
-                for &m in dirty {
-                    batch.mark_dirty(m as usize, name.to_string());
-                }
-                let dirtied = self.dirty_homeblock(&mut batch, dirty);
-                batch.remove_object(name.to_string());
-                // The incarnation counter must never restart after a delete:
-                // a recreated object would reuse a deleted one's file names.
-                batch.put_checkpoint(tombstone_key(name), cur.incarnation.to_le_bytes().to_vec());
-                self.catalog.apply(&batch)?;
-                self.homeblock_applied(dirtied);
-                self.objects
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                self.forget_readers(name);
-                for (path, f) in self.fragments_of(name) {
-                    if f.incarnation <= incarnation {
-                        self.unlink(&path);
-                    }
-                }
-                info!(member = self.member, object = %name, incarnation, "deleted");
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// The highest incarnation `name` had when it was last deleted here.
-    pub fn tombstone(&self, name: &str) -> Result<Option<u32>, StoreError> {
-        Ok(self
-            .catalog
-            .checkpoint(&tombstone_key(name))?
-            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
-            .map(u32::from_le_bytes))
-    }
-
     /// Drops cached open files of `name` that no read session pins, so removed
     /// fragments free their space and are never read again.
     fn forget_readers(&self, name: &str) {
@@ -220,19 +130,6 @@ impl LocalStore {
         cache
             .open
             .retain(|k, _| k.0 != name || pins.contains_key(k));
-    }
-
-    /// Adds `name` to the dirty sets of `members`, durably.
-    pub fn mark_dirty(&self, members: &[u32], name: &str) -> Result<(), StoreError> {
-        let _guard = lock(&self.commit_lock);
-        let mut batch = Batch::new();
-        for &m in members {
-            batch.mark_dirty(m as usize, name.to_string());
-        }
-        let dirtied = self.dirty_homeblock(&mut batch, members);
-        self.catalog.apply(&batch)?;
-        self.homeblock_applied(dirtied);
-        Ok(())
     }
 
     /// Members (of `n`) whose dirty sets hold marks here.
@@ -264,69 +161,6 @@ impl LocalStore {
             "homeblock stored"
         );
         Ok(())
-    }
-
-    /// The controller's step after a failure: this incarnation, dirty bit clear.
-    pub fn advance_incarnation(&self, incarnation: u32) -> Result<(), StoreError> {
-        let _guard = lock(&self.commit_lock);
-        let Some(mut hb) = *lock(&self.homeblock) else {
-            return Err(StoreError::BadRequest(
-                "this member has not joined the volume yet".into(),
-            ));
-        };
-        if hb.incarnation >= incarnation {
-            return Ok(());
-        }
-        hb.incarnation = incarnation;
-        hb.set_dirty(false);
-        self.catalog.put_homeblock(&hb)?;
-        *lock(&self.homeblock) = Some(hb);
-        info!(member = self.member, incarnation, "incarnation advanced");
-        Ok(())
-    }
-
-    /// The first write that misses a member sets the dirty bit, in the write's own batch.
-    fn dirty_homeblock(&self, batch: &mut Batch, dirty: &[u32]) -> Option<HomeBlock> {
-        if dirty.is_empty() {
-            return None;
-        }
-        let mut hb = (*lock(&self.homeblock))?;
-        if hb.is_dirty() {
-            return None;
-        }
-        hb.set_dirty(true);
-        batch.put_homeblock(hb);
-        Some(hb)
-    }
-
-    fn homeblock_applied(&self, hb: Option<HomeBlock>) {
-        if let Some(hb) = hb {
-            *lock(&self.homeblock) = Some(hb);
-        }
-    }
-
-    /// Drops `name` from `member`'s dirty set unless a newer write happened.
-    pub fn clear_dirty(
-        &self,
-        member: u32,
-        name: &str,
-        incarnation: Option<u32>,
-    ) -> Result<bool, StoreError> {
-        let _guard = lock(&self.commit_lock);
-        let current = self.catalog.get_object(name)?.map(|r| r.incarnation);
-        let rebuilt_current = match (current, incarnation) {
-            (None, None) => true,
-            (Some(cur), Some(done)) => cur == done,
-            _ => false,
-        };
-        if rebuilt_current {
-            self.catalog.clear_dirty(member as usize, name)?;
-        }
-        Ok(rebuilt_current)
-    }
-
-    pub fn dirty_set(&self, member: u32) -> Result<Vec<String>, StoreError> {
-        Ok(self.catalog.dirty(member as usize)?)
     }
 
     pub fn dirty_count(&self, member: u32) -> Result<usize, StoreError> {

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use stripecast_persistence::{CatalogError, FragmentError};
 use tracing::error;
 
-pub use local::LocalStore;
+pub use local::{LocalStore, MirrorChange, VolumeMirror};
 pub use upload::{UploadActor, Uploads};
 
 use crate::protocol::ErrorKind;

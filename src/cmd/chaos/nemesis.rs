@@ -22,7 +22,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use stripecast_actors::gateway::ClusterDoc;
-use stripecast_actors::protocol::{NodeStatus, RecordWire, Request, Response};
+use stripecast_actors::meta::MetaCommand;
+use stripecast_actors::protocol::{NodeStatus, RecordWire, Request};
+use stripecast_actors::testing::{stale_raft_message, StaleRaft};
 use stripecast_actors::transport::LinkFaults;
 use stripecast_chaos::{FaultEvent, FaultKind};
 
@@ -223,8 +225,20 @@ impl Nemesis {
         )
     }
 
-    /// A crafted peer message about one key: a stale commit, a duplicate
-    /// commit or a stale delete of the record `member` has.
+    /// The Raft term `member` reports (0 if it does not answer).
+    fn term_of(&self, member: u32) -> u64 {
+        self.agent
+            .get(&self.url(member, "/v1/cluster"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<serde_json::Value>().ok())
+            .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0)
+    }
+
+    /// A crafted peer message: a stale heartbeat, or a Raft message of a
+    /// term below `member`'s (a deposed leader's append carrying a stale
+    /// commit or delete of one key, a vote request, a heartbeat).
     fn inject_message(&self, member: u32, rng: &mut ChaCha8Rng) -> String {
         let Some(key) = self.keys.choose(rng).cloned() else {
             return String::new();
@@ -233,40 +247,50 @@ impl Nemesis {
         if rng.gen_range(0..4) == 0 {
             return self.inject_heartbeat(member, from);
         }
-        let answer = self.inject_request(member, from, &Request::GetRecord { name: key.clone() });
-        let Ok(Response::Record(Some(record))) = serde_json::from_str::<Response>(&answer) else {
-            return format!("{key}: no record on member {member} ({answer})");
-        };
-        let inc = record.incarnation;
-        let (what, request) = match rng.gen_range(0..3) {
-            0 if inc > 0 => (
+        let term = self.term_of(member);
+        if term < 2 {
+            return format!("no stale term below {term} on member {member}");
+        }
+        let stale = term - 1;
+        let (what, kind) = match rng.gen_range(0..4) {
+            0 => (
                 "stale Commit",
-                Request::Commit {
-                    record: RecordWire {
-                        incarnation: inc - 1,
-                        ..record
+                StaleRaft::Append {
+                    command: MetaCommand::Commit {
+                        record: RecordWire {
+                            name: key.clone(),
+                            length: 40,
+                            incarnation: 1,
+                            members: self.members() as u8,
+                            parity: self.cluster.configs[0].cluster.parity,
+                            stripe_size: 65536,
+                            crc32c: 0,
+                            creation_time_ns: 0,
+                        },
+                        missing: vec![],
                     },
-                    dirty: vec![],
+                    index: 1,
                 },
             ),
-            1 if inc > 0 => (
+            1 => (
                 "stale Delete",
-                Request::Delete {
-                    name: key.clone(),
-                    incarnation: inc - 1,
-                    dirty: vec![],
+                StaleRaft::Append {
+                    command: MetaCommand::Delete {
+                        name: key.clone(),
+                        missing: vec![],
+                    },
+                    index: 1,
                 },
             ),
-            _ => (
-                "duplicate Commit",
-                Request::Commit {
-                    record,
-                    dirty: vec![],
-                },
-            ),
+            2 => ("stale vote request", StaleRaft::Vote),
+            _ => ("stale leader heartbeat", StaleRaft::Heartbeat),
         };
-        let answer = self.inject_request(member, from, &request);
-        format!("{what} of {key} (current incarnation {inc}) as from member {from}: {answer}")
+        let msg = match stale_raft_message(&kind, from, member, stale) {
+            Ok(m) => m,
+            Err(e) => return format!("{what}: cannot encode: {e}"),
+        };
+        let answer = self.inject_request(member, from, &Request::Raft { msg });
+        format!("{what} of {key} (term {stale}, current {term}) as from member {from}: {answer}")
     }
 }
 

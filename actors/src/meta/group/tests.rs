@@ -63,7 +63,7 @@ impl Net {
                 continue;
             }
             if let Some(node) = self.nodes.get_mut(&to) {
-                node.step(&msg).unwrap();
+                node.step(from, &msg).unwrap();
             }
         }
     }
@@ -261,7 +261,53 @@ fn garbage_from_a_peer_is_an_error_not_a_panic() {
     let mut net = Net::new(3, MetaConfig::default());
     let node = net.nodes.get_mut(&0).unwrap();
     assert!(matches!(
-        node.step(b"\xff\xff\xff garbage"),
+        node.step(1, b"\xff\xff\xff garbage"),
         Err(MetaError::BadMessage(_))
     ));
+}
+
+#[test]
+fn forged_and_stale_messages_change_nothing() {
+    use crate::testing::{stale_raft_message, StaleRaft};
+    let mut net = Net::new(3, MetaConfig::default());
+    let leader = net.elect();
+    // A second election, so a stale term above 0 exists.
+    net.cut.insert(leader);
+    net.tick(40);
+    net.cut.clear();
+    let leader = net.elect();
+    let term = net.nodes[&leader].term();
+    assert!(term >= 2, "term {term}");
+    let r = net.propose(leader, MetaCommand::Reserve { member: 0, count: 4 });
+    net.tick(2);
+    assert!(net.result(r).is_some());
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let before = net.nodes[&follower].state().clone();
+    let forged = StaleRaft::Append {
+        command: MetaCommand::Commit {
+            record: record("x", 1),
+            missing: vec![],
+        },
+        index: before.applied_index,
+    };
+    for kind in [forged, StaleRaft::Vote, StaleRaft::Heartbeat] {
+        // Term 0 would skip raft's term check: refused outright.
+        let msg = stale_raft_message(&kind, other, follower, 0).unwrap();
+        let node = net.nodes.get_mut(&follower).unwrap();
+        assert!(matches!(node.step(other, &msg), Err(MetaError::BadMessage(_))));
+        // Claiming another sender than the link's peer: refused.
+        let msg = stale_raft_message(&kind, other, follower, term + 5).unwrap();
+        assert!(matches!(node.step(leader, &msg), Err(MetaError::BadMessage(_))));
+        // A deposed member's message (an older term): stepped and ignored.
+        let msg = stale_raft_message(&kind, other, follower, term - 1).unwrap();
+        node.step(other, &msg).unwrap();
+        net.pump();
+    }
+    net.tick(5);
+    let after = net.nodes[&follower].state();
+    assert_eq!(after.objects, before.objects);
+    assert!(after.objects.is_empty());
+    assert_eq!(net.nodes[&follower].term(), term);
+    assert_eq!(net.leader(), Some(leader));
 }

@@ -35,7 +35,7 @@ impl Group {
                     return;
                 }
                 if let Some(h) = l.handles.read().unwrap().get(&to) {
-                    h.step(msg);
+                    h.step(m, msg);
                 }
             });
             let h = MetaHandle::start(
@@ -45,6 +45,7 @@ impl Group {
                 MetaConfig::default(),
                 Duration::from_millis(10),
                 send,
+                None,
             )
             .unwrap();
             links.handles.write().unwrap().insert(m, h);

@@ -1,0 +1,234 @@
+//! The catalog as a mirror of the replicated metadata.
+//!
+//! The metadata group (`crate::meta`) decides which incarnation of an object
+//! is current, which objects are gone and which members missed what; every
+//! member applies those decisions here, into its sled catalog, its HomeBlock
+//! and its fragment directory. The catalog is then what the scrub, the
+//! listing of this member's own objects and the heartbeat status read; it
+//! is never what decides a client's answer (the group is).
+//!
+//! Invariants:
+//! * Applying is idempotent: after a crash the group replays entries this
+//!   member already mirrored, and the outcome is the same.
+//! * Only the fragment of the incarnation a change *replaced* (or removed)
+//!   is unlinked, never "every older one": incarnations are handed out in
+//!   blocks, so a lower number may belong to a PUT whose commit is still on
+//!   its way, and its fragments must survive until it is decided.
+//! * One atomic, flushed catalog batch per call.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use stripecast_persistence::{Batch, ObjectRecord};
+use tracing::{debug, info};
+
+use super::{lock, LocalStore};
+use crate::store::StoreError;
+
+/// One decision of the metadata group this member mirrors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorChange {
+    /// `record` is current; `replaced` was the incarnation before it.
+    Put {
+        record: ObjectRecord,
+        replaced: Option<u32>,
+    },
+    /// The object is gone; `removed` was its incarnation.
+    Remove { name: String, removed: u32 },
+    /// `member` missed `name` (it joins the member's dirty set).
+    Mark { member: u32, name: String },
+    /// `member` has rebuilt `name` (it leaves the member's dirty set).
+    Clear { member: u32, name: String },
+}
+
+/// The volume-wide part of the state a HomeBlock carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeMirror {
+    /// The volume incarnation the group reached (the HomeBlock takes it if larger).
+    pub incarnation: u32,
+    /// Whether any member has objects to rebuild (the HomeBlock's dirty bit).
+    pub dirty: bool,
+}
+
+impl LocalStore {
+    /// Mirrors `changes` (in log order) and the volume state, in one batch.
+    /// `fragment_count` names a removed object's files when the catalog has
+    /// no record of it to take the count from.
+    pub fn mirror(
+        &self,
+        changes: &[MirrorChange],
+        volume: VolumeMirror,
+        fragment_count: u8,
+    ) -> Result<(), StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let mut batch = Batch::new();
+        // Presence and fragment count of each touched name as the batch goes.
+        let mut seen: HashMap<String, Option<u8>> = HashMap::new();
+        let mut unlink: Vec<(String, u32, u8)> = Vec::new();
+        let mut delta: i64 = 0;
+        for c in changes {
+            match c {
+                MirrorChange::Put { record, replaced } => {
+                    let before = self.presence(&mut seen, &record.name)?;
+                    if before.is_none() {
+                        delta += 1;
+                    }
+                    if let Some(old) = replaced.filter(|old| *old != record.incarnation) {
+                        unlink.push((
+                            record.name.clone(),
+                            old,
+                            before.unwrap_or(record.fragment_count),
+                        ));
+                    }
+                    seen.insert(record.name.clone(), Some(record.fragment_count));
+                    batch.put_object(record.clone());
+                }
+                MirrorChange::Remove { name, removed } => {
+                    let before = self.presence(&mut seen, name)?;
+                    if before.is_some() {
+                        delta -= 1;
+                    }
+                    unlink.push((name.clone(), *removed, before.unwrap_or(fragment_count)));
+                    seen.insert(name.clone(), None);
+                    batch.remove_object(name.clone());
+                }
+                MirrorChange::Mark { member, name } => {
+                    batch.mark_dirty(*member as usize, name.clone());
+                }
+                MirrorChange::Clear { member, name } => {
+                    batch.clear_dirty(*member as usize, name.clone());
+                }
+            }
+        }
+        let hb = self.volume_homeblock(&mut batch, volume);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.catalog.apply(&batch)?;
+        if let Some(hb) = hb {
+            *lock(&self.homeblock) = Some(hb);
+        }
+        self.count_objects(delta);
+        self.drop_fragments(&unlink);
+        Ok(())
+    }
+
+    /// Makes the catalog equal to the group's whole state (after a snapshot
+    /// replaced it): records, dirty sets of members `0..members`, volume.
+    pub fn reconcile(
+        &self,
+        objects: &BTreeMap<String, ObjectRecord>,
+        dirty: &BTreeMap<u32, BTreeSet<String>>,
+        members: u32,
+        volume: VolumeMirror,
+    ) -> Result<(), StoreError> {
+        let _guard = lock(&self.commit_lock);
+        let mut batch = Batch::new();
+        let mut unlink = Vec::new();
+        let held = self.catalog.list_objects()?;
+        for r in &held {
+            match objects.get(&r.name) {
+                Some(now) if now == r => {}
+                Some(now) => {
+                    if now.incarnation != r.incarnation {
+                        unlink.push((r.name.clone(), r.incarnation, r.fragment_count));
+                    }
+                    batch.put_object(now.clone());
+                }
+                None => {
+                    unlink.push((r.name.clone(), r.incarnation, r.fragment_count));
+                    batch.remove_object(r.name.clone());
+                }
+            }
+        }
+        let held_names: BTreeSet<&str> = held.iter().map(|r| r.name.as_str()).collect();
+        for (name, r) in objects {
+            if !held_names.contains(name.as_str()) {
+                batch.put_object(r.clone());
+            }
+        }
+        let empty = BTreeSet::new();
+        for m in 0..members {
+            let want = dirty.get(&m).unwrap_or(&empty);
+            let have: BTreeSet<String> = self.catalog.dirty(m as usize)?.into_iter().collect();
+            for name in want.difference(&have) {
+                batch.mark_dirty(m as usize, name.clone());
+            }
+            for name in have.difference(want) {
+                batch.clear_dirty(m as usize, name.clone());
+            }
+        }
+        let hb = self.volume_homeblock(&mut batch, volume);
+        if !batch.is_empty() {
+            self.catalog.apply(&batch)?;
+        }
+        if let Some(hb) = hb {
+            *lock(&self.homeblock) = Some(hb);
+        }
+        self.objects
+            .store(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.drop_fragments(&unlink);
+        info!(
+            member = self.member,
+            objects = objects.len(),
+            removed = unlink.len(),
+            "catalog reconciled with the metadata snapshot"
+        );
+        Ok(())
+    }
+
+    /// Whether `name` is in the catalog (as this batch left it), and its fragment count.
+    fn presence(
+        &self,
+        seen: &mut HashMap<String, Option<u8>>,
+        name: &str,
+    ) -> Result<Option<u8>, StoreError> {
+        if let Some(p) = seen.get(name) {
+            return Ok(*p);
+        }
+        let p = self.catalog.get_object(name)?.map(|r| r.fragment_count);
+        seen.insert(name.to_string(), p);
+        Ok(p)
+    }
+
+    /// The HomeBlock after the volume state, put in `batch` if it changed
+    /// (only once this member has joined: a fresh one gets its HomeBlock by rebuilding).
+    fn volume_homeblock(
+        &self,
+        batch: &mut Batch,
+        volume: VolumeMirror,
+    ) -> Option<stripecast_persistence::HomeBlock> {
+        let mut hb = (*lock(&self.homeblock))?;
+        let before = hb;
+        hb.incarnation = hb.incarnation.max(volume.incarnation);
+        hb.set_dirty(volume.dirty);
+        if hb == before {
+            return None;
+        }
+        batch.put_homeblock(hb);
+        Some(hb)
+    }
+
+    fn count_objects(&self, delta: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if delta >= 0 {
+            self.objects.fetch_add(delta as u64, Relaxed);
+        } else {
+            let _ = self
+                .objects
+                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(delta.unsigned_abs())));
+        }
+    }
+
+    /// Unlinks the named fragments (after the catalog no longer points at
+    /// them) and forgets their cached open files; pinned readers keep theirs.
+    fn drop_fragments(&self, fragments: &[(String, u32, u8)]) {
+        for (name, incarnation, count) in fragments {
+            self.forget_readers(name);
+            self.unlink(&self.fragment_path(name, *incarnation, *count));
+            debug!(member = self.member, object = %name, incarnation, "replaced fragment removed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

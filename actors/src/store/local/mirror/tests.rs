@@ -1,0 +1,196 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use stripecast_persistence::{FragmentSpec, FragmentWriter, HomeBlock, Layout, ObjectRecord};
+
+use super::*;
+
+const MEMBERS: u8 = 3;
+
+fn record(name: &str, incarnation: u32) -> ObjectRecord {
+    ObjectRecord {
+        name: name.into(),
+        length: 10,
+        incarnation,
+        fragment_count: MEMBERS,
+        parity: 1,
+        stripe_size: 4096,
+        layout_version: stripecast_persistence::layout::LAYOUT_VERSION,
+        checksum: 0,
+        creation_time_ns: 0,
+    }
+}
+
+/// Writes this member's (member 0) fragment of (name, incarnation).
+fn fragment(store: &LocalStore, name: &str, incarnation: u32) {
+    let spec = FragmentSpec {
+        name: name.into(),
+        incarnation,
+        creation_time_ns: 0,
+        stripe_size: 4096,
+        layout: Layout::new(usize::from(MEMBERS), 1).unwrap(),
+        fragment_index: 0,
+    };
+    let mut w = FragmentWriter::create(store.fragment_dir(), spec).unwrap();
+    w.append_block(&[incarnation as u8; 4096]).unwrap();
+    w.finish(10).unwrap();
+}
+
+fn has_fragment(store: &LocalStore, name: &str, incarnation: u32) -> bool {
+    store
+        .fragment_path(name, incarnation, MEMBERS)
+        .try_exists()
+        .unwrap()
+}
+
+fn open() -> (tempfile::TempDir, LocalStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path(), 0).unwrap();
+    store
+        .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
+        .unwrap();
+    (dir, store)
+}
+
+const CLEAN: VolumeMirror = VolumeMirror {
+    incarnation: 1,
+    dirty: false,
+};
+
+fn put(name: &str, inc: u32, replaced: Option<u32>) -> MirrorChange {
+    MirrorChange::Put {
+        record: record(name, inc),
+        replaced,
+    }
+}
+
+#[test]
+fn only_the_replaced_incarnation_is_unlinked() {
+    let (_d, store) = open();
+    for inc in [5, 9, 12] {
+        fragment(&store, "a", inc);
+    }
+    store.mirror(&[put("a", 9, None)], CLEAN, MEMBERS).unwrap();
+    // 5 belongs to a PUT whose commit may still come: it stays.
+    store.mirror(&[put("a", 12, Some(9))], CLEAN, MEMBERS).unwrap();
+    assert!(has_fragment(&store, "a", 5));
+    assert!(!has_fragment(&store, "a", 9));
+    assert!(has_fragment(&store, "a", 12));
+    assert_eq!(store.record("a").unwrap().unwrap().incarnation, 12);
+    // A later commit of the smaller incarnation wins by log order.
+    store.mirror(&[put("a", 5, Some(12))], CLEAN, MEMBERS).unwrap();
+    assert_eq!(store.record("a").unwrap().unwrap().incarnation, 5);
+    assert!(has_fragment(&store, "a", 5));
+    assert!(!has_fragment(&store, "a", 12));
+    assert_eq!(store.object_count(), 1);
+}
+
+#[test]
+fn replaying_a_batch_changes_nothing() {
+    let (_d, store) = open();
+    fragment(&store, "a", 3);
+    fragment(&store, "b", 4);
+    let batch = vec![
+        put("a", 3, None),
+        put("b", 4, None),
+        MirrorChange::Mark {
+            member: 2,
+            name: "a".into(),
+        },
+        // A retried commit of the current record: replaced is itself.
+        put("a", 3, Some(3)),
+        MirrorChange::Remove {
+            name: "b".into(),
+            removed: 4,
+        },
+    ];
+    let dirty = VolumeMirror {
+        incarnation: 2,
+        dirty: true,
+    };
+    store.mirror(&batch, dirty, MEMBERS).unwrap();
+    store.mirror(&batch, dirty, MEMBERS).unwrap();
+    assert_eq!(store.object_count(), 1);
+    assert!(has_fragment(&store, "a", 3));
+    assert!(!has_fragment(&store, "b", 4));
+    assert!(store.record("b").unwrap().is_none());
+    assert_eq!(store.marks_for(3), vec![2]);
+    let hb = store.homeblock().unwrap();
+    assert_eq!(hb.incarnation, 2);
+    assert!(hb.is_dirty());
+    store
+        .mirror(
+            &[MirrorChange::Clear {
+                member: 2,
+                name: "a".into(),
+            }],
+            VolumeMirror {
+                incarnation: 1,
+                dirty: false,
+            },
+            MEMBERS,
+        )
+        .unwrap();
+    assert!(store.marks_for(3).is_empty());
+    // The incarnation never goes back.
+    assert_eq!(store.homeblock().unwrap().incarnation, 2);
+    assert!(!store.homeblock().unwrap().is_dirty());
+}
+
+#[test]
+fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
+    let (_d, store) = open();
+    for (n, inc) in [("a", 1), ("b", 2), ("c", 3)] {
+        fragment(&store, n, inc);
+    }
+    fragment(&store, "a", 8);
+    store
+        .mirror(
+            &[
+                put("a", 1, None),
+                put("b", 2, None),
+                put("c", 3, None),
+                MirrorChange::Mark {
+                    member: 1,
+                    name: "c".into(),
+                },
+            ],
+            CLEAN,
+            MEMBERS,
+        )
+        .unwrap();
+    // The snapshot: a replaced by 8, b deleted, c unchanged, d new; marks moved.
+    let objects: BTreeMap<String, ObjectRecord> = [record("a", 8), record("c", 3), record("d", 9)]
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect();
+    let dirty: BTreeMap<u32, BTreeSet<String>> =
+        [(2, ["d".to_string()].into_iter().collect())].into_iter().collect();
+    store
+        .reconcile(
+            &objects,
+            &dirty,
+            u32::from(MEMBERS),
+            VolumeMirror {
+                incarnation: 4,
+                dirty: true,
+            },
+        )
+        .unwrap();
+    let held: Vec<(String, u32)> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.name, r.incarnation))
+        .collect();
+    assert_eq!(
+        held,
+        vec![("a".into(), 8), ("c".into(), 3), ("d".into(), 9)]
+    );
+    assert!(!has_fragment(&store, "a", 1));
+    assert!(has_fragment(&store, "a", 8));
+    assert!(!has_fragment(&store, "b", 2));
+    assert!(has_fragment(&store, "c", 3));
+    assert_eq!(store.marks_for(3), vec![2]);
+    assert_eq!(store.object_count(), 3);
+    assert_eq!(store.homeblock().unwrap().incarnation, 4);
+}
