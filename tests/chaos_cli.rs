@@ -283,6 +283,7 @@ fn injected_stale_messages_change_nothing() {
         StaleRaft::Append {
             command: MetaCommand::Delete {
                 name: "inj/x".into(),
+                incarnation: 1,
                 missing: vec![],
             },
             index: 1,

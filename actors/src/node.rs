@@ -230,6 +230,7 @@ fn cluster_doc_fn(
         .collect();
     Arc::new(move || {
         let snapshot = view.snapshot();
+        let meta = service.meta().map(|m| m.status());
         let store = service.store().get().ok();
         let own = store.as_ref().and_then(|s| s.homeblock());
         let objects = store
@@ -247,10 +248,18 @@ fn cluster_doc_fn(
             cluster: name.clone(),
             incarnation: own.map(|h| h.incarnation).unwrap_or(0),
             // The active controller is the metadata group's leader.
-            controller: service.meta().and_then(|m| m.status().leader),
+            controller: meta.as_ref().and_then(|m| m.leader),
             members: members
                 .iter()
                 .map(|(id, http)| {
+                    let applied_index = if *id == me {
+                        meta.as_ref().map_or(0, |m| m.applied_index)
+                    } else {
+                        view.status(*id).map_or(0, |s| s.applied_index)
+                    };
+                    let lag = meta
+                        .as_ref()
+                        .map_or(0, |m| m.commit_index.saturating_sub(applied_index));
                     let (state, incarnation, remaining) = if *id == me {
                         let state = if service.phase() == Phase::Up {
                             "up"
@@ -283,11 +292,13 @@ fn cluster_doc_fn(
                         http: http.clone(),
                         incarnation,
                         dirty: marks(*id).max(remaining),
+                        applied_index,
+                        lag,
                     }
                 })
                 .collect(),
             objects,
-            meta: service.meta().map(|m| m.status()),
+            meta,
         }
     })
 }

@@ -53,6 +53,15 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         msg: Vec<u8>,
     },
+    /// A Raft message for member `to`, whose link with the sender is down:
+    /// the receiver passes it on (as `Raft`, never relayed again). So a
+    /// member cut off from the leader alone (a partial partition) still
+    /// follows it through any member both can reach.
+    RaftRelay {
+        to: u32,
+        #[serde(with = "serde_bytes")]
+        msg: Vec<u8>,
+    },
     /// Replace one block of this member's fragment (repair after bit rot or rebuild).
     WriteBlock {
         name: String,
@@ -142,4 +151,7 @@ pub struct NodeStatus {
     /// by any live peer is not current, whatever its incarnation.
     #[serde(default)]
     pub marks_for: Vec<u32>,
+    /// The highest metadata log index this member has applied.
+    #[serde(default)]
+    pub applied_index: u64,
 }

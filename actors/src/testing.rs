@@ -45,7 +45,12 @@ pub enum StaleRaft {
 
 /// The encoded Raft message `from` would send `to` as a member of `term`
 /// (for `Request::Raft`): what a deposed leader or candidate still sends.
-pub fn stale_raft_message(kind: &StaleRaft, from: u32, to: u32, term: u64) -> Result<Vec<u8>, String> {
+pub fn stale_raft_message(
+    kind: &StaleRaft,
+    from: u32,
+    to: u32,
+    term: u64,
+) -> Result<Vec<u8>, String> {
     let mut m = Message::default();
     m.from = raft_id(from);
     m.to = raft_id(to);

@@ -100,6 +100,7 @@ impl VolumeActor {
             objects: store.object_count(),
             volume_id: hb.map(|h| h.volume_id).unwrap_or(0),
             marks_for: store.marks_for(u32::from(self.members)),
+            applied_index: self.service.meta().map_or(0, |m| m.status().applied_index),
         });
     }
 
@@ -220,12 +221,18 @@ impl VolumeActor {
                 match res {
                     Ok(0) => act.service.set_phase(Phase::Up),
                     Ok(n) => {
-                        info!(member = act.me, dirty = n, "objects changed while away; rebuilding");
+                        info!(
+                            member = act.me,
+                            dirty = n,
+                            "objects changed while away; rebuilding"
+                        );
                         act.start_rebuild(Mode::Dirty, ctx);
                     }
                     // No leader confirms: stay as we are; reads and writes
                     // answer 503 meanwhile anyway.
-                    Err(e) => tracing::debug!(member = act.me, error = %e, "cannot confirm the dirty set"),
+                    Err(e) => {
+                        tracing::debug!(member = act.me, error = %e, "cannot confirm the dirty set")
+                    }
                 }
             }),
         );

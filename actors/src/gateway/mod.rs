@@ -30,6 +30,13 @@ pub struct MemberDoc {
     pub incarnation: u32,
     /// Objects this member still has to rebuild (0 when current).
     pub dirty: u64,
+    /// The highest metadata log index the member has applied (its own, or
+    /// as its heartbeats last said).
+    #[serde(default)]
+    pub applied_index: u64,
+    /// How far it is behind the commit index this member knows, in entries.
+    #[serde(default)]
+    pub lag: u64,
 }
 
 /// The `/v1/cluster` document.

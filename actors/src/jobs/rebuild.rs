@@ -231,7 +231,9 @@ async fn rebuild_object(svc: &ObjectService, name: &str, mode: Mode) -> Result<(
             incarnation,
         };
         match meta.propose(cmd).await {
-            Ok(Applied::Cleared(_)) => {}
+            // A deleted object's fragment went when this member applied the
+            // delete; clearing its mark is this pass's part of that change.
+            Ok(Applied::Cleared(cleared)) => did_work |= cleared && record.is_none(),
             Ok(other) => return Err(format!("clearing the dirty mark: {other:?}")),
             Err(e) => return Err(format!("clearing the dirty mark: {e}")),
         }

@@ -39,11 +39,27 @@ impl MetaActor {
     ) -> std::io::Result<MetaActor> {
         let db = sled::open(data_dir.join("meta")).map_err(std::io::Error::other)?;
         let arbiter = Arbiter::current();
+        let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let send: Sender = Arc::new(move |to, msg| {
             let peers = peers.clone();
+            // Direct when the link is up; else through another live member.
+            let (via, req) = if peers.is_up(to) {
+                (to, Request::Raft { msg })
+            } else {
+                let relays: Vec<u32> = peers
+                    .peer_ids()
+                    .into_iter()
+                    .filter(|&p| p != to && peers.is_up(p))
+                    .collect();
+                if relays.is_empty() {
+                    return;
+                }
+                let i = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % relays.len();
+                (relays[i], Request::RaftRelay { to, msg })
+            };
             arbiter.spawn(async move {
-                if let Err(e) = peers.request(to, Request::Raft { msg }).await {
-                    tracing::trace!(member = me, peer = to, error = %e, "raft message not delivered");
+                if let Err(e) = peers.request(via, req).await {
+                    tracing::trace!(member = me, peer = to, via, error = %e, "raft message not delivered");
                 }
             });
         });
@@ -74,7 +90,10 @@ impl Actor for MetaActor {
         // so the supervisor reopens it.
         ctx.run_interval(Duration::from_millis(TICK_MS * 4), |act, ctx| {
             if act.handle.as_ref().is_some_and(|h| !h.is_running()) {
-                tracing::error!(member = act.service.me(), "metadata replica stopped; restarting it");
+                tracing::error!(
+                    member = act.service.me(),
+                    "metadata replica stopped; restarting it"
+                );
                 ctx.stop();
             }
         });

@@ -244,16 +244,17 @@ impl MetaNode {
         self.raw.tick();
     }
 
-    /// Hands a message that arrived from peer `from` to raft. Refused: a
-    /// message claiming another sender or receiver, a type raft only makes
-    /// locally, and a term-0 message other than the forwarded kinds (raft-rs
-    /// reads term 0 as "local", so a forged one would skip the term check).
+    /// Hands a message that arrived from peer `from` (directly, or relayed
+    /// by it) to raft. Refused: a message for another member or claiming to
+    /// come from this one, a type raft only makes locally, and a term-0
+    /// message other than the forwarded kinds (raft-rs reads term 0 as
+    /// "local", so a forged one would skip the term check).
     pub fn step(&mut self, from: u32, bytes: &[u8]) -> Result<(), MetaError> {
-        let msg =
+        let mut msg =
             Message::parse_from_bytes(bytes).map_err(|e| MetaError::BadMessage(e.to_string()))?;
-        if msg.from != raft_id(from) || msg.to != raft_id(self.me) {
+        if msg.to != raft_id(self.me) || msg.from == raft_id(self.me) || msg.from == 0 {
             return Err(MetaError::BadMessage(format!(
-                "from {} to {} arrived on the link of member {from}",
+                "from {} to {} arrived through member {from}",
                 msg.from, msg.to
             )));
         }
@@ -276,8 +277,40 @@ impl MetaNode {
                 msg.term
             )));
         }
+        self.survive_lost_logs(&mut msg);
         self.raw.step(msg)?;
         Ok(())
+    }
+
+    /// A member whose disk was replaced comes back with an empty log, which
+    /// raft-rs assumes never happens: the leader still believes it holds
+    /// what it acknowledged, sends heartbeats committing past its log (a
+    /// panic in raft-rs) and ignores its rejections as stale. So: a
+    /// heartbeat never commits past this member's log (committing less is
+    /// always safe; appends bring the rest), and a leader told by a
+    /// rejection that a follower holds less than it had matched believes
+    /// the rejection and replicates from there (or sends a snapshot).
+    /// The replaced member lost its votes too: acceptable for one disk at a
+    /// time, which is what a replaced disk is.
+    fn survive_lost_logs(&mut self, msg: &mut Message) {
+        match msg.get_msg_type() {
+            MessageType::MsgHeartbeat => {
+                let last = self.raw.raft.raft_log.last_index();
+                if msg.commit > last {
+                    msg.commit = last;
+                }
+            }
+            MessageType::MsgAppendResponse if msg.reject && self.is_leader() => {
+                let me = self.me;
+                if let Some(pr) = self.raw.raft.mut_prs().get_mut(msg.from) {
+                    if msg.reject_hint < pr.matched {
+                        tracing::warn!(member = me, peer = ?member_id(msg.from), matched = pr.matched, holds = msg.reject_hint, "a member lost its metadata log (replaced disk); replicating it again");
+                        pr.matched = msg.reject_hint;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Proposes a command; it is forwarded to the leader when there is one.

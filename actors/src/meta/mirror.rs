@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::group::{Applier, AppliedEntry};
+use super::group::{AppliedEntry, Applier};
 use super::state::{Applied, MetaCommand, MetaState};
 use crate::service::record_from_wire;
 use crate::store::{MirrorChange, SharedStore, VolumeMirror};
@@ -44,7 +44,7 @@ pub fn changes_of(entry: &AppliedEntry) -> Vec<MirrorChange> {
             }));
             out
         }
-        (MetaCommand::Delete { name, missing }, Applied::Deleted { removed: Some(inc) }) => {
+        (MetaCommand::Delete { name, missing, .. }, Applied::Deleted { removed: Some(inc) }) => {
             let mut out = vec![MirrorChange::Remove {
                 name: name.clone(),
                 removed: *inc,

@@ -36,7 +36,7 @@ pub mod state;
 pub mod storage;
 
 pub use actor::MetaActor;
-pub use group::{Applier, AppliedEntry, MetaConfig, MetaError, MetaNode, Output, ProposalId};
+pub use group::{AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, Output, ProposalId};
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};

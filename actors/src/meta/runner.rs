@@ -14,6 +14,11 @@
 //! [`MetaHandle::read`] is a read-index read: it runs on the state once
 //! this member has applied what the leader had committed when it was asked.
 //! Both fail after `WAIT_MS` (a timed-out proposal's outcome is unknown).
+//! What was forwarded to a leader and not answered within `RESUBMIT_MS`, or
+//! sent to a leader that has since lost its place, is sent again: raft-rs
+//! never resends a forwarded proposal or read, and a lossy link or a dying
+//! leader loses them. Every command is idempotent (see `state`), so a
+//! proposal applied twice changes nothing more than once.
 //!
 //! Invariant: the inbox is bounded (`INBOX_EVENTS`); a message that does not
 //! fit is dropped and counted, which Raft tolerates (it resends), and a
@@ -52,6 +57,13 @@ pub struct MetaStatus {
     pub applied_index: u64,
     /// Peer messages dropped because the inbox was full.
     pub dropped_messages: u64,
+    /// The volume incarnation (HomeBlock epoch) in the applied state.
+    #[serde(default)]
+    pub volume_incarnation: u32,
+    /// The controller's tasks in progress, as the log has them: per member
+    /// with objects to rebuild, how many are left.
+    #[serde(default)]
+    pub rebuilds: BTreeMap<u32, u64>,
 }
 
 /// How long a proposal or a read may wait for the group before it fails.
@@ -196,24 +208,76 @@ impl MetaHandle {
     }
 }
 
+/// How long a proposal or read forwarded to the leader may go unanswered
+/// before it is sent again: raft-rs does not resend a forwarded proposal or
+/// read-index request that a lossy link or a dying leader lost.
+pub const RESUBMIT_MS: u64 = 1000;
+
 /// Hands a proposal or a read to the node (a leader is known).
 fn submit(node: &mut MetaNode, waiting: &mut Waiting, deadline: Instant, event: Event) {
     match event {
-        Event::Propose(cmd, tx) => match node.propose(&cmd) {
-            Ok(id) => {
-                waiting.proposals.insert(id, (deadline, tx));
-            }
-            Err(e) => {
-                let _ = tx.send(Err(WaitError::Refused(e.to_string())));
-            }
-        },
-        Event::Read(reader, tx) => {
-            let seq = waiting.next_read;
-            waiting.next_read += 1;
-            node.read_index(seq.to_le_bytes().to_vec());
-            waiting.asked.insert(seq, (deadline, reader, tx));
+        Event::Propose(cmd, tx) => {
+            let done = Arc::new(std::sync::Mutex::new(Some(tx)));
+            propose(node, waiting, deadline, cmd, done);
         }
+        Event::Read(reader, tx) => ask(node, waiting, deadline, reader, tx),
         Event::Step(..) => {}
+    }
+}
+
+fn propose(
+    node: &mut MetaNode,
+    waiting: &mut Waiting,
+    deadline: Instant,
+    cmd: MetaCommand,
+    done: SharedDone,
+) {
+    match node.propose(&cmd) {
+        Ok(id) => {
+            waiting.proposals.insert(
+                id,
+                Pending {
+                    deadline,
+                    cmd,
+                    done,
+                    sent_at: Instant::now(),
+                    leader: node.leader(),
+                    resent: false,
+                },
+            );
+        }
+        Err(e) => {
+            answer(&done, Err(WaitError::Refused(e.to_string())));
+        }
+    }
+}
+
+fn ask(
+    node: &mut MetaNode,
+    waiting: &mut Waiting,
+    deadline: Instant,
+    reader: Reader,
+    tx: ReadDone,
+) {
+    let seq = waiting.next_read;
+    waiting.next_read += 1;
+    node.read_index(seq.to_le_bytes().to_vec());
+    waiting.asked.insert(
+        seq,
+        Asked {
+            deadline,
+            reader,
+            tx,
+            sent_at: Instant::now(),
+            leader: node.leader(),
+        },
+    );
+}
+
+/// Answers a proposal once (the first of its copies to be applied).
+fn answer(done: &SharedDone, result: Result<Applied, WaitError>) {
+    if let Some(tx) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = tx.send(result);
     }
 }
 
@@ -230,13 +294,36 @@ fn refuse(event: Event, e: WaitError) {
     }
 }
 
+/// A proposal's answer, shared by its copies (a resent proposal is a new
+/// entry; every command is idempotent, so whichever copy applies first answers).
+type SharedDone = Arc<std::sync::Mutex<Option<ProposeDone>>>;
+
+struct Pending {
+    deadline: Instant,
+    cmd: MetaCommand,
+    done: SharedDone,
+    sent_at: Instant,
+    /// The leader when it was sent.
+    leader: Option<u32>,
+    /// A copy was sent since.
+    resent: bool,
+}
+
+struct Asked {
+    deadline: Instant,
+    reader: Reader,
+    tx: ReadDone,
+    sent_at: Instant,
+    leader: Option<u32>,
+}
+
 /// Proposals and reads waiting for the group, with their deadlines.
 struct Waiting {
     /// Proposals and reads held while no leader is known (at most `INBOX_EVENTS`).
     held: std::collections::VecDeque<(Instant, Event)>,
-    proposals: BTreeMap<ProposalId, (Instant, ProposeDone)>,
+    proposals: BTreeMap<ProposalId, Pending>,
     /// Reads sent as read-index requests, by their context sequence number.
-    asked: BTreeMap<u64, (Instant, Reader, ReadDone)>,
+    asked: BTreeMap<u64, Asked>,
     /// Reads confirmed at a log index, waiting for it to be applied here.
     confirmed: Vec<(u64, Reader, ReadDone)>,
     next_read: u64,
@@ -245,32 +332,73 @@ struct Waiting {
 impl Waiting {
     /// Fails everything past its deadline.
     fn expire(&mut self, now: Instant) {
-        let (late, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.held).into_iter().partition(|(d, _)| *d <= now);
+        let (late, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(d, _)| *d <= now);
         self.held = keep.into();
         for (_, event) in late {
             refuse(event, WaitError::Timeout);
         }
-        let late: Vec<ProposalId> = self
-            .proposals
-            .iter()
-            .filter(|(_, (d, _))| *d <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            if let Some((_, tx)) = self.proposals.remove(&id) {
-                let _ = tx.send(Err(WaitError::Timeout));
+        self.proposals.retain(|_, p| {
+            if p.deadline <= now {
+                answer(&p.done, Err(WaitError::Timeout));
+                return false;
             }
-        }
+            true
+        });
         let late: Vec<u64> = self
             .asked
             .iter()
-            .filter(|(_, (d, _, _))| *d <= now)
+            .filter(|(_, a)| a.deadline <= now)
             .map(|(k, _)| *k)
             .collect();
         for k in late {
-            if let Some((_, _, tx)) = self.asked.remove(&k) {
-                let _ = tx.send(Err(WaitError::Timeout));
+            if let Some(a) = self.asked.remove(&k) {
+                let _ = a.tx.send(Err(WaitError::Timeout));
+            }
+        }
+    }
+
+    /// Sends again what the leader may have lost: anything sent to another
+    /// leader than today's, and anything forwarded `RESUBMIT_MS` ago without
+    /// an answer. A leader's own proposals are in its log; they are resent
+    /// only if it stopped leading.
+    fn resend(&mut self, node: &mut MetaNode, now: Instant) {
+        let leader = node.leader();
+        if leader.is_none() {
+            return;
+        }
+        let me_leads = leader == Some(node.me());
+        let stale = |sent_at: Instant, was: Option<u32>| {
+            was != leader
+                || (!me_leads && now.duration_since(sent_at) >= Duration::from_millis(RESUBMIT_MS))
+        };
+        let again: Vec<ProposalId> = self
+            .proposals
+            .iter()
+            .filter(|(_, p)| !p.resent && stale(p.sent_at, p.leader))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in again {
+            let Some(p) = self.proposals.get_mut(&id) else {
+                continue;
+            };
+            if p.done.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+                continue;
+            }
+            p.resent = true;
+            let (deadline, cmd, done) = (p.deadline, p.cmd.clone(), p.done.clone());
+            propose(node, self, deadline, cmd, done);
+        }
+        let again: Vec<u64> = self
+            .asked
+            .iter()
+            .filter(|(_, a)| stale(a.sent_at, a.leader))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in again {
+            if let Some(a) = self.asked.remove(&k) {
+                ask(node, self, a.deadline, a.reader, a.tx);
             }
         }
     }
@@ -328,6 +456,7 @@ fn run(
                 next_tick = now + tick;
             }
             waiting.expire(now);
+            waiting.resend(&mut node, now);
         }
         match node.ready() {
             Ok(out) => {
@@ -335,8 +464,8 @@ fn run(
                     send(to, msg);
                 }
                 for a in out.applied {
-                    if let Some((_, tx)) = a.proposal.and_then(|p| waiting.proposals.remove(&p)) {
-                        let _ = tx.send(Ok(a.result));
+                    if let Some(p) = a.proposal.and_then(|p| waiting.proposals.remove(&p)) {
+                        answer(&p.done, Ok(a.result));
                     }
                 }
                 for (ctx, index) in out.reads {
@@ -344,8 +473,8 @@ fn run(
                         .get(..8)
                         .and_then(|b| b.try_into().ok())
                         .map(u64::from_le_bytes);
-                    if let Some((_, reader, tx)) = seq.and_then(|s| waiting.asked.remove(&s)) {
-                        waiting.confirmed.push((index, reader, tx));
+                    if let Some(a) = seq.and_then(|s| waiting.asked.remove(&s)) {
+                        waiting.confirmed.push((index, a.reader, a.tx));
                     }
                 }
             }
@@ -373,6 +502,13 @@ fn run(
             commit_index: node.commit_index(),
             applied_index: applied,
             dropped_messages: dropped,
+            volume_incarnation: node.state().volume_incarnation,
+            rebuilds: node
+                .state()
+                .dirty
+                .iter()
+                .map(|(m, names)| (*m, names.len() as u64))
+                .collect(),
         };
     }
     tracing::info!(member = me, "metadata replica stopped");

@@ -15,6 +15,10 @@
 //! * replaying a committed command (a retried proposal) changes nothing;
 //! * a `Delete` leaves a tombstone, so the name's old incarnations are never
 //!   current again;
+//! * memory is bounded: a block expires `RESERVATION_HORIZON_ENTRIES` log
+//!   entries after its `Reserve` (its incarnations can no longer be
+//!   committed), and what is remembered only for expired blocks (committed
+//!   incarnations, tombstones) is forgotten;
 //! * `ClearDirty` removes a mark only if the object is still at the
 //!   incarnation the member rebuilt (or gone when it expected it gone).
 
@@ -30,6 +34,13 @@ pub type Incarnation = u32;
 /// How many incarnations one `Reserve` hands out at most.
 pub const MAX_RESERVE_INCARNATIONS: u32 = 1 << 16;
 
+/// Log entries a reserved block stays usable: a `Commit` of an incarnation
+/// reserved longer ago than this is refused (`Expired`). This is what bounds
+/// the memory of committed incarnations (`used`) and tombstones: anything
+/// below the oldest usable block can never be committed again, so it need
+/// not be remembered.
+pub const RESERVATION_HORIZON_ENTRIES: u64 = 100_000;
+
 /// One command of the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaCommand {
@@ -42,9 +53,15 @@ pub enum MetaCommand {
         record: RecordWire,
         missing: Vec<u32>,
     },
-    /// Remove the object; `missing` are the members that did not remove
-    /// their fragments (they join its dirty sets).
-    Delete { name: String, missing: Vec<u32> },
+    /// Remove the object if it is still at `incarnation` (the one the
+    /// deleter read; a copy of this command applied after a newer write
+    /// must not remove that write); `missing` are the members that did not
+    /// remove their fragments (they join its dirty sets).
+    Delete {
+        name: String,
+        incarnation: Incarnation,
+        missing: Vec<u32>,
+    },
     /// `member` rebuilt `name` at `incarnation` (`None`: removed it).
     ClearDirty {
         member: u32,
@@ -79,6 +96,9 @@ pub enum Applied {
     VolumeAdvanced {
         incarnation: u32,
     },
+    /// The incarnation's block was reserved more than
+    /// `RESERVATION_HORIZON_ENTRIES` ago: reserve a new one.
+    Expired,
     /// The command was refused; nothing changed.
     Refused(String),
 }
@@ -96,8 +116,11 @@ pub struct MetaState {
     pub volume_incarnation: u32,
     /// The next incarnation `Reserve` hands out (0 is never used).
     pub next_incarnation: Incarnation,
-    /// Incarnations committed at least once, per object name (a reused one is refused).
-    pub used: BTreeMap<String, BTreeSet<Incarnation>>,
+    /// Incarnations committed at least once (a retried commit of one is
+    /// `Superseded`, never current again); only those of usable blocks.
+    pub used: BTreeSet<Incarnation>,
+    /// Usable reserved blocks: first incarnation -> (count, log index reserved at).
+    pub reservations: BTreeMap<Incarnation, (u32, u64)>,
     /// The log index of the last command applied.
     pub applied_index: u64,
 }
@@ -121,6 +144,8 @@ impl MetaState {
                 match first.checked_add(count) {
                     Some(next) => {
                         self.next_incarnation = next;
+                        self.reservations.insert(first, (count, index));
+                        self.forget_expired(index);
                         Applied::Reserved { first, count }
                     }
                     None => Applied::Refused("incarnations exhausted".into()),
@@ -137,8 +162,11 @@ impl MetaState {
                         replaced: Some(inc),
                     };
                 }
-                let used = self.used.entry(record.name.clone()).or_default();
-                if !used.insert(inc) {
+                self.forget_expired(index);
+                if !self.is_usable(inc) {
+                    return Applied::Expired;
+                }
+                if !self.used.insert(inc) {
                     // A retried proposal of a commit that was applied and
                     // has since been replaced (or deleted): it happened.
                     return Applied::Superseded;
@@ -151,7 +179,14 @@ impl MetaState {
                 self.mark(&record.name, missing);
                 Applied::Committed { replaced }
             }
-            MetaCommand::Delete { name, missing } => {
+            MetaCommand::Delete {
+                name,
+                incarnation,
+                missing,
+            } => {
+                if self.objects.get(name).map(|r| r.incarnation) != Some(*incarnation) {
+                    return Applied::Deleted { removed: None };
+                }
                 let removed = self.objects.remove(name).map(|r| r.incarnation);
                 if let Some(inc) = removed {
                     self.tombstones.insert(name.clone(), inc);
@@ -184,6 +219,40 @@ impl MetaState {
                 }
             }
         }
+    }
+
+    /// Whether `inc` lies in a block that is still usable.
+    fn is_usable(&self, inc: Incarnation) -> bool {
+        self.reservations
+            .range(..=inc)
+            .next_back()
+            .is_some_and(|(first, (count, _))| inc < first + count)
+    }
+
+    /// Drops blocks reserved `RESERVATION_HORIZON_ENTRIES` or more before
+    /// `index`, and what is remembered only for them: blocks are reserved
+    /// in increasing incarnation order, so the expired ones are a prefix.
+    fn forget_expired(&mut self, index: u64) {
+        let expired: Vec<Incarnation> = self
+            .reservations
+            .iter()
+            .take_while(|(_, (_, at))| at.saturating_add(RESERVATION_HORIZON_ENTRIES) <= index)
+            .map(|(first, _)| *first)
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
+        for first in expired {
+            self.reservations.remove(&first);
+        }
+        let floor = self
+            .reservations
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_incarnation);
+        self.used = self.used.split_off(&floor);
+        self.tombstones.retain(|_, inc| *inc >= floor);
     }
 
     fn mark(&mut self, name: &str, members: &[u32]) {
@@ -279,10 +348,7 @@ mod tests {
             s.apply(6, &commit("a", 3, &[2])),
             Applied::Committed { replaced: Some(3) }
         );
-        assert_eq!(
-            s.apply(7, &commit("a", 12, &[])),
-            Applied::Superseded
-        );
+        assert_eq!(s.apply(7, &commit("a", 12, &[])), Applied::Superseded);
         assert_eq!(s.objects, before.objects);
         assert_eq!(s.applied_index, 7);
     }
@@ -303,6 +369,7 @@ mod tests {
                 3,
                 &MetaCommand::Delete {
                     name: "a".into(),
+                    incarnation: 1,
                     missing: vec![1]
                 }
             ),
@@ -316,6 +383,7 @@ mod tests {
                 4,
                 &MetaCommand::Delete {
                     name: "a".into(),
+                    incarnation: 1,
                     missing: vec![]
                 }
             ),
@@ -323,6 +391,19 @@ mod tests {
         );
         s.apply(5, &commit("a", 2, &[]));
         assert!(s.tombstones.is_empty());
+        // A copy of the first delete applied after the newer write keeps it.
+        assert_eq!(
+            s.apply(
+                6,
+                &MetaCommand::Delete {
+                    name: "a".into(),
+                    incarnation: 1,
+                    missing: vec![]
+                }
+            ),
+            Applied::Deleted { removed: None }
+        );
+        assert_eq!(s.objects["a"].incarnation, 2);
     }
 
     #[test]
@@ -349,11 +430,48 @@ mod tests {
             6,
             &MetaCommand::Delete {
                 name: "a".into(),
+                incarnation: 2,
                 missing: vec![2],
             },
         );
         assert_eq!(s.apply(7, &clear(Some(2))), Applied::Cleared(false));
         assert_eq!(s.apply(8, &clear(None)), Applied::Cleared(true));
+    }
+
+    #[test]
+    fn blocks_expire_and_what_only_they_needed_is_forgotten() {
+        let mut s = MetaState::new();
+        let reserve = MetaCommand::Reserve {
+            member: 0,
+            count: 4,
+        };
+        s.apply(1, &reserve);
+        s.apply(2, &commit("a", 1, &[]));
+        s.apply(
+            3,
+            &MetaCommand::Delete {
+                name: "a".into(),
+                incarnation: 1,
+                missing: vec![],
+            },
+        );
+        assert!(s.used.contains(&1) && s.tombstones.contains_key("a"));
+        let late = 1 + RESERVATION_HORIZON_ENTRIES;
+        // The block of 1..5 is too old: its last incarnations cannot commit.
+        assert_eq!(s.apply(late, &commit("b", 2, &[])), Applied::Expired);
+        assert!(s.used.is_empty(), "forgotten with their block");
+        assert!(s.tombstones.is_empty());
+        assert!(!s.objects.contains_key("b"));
+        // A fresh block works, above everything handed out before.
+        assert_eq!(
+            s.apply(late + 1, &reserve),
+            Applied::Reserved { first: 5, count: 4 }
+        );
+        assert_eq!(
+            s.apply(late + 2, &commit("b", 5, &[])),
+            Applied::Committed { replaced: None }
+        );
+        assert_eq!(s.reservations.len(), 1);
     }
 
     #[test]
@@ -389,12 +507,13 @@ mod tests {
             (0u32..3, 1u32..4).prop_map(|(member, count)| MetaCommand::Reserve { member, count }),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2))
                 .prop_map(|(n, i, m)| commit(n, i, &m)),
-            (name.clone(), prop::collection::vec(0u32..3, 0..2)).prop_map(|(n, missing)| {
-                MetaCommand::Delete {
+            (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2)).prop_map(
+                |(n, incarnation, missing)| MetaCommand::Delete {
                     name: n.into(),
+                    incarnation,
                     missing,
                 }
-            }),
+            ),
             (0u32..3, name, prop::option::of(1u32..20)).prop_map(|(member, n, incarnation)| {
                 MetaCommand::ClearDirty {
                     member,
@@ -421,7 +540,7 @@ mod tests {
                 }
                 for r in s.objects.values() {
                     prop_assert!(handed.contains(&r.incarnation));
-                    prop_assert!(s.used[&r.name].contains(&r.incarnation));
+                    prop_assert!(s.used.contains(&r.incarnation));
                     prop_assert!(!s.tombstones.contains_key(&r.name));
                 }
             }

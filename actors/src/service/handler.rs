@@ -33,6 +33,20 @@ impl ObjectService {
                 }
                 Ok(Response::Done)
             }
+            Request::RaftRelay { to, msg } => {
+                if to == inner.me {
+                    if let Some(meta) = self.meta() {
+                        meta.step(from, msg);
+                    }
+                } else if let Some(peers) = inner.peers.get() {
+                    // Best effort, like every Raft message: Raft resends.
+                    let peers = peers.clone();
+                    actix_rt::spawn(async move {
+                        let _ = peers.request(to, Request::Raft { msg }).await;
+                    });
+                }
+                Ok(Response::Done)
+            }
             Request::Echo { payload } => Ok(Response::Echo { payload }),
             Request::BeginUpload { upload, spec } => {
                 if u32::from(spec.fragment_index) != inner.me {

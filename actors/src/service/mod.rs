@@ -95,7 +95,7 @@ struct Inner {
     meta: std::sync::RwLock<Option<crate::meta::MetaHandle>>,
     metrics: Arc<Metrics>,
     /// Incarnations reserved from the metadata group and not used yet.
-    incarnations: Mutex<std::ops::Range<u32>>,
+    incarnations: Mutex<put::IncarnationPool>,
     /// Alternates mirror reads between the two copies.
     mirror_turn: AtomicU64,
     read_ahead: usize,
@@ -137,7 +137,7 @@ impl ObjectService {
                 hooks: OnceLock::new(),
                 meta: std::sync::RwLock::new(None),
                 metrics,
-                incarnations: Mutex::new(0..0),
+                incarnations: Mutex::new(put::IncarnationPool::empty()),
                 mirror_turn: AtomicU64::new(0),
                 read_ahead: (2 * n).clamp(4, 32),
                 write_window: 8,
@@ -299,19 +299,26 @@ impl ObjectService {
     pub async fn delete(&self, name: &str) -> Result<u32, ServiceError> {
         let meta = self.meta_handle()?;
         let record = self.record(name).await?;
+        // Down members remove it when they catch up with the log; the
+        // dirty mark makes their rebuild account for it like any change.
+        let (_, down) = self.live_and_down();
         let cmd = MetaCommand::Delete {
             name: name.to_string(),
-            missing: Vec::new(),
+            incarnation: record.incarnation,
+            missing: down,
         };
         match meta.propose(cmd).await {
             Ok(Applied::Deleted { removed: Some(inc) }) => {
                 tracing::info!(member = self.inner.me, object = %name, incarnation = inc, "object deleted");
                 Ok(inc)
             }
-            Ok(Applied::Deleted { removed: None }) => Err(ServiceError::NotFound(format!(
-                "no object named {name:?} (deleted meanwhile, was incarnation {})",
-                record.incarnation
-            ))),
+            // Another delete, or a newer write, came first: this delete is
+            // ordered just before it (the incarnation read was current when
+            // read), so it did happen and the newer write stands.
+            Ok(Applied::Deleted { removed: None }) => {
+                tracing::info!(member = self.inner.me, object = %name, incarnation = record.incarnation, "object deleted (overtaken)");
+                Ok(record.incarnation)
+            }
             Ok(other) => Err(ServiceError::Internal(format!(
                 "delete of {name:?}: unexpected outcome {other:?}"
             ))),

@@ -33,6 +33,33 @@ use crate::protocol::{RecordWire, Request, UploadSpec};
 /// Incarnations one `Reserve` asks for: one proposal per this many PUTs.
 pub const RESERVE_INCARNATIONS: u32 = 1024;
 
+/// A reserved block is not used after this long (the group refuses blocks
+/// older than `RESERVATION_HORIZON_ENTRIES` log entries; at under 1,600
+/// entries a second a block this old is still usable).
+const POOL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Incarnations reserved from the metadata group and not used yet.
+pub(crate) struct IncarnationPool {
+    left: std::ops::Range<u32>,
+    reserved_at: std::time::Instant,
+}
+
+impl IncarnationPool {
+    pub(crate) fn empty() -> IncarnationPool {
+        IncarnationPool {
+            left: 0..0,
+            reserved_at: std::time::Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> Option<u32> {
+        if self.reserved_at.elapsed() > POOL_MAX_AGE {
+            self.left = 0..0;
+        }
+        self.left.next()
+    }
+}
+
 /// How many times a commit whose outcome is unknown is proposed again
 /// (idempotent: the same record) before the PUT answers 503.
 const COMMIT_ATTEMPTS: usize = 3;
@@ -113,7 +140,7 @@ impl ObjectService {
                 .incarnations
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(inc) = pool.next() {
+            if let Some(inc) = pool.take() {
                 return Ok(inc);
             }
         }
@@ -128,8 +155,11 @@ impl ObjectService {
                     .incarnations
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
-                if pool.is_empty() {
-                    *pool = first + 1..first + count;
+                if pool.left.is_empty() {
+                    *pool = IncarnationPool {
+                        left: first + 1..first + count,
+                        reserved_at: std::time::Instant::now(),
+                    };
                 }
                 Ok(first)
             }
@@ -192,6 +222,18 @@ impl ObjectService {
                         incarnation,
                         missed_by: missing,
                     });
+                }
+                Ok(Applied::Expired) => {
+                    // Nothing can commit this incarnation any more.
+                    *self
+                        .inner
+                        .incarnations
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = IncarnationPool::empty();
+                    self.abort_upload(upload, &holders).await;
+                    return Err(ServiceError::Unavailable(format!(
+                        "commit of {name:?}: incarnation {incarnation} was reserved too long ago; retry"
+                    )));
                 }
                 Ok(other) => {
                     self.abort_upload(upload, &holders).await;

@@ -282,6 +282,7 @@ mod tests {
                     objects: 4,
                     volume_id: 77,
                     marks_for: vec![2],
+                    applied_index: 17,
                 },
             },
             Frame::Request {
@@ -411,6 +412,7 @@ mod tests {
                         objects: rebuild_remaining,
                         volume_id: incarnation,
                         marks_for: Vec::new(),
+                        applied_index: 0,
                     },
                 }
             ),

@@ -277,6 +277,7 @@ impl Nemesis {
                 StaleRaft::Append {
                     command: MetaCommand::Delete {
                         name: key.clone(),
+                        incarnation: 1,
                         missing: vec![],
                     },
                     index: 1,

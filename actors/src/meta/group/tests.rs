@@ -278,7 +278,13 @@ fn forged_and_stale_messages_change_nothing() {
     let leader = net.elect();
     let term = net.nodes[&leader].term();
     assert!(term >= 2, "term {term}");
-    let r = net.propose(leader, MetaCommand::Reserve { member: 0, count: 4 });
+    let r = net.propose(
+        leader,
+        MetaCommand::Reserve {
+            member: 0,
+            count: 4,
+        },
+    );
     net.tick(2);
     assert!(net.result(r).is_some());
     let follower = (leader + 1) % 3;
@@ -295,10 +301,21 @@ fn forged_and_stale_messages_change_nothing() {
         // Term 0 would skip raft's term check: refused outright.
         let msg = stale_raft_message(&kind, other, follower, 0).unwrap();
         let node = net.nodes.get_mut(&follower).unwrap();
-        assert!(matches!(node.step(other, &msg), Err(MetaError::BadMessage(_))));
-        // Claiming another sender than the link's peer: refused.
-        let msg = stale_raft_message(&kind, other, follower, term + 5).unwrap();
-        assert!(matches!(node.step(leader, &msg), Err(MetaError::BadMessage(_))));
+        assert!(matches!(
+            node.step(other, &msg),
+            Err(MetaError::BadMessage(_))
+        ));
+        // Addressed to another member, or claiming to come from this one: refused.
+        let msg = stale_raft_message(&kind, other, leader, term + 5).unwrap();
+        assert!(matches!(
+            node.step(other, &msg),
+            Err(MetaError::BadMessage(_))
+        ));
+        let msg = stale_raft_message(&kind, follower, follower, term + 5).unwrap();
+        assert!(matches!(
+            node.step(other, &msg),
+            Err(MetaError::BadMessage(_))
+        ));
         // A deposed member's message (an older term): stepped and ignored.
         let msg = stale_raft_message(&kind, other, follower, term - 1).unwrap();
         node.step(other, &msg).unwrap();
@@ -310,4 +327,37 @@ fn forged_and_stale_messages_change_nothing() {
     assert!(after.objects.is_empty());
     assert_eq!(net.nodes[&follower].term(), term);
     assert_eq!(net.leader(), Some(leader));
+}
+
+#[test]
+fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
+    let mut net = Net::new(3, MetaConfig::default());
+    let leader = net.elect();
+    let wiped = (leader + 1) % 3;
+    for _ in 0..5 {
+        net.propose(
+            leader,
+            MetaCommand::Reserve {
+                member: 0,
+                count: 2,
+            },
+        );
+    }
+    net.tick(5);
+    assert_eq!(net.nodes[&wiped].state().next_incarnation, 11);
+    net.crash(wiped);
+    net.dirs[wiped as usize] = tempfile::tempdir().unwrap();
+    net.start(wiped);
+    net.tick(30);
+    assert_eq!(net.leader(), Some(leader));
+    net.propose(
+        leader,
+        MetaCommand::Reserve {
+            member: 0,
+            count: 2,
+        },
+    );
+    net.tick(10);
+    assert_eq!(net.nodes[&wiped].state().next_incarnation, 13);
+    assert_eq!(net.nodes[&wiped].state(), net.nodes[&leader].state());
 }

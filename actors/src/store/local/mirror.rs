@@ -213,9 +213,9 @@ impl LocalStore {
         if delta >= 0 {
             self.objects.fetch_add(delta as u64, Relaxed);
         } else {
-            let _ = self
-                .objects
-                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(delta.unsigned_abs())));
+            let _ = self.objects.fetch_update(Relaxed, Relaxed, |n| {
+                Some(n.saturating_sub(delta.unsigned_abs()))
+            });
         }
     }
 

@@ -71,13 +71,17 @@ fn only_the_replaced_incarnation_is_unlinked() {
     }
     store.mirror(&[put("a", 9, None)], CLEAN, MEMBERS).unwrap();
     // 5 belongs to a PUT whose commit may still come: it stays.
-    store.mirror(&[put("a", 12, Some(9))], CLEAN, MEMBERS).unwrap();
+    store
+        .mirror(&[put("a", 12, Some(9))], CLEAN, MEMBERS)
+        .unwrap();
     assert!(has_fragment(&store, "a", 5));
     assert!(!has_fragment(&store, "a", 9));
     assert!(has_fragment(&store, "a", 12));
     assert_eq!(store.record("a").unwrap().unwrap().incarnation, 12);
     // A later commit of the smaller incarnation wins by log order.
-    store.mirror(&[put("a", 5, Some(12))], CLEAN, MEMBERS).unwrap();
+    store
+        .mirror(&[put("a", 5, Some(12))], CLEAN, MEMBERS)
+        .unwrap();
     assert_eq!(store.record("a").unwrap().unwrap().incarnation, 5);
     assert!(has_fragment(&store, "a", 5));
     assert!(!has_fragment(&store, "a", 12));
@@ -163,8 +167,9 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
         .into_iter()
         .map(|r| (r.name.clone(), r))
         .collect();
-    let dirty: BTreeMap<u32, BTreeSet<String>> =
-        [(2, ["d".to_string()].into_iter().collect())].into_iter().collect();
+    let dirty: BTreeMap<u32, BTreeSet<String>> = [(2, ["d".to_string()].into_iter().collect())]
+        .into_iter()
+        .collect();
     store
         .reconcile(
             &objects,
