@@ -46,9 +46,10 @@ pub struct VolumeActor {
     membership: ChildRef<Membership>,
     status: StatusSource,
     jobs: ChildRef<Supervisor>,
-    last_live: BTreeSet<u32>,
     subscribed: bool,
     busy: bool,
+    /// A controller step is in flight.
+    advancing: bool,
     ticks: u64,
 }
 
@@ -78,9 +79,9 @@ impl VolumeActor {
             membership,
             status,
             jobs,
-            last_live: BTreeSet::new(),
             subscribed: false,
             busy: false,
+            advancing: false,
             ticks: 0,
         }
     }
@@ -104,19 +105,26 @@ impl VolumeActor {
         });
     }
 
-    /// The controller's step when members went down: the metadata group's
-    /// leader (the active controller) commits the next volume incarnation;
-    /// every member's HomeBlock takes it when it applies the entry.
-    fn on_view(&mut self, ctx: &mut Context<Self>) {
-        let live: BTreeSet<u32> = self.view.live().into_iter().collect();
-        let lost: Vec<u32> = self.last_live.difference(&live).copied().collect();
-        self.last_live = live;
+    /// The controller's duty, level-triggered so that a new leader resumes
+    /// what a dead one left half done: when the members down in this
+    /// member's view differ from those the group recorded at its last step,
+    /// the leader (the active controller) commits the next step: a higher
+    /// volume incarnation if a member went down, the same one if members
+    /// only came back. Every member's HomeBlock takes it when it applies it.
+    fn controller_duty(&mut self, ctx: &mut Context<Self>) {
+        if self.advancing {
+            return;
+        }
         let Some(meta) = self.service.meta() else {
             return;
         };
-        if lost.is_empty() || meta.status().leader != Some(self.me) {
+        if meta.status().leader != Some(self.me) {
             return;
         }
+        let snap = self.view.snapshot();
+        let down: BTreeSet<u32> = (0..u32::from(self.members))
+            .filter(|&m| !snap.is_up(m))
+            .collect();
         let me = self.me;
         let own = self
             .service
@@ -126,19 +134,42 @@ impl VolumeActor {
             .and_then(|s| s.homeblock())
             .map(|h| h.incarnation)
             .unwrap_or(0);
-        ctx.spawn(wrap_future::<_, Self>(async move {
-            let next = match meta.read(|s| s.volume_incarnation).await {
-                Ok(v) => v.max(own) + 1,
-                Err(e) => {
-                    warn!(member = me, error = %e, "controller: cannot read the volume incarnation");
-                    return;
+        self.advancing = true;
+        ctx.spawn(
+            wrap_future::<_, Self>(async move {
+                let (volume, recorded) = meta
+                    .read(|s| (s.volume_incarnation, s.volume_down.clone()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if recorded == down {
+                    return Ok(());
                 }
-            };
-            info!(member = me, ?lost, incarnation = next, "controller: members lost; advancing the volume incarnation");
-            if let Err(e) = meta.propose(MetaCommand::AdvanceVolume { incarnation: next }).await {
-                warn!(member = me, error = %e, "controller: could not advance the volume incarnation");
-            }
-        }));
+                let lost: Vec<u32> = down.difference(&recorded).copied().collect();
+                let next = if lost.is_empty() {
+                    volume
+                } else {
+                    volume.max(own) + 1
+                };
+                info!(
+                    member = me,
+                    ?lost,
+                    ?down,
+                    incarnation = next,
+                    "controller: members changed; stepping the volume"
+                );
+                let cmd = MetaCommand::AdvanceVolume {
+                    incarnation: next,
+                    down: down.into_iter().collect(),
+                };
+                meta.propose(cmd).await.map(drop).map_err(|e| e.to_string())
+            })
+            .map(move |res: Result<(), String>, act, _| {
+                act.advancing = false;
+                if let Err(e) = res {
+                    warn!(member = me, error = %e, "controller: could not step the volume");
+                }
+            }),
+        );
     }
 
     /// Decides whether this member is current, and acts on it: a member
@@ -280,6 +311,9 @@ impl Actor for VolumeActor {
             }
             act.publish();
             act.evaluate(ctx);
+            if act.ticks % DIRTY_CHECK_TICKS == 0 {
+                act.controller_duty(ctx);
+            }
         });
     }
 }
@@ -288,7 +322,7 @@ impl Handler<ViewChanged> for VolumeActor {
     type Result = ();
 
     fn handle(&mut self, _: ViewChanged, ctx: &mut Context<Self>) {
-        self.on_view(ctx);
+        self.controller_duty(ctx);
         self.publish();
     }
 }

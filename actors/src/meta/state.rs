@@ -68,8 +68,14 @@ pub enum MetaCommand {
         name: String,
         incarnation: Option<Incarnation>,
     },
-    /// The controller's step after a member went down: the new volume incarnation.
-    AdvanceVolume { incarnation: u32 },
+    /// The controller's step when the set of down members changed: the
+    /// volume incarnation (raised when a member went down, kept when one
+    /// came back) and the members down at this step.
+    AdvanceVolume {
+        incarnation: u32,
+        #[serde(default)]
+        down: Vec<u32>,
+    },
 }
 
 /// What applying a command did.
@@ -114,6 +120,10 @@ pub struct MetaState {
     pub dirty: BTreeMap<u32, BTreeSet<String>>,
     /// The cluster volume incarnation (HomeBlock epoch).
     pub volume_incarnation: u32,
+    /// The members down when the volume incarnation last changed hands
+    /// (the controller's last committed step).
+    #[serde(default)]
+    pub volume_down: BTreeSet<u32>,
     /// The next incarnation `Reserve` hands out (0 is never used).
     pub next_incarnation: Incarnation,
     /// Incarnations committed at least once (a retried commit of one is
@@ -212,8 +222,9 @@ impl MetaState {
                 }
                 Applied::Cleared(cleared)
             }
-            MetaCommand::AdvanceVolume { incarnation } => {
+            MetaCommand::AdvanceVolume { incarnation, down } => {
                 self.volume_incarnation = self.volume_incarnation.max(*incarnation);
+                self.volume_down = down.iter().copied().collect();
                 Applied::VolumeAdvanced {
                     incarnation: self.volume_incarnation,
                 }
@@ -477,11 +488,24 @@ mod tests {
     #[test]
     fn volume_incarnation_only_advances() {
         let mut s = MetaState::new();
-        s.apply(1, &MetaCommand::AdvanceVolume { incarnation: 5 });
+        s.apply(
+            1,
+            &MetaCommand::AdvanceVolume {
+                incarnation: 5,
+                down: vec![2],
+            },
+        );
         assert_eq!(
-            s.apply(2, &MetaCommand::AdvanceVolume { incarnation: 3 }),
+            s.apply(
+                2,
+                &MetaCommand::AdvanceVolume {
+                    incarnation: 3,
+                    down: vec![]
+                }
+            ),
             Applied::VolumeAdvanced { incarnation: 5 }
         );
+        assert!(s.volume_down.is_empty(), "member 2 came back");
     }
 
     #[test]

@@ -71,7 +71,7 @@
 //! if peers.is_up(1) {
 //!     let _ = peers.request(1, Request::Ping).await;
 //! }
-//! println!("controller: {:?}", view.controller());
+//! println!("live: {:?}", view.live());
 //! # member.shutdown().await;
 //! # }
 //! ```

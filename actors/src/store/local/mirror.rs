@@ -107,8 +107,8 @@ impl LocalStore {
         if let Some(hb) = hb {
             *lock(&self.homeblock) = Some(hb);
         }
-        self.count_objects(delta);
         self.drop_fragments(&unlink);
+        self.count_objects(delta);
         Ok(())
     }
 

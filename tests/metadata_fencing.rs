@@ -1,0 +1,124 @@
+//! Fencing by the metadata group's term: a member that was stopped for
+//! longer than an election, or cut off, gets nothing acknowledged and
+//! serves nothing until it has caught up with what the group committed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{pattern, Cluster};
+use nix::sys::signal::Signal;
+
+const T: Duration = Duration::from_secs(30);
+
+fn meta_u64(c: &Cluster, i: usize, field: &str) -> Option<u64> {
+    c.cluster_doc(i)?
+        .pointer(&format!("/meta/{field}"))?
+        .as_u64()
+}
+
+/// The member every member names as leader, once they agree.
+fn agreed_leader(c: &Cluster) -> usize {
+    let mut leader = None;
+    c.wait_until("one leader named by every member", T, || {
+        let named: Vec<Option<u64>> = (0..c.n()).map(|i| meta_u64(c, i, "leader")).collect();
+        leader = named[0];
+        leader.is_some() && named.iter().all(|l| *l == leader)
+    });
+    leader.map(|l| l as usize).unwrap_or(0)
+}
+
+#[test]
+fn a_leader_resumed_from_sigstop_serves_and_acknowledges_nothing_stale() {
+    let c = Cluster::start(3);
+    let v1 = pattern(100_000, 1);
+    let v2 = pattern(100_000, 2);
+    assert_eq!(c.put(0, "x", &v1).0, 201);
+    let old = agreed_leader(&c);
+    let term_before = meta_u64(&c, old, "term").unwrap();
+    c.signal(old, Signal::SIGSTOP);
+    // Longer than an election (0.5-1 s) and than failure detection.
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    c.wait_until("a new leader among the others", T, || {
+        others.iter().all(|&i| {
+            meta_u64(&c, i, "leader").is_some_and(|l| l as usize != old)
+                && meta_u64(&c, i, "term").is_some_and(|t| t > term_before)
+        })
+    });
+    let (status, body) = c.put(others[0], "x", &v2);
+    assert_eq!(status, 201, "{body}");
+    c.signal(old, Signal::SIGCONT);
+    // At once, before it can have heard anything: the old leader must not
+    // answer from what it knew (v1), nor acknowledge a write ordered before v2.
+    let (status, got) = c.get(old, "x");
+    assert!(
+        status == 503 || (status == 200 && got == v2),
+        "resumed leader answered {status} with {} bytes of the {}",
+        got.len(),
+        if got == v1 {
+            "OLD version"
+        } else {
+            "wrong bytes"
+        }
+    );
+    let v3 = pattern(100_000, 3);
+    let (status, _) = c.put(old, "x", &v3);
+    assert!(
+        status == 201 || status == 503,
+        "PUT via the resumed member: {status}"
+    );
+    let expect = if status == 201 { &v3 } else { &v2 };
+    for i in 0..3 {
+        let (s, got) = c.get(i, "x");
+        assert_eq!(s, 200, "GET via {i}");
+        assert!(
+            got == *expect,
+            "GET via {i} after the resumed member's PUT ({status})"
+        );
+    }
+    let term_after = meta_u64(&c, old, "term").unwrap();
+    assert!(term_after > term_before, "it caught up with the new term");
+}
+
+#[test]
+fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
+    let c = Cluster::start(3);
+    let v1 = pattern(70_000, 4);
+    let v2 = pattern(70_000, 5);
+    assert_eq!(c.put(0, "y", &v1).0, 201);
+    let cut = 2;
+    for peer in [0, 1] {
+        ureq::put(&format!("{}/v1/faults/{peer}", c.url(cut)))
+            .send_string(r#"{"partition": true}"#)
+            .unwrap();
+        ureq::put(&format!("{}/v1/faults/{cut}", c.url(peer)))
+            .send_string(r#"{"partition": true}"#)
+            .unwrap();
+    }
+    c.wait_down(&[cut], T);
+    assert_eq!(c.put(0, "y", &v2).0, 201);
+    // Member 2 still has v1 in its catalog and its fragments on disk.
+    let (status, got) = c.get(cut, "y");
+    assert!(
+        status == 503 && got != v1,
+        "the cut-off member answered {status} ({})",
+        if got == v1 {
+            "the OLD version"
+        } else {
+            "no stale bytes"
+        }
+    );
+    assert_eq!(c.put(cut, "y", &pattern(10, 6)).0, 503);
+    for peer in [0, 1] {
+        ureq::delete(&format!("{}/v1/faults/{peer}", c.url(cut)))
+            .call()
+            .unwrap();
+        ureq::delete(&format!("{}/v1/faults/{cut}", c.url(peer)))
+            .call()
+            .unwrap();
+    }
+    c.wait_until("healed and current", T, || {
+        let (s, got) = c.get(cut, "y");
+        s == 200 && got == v2
+    });
+}
