@@ -51,22 +51,26 @@ pub fn stale_raft_message(
     to: u32,
     term: u64,
 ) -> Result<Vec<u8>, String> {
-    let mut m = Message::default();
-    m.from = raft_id(from);
-    m.to = raft_id(to);
-    m.term = term;
+    let mut m = Message {
+        from: raft_id(from),
+        to: raft_id(to),
+        term,
+        ..Default::default()
+    };
     match kind {
         StaleRaft::Append { command, index } => {
             m.set_msg_type(MessageType::MsgAppend);
             m.index = *index;
             m.log_term = term;
             m.commit = *index + 1;
-            let mut e = Entry::default();
-            e.term = term;
-            e.index = index + 1;
-            e.data = rmp_serde::to_vec(command)
-                .map_err(|e| e.to_string())?
-                .into();
+            let e = Entry {
+                term,
+                index: index + 1,
+                data: rmp_serde::to_vec(command)
+                    .map_err(|e| e.to_string())?
+                    .into(),
+                ..Default::default()
+            };
             m.entries = vec![e].into();
         }
         StaleRaft::Vote => {
