@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod ring;
+mod small;
 
 use clap::Subcommand;
 

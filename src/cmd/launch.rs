@@ -22,6 +22,8 @@ pub struct LocalCluster {
     extras: Vec<(String, Child)>,
     /// Extra arguments for every `stripecast node` started (e.g. test hooks).
     node_args: Vec<String>,
+    /// The binary members run (this one unless a benchmark compares another build).
+    member_exe: Option<std::path::PathBuf>,
 }
 
 impl LocalCluster {
@@ -35,11 +37,22 @@ impl LocalCluster {
         configs: Vec<MemberConfig>,
         node_args: Vec<String>,
     ) -> anyhow::Result<LocalCluster> {
+        Self::start_exe(configs, node_args, None)
+    }
+
+    /// Like [`LocalCluster::start_with`], the members running `member_exe`
+    /// (another build, for a before/after benchmark) when given.
+    pub fn start_exe(
+        configs: Vec<MemberConfig>,
+        node_args: Vec<String>,
+        member_exe: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<LocalCluster> {
         let mut c = LocalCluster {
             children: configs.iter().map(|cfg| (cfg.id, None)).collect(),
             configs,
             extras: Vec::new(),
             node_args,
+            member_exe,
         };
         for i in 0..c.configs.len() {
             let cfg = &c.configs[i];
@@ -53,7 +66,10 @@ impl LocalCluster {
 
     /// Starts member `i` (again).
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
-        let exe = std::env::current_exe().context("finding the stripecast binary")?;
+        let exe = match &self.member_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe().context("finding the stripecast binary")?,
+        };
         let cfg = &self.configs[i];
         let log = std::fs::OpenOptions::new()
             .create(true)

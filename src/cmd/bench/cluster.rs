@@ -2,6 +2,9 @@
 //! of `--size` bytes, and prints MB/s beside two baselines measured in the same
 //! run on the same machine: a raw loopback TCP copy and a raw file write+fsync
 //! of the same number of bytes. The object's bytes are checked on the way back.
+//! Before it, small objects (`--small`, see `small.rs`) from concurrent
+//! clients; `--member-bin` runs the members from another build, so a
+//! before/after comparison runs the same client and baselines.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,6 +31,15 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Small objects PUT per size (4 KiB and 64 KiB) before the large object; 0 skips them.
+    #[arg(long, default_value_t = 1000)]
+    small: usize,
+    /// Concurrent clients of the small-object PUTs.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Run the members from this binary (another build, for a before/after comparison).
+    #[arg(long)]
+    member_bin: Option<std::path::PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -62,6 +74,8 @@ struct Report {
     /// The returning member's rebuild of the object, beside the raw disk baseline.
     rebuild_mbps: f64,
     rebuild_vs_disk: f64,
+    /// PUTs of small objects from concurrent clients (absent with `--small 0`).
+    small: Option<super::small::SmallReport>,
 }
 
 /// A reader of `len` bytes cycling through `pattern`, with their CRC-32C.
@@ -205,9 +219,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .tempdir_in(".")
         .context("bench directory")?;
     let pat = super::xorshift_bytes(64 << 20, 0x9E37_79B9_7F4A_7C15);
-    let mut cluster = LocalCluster::start(bench_configs(dir.path(), args.nodes, args.parity)?)?;
+    let mut cluster = LocalCluster::start_exe(
+        bench_configs(dir.path(), args.nodes, args.parity)?,
+        Vec::new(),
+        args.member_bin.clone(),
+    )?;
     cluster.wait_ready(Duration::from_secs(60), &|| false)?;
     let agent = ureq::AgentBuilder::new().build();
+    let bases: Vec<String> = (0..args.nodes)
+        .map(|i| cluster.node(i).node.to_string())
+        .collect();
+    let small = (args.small > 0)
+        .then(|| super::small::run(&bases, dir.path(), args.small, args.clients.max(1)))
+        .transpose()?;
     let urls: Vec<String> = (0..args.nodes)
         .map(|i| {
             format!(
@@ -347,6 +371,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kill_to_first_reconstructed_ms: first_block.as_secs_f64() * 1e3,
         rebuild_mbps: mbps(rebuilt_bytes, rebuild),
         rebuild_vs_disk: dk_small.as_secs_f64() / rebuild.as_secs_f64(),
+        small,
     };
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
@@ -384,6 +409,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "  disk      {:>9.1} MB/s   (baseline: one file, write then fsync)",
             r.disk_mbps
         );
+        if let Some(s) = &r.small {
+            println!(
+                "  small objects, {} clients, {} per size:",
+                s.clients, s.objects_per_size
+            );
+            println!("    4 KiB PUT   {:>8.0} /s", s.put_4k_per_s);
+            println!(
+                "    64 KiB PUT  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync ({:.0} /s); p50 {:.1} ms, p99 {:.1} ms",
+                s.put_64k_per_s, s.put_64k_vs_raw, s.raw_fsync_64k_per_s, s.put_64k_p50_ms, s.put_64k_p99_ms
+            );
+        }
     }
     Ok(())
 }
