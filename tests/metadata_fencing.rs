@@ -122,3 +122,56 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
         s == 200 && got == v2
     });
 }
+
+fn volume(c: &Cluster, i: usize) -> Option<(u64, Vec<u64>)> {
+    let d = c.cluster_doc(i)?;
+    let inc = d.pointer("/meta/volume_incarnation")?.as_u64()?;
+    let down: Vec<u64> = d
+        .pointer("/meta/volume_down")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    Some((inc, down))
+}
+
+/// The controller's step (advance the volume when members go down) is in
+/// the log; the leader dying in the middle of it leaves the next leader to
+/// finish it, once: the recorded down set ends right and the incarnation
+/// rises once per loss, not once per leader or per retry.
+#[test]
+fn a_new_leader_finishes_the_dead_leaders_controller_step_once() {
+    let mut c = Cluster::start(5);
+    assert_eq!(c.put(0, "v", &pattern(1000, 9)).0, 201);
+    let leader = agreed_leader(&c);
+    let victim = (leader + 1) % 5;
+    let watcher = (leader + 2) % 5;
+    let (before, _) = volume(&c, watcher).expect("volume state");
+    // The member loss that starts the step, and its leader, at once.
+    c.kill(victim);
+    c.kill(leader);
+    let mut want = vec![leader as u64, victim as u64];
+    want.sort_unstable();
+    c.wait_until("the next leader recorded both losses", T, || {
+        volume(&c, watcher).is_some_and(|(_, down)| down == want)
+    });
+    let (after, _) = volume(&c, watcher).unwrap();
+    assert!(
+        (before + 1..=before + 2).contains(&after),
+        "two losses: one or two steps (the dead leader's, if it got in), got {before} -> {after}"
+    );
+    // Finished means finished: no step repeats while nothing changes.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(volume(&c, watcher).unwrap(), (after, want.clone()));
+    // Both back: the down set empties, the incarnation stays.
+    c.spawn(victim);
+    c.spawn(leader);
+    c.wait_until("members back recorded", T, || {
+        volume(&c, watcher).is_some_and(|(_, down)| down.is_empty())
+    });
+    assert_eq!(volume(&c, watcher).unwrap().0, after);
+    let hb = c.cluster_doc(watcher).unwrap()["incarnation"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(hb, after, "the HomeBlock took the volume incarnation");
+}

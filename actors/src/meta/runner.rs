@@ -60,6 +60,9 @@ pub struct MetaStatus {
     /// The volume incarnation (HomeBlock epoch) in the applied state.
     #[serde(default)]
     pub volume_incarnation: u32,
+    /// The members down at the controller's last committed step.
+    #[serde(default)]
+    pub volume_down: Vec<u32>,
     /// The controller's tasks in progress, as the log has them: per member
     /// with objects to rebuild, how many are left.
     #[serde(default)]
@@ -503,6 +506,7 @@ fn run(
             applied_index: applied,
             dropped_messages: dropped,
             volume_incarnation: node.state().volume_incarnation,
+            volume_down: node.state().volume_down.iter().copied().collect(),
             rebuilds: node
                 .state()
                 .dirty
