@@ -72,25 +72,31 @@ impl Default for MetaConfig {
     }
 }
 
-/// Identifies one proposal of one member.
+/// Identifies one proposal of one member's replica since it opened. `boot`
+/// is drawn at random when the replica opens: an entry proposed before a
+/// restart and applied after it must not answer a new proposal that
+/// happens to have the same sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProposalId {
     pub member: u32,
+    pub boot: u64,
     pub seq: u64,
 }
 
 impl ProposalId {
     fn encode(self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(12);
+        let mut v = Vec::with_capacity(20);
         v.extend_from_slice(&self.member.to_le_bytes());
+        v.extend_from_slice(&self.boot.to_le_bytes());
         v.extend_from_slice(&self.seq.to_le_bytes());
         v
     }
 
     fn decode(b: &[u8]) -> Option<ProposalId> {
         let member = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?);
-        let seq = u64::from_le_bytes(b.get(4..12)?.try_into().ok()?);
-        Some(ProposalId { member, seq })
+        let boot = u64::from_le_bytes(b.get(4..12)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(b.get(12..20)?.try_into().ok()?);
+        Some(ProposalId { member, boot, seq })
     }
 }
 
@@ -146,6 +152,8 @@ pub struct MetaNode {
     raw: RawNode<SledStorage>,
     storage: SledStorage,
     state: MetaState,
+    /// Drawn at random at open (see [`ProposalId`]).
+    boot: u64,
     next_seq: u64,
     compact_every: u64,
     applier: Option<Box<dyn Applier>>,
@@ -192,6 +200,7 @@ impl MetaNode {
             raw,
             storage,
             state,
+            boot: rand::random(),
             next_seq: 0,
             compact_every: cfg.compact_every_entries.max(1),
             applier: None,
@@ -318,6 +327,7 @@ impl MetaNode {
     pub fn propose(&mut self, cmd: &MetaCommand) -> Result<ProposalId, MetaError> {
         let id = ProposalId {
             member: self.me,
+            boot: self.boot,
             seq: self.next_seq,
         };
         self.next_seq += 1;
@@ -327,9 +337,14 @@ impl MetaNode {
     }
 
     /// Asks for a linearizable read point (read-index); answered in
-    /// [`Output::reads`] once the leader confirmed it still leads.
+    /// [`Output::reads`] once the leader confirmed it still leads. `ctx` is
+    /// prefixed with this replica's `boot`, and answers carrying another
+    /// boot (asked before a restart) are dropped: an old answer names an
+    /// old index, and taking it for a new read would read stale state.
     pub fn read_index(&mut self, ctx: Vec<u8>) {
-        self.raw.read_index(ctx);
+        let mut full = self.boot.to_le_bytes().to_vec();
+        full.extend_from_slice(&ctx);
+        self.raw.read_index(full);
     }
 
     /// Persists, applies and collects everything raft-rs has ready.
@@ -350,8 +365,11 @@ impl MetaNode {
             self.state = state;
             out.snapshot_installed = true;
         }
+        let boot = self.boot.to_le_bytes();
         for rs in rd.take_read_states() {
-            out.reads.push((rs.request_ctx, rs.index));
+            if let Some(ctx) = rs.request_ctx.strip_prefix(&boot[..]) {
+                out.reads.push((ctx.to_vec(), rs.index));
+            }
         }
         let committed = rd.take_committed_entries();
         self.apply_entries(committed, &mut out)?;
@@ -408,7 +426,8 @@ impl MetaNode {
                             error: err.to_string(),
                         })?;
                     let result = self.state.apply(e.index, &command);
-                    let proposal = ProposalId::decode(&e.context).filter(|p| p.member == self.me);
+                    let proposal = ProposalId::decode(&e.context)
+                        .filter(|p| p.member == self.me && p.boot == self.boot);
                     tracing::debug!(
                         member = self.me,
                         index = e.index,

@@ -232,6 +232,17 @@ impl MetaState {
         }
     }
 
+    /// Whether this member's fragment of (`name`, `inc`) can be removed: it
+    /// is not the current incarnation and can never become it (committed
+    /// before and since replaced, or its block expired before it was
+    /// committed). A fragment of an incarnation whose commit may still come
+    /// is never garbage.
+    pub fn fragment_is_garbage(&self, name: &str, inc: Incarnation) -> bool {
+        let current = self.objects.get(name).map(|r| r.incarnation) == Some(inc);
+        let may_commit = self.is_usable(inc) && !self.used.contains(&inc);
+        !current && !may_commit && inc < self.next_incarnation
+    }
+
     /// Whether `inc` lies in a block that is still usable.
     fn is_usable(&self, inc: Incarnation) -> bool {
         self.reservations
@@ -483,6 +494,28 @@ mod tests {
             Applied::Committed { replaced: None }
         );
         assert_eq!(s.reservations.len(), 1);
+    }
+
+    #[test]
+    fn only_fragments_that_can_never_be_current_are_garbage() {
+        let mut s = MetaState::new();
+        s.apply(1, &MetaCommand::Reserve { member: 0, count: 4 });
+        s.apply(2, &MetaCommand::Reserve { member: 1, count: 4 });
+        s.apply(3, &commit("a", 6, &[]));
+        // 6 is current; 2 (an older number) may still commit: both kept.
+        assert!(!s.fragment_is_garbage("a", 6));
+        assert!(!s.fragment_is_garbage("a", 2));
+        // 2 commits after 6 (log order wins): now 6 is garbage.
+        s.apply(4, &commit("a", 2, &[]));
+        assert!(s.fragment_is_garbage("a", 6));
+        assert!(!s.fragment_is_garbage("a", 2));
+        // Never reserved: not ours to judge.
+        assert!(!s.fragment_is_garbage("a", 99));
+        // 3 was never committed; once its block expires it never can be.
+        assert!(!s.fragment_is_garbage("b", 3));
+        s.apply(2 + RESERVATION_HORIZON_ENTRIES, &MetaCommand::Reserve { member: 0, count: 1 });
+        assert!(s.fragment_is_garbage("b", 3));
+        assert!(!s.fragment_is_garbage("a", 2), "current stays");
     }
 
     #[test]

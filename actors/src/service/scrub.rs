@@ -3,10 +3,12 @@
 //! each bad block from the rest of its row.
 //!
 //! Invariants: a block is rewritten only with bytes decoded from verified
-//! shards of the same incarnation; a fragment of an incarnation older than the
-//! current record is garbage left by an interrupted commit and is removed;
-//! one newer than the record, or of an object with no record, may belong to a
-//! PUT in flight and is kept.
+//! shards of the same incarnation; a fragment is removed only when the
+//! metadata group says its incarnation can never be current
+//! (`MetaState::fragment_is_garbage`: replaced after its commit, or its
+//! reserved block expired uncommitted), never because its number is lower
+//! (a lower incarnation may belong to a commit still in flight). Without
+//! the group's answer nothing is removed.
 
 use serde::Serialize;
 use stripecast_persistence::fragment::list_fragments;
@@ -39,6 +41,7 @@ impl ObjectService {
             })
             .await?;
         let mut report = ScrubReport::default();
+        let mut checked_all = Vec::with_capacity(files.len());
         for (path, fname) in files {
             let p = path.clone();
             let checked = self
@@ -60,26 +63,45 @@ impl ObjectService {
                     ))
                 })
                 .await;
-            let (name, incarnation, layout, blocks, bad) = match checked {
-                Ok(c) => c,
+            match checked {
+                Ok(c) => {
+                    debug_assert_eq!(fname.incarnation, c.1, "file name and header agree");
+                    checked_all.push((path, c));
+                }
                 Err(e) => {
                     warn!(member = me, path = %path.display(), error = %e, "fragment unreadable; left for the rebuild");
                     report.unrepairable += 1;
-                    continue;
                 }
-            };
+            }
+        }
+        // One linearizable question for all of them: which can never be current?
+        let keys: Vec<(String, u32)> = checked_all
+            .iter()
+            .map(|(_, c)| (c.0.clone(), c.1))
+            .collect();
+        let garbage: Vec<bool> = match self.meta() {
+            Some(meta) => meta
+                .read(move |s| {
+                    keys.iter()
+                        .map(|(n, inc)| s.fragment_is_garbage(n, *inc))
+                        .collect()
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(member = me, error = %e, "no answer from the metadata group; scrub removes nothing");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
+        for (i, (path, (name, incarnation, layout, blocks, bad))) in
+            checked_all.into_iter().enumerate()
+        {
             report.fragments += 1;
             report.blocks += blocks;
-            let n = name.clone();
-            let current = self
-                .store()
-                .run(move |s| s.record(&n))
-                .await?
-                .map(|r| r.incarnation);
-            debug_assert_eq!(fname.incarnation, incarnation, "file name and header agree");
-            // No record may mean a PUT that has written but not yet committed: keep it.
-            if current.is_some_and(|c| c > incarnation) {
-                // Superseded while this file survived (a commit cut short): garbage.
+            if garbage.get(i).copied().unwrap_or(false) {
+                // Replaced after its commit, or never committed and never
+                // committable: its removal was missed (a crash, a rebuild
+                // racing an overwrite, an upload whose commit timed out).
                 let p = path.clone();
                 let _ = self
                     .store()
