@@ -454,7 +454,9 @@ fn a_scrub_removes_a_replaced_fragment_the_group_will_never_make_current() {
     let old = pattern(2 * S + 7, 60);
     let new = pattern(2 * S + 7, 61);
     assert_eq!(c.put(0, "g", &old).0, 201);
-    c.wait_until("member 1 holds its fragment", T, || c.fragments(1).len() == 1);
+    c.wait_until("member 1 holds its fragment", T, || {
+        c.fragments(1).len() == 1
+    });
     let path = c.fragments(1)[0].clone();
     let saved = std::fs::read(&path).unwrap();
     assert_eq!(c.put(0, "g", &new).0, 201);

@@ -227,13 +227,16 @@ pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<serde_json::Value> {
 
 fn describe(v: &serde_json::Value) -> String {
     let mut out = format!(
-        "cluster {} via member {} (controller {}), incarnation {}, {} objects\n",
+        "cluster {} via member {} (controller {}, term {}), incarnation {}, {} objects\n",
         v.get("cluster").and_then(|x| x.as_str()).unwrap_or("?"),
         v.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
         v.get("controller")
             .and_then(|x| x.as_u64())
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into()),
+        v.pointer("/meta/term")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0),
         v.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
         v.get("objects").and_then(|x| x.as_u64()).unwrap_or(0),
     );
@@ -244,12 +247,14 @@ fn describe(v: &serde_json::Value) -> String {
         .flatten()
     {
         out.push_str(&format!(
-            "  member {:<3} {:<11} http {:<22} incarnation {:<6} dirty {}\n",
+            "  member {:<3} {:<11} http {:<22} incarnation {:<6} dirty {:<6} applied {:<8} lag {}\n",
             m.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
             m.get("state").and_then(|x| x.as_str()).unwrap_or("?"),
             m.get("http").and_then(|x| x.as_str()).unwrap_or("?"),
             m.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
             m.get("dirty").and_then(|x| x.as_u64()).unwrap_or(0),
+            m.get("applied_index").and_then(|x| x.as_u64()).unwrap_or(0),
+            m.get("lag").and_then(|x| x.as_u64()).unwrap_or(0),
         ));
     }
     out

@@ -499,8 +499,20 @@ mod tests {
     #[test]
     fn only_fragments_that_can_never_be_current_are_garbage() {
         let mut s = MetaState::new();
-        s.apply(1, &MetaCommand::Reserve { member: 0, count: 4 });
-        s.apply(2, &MetaCommand::Reserve { member: 1, count: 4 });
+        s.apply(
+            1,
+            &MetaCommand::Reserve {
+                member: 0,
+                count: 4,
+            },
+        );
+        s.apply(
+            2,
+            &MetaCommand::Reserve {
+                member: 1,
+                count: 4,
+            },
+        );
         s.apply(3, &commit("a", 6, &[]));
         // 6 is current; 2 (an older number) may still commit: both kept.
         assert!(!s.fragment_is_garbage("a", 6));
@@ -513,7 +525,13 @@ mod tests {
         assert!(!s.fragment_is_garbage("a", 99));
         // 3 was never committed; once its block expires it never can be.
         assert!(!s.fragment_is_garbage("b", 3));
-        s.apply(2 + RESERVATION_HORIZON_ENTRIES, &MetaCommand::Reserve { member: 0, count: 1 });
+        s.apply(
+            2 + RESERVATION_HORIZON_ENTRIES,
+            &MetaCommand::Reserve {
+                member: 0,
+                count: 1,
+            },
+        );
         assert!(s.fragment_is_garbage("b", 3));
         assert!(!s.fragment_is_garbage("a", 2), "current stays");
     }

@@ -59,10 +59,17 @@ impl Shared {
     }
 }
 
+/// One fresh connection per request: ureq resends an idempotent request
+/// with no body (GET, DELETE) once when a pooled connection turns out
+/// closed, so a DELETE a member applied just before it was killed came back
+/// as "connection refused" (no effect) from the resend, and the checker
+/// called the read that saw it applied stale. Without pooling nothing is
+/// resent, and a refused connection really means the request never left.
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(2))
         .timeout(REQUEST_TIMEOUT)
+        .max_idle_connections(0)
         .build()
 }
 
