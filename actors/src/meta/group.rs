@@ -280,34 +280,61 @@ impl MetaNode {
                 | MessageType::MsgSnapStatus
                 | MessageType::MsgCheckQuorum
         );
-        if local_only || (msg.term == 0 && !forwarded) {
+        // raft-rs panics on a forwarded proposal or read with no entry, or
+        // one carrying a term (it would forward it again).
+        let malformed = match kind {
+            MessageType::MsgPropose => msg.term != 0 || msg.entries.is_empty(),
+            MessageType::MsgReadIndex => msg.term != 0 || msg.entries.len() != 1,
+            _ => false,
+        };
+        if local_only || (msg.term == 0 && !forwarded) || malformed {
             return Err(MetaError::BadMessage(format!(
-                "{kind:?} of term {} is not a peer's message",
-                msg.term
+                "{kind:?} of term {} with {} entries is not a peer's message",
+                msg.term,
+                msg.entries.len()
             )));
         }
-        self.survive_lost_logs(&mut msg);
-        self.raw.step(msg)?;
+        if self.survive_lost_logs(&mut msg) {
+            self.raw.step(msg)?;
+        }
         Ok(())
     }
 
     /// A member whose disk was replaced comes back with an empty log, which
     /// raft-rs assumes never happens: the leader still believes it holds
     /// what it acknowledged, sends heartbeats committing past its log (a
-    /// panic in raft-rs) and ignores its rejections as stale. So: a
-    /// heartbeat never commits past this member's log (committing less is
-    /// always safe; appends bring the rest), and a leader told by a
-    /// rejection that a follower holds less than it had matched believes
-    /// the rejection and replicates from there (or sends a snapshot).
-    /// The replaced member lost its votes too: acceptable for one disk at a
-    /// time, which is what a replaced disk is.
-    fn survive_lost_logs(&mut self, msg: &mut Message) {
+    /// panic in raft-rs) and ignores its rejections as stale; and the
+    /// member would vote as if it had never acknowledged anything, so a
+    /// candidate missing an acknowledged entry could win with its vote.
+    /// So (answers false when the message must not be stepped at all):
+    /// * a replica with an empty log grants no vote or pre-vote to a
+    ///   candidate with a non-empty one (it cannot judge; a cluster being
+    ///   bootstrapped has only empty logs, so that still elects);
+    /// * a heartbeat commits past this member's log only up to its last
+    ///   entry, and only when that entry is of the leader's term (it then
+    ///   came from this leader); otherwise not past what is committed here;
+    /// * a leader told by a rejection that a follower holds less than it
+    ///   had matched believes it and replicates from there (or a snapshot).
+    fn survive_lost_logs(&mut self, msg: &mut Message) -> bool {
+        let log = &self.raw.raft.raft_log;
         match msg.get_msg_type() {
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                if log.last_index() == 0 && msg.index > 0 =>
+            {
+                tracing::info!(member = self.me, candidate = ?member_id(msg.from), "empty metadata log: no vote until caught up");
+                false
+            }
             MessageType::MsgHeartbeat => {
-                let last = self.raw.raft.raft_log.last_index();
+                let last = log.last_index();
                 if msg.commit > last {
-                    msg.commit = last;
+                    let from_this_leader = log.term(last).is_ok_and(|t| t == msg.term);
+                    msg.commit = if from_this_leader {
+                        last
+                    } else {
+                        log.committed
+                    };
                 }
+                true
             }
             MessageType::MsgAppendResponse if msg.reject && self.is_leader() => {
                 let me = self.me;
@@ -317,8 +344,9 @@ impl MetaNode {
                         pr.matched = msg.reject_hint;
                     }
                 }
+                true
             }
-            _ => {}
+            _ => true,
         }
     }
 

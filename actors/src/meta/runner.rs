@@ -327,8 +327,10 @@ struct Waiting {
     proposals: BTreeMap<ProposalId, Pending>,
     /// Reads sent as read-index requests, by their context sequence number.
     asked: BTreeMap<u64, Asked>,
-    /// Reads confirmed at a log index, waiting for it to be applied here.
-    confirmed: Vec<(u64, Reader, ReadDone)>,
+    /// Reads confirmed at a log index, waiting for it to be applied here
+    /// (until their deadline: a member cut off after the confirmation
+    /// may never apply that index).
+    confirmed: Vec<(u64, Instant, Reader, ReadDone)>,
     next_read: u64,
 }
 
@@ -349,6 +351,13 @@ impl Waiting {
             }
             true
         });
+        let (late, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed)
+            .into_iter()
+            .partition(|(_, d, _, _)| *d <= now);
+        self.confirmed = keep;
+        for (_, _, _, tx) in late {
+            let _ = tx.send(Err(WaitError::Timeout));
+        }
         let late: Vec<u64> = self
             .asked
             .iter()
@@ -372,14 +381,12 @@ impl Waiting {
             return;
         }
         let me_leads = leader == Some(node.me());
-        let stale = |sent_at: Instant, was: Option<u32>| {
-            was != leader
-                || (!me_leads && now.duration_since(sent_at) >= Duration::from_millis(RESUBMIT_MS))
-        };
+        let overdue =
+            |sent_at: Instant| now.duration_since(sent_at) >= Duration::from_millis(RESUBMIT_MS);
         let again: Vec<ProposalId> = self
             .proposals
             .iter()
-            .filter(|(_, p)| !p.resent && stale(p.sent_at, p.leader))
+            .filter(|(_, p)| !p.resent && (p.leader != leader || (!me_leads && overdue(p.sent_at))))
             .map(|(id, _)| *id)
             .collect();
         for id in again {
@@ -393,10 +400,12 @@ impl Waiting {
             let (deadline, cmd, done) = (p.deadline, p.cmd.clone(), p.done.clone());
             propose(node, self, deadline, cmd, done);
         }
+        // Reads are asked again even by a leader: a new leader drops
+        // read-index requests until it has committed in its own term.
         let again: Vec<u64> = self
             .asked
             .iter()
-            .filter(|(_, a)| stale(a.sent_at, a.leader))
+            .filter(|(_, a)| a.leader != leader || overdue(a.sent_at))
             .map(|(k, _)| *k)
             .collect();
         for k in again {
@@ -477,7 +486,7 @@ fn run(
                         .and_then(|b| b.try_into().ok())
                         .map(u64::from_le_bytes);
                     if let Some(a) = seq.and_then(|s| waiting.asked.remove(&s)) {
-                        waiting.confirmed.push((index, a.reader, a.tx));
+                        waiting.confirmed.push((index, a.deadline, a.reader, a.tx));
                     }
                 }
             }
@@ -490,9 +499,9 @@ fn run(
         let applied = node.state().applied_index;
         let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting.confirmed)
             .into_iter()
-            .partition(|(index, _, _)| *index <= applied);
+            .partition(|(index, _, _, _)| *index <= applied);
         waiting.confirmed = pending;
-        for (_, reader, tx) in ready {
+        for (_, _, reader, tx) in ready {
             reader(node.state());
             let _ = tx.send(Ok(()));
         }

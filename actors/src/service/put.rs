@@ -212,7 +212,7 @@ impl ObjectService {
             missing: missing.clone(),
         };
         let mut last = WaitError::Timeout;
-        for _attempt in 0..COMMIT_ATTEMPTS {
+        for attempt in 0..COMMIT_ATTEMPTS {
             match meta.propose(cmd.clone()).await {
                 Ok(Applied::Committed { .. }) | Ok(Applied::Superseded) => {
                     tracing::info!(member = self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
@@ -241,8 +241,10 @@ impl ObjectService {
                         "commit of {name:?} refused: {other:?}"
                     )));
                 }
-                // Never entered the log: nothing can commit it later.
-                Err(e @ (WaitError::Busy | WaitError::Refused(_))) => {
+                // The first attempt never entered the log: nothing can
+                // commit it later. (After an attempt with an unknown
+                // outcome, the fragments must stay: that one may commit.)
+                Err(e @ (WaitError::Busy | WaitError::Refused(_))) if attempt == 0 => {
                     self.abort_upload(upload, &holders).await;
                     return Err(self.meta_unavailable(e));
                 }

@@ -115,6 +115,15 @@ impl Net {
 
 use crate::meta::test_record as record;
 
+/// Three members with a leader that has committed one `Reserve` of `count`.
+fn group_with_one_entry(count: u32) -> (Net, u32) {
+    let mut net = Net::new(3, MetaConfig::default());
+    let leader = net.elect();
+    net.propose(leader, MetaCommand::Reserve { member: 0, count });
+    net.tick(3);
+    (net, leader)
+}
+
 #[test]
 fn a_leader_is_elected_and_every_member_applies_the_same_log() {
     let mut net = Net::new(3, MetaConfig::default());
@@ -188,16 +197,7 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
 
 #[test]
 fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
-    let mut net = Net::new(3, MetaConfig::default());
-    let leader = net.elect();
-    net.propose(
-        leader,
-        MetaCommand::Reserve {
-            member: 0,
-            count: 10,
-        },
-    );
-    net.tick(3);
+    let (mut net, leader) = group_with_one_entry(10);
     let victim = (leader + 1) % 3;
     net.crash(victim);
     for i in 1..=5 {
@@ -360,4 +360,45 @@ fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
     net.tick(10);
     assert_eq!(net.nodes[&wiped].state().next_incarnation, 13);
     assert_eq!(net.nodes[&wiped].state(), net.nodes[&leader].state());
+}
+
+#[test]
+fn an_empty_replica_votes_for_no_candidate_with_a_log() {
+    use protobuf::Message as _;
+    let (mut net, leader) = group_with_one_entry(2);
+    let wiped = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    net.crash(wiped);
+    net.dirs[wiped as usize] = tempfile::tempdir().unwrap();
+    net.start(wiped);
+    let node = net.nodes.get_mut(&wiped).unwrap();
+    let before = node.raw.raft.vote;
+    let mut vote = raft::eraftpb::Message {
+        from: raft_id(other),
+        to: raft_id(wiped),
+        term: 50,
+        index: 7,
+        log_term: 3,
+        ..Default::default()
+    };
+    vote.set_msg_type(MessageType::MsgRequestVote);
+    node.step(other, &vote.write_to_bytes().unwrap()).unwrap();
+    assert_eq!(node.raw.raft.vote, before, "no vote granted");
+    assert_eq!(node.term(), 0, "not even the term moved");
+    // Malformed forwarded messages are refused, not a panic.
+    let mut prop = raft::eraftpb::Message {
+        from: raft_id(other),
+        to: raft_id(wiped),
+        ..Default::default()
+    };
+    prop.set_msg_type(MessageType::MsgPropose);
+    assert!(matches!(
+        node.step(other, &prop.write_to_bytes().unwrap()),
+        Err(MetaError::BadMessage(_))
+    ));
+    prop.set_msg_type(MessageType::MsgReadIndex);
+    assert!(matches!(
+        node.step(other, &prop.write_to_bytes().unwrap()),
+        Err(MetaError::BadMessage(_))
+    ));
 }
