@@ -8,7 +8,9 @@
 //! (`MetaState::fragment_is_garbage`: replaced after its commit, or its
 //! reserved block expired uncommitted), never because its number is lower
 //! (a lower incarnation may belong to a commit still in flight). Without
-//! the group's answer nothing is removed.
+//! the group's answer nothing is removed. A fragment that is neither current
+//! nor garbage (its commit may still come) is left alone: nothing serves it,
+//! and its peers may hold nothing to repair it from.
 
 use serde::Serialize;
 use stripecast_persistence::fragment::list_fragments;
@@ -26,6 +28,9 @@ pub struct ScrubReport {
     pub repaired: u64,
     pub unrepairable: u64,
     pub stale_removed: u64,
+    /// Fragments kept that are not current (an upload whose commit may
+    /// still come): not repaired, since nothing serves them.
+    pub not_current: u64,
 }
 
 impl ObjectService {
@@ -79,11 +84,16 @@ impl ObjectService {
             .iter()
             .map(|(_, c)| (c.0.clone(), c.1))
             .collect();
-        let garbage: Vec<bool> = match self.meta() {
+        // Per fragment: (garbage, not current). Without an answer: neither.
+        let verdicts: Vec<(bool, bool)> = match self.meta() {
             Some(meta) => meta
                 .read(move |s| {
                     keys.iter()
-                        .map(|(n, inc)| s.fragment_is_garbage(n, *inc))
+                        .map(|(n, inc)| {
+                            let current =
+                                s.objects.get(n).map(|r| r.incarnation) == Some(*inc);
+                            (s.fragment_is_garbage(n, *inc), !current)
+                        })
                         .collect()
                 })
                 .await
@@ -98,7 +108,8 @@ impl ObjectService {
         {
             report.fragments += 1;
             report.blocks += blocks;
-            if garbage.get(i).copied().unwrap_or(false) {
+            let (garbage, pending) = verdicts.get(i).copied().unwrap_or((false, false));
+            if garbage {
                 // Replaced after its commit, or never committed and never
                 // committable: its removal was missed (a crash, a rebuild
                 // racing an overwrite, an upload whose commit timed out).
@@ -109,6 +120,18 @@ impl ObjectService {
                     .await;
                 report.stale_removed += 1;
                 info!(member = me, object = %name, incarnation, "stale fragment removed by scrub");
+                continue;
+            }
+            if pending {
+                // Not current and not garbage: an upload whose commit may
+                // still come. Nothing serves it; if it becomes current, every
+                // block is verified when read and rebuilt from its row, and
+                // the next scrub repairs it. Its peers may hold nothing to
+                // repair it from now.
+                report.not_current += 1;
+                if !bad.is_empty() {
+                    info!(member = me, object = %name, incarnation, bad = bad.len(), "corrupt blocks in a fragment that is not current; left");
+                }
                 continue;
             }
             let codec =
