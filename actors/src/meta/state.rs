@@ -400,31 +400,16 @@ mod tests {
         assert!(!s.objects.contains_key("a"));
         assert_eq!(s.tombstones["a"], 1);
         assert!(s.dirty[&1].contains("a"));
-        assert_eq!(
-            s.apply(
-                4,
-                &MetaCommand::Delete {
-                    name: "a".into(),
-                    incarnation: 1,
-                    missing: vec![]
-                }
-            ),
-            Applied::Deleted { removed: None }
-        );
+        let delete_1 = MetaCommand::Delete {
+            name: "a".into(),
+            incarnation: 1,
+            missing: vec![],
+        };
+        assert_eq!(s.apply(4, &delete_1), Applied::Deleted { removed: None });
         s.apply(5, &commit("a", 2, &[]));
         assert!(s.tombstones.is_empty());
         // A copy of the first delete applied after the newer write keeps it.
-        assert_eq!(
-            s.apply(
-                6,
-                &MetaCommand::Delete {
-                    name: "a".into(),
-                    incarnation: 1,
-                    missing: vec![]
-                }
-            ),
-            Applied::Deleted { removed: None }
-        );
+        assert_eq!(s.apply(6, &delete_1), Applied::Deleted { removed: None });
         assert_eq!(s.objects["a"].incarnation, 2);
     }
 
