@@ -65,6 +65,13 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
         }
         assert_eq!(c.get(i, "gone").0, 404);
     }
+    // The controller's step is asynchronous (and, if member 2 led the
+    // metadata group, waits for the next leader): give it time.
+    c.wait_until("the controller stepped the volume", T, || {
+        c.cluster_doc(0)
+            .and_then(|d| d["incarnation"].as_u64())
+            .is_some_and(|i| i >= 2)
+    });
     let doc = c.cluster_doc(0).unwrap();
     assert_eq!(doc["members"][2]["state"], "down");
     assert_eq!(
@@ -419,11 +426,7 @@ fn a_scrub_finds_and_repairs_rot_in_parity_blocks_that_reads_never_touch() {
         .unwrap()
         .iter()
         .any(|b| !b.ok()));
-    let report: serde_json::Value = ureq::post(&format!("{}/v1/scrub", c.url(2)))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let report = c.scrub(2);
     assert_eq!(report["corrupt"], 1, "{report}");
     assert_eq!(report["repaired"], 1, "{report}");
     assert!(FragmentReader::open(&path)
@@ -437,11 +440,7 @@ fn a_scrub_finds_and_repairs_rot_in_parity_blocks_that_reads_never_touch() {
     c.kill(0);
     c.wait_down(&[0], T);
     assert!(c.get(1, "p").1 == data);
-    let clean: serde_json::Value = ureq::post(&format!("{}/v1/scrub", c.url(1)))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let clean = c.scrub(1);
     assert_eq!(clean["corrupt"], 0);
 }
 
@@ -465,11 +464,7 @@ fn a_scrub_removes_a_replaced_fragment_the_group_will_never_make_current() {
     });
     std::fs::write(&path, &saved).unwrap();
     assert_eq!(c.fragments(1).len(), 2);
-    let report: serde_json::Value = ureq::post(&format!("{}/v1/scrub", c.url(1)))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let report = c.scrub(1);
     assert_eq!(report["stale_removed"], 1, "{report}");
     assert_eq!(report["corrupt"], 0, "{report}");
     assert!(!path.exists());

@@ -267,6 +267,15 @@ impl Cluster {
         }
     }
 
+    /// `POST /v1/scrub` on member `i`: its report.
+    pub fn scrub(&self, i: usize) -> serde_json::Value {
+        ureq::post(&format!("{}/v1/scrub", self.url(i)))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
     pub fn fragments(&self, i: usize) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.data_dir(i).join("fragments"))
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())

@@ -434,6 +434,8 @@ fn run(
         next_read: 0,
     };
     let mut next_tick = Instant::now() + tick;
+    // (leader, term, commit index, applied index) last published.
+    let mut published = (None, u64::MAX, u64::MAX, u64::MAX);
     while !stopping.load(Ordering::SeqCst) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
@@ -505,24 +507,30 @@ fn run(
             reader(node.state());
             let _ = tx.send(Ok(()));
         }
-        let mut s = status.write().unwrap_or_else(|p| p.into_inner());
-        let dropped = s.dropped_messages;
-        *s = MetaStatus {
-            leader: node.leader(),
-            term: node.term(),
-            role: node.role().to_string(),
-            commit_index: node.commit_index(),
-            applied_index: applied,
-            dropped_messages: dropped,
-            volume_incarnation: node.state().volume_incarnation,
-            volume_down: node.state().volume_down.iter().copied().collect(),
-            rebuilds: node
-                .state()
-                .dirty
-                .iter()
-                .map(|(m, names)| (*m, names.len() as u64))
-                .collect(),
-        };
+        // Published once per change, not once per message: the loop runs
+        // for every Raft message, the status changes far less often.
+        let seen = (node.leader(), node.term(), node.commit_index(), applied);
+        if seen != published {
+            published = seen;
+            let mut s = status.write().unwrap_or_else(|p| p.into_inner());
+            let dropped = s.dropped_messages;
+            *s = MetaStatus {
+                leader: node.leader(),
+                term: node.term(),
+                role: node.role().to_string(),
+                commit_index: node.commit_index(),
+                applied_index: applied,
+                dropped_messages: dropped,
+                volume_incarnation: node.state().volume_incarnation,
+                volume_down: node.state().volume_down.iter().copied().collect(),
+                rebuilds: node
+                    .state()
+                    .dirty
+                    .iter()
+                    .map(|(m, names)| (*m, names.len() as u64))
+                    .collect(),
+            };
+        }
     }
     tracing::info!(member = me, "metadata replica stopped");
 }
