@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run one cluster member.
     Node(cmd::node::Args),
+    /// Run the cluster's witness: a metadata-only voter (2-member mirror).
+    Witness(cmd::witness::Args),
     /// Start a local cluster of member processes (the main job).
     Up(cmd::up::Args),
     /// Store a file as an object.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
     logging::init();
     let result = match cli.command {
         Command::Node(args) => cmd::node::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
         Command::Up(args) => cmd::up::run(args),
         Command::Put(a) => cmd::client::put(a),
         Command::Get(a) => cmd::client::get(a),

@@ -14,7 +14,7 @@ fn start_up(
     http: u16,
     peer: u16,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    start_up_with(dir, http, peer, &[])
+    start_up_with(dir, http, peer, &["--nodes".into(), "3".into()])
 }
 
 fn start_up_with(
@@ -24,7 +24,7 @@ fn start_up_with(
     extra: &[String],
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
-        .args(["up", "--nodes", "3", "--dir"])
+        .args(["up", "--dir"])
         .arg(dir)
         .args([
             "--http-base-port",
@@ -84,6 +84,26 @@ fn wait_exit(up: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// `stripecast get NAME -o OUT` via `node`, which must succeed; the bytes.
+fn cli_get(node: &str, name: &str, out: &std::path::Path) -> Vec<u8> {
+    let get = cli(node, &["get", name, "-o", out.to_str().unwrap()]);
+    assert!(
+        get.status.success(),
+        "get {name} via {node}: {}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
+/// SIGINT to `up`.
+fn interrupt(up: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
 fn cli(node: &str, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -110,16 +130,12 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
         String::from_utf8_lossy(&put.stderr)
     );
     let out = dir.path().join("out.bin");
-    let get = cli(
+    let got = cli_get(
         &format!("http://127.0.0.1:{}", http + 2),
-        &["get", "videos/a.ts", "-o", out.to_str().unwrap()],
+        "videos/a.ts",
+        &out,
     );
-    assert!(
-        get.status.success(),
-        "get: {}",
-        String::from_utf8_lossy(&get.stderr)
-    );
-    assert!(std::fs::read(&out).unwrap() == data);
+    assert!(got == data);
     let ls = cli(&node, &["ls"]);
     assert!(String::from_utf8_lossy(&ls.stdout).contains("videos/a.ts"));
     let status = cli(&node, &["status", "--json"]);
@@ -127,11 +143,7 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     assert_eq!(v["members"].as_array().unwrap().len(), 3);
 
     // Ctrl-C: every member stops and `up` exits cleanly.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(up.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    interrupt(&up);
     let code = wait_exit(&mut up);
     assert!(code.success(), "up exited with {code}");
     for i in 0..3 {
@@ -144,21 +156,9 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     // Same directory again: the object is still there.
     let (mut up2, _lines2) = start_up(&data_dir, http, peer);
     let out2 = dir.path().join("out2.bin");
-    let get = cli(
-        &format!("http://127.0.0.1:{http}"),
-        &["get", "videos/a.ts", "-o", out2.to_str().unwrap()],
-    );
-    assert!(
-        get.status.success(),
-        "get after restart: {}",
-        String::from_utf8_lossy(&get.stderr)
-    );
-    assert!(std::fs::read(&out2).unwrap() == data);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(up2.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    let got = cli_get(&format!("http://127.0.0.1:{http}"), "videos/a.ts", &out2);
+    assert!(got == data, "after restart");
+    interrupt(&up2);
     let _ = up2.wait();
 }
 
@@ -210,6 +210,8 @@ fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
     let switch = free_run(&[0, 1], false);
     let udp = free_run(&[0, 1, 100, 101], true);
     let extra: Vec<String> = [
+        "--nodes",
+        "3",
         "--ring",
         "2",
         "--ring-switch-port",
@@ -257,14 +259,69 @@ fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
         "{text}"
     );
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(up.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    interrupt(&up);
     let code = wait_exit(&mut up);
     assert!(code.success(), "up exited with {code}");
     // the switch and the feeds were stopped with it: their ports are free again
     assert!(std::net::TcpListener::bind(("127.0.0.1", switch)).is_ok());
     assert!(std::net::UdpSocket::bind(("127.0.0.1", udp)).is_ok());
+}
+
+/// `up --nodes 2` is the mirror with its witness: a member SIGKILLed,
+/// reads and writes through the other go on.
+#[test]
+fn up_with_two_nodes_runs_a_witness_and_serves_with_a_member_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let (http, peer) = port_bases();
+    let (mut up, _lines) = start_up_with(&data_dir, http, peer, &["--nodes".into(), "2".into()]);
+    let node = |i: u16| format!("http://127.0.0.1:{}", http + i);
+    assert!(
+        data_dir.join("witness/config.toml").exists(),
+        "the witness's config"
+    );
+    let file = dir.path().join("in.bin");
+    let out = dir.path().join("out.bin");
+    let pid = |i: usize| -> i32 {
+        std::fs::read_to_string(data_dir.join(format!("member-{i}/member.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (down, up_member) = (0usize, 1u16);
+    {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid(down)),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let data = pattern(300_000, 20 + down as u64);
+        std::fs::write(&file, &data).unwrap();
+        // Until the survivor has noticed (heartbeats, an election) a write may get 503.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let put = cli(
+                &node(up_member),
+                &["put", "after-kill", file.to_str().unwrap()],
+            );
+            if put.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "put with member {down} down: {}",
+                String::from_utf8_lossy(&put.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(cli_get(&node(up_member), "after-kill", &out) == data);
+    }
+    interrupt(&up);
+    let code = wait_exit(&mut up);
+    assert!(code.success(), "up exited with {code}");
+    assert!(
+        !data_dir.join("witness/member.pid").exists(),
+        "the witness stopped cleanly"
+    );
 }

@@ -15,3 +15,4 @@ pub mod testing;
 pub mod transport;
 pub mod ts;
 pub mod volume;
+pub mod witness;

@@ -26,9 +26,10 @@ use stripecast_config::MemberConfig;
 use stripecast_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 use tracing::info;
 
-use crate::gateway::{ClusterDoc, Gateway, MemberDoc};
+use crate::gateway::{ClusterDoc, Gateway, MemberDoc, WitnessDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
-use crate::meta::MetaActor;
+use crate::meta::mirror::StoreMirror;
+use crate::meta::{Applier, MetaActor, MetaHandle, MetaHost};
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
 use crate::ring::processor::RingProcessor;
@@ -55,6 +56,21 @@ impl RequestHandler for ObjectService {
     fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response> {
         let svc = self.clone();
         Box::pin(async move { svc.handle(from, req).await })
+    }
+}
+
+impl MetaHost for ObjectService {
+    fn me(&self) -> u32 {
+        ObjectService::me(self)
+    }
+
+    fn applier(&self) -> Option<Box<dyn Applier>> {
+        let members = self.layout().members() as u32;
+        Some(Box::new(StoreMirror::new(self.store().clone(), members)))
+    }
+
+    fn publish(&self, handle: Option<MetaHandle>) {
+        self.set_meta(handle);
     }
 }
 
@@ -85,7 +101,12 @@ impl Member {
     }
 }
 
-fn write_pid(data_dir: &Path) -> Result<PathBuf, NodeError> {
+/// Creates the data directory and writes this process's pid into it.
+pub(crate) fn write_pid(data_dir: &Path) -> Result<PathBuf, NodeError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
     let path = data_dir.join("member.pid");
     std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|source| NodeError::Io {
         path: path.clone(),
@@ -104,10 +125,6 @@ pub async fn start_member_with(
     cfg: MemberConfig,
     hooks: crate::testing::TestHooks,
 ) -> Result<Member, NodeError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| NodeError::Io {
-        path: cfg.data_dir.clone(),
-        source,
-    })?;
     let pid_file = write_pid(&cfg.data_dir)?;
     let me = cfg.id;
     let shared = SharedStore::default();
@@ -145,19 +162,7 @@ pub async fn start_member_with(
     let (transport, peers) =
         transport_spec(&cfg, Arc::new(service.clone()), status.clone(), events);
     service.set_peers(Arc::new(peers.clone()));
-    let meta = {
-        let (service, peers, dir) = (service.clone(), peers.clone(), cfg.data_dir.clone());
-        let members: Vec<u32> = cfg.members.iter().map(|m| m.id).collect();
-        ChildSpec::try_new("meta", move |_| {
-            MetaActor::open(
-                me,
-                members.clone(),
-                dir.clone(),
-                service.clone(),
-                peers.clone(),
-            )
-        })
-    };
+    let meta = meta_spec(&cfg, Arc::new(service.clone()), peers.clone());
     service.set_view(view.clone());
     let volume = {
         let (cfg, service, view) = (cfg.clone(), service.clone(), view.clone());
@@ -215,6 +220,23 @@ pub async fn start_member_with(
     })
 }
 
+/// The supervised `meta` child: this process's replica of the group of
+/// every member and the witness.
+pub(crate) fn meta_spec(cfg: &MemberConfig, host: Arc<dyn MetaHost>, peers: Peers) -> ChildSpec {
+    let voters = cfg.voters();
+    let witness = cfg.witness.as_ref().map(|w| w.id);
+    let dir = cfg.data_dir.clone();
+    ChildSpec::try_new("meta", move |_| {
+        MetaActor::open(
+            voters.clone(),
+            witness,
+            dir.clone(),
+            host.clone(),
+            peers.clone(),
+        )
+    })
+}
+
 /// Builds the `/v1/cluster` document from the membership view and the HomeBlocks.
 fn cluster_doc_fn(
     cfg: &MemberConfig,
@@ -222,6 +244,7 @@ fn cluster_doc_fn(
     view: MembershipView,
 ) -> Arc<dyn Fn() -> ClusterDoc + Send + Sync> {
     let me = cfg.id;
+    let witness = cfg.witness.as_ref().map(|w| w.id);
     let name = cfg.cluster.name.clone();
     let members: Vec<(u32, String)> = cfg
         .members
@@ -299,6 +322,10 @@ fn cluster_doc_fn(
                 .collect(),
             objects,
             meta,
+            witness: witness.map(|id| WitnessDoc {
+                id,
+                state: if service.is_up(id) { "up" } else { "down" }.to_string(),
+            }),
         }
     })
 }

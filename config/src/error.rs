@@ -66,6 +66,8 @@ pub enum ErrorKind {
     DuplicateOutput,
     /// A `cue_object` name that is empty, too long or malformed.
     CueObject,
+    /// A `[witness]` with a member's id, or beside an odd number of members.
+    Witness,
 }
 
 /// A configuration error naming the file, position and field.

@@ -31,6 +31,10 @@ pub(crate) enum Field {
     RingSwitch,
     /// `ring.switch_http`.
     RingSwitchHttp,
+    /// `witness.id`.
+    WitnessId,
+    /// `witness.peer`.
+    WitnessPeer,
 }
 
 impl fmt::Display for Field {
@@ -49,6 +53,8 @@ impl fmt::Display for Field {
             Field::MemberHttp(i) => write!(f, "members[{i}].http"),
             Field::RingSwitch => f.write_str("ring.switch"),
             Field::RingSwitchHttp => f.write_str("ring.switch_http"),
+            Field::WitnessId => f.write_str("witness.id"),
+            Field::WitnessPeer => f.write_str("witness.peer"),
         }
     }
 }

@@ -129,8 +129,8 @@ mod timeouts;
 mod validate;
 
 pub use error::{ConfigError, ErrorKind};
-pub use local::{local_cluster, try_local_cluster};
-pub use model::{ClusterConfig, MemberConfig, MemberEntry};
+pub use local::{local_cluster, try_local_cluster, try_local_witness};
+pub use model::{ClusterConfig, MemberConfig, MemberEntry, WitnessEntry};
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,
 };

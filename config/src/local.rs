@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::limits::{MAX_MEMBERS, MIN_MEMBERS};
-use crate::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+use crate::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, WitnessEntry};
 
 /// The file name errors carry: the parameters came from no file.
 const ORIGIN: &str = "<local cluster>";
@@ -113,10 +113,60 @@ pub fn try_local_cluster(
             timeouts: Timeouts::default(),
             members: members.clone(),
             ring: None,
+            witness: None,
         })
         .collect();
     for config in &configs {
         config.validate_as(origin)?;
     }
     Ok(configs)
+}
+
+/// Gives the local cluster of `configs` (from [`try_local_cluster`]) a
+/// witness: id N, peer `127.0.0.1:(peer_base_port + N)` (the port after the
+/// members'), data dir `data_root/witness`. Every member's config names it;
+/// returns the witness's own config.
+pub fn try_local_witness(
+    configs: &mut [MemberConfig],
+    data_root: &Path,
+    peer_base_port: u16,
+) -> Result<MemberConfig, ConfigError> {
+    let origin = Path::new(ORIGIN);
+    let error = |field: &str, kind, message: String| {
+        ConfigError::at(origin, b"", None, Some(field.into()), kind, message)
+    };
+    let Some(first) = configs.first() else {
+        return Err(error(
+            "members",
+            ErrorKind::TooFewMembers,
+            "a witness needs members".into(),
+        ));
+    };
+    let n = first.members.len();
+    let id = u32::try_from(n).unwrap_or(u32::MAX);
+    let port = u16::try_from(n)
+        .ok()
+        .and_then(|n| peer_base_port.checked_add(n))
+        .ok_or_else(|| {
+            error(
+                "witness.peer",
+                ErrorKind::BadAddress,
+                format!("port {peer_base_port} + {n} is past 65535"),
+            )
+        })?;
+    let witness = WitnessEntry {
+        id,
+        peer: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+    };
+    let mut own = first.clone();
+    own.id = id;
+    own.data_dir = data_root.join("witness");
+    own.ring = None;
+    own.witness = Some(witness.clone());
+    for config in configs.iter_mut() {
+        config.witness = Some(witness.clone());
+        config.validate_as(origin)?;
+    }
+    own.validate_as(origin)?;
+    Ok(own)
 }

@@ -43,6 +43,11 @@ pub struct MemberConfig {
     /// the member hosts no video system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ring: Option<RingLink>,
+    /// The cluster's witness (`[witness]`): a voter of the metadata group
+    /// that holds no data, so an even number of members (the 2-member
+    /// mirror) keeps a majority when one of them is down. `None`: no witness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessEntry>,
 }
 
 /// Cluster-wide settings (the `[cluster]` table).
@@ -89,6 +94,18 @@ pub struct MemberEntry {
     pub http: SocketAddr,
 }
 
+/// The witness (the `[witness]` table): a metadata-only voter. Its id is
+/// not a member id (it has no place in the block layout) and it serves no
+/// HTTP; members' `/v1/cluster` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessEntry {
+    /// Its id, at least N (after every member's).
+    pub id: u32,
+    /// Address of its peer port.
+    pub peer: SocketAddr,
+}
+
 fn default_stripe_size() -> u32 {
     DEFAULT_STRIPE_SIZE
 }
@@ -98,12 +115,49 @@ fn default_parity() -> u8 {
 }
 
 impl MemberConfig {
+    /// Whether this config is the witness's (its `id` is the witness's).
+    pub fn is_witness(&self) -> bool {
+        self.witness.as_ref().is_some_and(|w| w.id == self.id)
+    }
+
+    /// The address this process listens on for peers (member or witness).
+    ///
+    /// # Panics
+    ///
+    /// Like [`MemberConfig::me`], only on a config that was not validated.
+    pub fn my_peer_addr(&self) -> SocketAddr {
+        match &self.witness {
+            Some(w) if w.id == self.id => w.peer,
+            _ => self.me().peer,
+        }
+    }
+
+    /// Every process this one keeps a peer link to: the other members and
+    /// the witness (or, for the witness, every member), as (id, peer address).
+    pub fn links(&self) -> impl Iterator<Item = (u32, SocketAddr)> + '_ {
+        self.peers()
+            .map(|m| (m.id, m.peer))
+            .chain(self.witness.iter().map(|w| (w.id, w.peer)))
+            .filter(move |(id, _)| *id != self.id)
+    }
+
+    /// The voters of the metadata group: every member and the witness.
+    pub fn voters(&self) -> Vec<u32> {
+        self.members
+            .iter()
+            .map(|m| m.id)
+            .chain(self.witness.iter().map(|w| w.id))
+            .collect()
+    }
+
     /// This member's own entry.
     ///
     /// # Panics
     ///
-    /// If `id` is not in `members`, which validation rules out; only a config
-    /// built or mutated by hand without [`MemberConfig::validate`] can panic.
+    /// If `id` is not in `members`, which validation rules out for a member's
+    /// config; the witness's config has no member entry (use
+    /// [`MemberConfig::my_peer_addr`]). Only a config built or mutated by
+    /// hand without [`MemberConfig::validate`], or the witness's, can panic.
     pub fn me(&self) -> &MemberEntry {
         match self.member(self.id) {
             Some(entry) => entry,
@@ -168,6 +222,7 @@ mod tests {
             timeouts: Timeouts::default(),
             members: (0..n).map(entry).collect(),
             ring: None,
+            witness: None,
         }
     }
 
@@ -182,6 +237,25 @@ mod tests {
         assert!(!c.is_mirror());
         let peers: Vec<u32> = c.peers().map(|m| m.id).collect();
         assert_eq!(peers, vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn a_witness_is_a_voter_and_a_link_but_not_a_member() {
+        let mut c = config(2, 1);
+        c.witness = Some(WitnessEntry {
+            id: 2,
+            peer: SocketAddr::from(([127, 0, 0, 1], 7402)),
+        });
+        assert_eq!(c.voters(), vec![0, 1, 2]);
+        let links: Vec<u32> = c.links().map(|(id, _)| id).collect();
+        assert_eq!(links, vec![0, 2]);
+        assert_eq!(c.member_count(), 2);
+        assert!(!c.is_witness());
+        c.id = 2;
+        assert!(c.is_witness());
+        assert_eq!(c.my_peer_addr().port(), 7402);
+        let links: Vec<u32> = c.links().map(|(id, _)| id).collect();
+        assert_eq!(links, vec![0, 1]);
     }
 
     #[test]

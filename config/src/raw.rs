@@ -25,7 +25,9 @@ use crate::field::{Field, Violation};
 use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
-use crate::{ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, Timeouts};
+use crate::{
+    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, Timeouts, WitnessEntry,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +39,7 @@ pub(crate) struct RawConfig {
     timeouts: RawTimeouts,
     members: Spanned<Vec<RawMember>>,
     ring: Option<RawRing>,
+    witness: Option<RawWitness>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +68,14 @@ struct RawMember {
     id: Spanned<u32>,
     peer: Spanned<String>,
     http: Spanned<String>,
+}
+
+/// The optional `[witness]` table: the metadata-only voter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWitness {
+    id: Spanned<u32>,
+    peer: Spanned<String>,
 }
 
 /// The optional `[ring]` table: this member's link to the switch.
@@ -152,6 +163,16 @@ impl RawDocument for RawConfig {
             timeouts,
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
+            witness: self
+                .witness
+                .as_ref()
+                .map(|w| {
+                    Ok(WitnessEntry {
+                        id: *w.id.get_ref(),
+                        peer: socket_addr(&w.peer, Field::WitnessPeer)?,
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -172,6 +193,8 @@ impl RawDocument for RawConfig {
             Field::MemberHttp(i) => member(i).map(|m| m.http.span()),
             Field::RingSwitch => self.ring.as_ref().map(|r| r.switch.span()),
             Field::RingSwitchHttp => self.ring.as_ref().map(|r| r.switch_http.span()),
+            Field::WitnessId => self.witness.as_ref().map(|w| w.id.span()),
+            Field::WitnessPeer => self.witness.as_ref().map(|w| w.peer.span()),
         }
     }
 }

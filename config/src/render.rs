@@ -88,6 +88,17 @@ impl MemberConfig {
             )?;
         }
 
+        if let Some(w) = &self.witness {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "# The metadata-only voter that keeps an even member count's majority."
+            )?;
+            writeln!(out, "[witness]")?;
+            writeln!(out, "id = {}", w.id)?;
+            writeln!(out, "peer = {}", Quoted(&w.peer.to_string()))?;
+        }
+
         for m in &self.members {
             writeln!(out)?;
             writeln!(out, "[[members]]")?;

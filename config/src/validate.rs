@@ -17,6 +17,11 @@
 //! * the optional `[ring]` link names two distinct switch addresses with
 //!   non-zero ports (they are the switch's sockets, so they may not be checked
 //!   against this cluster's own addresses).
+//! * the optional `[witness]` has an id that is no member's (ids from N
+//!   up; the lower id dials, so members dial it), a peer address distinct
+//!   from every member's, and sits beside an even number of members only:
+//!   with an odd number it would add a voter without adding a failure the
+//!   group survives. Its own config has `id` = the witness's id.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,7 +47,55 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_timeouts(c)?;
     check_members(c)?;
     check_parity(c)?;
-    check_ring(c)
+    check_ring(c)?;
+    check_witness(c)
+}
+
+fn check_witness(c: &MemberConfig) -> Result<(), Violation> {
+    let Some(w) = &c.witness else {
+        return Ok(());
+    };
+    let n = c.members.len();
+    if c.member(w.id).is_some() {
+        return Err(Violation::new(
+            Field::WitnessId,
+            ErrorKind::Witness,
+            format!(
+                "witness id {} is a member's id; a witness holds no data, \
+                 so its id must be {n} or more",
+                w.id
+            ),
+        ));
+    }
+    if n % 2 == 1 {
+        return Err(Violation::new(
+            Field::WitnessId,
+            ErrorKind::Witness,
+            format!(
+                "a witness only helps an even number of members; with {n} members \
+                 the group already survives as many failures without one"
+            ),
+        ));
+    }
+    if w.peer.port() == 0 {
+        return Err(Violation::new(
+            Field::WitnessPeer,
+            ErrorKind::BadAddress,
+            format!("{} has port 0; the witness needs a fixed port", w.peer),
+        ));
+    }
+    if let Some(i) = c
+        .members
+        .iter()
+        .position(|m| m.peer == w.peer || m.http == w.peer)
+    {
+        return Err(Violation::new(
+            Field::WitnessPeer,
+            ErrorKind::DuplicateAddress,
+            format!("address {} is already used by members[{i}]", w.peer),
+        ));
+    }
+    Ok(())
 }
 
 fn check_ring(c: &MemberConfig) -> Result<(), Violation> {
@@ -238,7 +291,7 @@ fn check_members(c: &MemberConfig) -> Result<(), Violation> {
         }
     }
 
-    if c.member(c.id).is_none() {
+    if c.member(c.id).is_none() && !c.is_witness() {
         return Err(Violation::new(
             Field::Id,
             ErrorKind::SelfNotMember,

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use stripecast_config::limits::MAX_TIMEOUT_MS;
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, RingLink, Timeouts};
+use stripecast_config::{
+    ClusterConfig, MemberConfig, MemberEntry, RingLink, Timeouts, WitnessEntry,
+};
 
 /// Any string of arbitrary chars (control characters, quotes, newlines and
 /// astral-plane characters included), with a length in `len`.
@@ -66,6 +68,11 @@ fn ring_link() -> impl Strategy<Value = Option<RingLink>> {
     )
 }
 
+/// Whether the members (two addresses each, plus the witness's) are even in number.
+fn members_even(addrs: &[SocketAddr]) -> bool {
+    (addrs.len() / 2) % 2 == 0
+}
+
 /// Any valid member configuration.
 fn valid_config() -> impl Strategy<Value = MemberConfig> {
     (2usize..=12)
@@ -78,7 +85,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
             };
             (
                 Just(ids).prop_shuffle(),
-                prop::collection::hash_set(socket_addr(), 2 * n),
+                prop::collection::hash_set(socket_addr(), 2 * n + 1),
                 0..n as u32,
                 parity,
             )
@@ -104,10 +111,33 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 12u32..=24,
                 timeouts(),
                 ring_link(),
+                // A witness only beside an even member count; its id from N up.
+                if members_even(&addrs) {
+                    prop::option::of(0u32..3).boxed()
+                } else {
+                    Just(None).boxed()
+                },
+                Just(addrs[addrs.len() - 1]),
             )
         })
         .prop_map(
-            |(members, id, parity, name, secret, dir, stripe_log2, timeouts, ring)| MemberConfig {
+            |(
+                members,
+                id,
+                parity,
+                name,
+                secret,
+                dir,
+                stripe_log2,
+                timeouts,
+                ring,
+                witness,
+                peer,
+            )| MemberConfig {
+                witness: witness.map(|k| WitnessEntry {
+                    id: members.len() as u32 + k,
+                    peer,
+                }),
                 id,
                 data_dir: PathBuf::from(dir),
                 cluster: ClusterConfig {

@@ -90,6 +90,21 @@ impl LocalCluster {
         Ok(())
     }
 
+    /// Starts the witness of `cfg` (its own config: `id` = the witness id)
+    /// as a helper process, its config and `witness.log` in its data dir.
+    pub fn start_witness(&mut self, cfg: &MemberConfig) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        let path = cfg.data_dir.join("config.toml");
+        cfg.save(&path)?;
+        let args = vec![
+            "witness".to_string(),
+            "--config".to_string(),
+            path.to_string_lossy().into_owned(),
+        ];
+        self.spawn_extra("witness", &args, &cfg.data_dir.join("witness.log"))
+    }
+
     /// Starts `stripecast ARGS...` as a helper process logging to `log`.
     pub fn spawn_extra(&mut self, name: &str, args: &[String], log: &Path) -> anyhow::Result<()> {
         let exe = std::env::current_exe().context("finding the stripecast binary")?;

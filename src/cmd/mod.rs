@@ -14,3 +14,4 @@ pub mod ring_demo;
 pub mod switch;
 pub mod ts;
 pub mod up;
+pub mod witness;

@@ -7,6 +7,10 @@
 //! sees all the others, prints how to use it, and on Ctrl-C (or SIGTERM)
 //! stops the members cleanly (SIGTERM, then SIGKILL after 10 s).
 //!
+//! With `--nodes 2` (the mirror) it also runs the witness, a metadata-only
+//! voter (`DIR/witness/`), so either member can be down and reads and
+//! writes go on.
+//!
 //! With `--ring N` it also runs the ring of video systems: a switch, N
 //! looping demo feeds and a demo insert (see `ring_demo`).
 
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use stripecast_config::try_local_cluster;
+use stripecast_config::{try_local_cluster, try_local_witness};
 
 use super::launch::{previous_config, LocalCluster};
 use super::ring_demo;
@@ -74,6 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.peer_base_port,
         args.parity,
     )?;
+    // Two members have no majority with one down: the witness is the third vote.
+    let witness = if args.nodes == 2 {
+        Some(try_local_witness(&mut configs, &dir, args.peer_base_port)?)
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
         .context("SIGINT handler")?;
@@ -93,6 +103,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut members = LocalCluster::start(configs)?;
+    if let Some(w) = &witness {
+        members.start_witness(w)?;
+    }
     let stopped = || stop.load(Ordering::SeqCst);
     if !members.wait_ready(Duration::from_secs(60), &stopped)? {
         return Ok(());
@@ -113,6 +126,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             c.id,
             c.me().http,
             c.me().peer.port()
+        );
+    }
+    if let Some(w) = &witness {
+        println!(
+            "  witness  {}  (metadata only; log in {})",
+            w.my_peer_addr(),
+            w.data_dir.join("witness.log").display()
         );
     }
     let first = members.node(0).node;

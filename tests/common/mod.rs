@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, WitnessEntry};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stripecast");
 
@@ -42,6 +42,8 @@ pub struct Cluster {
     procs: Vec<Option<Child>>,
     /// Extra arguments for every `stripecast node` (e.g. test hooks).
     node_args: Vec<String>,
+    /// The witness's config and process (`Opts::witness`).
+    pub witness: Option<(MemberConfig, Option<Child>)>,
 }
 
 pub struct Opts {
@@ -51,6 +53,8 @@ pub struct Opts {
     pub ring: Option<stripecast_config::RingLink>,
     /// Extra arguments for every `stripecast node` (e.g. `--test-hook inject`).
     pub node_args: Vec<String>,
+    /// Also run a witness (id N, a metadata-only voter).
+    pub witness: bool,
 }
 
 impl Default for Opts {
@@ -60,6 +64,7 @@ impl Default for Opts {
             stripe_size: 65536,
             ring: None,
             node_args: Vec::new(),
+            witness: false,
         }
     }
 }
@@ -71,7 +76,11 @@ impl Cluster {
 
     pub fn start_with(n: usize, opts: Opts) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports = free_ports(2 * n);
+        let ports = free_ports(2 * n + 1);
+        let witness = opts.witness.then(|| WitnessEntry {
+            id: n as u32,
+            peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * n])),
+        });
         let members: Vec<MemberEntry> = (0..n)
             .map(|i| MemberEntry {
                 id: i as u32,
@@ -92,8 +101,19 @@ impl Cluster {
                 timeouts: Timeouts::default(),
                 members: members.clone(),
                 ring: opts.ring,
+                witness: witness.clone(),
             })
             .collect();
+        let witness = witness.map(|w| {
+            let mut own = configs[0].clone();
+            own.id = w.id;
+            own.data_dir = dir.path().join("witness");
+            own.ring = None;
+            std::fs::create_dir_all(&own.data_dir).unwrap();
+            own.save(&own.data_dir.join("config.toml"))
+                .expect("save witness config");
+            (own, None)
+        });
         for c in &configs {
             std::fs::create_dir_all(&c.data_dir).unwrap();
             c.save(&c.data_dir.join("config.toml"))
@@ -104,7 +124,9 @@ impl Cluster {
             configs,
             procs: (0..n).map(|_| None).collect(),
             node_args: opts.node_args,
+            witness,
         };
+        cluster.spawn_witness();
         for i in 0..n {
             cluster.spawn(i);
         }
@@ -138,6 +160,36 @@ impl Cluster {
             .spawn()
             .expect("spawn member");
         self.procs[i] = Some(child);
+    }
+
+    /// Starts the witness (again), when the cluster has one.
+    pub fn spawn_witness(&mut self) {
+        let Some((cfg, proc)) = &mut self.witness else {
+            return;
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.data_dir.join("witness.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["witness", "--config"])
+            .arg(cfg.data_dir.join("config.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn witness");
+        *proc = Some(child);
+    }
+
+    /// SIGKILLs the witness, and reaps it.
+    pub fn kill_witness(&mut self) {
+        if let Some((_, Some(mut c))) = self.witness.as_mut().map(|(c, p)| (c, p.take())) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     pub fn url(&self, i: usize) -> String {
@@ -305,6 +357,7 @@ impl Drop for Cluster {
             let _ = p.kill();
             let _ = p.wait();
         }
+        self.kill_witness();
     }
 }
 

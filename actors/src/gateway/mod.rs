@@ -51,6 +51,17 @@ pub struct ClusterDoc {
     /// This member's view of the metadata Raft group (absent while it is not running).
     #[serde(default)]
     pub meta: Option<crate::meta::MetaStatus>,
+    /// The cluster's witness, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessDoc>,
+}
+
+/// The witness as a member sees it: a voter of the metadata group, no data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessDoc {
+    pub id: u32,
+    /// `up` while this member's link to it is up, else `down`.
+    pub state: String,
 }
 
 /// What the request handlers share.

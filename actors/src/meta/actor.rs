@@ -1,10 +1,10 @@
-//! The supervised `meta` child of a member: opens the metadata replica
-//! (its own sled database, `DATA_DIR/meta`) when it starts, publishes the
-//! handle to the object service (which steps incoming `Request::Raft`
-//! messages into it) and stops the replica's thread when it stops, so a
-//! restart reopens the database cleanly. A replica whose thread ended on
-//! its own (a storage failure) stops this child, and the supervisor
-//! restarts it.
+//! The supervised `meta` child of a member or of the witness: opens the
+//! metadata replica (its own sled database, `DATA_DIR/meta`) when it
+//! starts, publishes the handle to its [`MetaHost`] (which steps incoming
+//! `Request::Raft` messages into it, see [`deliver`]) and stops the
+//! replica's thread when it stops, so a restart reopens the database
+//! cleanly. A replica whose thread ended on its own (a storage failure)
+//! stops this child, and the supervisor restarts it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,31 +12,63 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::group::MetaConfig;
-use super::mirror::StoreMirror;
+use super::group::{Applier, MetaConfig};
 use super::runner::{MetaHandle, Sender};
 use crate::protocol::Request;
-use crate::service::ObjectService;
+use crate::service::PeerRequester;
 use crate::transport::Peers;
 
 /// Milliseconds between two Raft ticks: elections after 10-20 ticks
 /// (0.5-1 s), leader heartbeats every 2 (100 ms).
 pub const TICK_MS: u64 = 50;
 
+/// What the `meta` child serves: a member's object service, or the witness.
+pub trait MetaHost: Send + Sync + 'static {
+    fn me(&self) -> u32;
+    /// What follows the applied log (a member's catalog and fragments),
+    /// built anew at each (re)start; `None` on the witness, which holds no data.
+    fn applier(&self) -> Option<Box<dyn Applier>>;
+    /// Publishes the running replica (`None` once it stops).
+    fn publish(&self, handle: Option<MetaHandle>);
+}
+
+/// A Raft message that arrived from `from`, for member `to`: stepped into
+/// this process's replica when `to` is `me`, else relayed (best effort,
+/// like every Raft message: Raft resends).
+pub fn deliver(
+    me: u32,
+    meta: Option<MetaHandle>,
+    peers: Option<Arc<dyn PeerRequester>>,
+    from: u32,
+    to: u32,
+    msg: Vec<u8>,
+) {
+    if to == me {
+        if let Some(meta) = meta {
+            meta.step(from, msg);
+        }
+    } else if let Some(peers) = peers {
+        actix_rt::spawn(async move {
+            let _ = peers.request(to, Request::Raft { msg }).await;
+        });
+    }
+}
+
 pub struct MetaActor {
-    service: ObjectService,
+    host: Arc<dyn MetaHost>,
     handle: Option<MetaHandle>,
 }
 
 impl MetaActor {
-    /// Opens the replica of member `me` of `members`, sending through `peers`.
+    /// Opens the replica of `host` in the group of `voters`, sending through `peers`.
     pub fn open(
-        me: u32,
-        members: Vec<u32>,
+        voters: Vec<u32>,
+        witness: Option<u32>,
         data_dir: PathBuf,
-        service: ObjectService,
+        host: Arc<dyn MetaHost>,
         peers: Peers,
     ) -> std::io::Result<MetaActor> {
+        let me = host.me();
         let db = sled::open(data_dir.join("meta")).map_err(std::io::Error::other)?;
         let arbiter = Arbiter::current();
         let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -63,20 +95,23 @@ impl MetaActor {
                 }
             });
         });
-        let mirror = StoreMirror::new(service.store().clone(), members.len() as u32);
+        let cfg = MetaConfig {
+            witness,
+            ..MetaConfig::default()
+        };
         let handle = MetaHandle::start(
             me,
-            members,
+            voters,
             db,
-            MetaConfig::default(),
+            cfg,
             Duration::from_millis(TICK_MS),
             send,
-            Some(Box::new(mirror)),
+            host.applier(),
         )
         .map_err(std::io::Error::other)?;
-        service.set_meta(Some(handle.clone()));
+        host.publish(Some(handle.clone()));
         Ok(MetaActor {
-            service,
+            host,
             handle: Some(handle),
         })
     }
@@ -91,7 +126,7 @@ impl Actor for MetaActor {
         ctx.run_interval(Duration::from_millis(TICK_MS * 4), |act, ctx| {
             if act.handle.as_ref().is_some_and(|h| !h.is_running()) {
                 tracing::error!(
-                    member = act.service.me(),
+                    member = act.host.me(),
                     "metadata replica stopped; restarting it"
                 );
                 ctx.stop();
@@ -100,7 +135,7 @@ impl Actor for MetaActor {
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
-        self.service.set_meta(None);
+        self.host.publish(None);
         if let Some(h) = self.handle.take() {
             h.stop();
         }

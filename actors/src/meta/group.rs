@@ -58,6 +58,11 @@ pub struct MetaConfig {
     pub max_message_bytes: u64,
     /// Appends in flight per follower.
     pub max_inflight_messages: usize,
+    /// The witness's id, if the group has one: a voter that holds no data
+    /// and so must not stay leader (it cannot do the controller's duty).
+    /// It may win an election (its log can be the most complete one) but
+    /// hands leadership to a caught-up member at once (see [`hand_over_to`]).
+    pub witness: Option<u32>,
 }
 
 impl Default for MetaConfig {
@@ -68,6 +73,7 @@ impl Default for MetaConfig {
             compact_every_entries: 10_000,
             max_message_bytes: 1 << 20,
             max_inflight_messages: 256,
+            witness: None,
         }
     }
 }
@@ -123,6 +129,18 @@ pub struct Output {
     pub snapshot_installed: bool,
 }
 
+/// Whom a leading witness hands leadership to, given each other voter's
+/// (id, matched index, recently active): the active one furthest along
+/// (raft-rs first brings it up to date, then tells it to campaign), the
+/// lowest id among equals; nobody when none is active.
+pub(crate) fn hand_over_to(followers: &[(u32, u64, bool)]) -> Option<u32> {
+    followers
+        .iter()
+        .filter(|(_, _, active)| *active)
+        .max_by_key(|(id, matched, _)| (*matched, std::cmp::Reverse(*id)))
+        .map(|(id, _, _)| *id)
+}
+
 pub(crate) fn raft_id(member: u32) -> u64 {
     u64::from(member) + 1
 }
@@ -157,6 +175,8 @@ pub struct MetaNode {
     next_seq: u64,
     compact_every: u64,
     applier: Option<Box<dyn Applier>>,
+    /// Set on the witness: it hands leadership over whenever it leads.
+    is_witness: bool,
 }
 
 impl MetaNode {
@@ -169,9 +189,25 @@ impl MetaNode {
         cfg: &MetaConfig,
     ) -> Result<MetaNode, MetaError> {
         let storage = SledStorage::open(db)?;
+        let voters: Vec<u64> = members.iter().map(|&m| raft_id(m)).collect();
         if !storage.is_initialized() {
-            let voters: Vec<u64> = members.iter().map(|&m| raft_id(m)).collect();
             storage.initialize(&voters)?;
+        } else {
+            // The group's voters are what it recorded, not the config: a
+            // witness added to (or a member removed from) the config of an
+            // existing group is a membership change this version does not make.
+            let mut recorded = storage.conf_state().voters;
+            recorded.sort_unstable();
+            let mut configured = voters.clone();
+            configured.sort_unstable();
+            if recorded != configured {
+                tracing::warn!(
+                    member = me,
+                    ?recorded,
+                    ?configured,
+                    "the metadata group's recorded voters (raft ids) differ from the config; the recorded ones count"
+                );
+            }
         }
         let (state, applied) = match storage.snapshot_data()? {
             Some(data) if !data.is_empty() => {
@@ -204,6 +240,7 @@ impl MetaNode {
             next_seq: 0,
             compact_every: cfg.compact_every_entries.max(1),
             applier: None,
+            is_witness: cfg.witness == Some(me),
         })
     }
 
@@ -248,9 +285,31 @@ impl MetaNode {
         self.raw.raft.raft_log.committed
     }
 
-    /// Advances the logical clock one tick.
+    /// Advances the logical clock one tick. A witness that leads starts
+    /// handing leadership over (raft-rs aborts a transfer that has not
+    /// finished within an election timeout; the next tick starts another).
     pub fn tick(&mut self) {
         self.raw.tick();
+        if self.is_witness && self.is_leader() && self.raw.raft.lead_transferee.is_none() {
+            let me = raft_id(self.me);
+            let followers: Vec<(u32, u64, bool)> = self
+                .raw
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != me)
+                .filter_map(|(id, p)| Some((member_id(*id)?, p.matched, p.recent_active)))
+                .collect();
+            if let Some(to) = hand_over_to(&followers) {
+                tracing::info!(
+                    member = self.me,
+                    peer = to,
+                    term = self.term(),
+                    "witness hands leadership over"
+                );
+                self.raw.transfer_leader(raft_id(to));
+            }
+        }
     }
 
     /// Hands a message that arrived from peer `from` (directly, or relayed

@@ -35,7 +35,7 @@ pub mod runner;
 pub mod state;
 pub mod storage;
 
-pub use actor::MetaActor;
+pub use actor::{deliver, MetaActor, MetaHost};
 pub use group::{AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, Output, ProposalId};
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};

@@ -28,23 +28,18 @@ impl ObjectService {
         match req {
             Request::Ping => Ok(Response::Pong),
             Request::Raft { msg } => {
-                if let Some(meta) = self.meta() {
-                    meta.step(from, msg);
-                }
+                crate::meta::deliver(inner.me, self.meta(), None, from, inner.me, msg);
                 Ok(Response::Done)
             }
             Request::RaftRelay { to, msg } => {
-                if to == inner.me {
-                    if let Some(meta) = self.meta() {
-                        meta.step(from, msg);
-                    }
-                } else if let Some(peers) = inner.peers.get() {
-                    // Best effort, like every Raft message: Raft resends.
-                    let peers = peers.clone();
-                    actix_rt::spawn(async move {
-                        let _ = peers.request(to, Request::Raft { msg }).await;
-                    });
-                }
+                crate::meta::deliver(
+                    inner.me,
+                    self.meta(),
+                    inner.peers.get().cloned(),
+                    from,
+                    to,
+                    msg,
+                );
                 Ok(Response::Done)
             }
             Request::Echo { payload } => Ok(Response::Echo { payload }),

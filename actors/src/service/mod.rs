@@ -12,7 +12,8 @@
 //! write is acknowledged only once its commit is applied here.
 //!
 //! Invariants: writes need max(N - parity, majority) members holding their
-//! fragment, and the group's majority for the commit; a read needs all but
+//! fragment (one on the 2-member mirror), and the group's majority for the
+//! commit; a read needs all but
 //! at most `parity` fragments; otherwise the answer is `Unavailable` (503),
 //! never bytes that might be wrong.
 
@@ -229,10 +230,11 @@ impl ObjectService {
         (0..self.inner.layout.members() as u32).partition(|&m| self.is_up(m))
     }
 
-    /// Live members a write needs: max(N - parity, majority).
+    /// Live members a write needs: max(N - parity, majority); on the
+    /// 2-member mirror one copy (the patent's mirror writes on with either
+    /// member down; the group, with its witness, still orders the commit).
     pub fn write_quorum(&self) -> usize {
-        let n = self.inner.layout.members();
-        (n - self.inner.layout.parity()).max(n / 2 + 1)
+        write_quorum(self.inner.layout.members(), self.inner.layout.parity())
     }
 
     /// Sends `req` to `member`, or handles it here when it is this member.
@@ -382,5 +384,28 @@ pub(crate) fn next_id() -> u64 {
 impl ObjectService {
     pub(crate) fn next_mirror_turn(&self) -> u64 {
         self.inner.mirror_turn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Members that must hold their fragment for a write of `members` with
+/// `parity`: max(N - parity, majority of N), or 1 on the 2-member mirror.
+pub(crate) fn write_quorum(members: usize, parity: usize) -> usize {
+    if members == 2 {
+        return 1;
+    }
+    (members - parity).max(members / 2 + 1)
+}
+
+#[cfg(test)]
+mod quorum_tests {
+    #[test]
+    fn write_quorum_by_layout() {
+        use super::write_quorum;
+        assert_eq!(write_quorum(2, 1), 1, "the mirror writes one copy");
+        assert_eq!(write_quorum(3, 1), 2);
+        assert_eq!(write_quorum(5, 1), 4);
+        assert_eq!(write_quorum(5, 2), 3);
+        assert_eq!(write_quorum(4, 2), 3, "a majority beyond N - parity");
+        assert_eq!(write_quorum(3, 0), 3);
     }
 }

@@ -86,7 +86,7 @@ impl HandshakeConfig {
             cfg.id,
             cfg.cluster.name.clone(),
             cfg.cluster.secret.as_bytes(),
-            cfg.members.iter().map(|m| m.id),
+            cfg.voters(),
         )
     }
 }

@@ -262,6 +262,9 @@ pub(crate) struct Shared {
     pub handler: Arc<dyn RequestHandler>,
     pub status: StatusSource,
     pub events: Recipient<LinkEvent>,
+    /// The witness's id: its link's events are not sent to `events` (the
+    /// membership view is of the members, who hold data); `is_up` reports it.
+    pub witness: Option<u32>,
     pub faults: FaultHandle,
     pub stats: Stats,
     pub next_id: AtomicU64,
@@ -271,6 +274,9 @@ impl Shared {
     /// Sends `event` to the events recipient; dropped if it is gone (see
     /// [`transport_spec`]).
     pub fn emit(&self, event: LinkEvent) {
+        if Some(event.peer()) == self.witness {
+            return;
+        }
         self.events.do_send(event);
     }
 }
@@ -416,13 +422,13 @@ pub fn transport_spec_with(
     events: Recipient<LinkEvent>,
 ) -> (ChildSpec, Peers) {
     let slots: BTreeMap<u32, Arc<PeerSlot>> = cfg
-        .peers()
-        .map(|p| {
+        .links()
+        .map(|(id, addr)| {
             (
-                p.id,
+                id,
                 Arc::new(PeerSlot {
-                    id: p.id,
-                    addr: p.peer,
+                    id,
+                    addr,
                     link: OnceLock::new(),
                     up: AtomicBool::new(false),
                     admitted: Semaphore::new(limits.max_in_flight.max(1) + limits.max_queued),
@@ -433,7 +439,7 @@ pub fn transport_spec_with(
         .collect();
     let shared = Arc::new(Shared {
         me: cfg.id,
-        listen: cfg.me().peer,
+        listen: cfg.my_peer_addr(),
         timeouts: cfg.timeouts.clone(),
         limits,
         handshake: handshake::HandshakeConfig::from_config(cfg),
@@ -441,6 +447,7 @@ pub fn transport_spec_with(
         handler,
         status,
         events,
+        witness: cfg.witness.as_ref().map(|w| w.id),
         faults: FaultHandle::new(),
         stats: Stats::default(),
         next_id: AtomicU64::new(1),

@@ -78,6 +78,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                 timeouts: timeouts.clone(),
                 members: members.clone(),
                 ring: None,
+                witness: None,
             };
             cfg.validate().unwrap();
             cfg

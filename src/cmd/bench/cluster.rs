@@ -157,6 +157,7 @@ pub fn bench_configs(
             timeouts: Timeouts::default(),
             members: members.clone(),
             ring: None,
+            witness: None,
         })
         .collect())
 }

@@ -1,0 +1,47 @@
+//! `stripecast witness --config FILE`: run the cluster's witness (a
+//! metadata-only voter, the `[witness]` of every member's config) until
+//! SIGINT/SIGTERM. Its config is a member config whose `id` is the
+//! witness's id.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use stripecast_actors::witness::start_witness;
+use stripecast_config::MemberConfig;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The witness's TOML configuration (`id` = the `[witness]` id).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = MemberConfig::load(&args.config)?;
+    if !cfg.is_witness() {
+        anyhow::bail!(
+            "{}: id {} is not this config's [witness] id; run a member with `stripecast node`",
+            args.config.display(),
+            cfg.id
+        );
+    }
+    let id = cfg.id;
+    actix::System::new().block_on(async move {
+        let witness = start_witness(cfg)
+            .await
+            .with_context(|| format!("starting witness {id}"))?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let exit = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+            reason = witness.tree.wait_exit() => Some(reason),
+        };
+        if let Some(reason) = exit {
+            anyhow::bail!("witness {id}: supervision tree gave up: {reason}");
+        }
+        tracing::info!(member = id, "stopping");
+        witness.shutdown().await;
+        Ok(())
+    })
+}
