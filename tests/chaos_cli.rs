@@ -157,6 +157,21 @@ fn every_fault_kind_with_fixed_seeds_gives_no_violation() {
     }
 }
 
+/// The 2-member mirror runs with its witness: a member killed or cut off
+/// from the other, the witness's vote keeps the group going, and nothing
+/// wrong is served.
+#[test]
+fn the_mirror_with_its_witness_under_every_fault_kind_gives_no_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = clean_run(
+        dir.path(),
+        "4",
+        &["--members", "2", "--duration", "20s", "--faults", "all"],
+    );
+    assert!(kinds.iter().any(|k| k == "kill"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "partition"), "{kinds:?}");
+}
+
 #[test]
 fn a_member_serving_unverified_blocks_under_rot_is_reported() {
     let dir = tempfile::tempdir().unwrap();

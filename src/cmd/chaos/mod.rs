@@ -25,7 +25,7 @@ use anyhow::{bail, Context as _};
 use stripecast_actors::gateway::ClusterDoc;
 use stripecast_chaos::history::{self, Entry, FaultSpan};
 use stripecast_chaos::{check, FaultKind, Schedule, Workload};
-use stripecast_config::try_local_cluster;
+use stripecast_config::{try_local_cluster, try_local_witness};
 
 use self::clients::Shared;
 use self::nemesis::Nemesis;
@@ -58,7 +58,7 @@ struct CheckArgs {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Members of the local cluster.
+    /// Members of the local cluster (2: the mirror, with its witness).
     #[arg(long, default_value_t = 5)]
     members: u32,
     /// Parity blocks per row.
@@ -153,8 +153,8 @@ fn free_ports(n: u16) -> anyhow::Result<(u16, u16)> {
 
 fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     let kinds = FaultKind::parse_list(&a.faults).map_err(anyhow::Error::msg)?;
-    if !(3..=64).contains(&a.members) {
-        bail!("--members must be 3 to 64");
+    if !(2..=64).contains(&a.members) {
+        bail!("--members must be 2 to 64");
     }
     if a.clients == 0 || a.keys == 0 {
         bail!("--clients and --keys must be at least 1");
@@ -213,18 +213,28 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let (http_base, peer_base) = free_ports(a.members as u16)?;
+    // One more peer port: the mirror's witness.
+    let (http_base, peer_base) = free_ports(a.members as u16 + 1)?;
     let secret: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    let configs = try_local_cluster(
+    let mut configs = try_local_cluster(
         "chaos", &secret, a.members, &dir, http_base, peer_base, a.parity,
     )?;
+    // The 2-member mirror runs with its witness, as `up` starts it.
+    let witness = if a.members == 2 {
+        Some(try_local_witness(&mut configs, &dir, peer_base)?)
+    } else {
+        None
+    };
     let mut node_args = vec!["--test-hook".to_string(), "inject".to_string()];
     for h in &a.test_hooks {
         node_args.extend(["--test-hook".to_string(), h.clone()]);
     }
     let mut cluster = LocalCluster::start_with(configs, node_args)?;
+    if let Some(w) = &witness {
+        cluster.start_witness(w)?;
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())
         .context("SIGINT handler")?;
