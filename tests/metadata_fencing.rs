@@ -96,14 +96,7 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
     let v2 = pattern(70_000, 5);
     assert_eq!(c.put(0, "y", &v1).0, 201);
     let cut = 2;
-    for peer in [0, 1] {
-        ureq::put(&format!("{}/v1/faults/{peer}", c.url(cut)))
-            .send_string(r#"{"partition": true}"#)
-            .unwrap();
-        ureq::put(&format!("{}/v1/faults/{cut}", c.url(peer)))
-            .send_string(r#"{"partition": true}"#)
-            .unwrap();
-    }
+    c.isolate(cut, true);
     c.wait_down(&[cut], T);
     assert_eq!(c.put(0, "y", &v2).0, 201);
     // Member 2 still has v1 in its catalog and its fragments on disk.
@@ -118,14 +111,7 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
         }
     );
     assert_eq!(c.put(cut, "y", &pattern(10, 6)).0, 503);
-    for peer in [0, 1] {
-        ureq::delete(&format!("{}/v1/faults/{peer}", c.url(cut)))
-            .call()
-            .unwrap();
-        ureq::delete(&format!("{}/v1/faults/{cut}", c.url(peer)))
-            .call()
-            .unwrap();
-    }
+    c.isolate(cut, false);
     c.wait_until("healed and current", T, || {
         let (s, got) = c.get(cut, "y");
         s == 200 && got == v2

@@ -11,6 +11,12 @@ use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, Witn
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stripecast");
 
+/// The binary cluster members run: `BIN`, or `STRIPECAST_TEST_MEMBER_BIN`
+/// when set (to show that a regression test fails on an older build).
+pub fn member_bin() -> String {
+    std::env::var("STRIPECAST_TEST_MEMBER_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// `n` distinct free loopback ports (held open together so they differ).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
@@ -149,7 +155,7 @@ impl Cluster {
             .append(true)
             .open(cfg.data_dir.join("member.log"))
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(member_bin())
             .args(["node", "--config"])
             .arg(cfg.data_dir.join("config.toml"))
             .args(&self.node_args)
@@ -189,6 +195,22 @@ impl Cluster {
         if let Some((_, Some(mut c))) = self.witness.as_mut().map(|(c, p)| (c, p.take())) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Cuts member `i` off from every other member (both directions), or
+    /// heals it (`cut == false`).
+    pub fn isolate(&self, i: usize, cut: bool) {
+        for peer in (0..self.n()).filter(|&p| p != i) {
+            for (at, other) in [(i, peer), (peer, i)] {
+                let url = format!("{}/v1/faults/{other}", self.url(at));
+                let r = if cut {
+                    ureq::put(&url).send_string(r#"{"partition": true}"#)
+                } else {
+                    ureq::delete(&url).call()
+                };
+                r.expect("set a link fault");
+            }
         }
     }
 
