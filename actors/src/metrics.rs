@@ -115,6 +115,11 @@ impl Metrics {
                 "Objects this member rebuilt after returning.",
                 self.objects_rebuilt.load(Relaxed),
             ),
+            (
+                "stripecast_fragment_dir_scans_total",
+                "Fragment directories listed (start-up, scrub; never a read or a write).",
+                stripecast_persistence::fragment::tree::directory_scans(),
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");

@@ -350,10 +350,19 @@ impl Cluster {
             .unwrap()
     }
 
+    /// Member `i`'s fragment files (in the 256 shards of `fragments/`), sorted.
     pub fn fragments(&self, i: usize) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.data_dir(i).join("fragments"))
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let root = self.data_dir(i).join("fragments");
+        let list = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default()
+        };
+        let mut v: Vec<PathBuf> = list(&root)
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .flat_map(|shard| list(&shard))
+            .collect();
         v.retain(|p| p.extension().is_some_and(|e| e == "frag"));
         v.sort();
         v

@@ -13,7 +13,7 @@
 //! and its peers may hold nothing to repair it from.
 
 use serde::Serialize;
-use stripecast_persistence::fragment::list_fragments;
+use stripecast_persistence::fragment::{list_shard, FragmentName};
 use stripecast_persistence::{Codec, FragmentReader};
 use tracing::{info, warn};
 
@@ -34,18 +34,37 @@ pub struct ScrubReport {
 }
 
 impl ObjectService {
-    /// Scrubs this member's fragments.
+    /// Scrubs this member's fragments, one shard of the fragment directory
+    /// at a time (so a walk of millions of files holds one shard's list).
     pub async fn scrub(&self) -> Result<ScrubReport, ServiceError> {
-        let me = self.me();
-        let files = self
-            .store()
-            .run(|s| {
-                list_fragments(s.fragment_dir()).map_err(|e| {
-                    crate::store::StoreError::Internal(format!("listing fragments: {e}"))
-                })
-            })
-            .await?;
         let mut report = ScrubReport::default();
+        for shard in 0..=u8::MAX {
+            let files = self
+                .store()
+                .run(move |s| {
+                    list_shard(s.fragment_dir(), shard).map_err(|e| {
+                        crate::store::StoreError::Internal(format!("listing fragments: {e}"))
+                    })
+                })
+                .await?;
+            self.scrub_files(files, &mut report).await?;
+        }
+        self.metrics()
+            .corrupt_blocks
+            .fetch_add(report.corrupt, std::sync::atomic::Ordering::Relaxed);
+        info!(member = self.me(), ?report, "scrub finished");
+        Ok(report)
+    }
+
+    async fn scrub_files(
+        &self,
+        files: Vec<(std::path::PathBuf, FragmentName)>,
+        report: &mut ScrubReport,
+    ) -> Result<(), ServiceError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let me = self.me();
         let mut checked_all = Vec::with_capacity(files.len());
         for (path, fname) in files {
             let p = path.clone();
@@ -159,10 +178,6 @@ impl ObjectService {
                 }
             }
         }
-        self.metrics()
-            .corrupt_blocks
-            .fetch_add(report.corrupt, std::sync::atomic::Ordering::Relaxed);
-        info!(member = me, ?report, "scrub finished");
-        Ok(report)
+        Ok(())
     }
 }

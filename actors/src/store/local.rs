@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use stripecast_persistence::fragment::list_fragments;
+use stripecast_persistence::fragment::tree::{adopt_flat_fragments, create_shards};
 use stripecast_persistence::{
     Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
 };
@@ -67,6 +67,15 @@ impl LocalStore {
         let fragments = data_dir.join("fragments");
         std::fs::create_dir_all(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let catalog = Catalog::open(data_dir.join("catalog"))?;
+        let adopted =
+            adopt_flat_fragments(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
+        if adopted > 0 {
+            info!(
+                member,
+                adopted, "flat fragment files moved into their shards"
+            );
+        }
+        create_shards(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let removed = stripecast_persistence::fragment::remove_stale_temps(&fragments)
             .map_err(|e| StoreError::io(&fragments, e))?;
         let homeblock = catalog.homeblock()?;
@@ -97,19 +106,7 @@ impl LocalStore {
     /// The path of this member's fragment of `record`'s incarnation.
     pub fn fragment_path(&self, name: &str, incarnation: u32, count: u8) -> PathBuf {
         let index = u8::try_from(self.member).unwrap_or(u8::MAX);
-        self.fragments
-            .join(FragmentName::new(name, incarnation, index, count).file_name())
-    }
-
-    /// Every fragment file of `name` on this member, any incarnation.
-    fn fragments_of(&self, name: &str) -> Vec<(PathBuf, FragmentName)> {
-        match list_fragments(&self.fragments) {
-            Ok(all) => all.into_iter().filter(|(_, f)| f.is_for(name)).collect(),
-            Err(e) => {
-                warn!(member = self.member, error = %e, "cannot list fragments");
-                Vec::new()
-            }
-        }
+        FragmentName::new(name, incarnation, index, count).path_in(&self.fragments)
     }
 
     fn unlink(&self, path: &Path) {
@@ -213,12 +210,29 @@ impl LocalStore {
         Ok(cache.open.entry(key).or_insert(reader).clone())
     }
 
-    /// This member's fragment file of (name, incarnation), whatever its fragment count.
+    /// This member's fragment file of (name, incarnation), found by its
+    /// computed path, never by listing a directory. Its fragment count is
+    /// the catalog record's (the layout it was written with) or, failing
+    /// that, the volume's (the HomeBlock's member count); a fragment of
+    /// another count (an older incarnation while the volume grows) is not
+    /// found, and the reader rebuilds that block from its row.
     fn find_fragment(&self, name: &str, incarnation: u32) -> Result<PathBuf, StoreError> {
-        self.fragments_of(name)
+        let from_record = self
+            .catalog
+            .get_object(name)
+            .ok()
+            .flatten()
+            .map(|r| r.fragment_count);
+        let from_volume = self.homeblock().map(|h| h.member_count);
+        let mut counts = [from_record, from_volume];
+        if counts[0] == counts[1] {
+            counts[1] = None;
+        }
+        counts
             .into_iter()
-            .find(|(_, f)| f.incarnation == incarnation && u32::from(f.index) == self.member)
-            .map(|(p, _)| p)
+            .flatten()
+            .map(|count| self.fragment_path(name, incarnation, count))
+            .find(|p| p.is_file())
             .ok_or_else(|| StoreError::NotFound(format!("{name} incarnation {incarnation}")))
     }
 

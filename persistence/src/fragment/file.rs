@@ -18,7 +18,9 @@
 //! * Writers build the file under a temporary name, `fsync` it, rename it to
 //!   its final name and `fsync` the directory: after a crash a fragment either
 //!   exists whole under its final name or not at all (temporary files end in
-//!   `.tmp` and are ignored by [`crate::fragment::list_fragments`]).
+//!   `.tmp` and are ignored by [`crate::fragment::list_fragments`]). The
+//!   file goes into its shard of the fragment directory (see
+//!   [`crate::fragment::tree`]).
 //! * Every block read is verified against its table entry; a mismatch is
 //!   [`FragmentError::ChecksumMismatch`] with the block's number and a tracing
 //!   warning, never bad bytes. A corrupt table entry shows up the same way and is
@@ -69,8 +71,8 @@ impl FragmentSpec {
         })
     }
 
-    /// The fragment's file name.
-    pub fn file_name(&self) -> String {
+    /// The fragment's name.
+    pub fn fragment_name(&self) -> FragmentName {
         // validated by `FragmentWriter::create` before any use that matters
         FragmentName::new(
             &self.name,
@@ -78,7 +80,11 @@ impl FragmentSpec {
             u8::try_from(self.fragment_index).unwrap_or(u8::MAX),
             u8::try_from(self.layout.members()).unwrap_or(u8::MAX),
         )
-        .file_name()
+    }
+
+    /// The fragment's file name.
+    pub fn file_name(&self) -> String {
+        self.fragment_name().file_name()
     }
 
     fn header(&self, object_len: u64) -> FragmentHeader {
@@ -109,8 +115,9 @@ pub struct FragmentWriter {
 }
 
 impl FragmentWriter {
-    /// Starts a fragment in `dir` (which must exist) under a temporary name.
-    pub fn create(dir: &Path, spec: FragmentSpec) -> Result<FragmentWriter, FragmentError> {
+    /// Starts a fragment in its shard of the fragment directory `root`
+    /// (which must exist; see [`crate::fragment::tree`]) under a temporary name.
+    pub fn create(root: &Path, spec: FragmentSpec) -> Result<FragmentWriter, FragmentError> {
         check_name(&spec.name).map_err(|e| FragmentError::Params(e.to_string()))?;
         check_stripe(u64::from(spec.stripe_size))
             .map_err(|e| FragmentError::Params(e.to_string()))?;
@@ -120,6 +127,14 @@ impl FragmentWriter {
                 spec.fragment_index,
                 spec.layout.members()
             )));
+        }
+        let dir = &root.join(spec.fragment_name().shard());
+        match std::fs::create_dir(dir) {
+            // A new shard's entry in `root` must be durable before a
+            // fragment in it is acknowledged.
+            Ok(()) => sync_dir(root)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(FragmentError::io(dir, e)),
         }
         let temp = temp_path(dir, &spec.file_name());
         let file = OpenOptions::new()
@@ -542,6 +557,21 @@ impl FragmentReader {
 mod tests {
     use super::*;
 
+    /// Files (not directories) under `root`, shards included.
+    fn files_under(root: &Path) -> usize {
+        std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    files_under(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+
     fn spec(name: &str, layout: Layout, index: usize) -> FragmentSpec {
         FragmentSpec {
             name: name.into(),
@@ -575,11 +605,7 @@ mod tests {
             .ends_with(".i4.2of3.frag"));
         let names = crate::fragment::list_fragments(dir.path()).unwrap();
         assert_eq!(names.len(), 1);
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temp file left"
-        );
+        assert_eq!(files_under(dir.path()), 1, "temp file left");
         let mut r = FragmentReader::open_rw(&path).unwrap();
         assert!(r.matches_name(&names[0].1));
         assert_eq!(r.block_count(), 3);
@@ -675,7 +701,7 @@ mod tests {
             Err(FragmentError::BlockCount { .. })
         ));
         // The failed finish dropped the writer: no temp file remains.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(files_under(dir.path()), 0);
         assert!(
             FragmentWriter::create(dir.path(), spec("x", Layout::raid5(3).unwrap(), 3)).is_err()
         );
@@ -710,12 +736,12 @@ mod tests {
         // A crash: no finish, no Drop.
         std::mem::forget(w);
         assert!(!final_path.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(files_under(dir.path()), 1);
         assert!(crate::fragment::list_fragments(dir.path())
             .unwrap()
             .is_empty());
         assert_eq!(crate::fragment::remove_stale_temps(dir.path()).unwrap(), 1);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(files_under(dir.path()), 0);
     }
 
     #[test]
@@ -725,6 +751,6 @@ mod tests {
             FragmentWriter::create(dir.path(), spec("u", Layout::raid5(3).unwrap(), 0)).unwrap();
         w.append_block(&block(1)).unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(files_under(dir.path()), 0);
     }
 }

@@ -114,6 +114,18 @@ impl FragmentName {
         )
     }
 
+    /// The fan-out subdirectory of this fragment under a member's fragment
+    /// directory: the first byte of the object hash in hex (`00`..`ff`), so
+    /// every incarnation of one object shares it (see [`crate::fragment::tree`]).
+    pub fn shard(&self) -> String {
+        format!("{:02x}", self.hash[0])
+    }
+
+    /// Where this fragment lives under the fragment directory `root`.
+    pub fn path_in(&self, root: &Path) -> PathBuf {
+        root.join(self.shard()).join(self.file_name())
+    }
+
     /// True if this file belongs to `object` (compares the hash).
     pub fn is_for(&self, object: &str) -> bool {
         self.hash == object_hash(object)
@@ -192,38 +204,6 @@ pub fn is_temp_name(file_name: &str) -> bool {
         && file_name.contains(FRAG_SUFFIX)
 }
 
-/// The complete fragment files in `dir`, sorted by name. Other files (temporary
-/// fragments included) are skipped.
-pub fn list_fragments(dir: &Path) -> std::io::Result<Vec<(PathBuf, FragmentName)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Ok(parsed) = FragmentName::parse(name) {
-            if entry.file_type()?.is_file() {
-                out.push((entry.path(), parsed));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
-}
-
-/// Removes temporary fragment files left behind by a crash; returns how many.
-/// Only call when no writer of this directory is running.
-pub fn remove_stale_temps(dir: &Path) -> std::io::Result<usize> {
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_str().is_some_and(is_temp_name) && entry.file_type()?.is_file() {
-            std::fs::remove_file(entry.path())?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +220,16 @@ mod tests {
         assert!(!n.is_for("movies/trailer.mp5"));
         assert_eq!(sanitize_prefix(".."), "_.");
         assert_eq!(sanitize_prefix("é/x"), "__x");
+    }
+
+    #[test]
+    fn every_incarnation_of_an_object_shares_its_shard() {
+        let a = FragmentName::new("movies/x.ts", 3, 1, 3);
+        let b = FragmentName::new("movies/x.ts", 900, 0, 4);
+        assert_eq!(a.shard(), b.shard());
+        assert_eq!(a.shard().len(), 2);
+        let p = a.path_in(Path::new("/d"));
+        assert_eq!(p, Path::new("/d").join(a.shard()).join(a.file_name()));
     }
 
     #[test]
@@ -266,27 +256,6 @@ mod tests {
             assert!(FragmentName::parse(bad).is_err(), "{bad}");
         }
         assert!(FragmentName::parse("a-0123456789abcdef0123456789abcdef.i1.0of3.frag").is_ok());
-    }
-
-    #[test]
-    fn list_skips_temps_and_junk() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = FragmentName::new("a", 1, 0, 3);
-        let b = FragmentName::new("b", 1, 2, 3);
-        std::fs::write(dir.path().join(a.file_name()), b"").unwrap();
-        std::fs::write(dir.path().join(b.file_name()), b"").unwrap();
-        let t = temp_path(dir.path(), &a.file_name());
-        std::fs::write(&t, b"").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
-        let got: Vec<_> = list_fragments(dir.path())
-            .unwrap()
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
-        assert_eq!(got.len(), 2);
-        assert!(got.contains(&a) && got.contains(&b));
-        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
-        assert!(!t.exists());
     }
 
     proptest! {
