@@ -152,7 +152,10 @@ pub async fn start_member_with(
     let store = {
         let shared = shared.clone();
         let dir = cfg.data_dir.clone();
-        ChildSpec::try_new("store", move |_| StoreActor::open(shared.clone(), &dir, me))
+        let cache = cfg.store.reader_cache_files as usize;
+        ChildSpec::try_new("store", move |_| {
+            StoreActor::open(shared.clone(), &dir, me, cache)
+        })
     };
     let (membership, membership_ref, view) = membership_spec(&cfg);
     let status = StatusSource::new();

@@ -68,6 +68,8 @@ pub enum ErrorKind {
     CueObject,
     /// A `[witness]` with a member's id, or beside an odd number of members.
     Witness,
+    /// A `[store]` bound out of its range.
+    Store,
 }
 
 /// A configuration error naming the file, position and field.

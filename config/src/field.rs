@@ -31,6 +31,8 @@ pub(crate) enum Field {
     RingSwitch,
     /// `ring.switch_http`.
     RingSwitchHttp,
+    /// `store.reader_cache_files`.
+    ReaderCacheFiles,
     /// `witness.id`.
     WitnessId,
     /// `witness.peer`.
@@ -53,6 +55,7 @@ impl fmt::Display for Field {
             Field::MemberHttp(i) => write!(f, "members[{i}].http"),
             Field::RingSwitch => f.write_str("ring.switch"),
             Field::RingSwitchHttp => f.write_str("ring.switch_http"),
+            Field::ReaderCacheFiles => f.write_str("store.reader_cache_files"),
             Field::WitnessId => f.write_str("witness.id"),
             Field::WitnessPeer => f.write_str("witness.peer"),
         }

@@ -130,7 +130,7 @@ mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use local::{local_cluster, try_local_cluster, try_local_witness};
-pub use model::{ClusterConfig, MemberConfig, MemberEntry, WitnessEntry};
+pub use model::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, WitnessEntry};
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,
 };

@@ -35,6 +35,13 @@ pub const MAX_MEMBERS: usize = 255;
 /// every value representable as a TOML (signed 64-bit) integer.
 pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// Default number of open fragment files a member keeps for reads.
+pub const DEFAULT_READER_CACHE_FILES: u32 = 256;
+
+/// Most open fragment files a member may keep for reads: each is a file
+/// descriptor, and the process's limit is usually a few thousand to 1 Mi.
+pub const MAX_READER_CACHE_FILES: u32 = 65_536;
+
 /// Most feeds a ring can have: the switch splices every output on one actor,
 /// and the ring's status and tests stay readable.
 pub const MAX_RING_FEEDS: usize = 64;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::limits::{MAX_MEMBERS, MIN_MEMBERS};
-use crate::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, WitnessEntry};
+use crate::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, Timeouts, WitnessEntry};
 
 /// The file name errors carry: the parameters came from no file.
 const ORIGIN: &str = "<local cluster>";
@@ -111,6 +111,7 @@ pub fn try_local_cluster(
                 parity,
             },
             timeouts: Timeouts::default(),
+            store: StoreSettings::default(),
             members: members.clone(),
             ring: None,
             witness: None,

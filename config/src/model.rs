@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::limits::{DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE};
 use crate::switch_model::RingLink;
 use crate::timeouts::Timeouts;
 
@@ -37,6 +37,9 @@ pub struct MemberConfig {
     /// Failure detection and networking timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Bounds of the member's local store (`[store]`).
+    #[serde(default)]
+    pub store: StoreSettings,
     /// All members of the cluster, this one included, in file order.
     pub members: Vec<MemberEntry>,
     /// This member's link to the ring's switch fabric (`[ring]`); `None`:
@@ -79,6 +82,23 @@ impl fmt::Debug for ClusterConfig {
             .field("stripe_size", &self.stripe_size)
             .field("parity", &self.parity)
             .finish()
+    }
+}
+
+/// The member's local store (the optional `[store]` table).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Fragment files kept open for reads (an LRU-ish cache; pinned files
+    /// of reads in progress are never closed), 1..=65,536.
+    pub reader_cache_files: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            reader_cache_files: DEFAULT_READER_CACHE_FILES,
+        }
     }
 }
 
@@ -220,6 +240,7 @@ mod tests {
                 parity,
             },
             timeouts: Timeouts::default(),
+            store: StoreSettings::default(),
             members: (0..n).map(entry).collect(),
             ring: None,
             witness: None,

@@ -22,11 +22,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::field::{Field, Violation};
-use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::limits::{DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE};
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
-    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, Timeouts, WitnessEntry,
+    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, StoreSettings, Timeouts,
+    WitnessEntry,
 };
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +38,8 @@ pub(crate) struct RawConfig {
     cluster: RawCluster,
     #[serde(default)]
     timeouts: RawTimeouts,
+    #[serde(default)]
+    store: RawStore,
     members: Spanned<Vec<RawMember>>,
     ring: Option<RawRing>,
     witness: Option<RawWitness>,
@@ -60,6 +63,12 @@ struct RawTimeouts {
     request_timeout_ms: Option<Spanned<u64>>,
     reconnect_backoff_initial_ms: Option<Spanned<u64>>,
     reconnect_backoff_max_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    reader_cache_files: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +170,13 @@ impl RawDocument for RawConfig {
                     .map_or(DEFAULT_PARITY, |p| *p.get_ref()),
             },
             timeouts,
+            store: StoreSettings {
+                reader_cache_files: self
+                    .store
+                    .reader_cache_files
+                    .as_ref()
+                    .map_or(DEFAULT_READER_CACHE_FILES, |v| *v.get_ref()),
+            },
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
             witness: self
@@ -193,6 +209,7 @@ impl RawDocument for RawConfig {
             Field::MemberHttp(i) => member(i).map(|m| m.http.span()),
             Field::RingSwitch => self.ring.as_ref().map(|r| r.switch.span()),
             Field::RingSwitchHttp => self.ring.as_ref().map(|r| r.switch_http.span()),
+            Field::ReaderCacheFiles => self.store.reader_cache_files.as_ref().map(Spanned::span),
             Field::WitnessId => self.witness.as_ref().map(|w| w.id.span()),
             Field::WitnessPeer => self.witness.as_ref().map(|w| w.peer.span()),
         }

@@ -12,7 +12,9 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::limits::{DEFAULT_PARITY, DEFAULT_STRIPE_SIZE};
+use crate::limits::{
+    DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE, MAX_READER_CACHE_FILES,
+};
 use crate::timeouts::TimeoutKey;
 use crate::{MemberConfig, Timeouts};
 
@@ -75,6 +77,18 @@ impl MemberConfig {
                 key.get(&defaults)
             )?;
         }
+
+        writeln!(out)?;
+        writeln!(out, "[store]")?;
+        writeln!(
+            out,
+            "# Fragment files kept open for reads, 1..={MAX_READER_CACHE_FILES} (default {DEFAULT_READER_CACHE_FILES})."
+        )?;
+        writeln!(
+            out,
+            "reader_cache_files = {}",
+            self.store.reader_cache_files
+        )?;
 
         if let Some(ring) = &self.ring {
             writeln!(out)?;

@@ -28,7 +28,8 @@ use std::net::SocketAddr;
 
 use crate::field::{Field, Violation};
 use crate::limits::{
-    MAX_MEMBERS, MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS, MIN_SECRET_LEN, MIN_STRIPE_SIZE,
+    MAX_MEMBERS, MAX_READER_CACHE_FILES, MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS,
+    MIN_SECRET_LEN, MIN_STRIPE_SIZE,
 };
 use crate::timeouts::TimeoutKey;
 use crate::{ErrorKind, MemberConfig};
@@ -48,7 +49,23 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_members(c)?;
     check_parity(c)?;
     check_ring(c)?;
-    check_witness(c)
+    check_witness(c)?;
+    check_store(c)
+}
+
+fn check_store(c: &MemberConfig) -> Result<(), Violation> {
+    let files = c.store.reader_cache_files;
+    if !(1..=MAX_READER_CACHE_FILES).contains(&files) {
+        return Err(Violation::new(
+            Field::ReaderCacheFiles,
+            ErrorKind::Store,
+            format!(
+                "{files} is out of range: 1..={MAX_READER_CACHE_FILES} open fragment files \
+                 (each is a file descriptor)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_witness(c: &MemberConfig) -> Result<(), Violation> {

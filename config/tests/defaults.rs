@@ -95,6 +95,7 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "timeouts.request_timeout_ms",
         "timeouts.reconnect_backoff_initial_ms",
         "timeouts.reconnect_backoff_max_ms",
+        "store.reader_cache_files",
         "members[].id",
         "members[].peer",
         "members[].http",

@@ -7,9 +7,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use stripecast_config::limits::MAX_TIMEOUT_MS;
+use stripecast_config::limits::{MAX_READER_CACHE_FILES, MAX_TIMEOUT_MS};
 use stripecast_config::{
-    ClusterConfig, MemberConfig, MemberEntry, RingLink, Timeouts, WitnessEntry,
+    ClusterConfig, MemberConfig, MemberEntry, RingLink, StoreSettings, Timeouts, WitnessEntry,
 };
 
 /// Any string of arbitrary chars (control characters, quotes, newlines and
@@ -147,6 +147,9 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                     parity,
                 },
                 timeouts,
+                store: StoreSettings {
+                    reader_cache_files: 1 + (stripe_log2 * 997) % MAX_READER_CACHE_FILES,
+                },
                 members,
                 ring,
             },

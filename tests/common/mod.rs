@@ -105,6 +105,7 @@ impl Cluster {
                     parity: opts.parity,
                 },
                 timeouts: Timeouts::default(),
+                store: stripecast_config::StoreSettings::default(),
                 members: members.clone(),
                 ring: opts.ring,
                 witness: witness.clone(),

@@ -41,8 +41,6 @@ struct ReaderCache {
 
 /// A read session that never closed (its coordinator died) is dropped after this.
 const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
-/// Unpinned open files kept for reuse.
-const CACHE_LIMIT: usize = 256;
 
 pub struct LocalStore {
     member: u32,
@@ -55,6 +53,9 @@ pub struct LocalStore {
     catalog: Catalog,
     commit_lock: Mutex<()>,
     readers: Mutex<ReaderCache>,
+    /// Open fragment files kept for reuse (`[store] reader_cache_files`);
+    /// files pinned by reads in progress come on top.
+    reader_cache_files: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,7 +64,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl LocalStore {
     /// Opens (creating if needed) `data_dir/fragments` and `data_dir/catalog`.
-    pub fn open(data_dir: &Path, member: u32) -> Result<LocalStore, StoreError> {
+    pub fn open(
+        data_dir: &Path,
+        member: u32,
+        reader_cache_files: usize,
+    ) -> Result<LocalStore, StoreError> {
         let fragments = data_dir.join("fragments");
         std::fs::create_dir_all(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let catalog = Catalog::open(data_dir.join("catalog"))?;
@@ -88,6 +93,7 @@ impl LocalStore {
             catalog,
             commit_lock: Mutex::new(()),
             readers: Mutex::new(ReaderCache::default()),
+            reader_cache_files: reader_cache_files.max(1),
         })
     }
 
@@ -194,13 +200,13 @@ impl LocalStore {
         let path = self.find_fragment(name, incarnation)?;
         let reader = Arc::new(FragmentReader::open(&path)?);
         let mut cache = lock(&self.readers);
-        if cache.open.len() >= CACHE_LIMIT {
+        if cache.open.len() >= self.reader_cache_files {
             let pins = &cache.pins;
             let evict: Vec<_> = cache
                 .open
                 .keys()
                 .filter(|k| !pins.contains_key(*k))
-                .take(CACHE_LIMIT / 4)
+                .take(self.reader_cache_files.div_ceil(4))
                 .cloned()
                 .collect();
             for k in evict {
@@ -276,6 +282,11 @@ impl LocalStore {
                 }
             }
         }
+    }
+
+    /// Fragment files open in the reader cache (pinned or not).
+    pub fn open_readers(&self) -> usize {
+        lock(&self.readers).open.len()
     }
 
     pub fn close_read(&self, session: u64) {

@@ -108,8 +108,9 @@ impl StoreActor {
         shared: SharedStore,
         data_dir: &Path,
         member: u32,
+        reader_cache_files: usize,
     ) -> Result<StoreActor, StoreError> {
-        let store = LocalStore::open(data_dir, member).inspect_err(|e| {
+        let store = LocalStore::open(data_dir, member, reader_cache_files).inspect_err(|e| {
             error!(member, error = %e, "cannot open the store");
         })?;
         shared.set(Some(Arc::new(store)));

@@ -76,6 +76,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                     parity: 1,
                 },
                 timeouts: timeouts.clone(),
+                store: stripecast_config::StoreSettings::default(),
                 members: members.clone(),
                 ring: None,
                 witness: None,

@@ -155,6 +155,7 @@ pub fn bench_configs(
                 parity,
             },
             timeouts: Timeouts::default(),
+            store: stripecast_config::StoreSettings::default(),
             members: members.clone(),
             ring: None,
             witness: None,

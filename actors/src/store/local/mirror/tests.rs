@@ -44,7 +44,7 @@ fn has_fragment(store: &LocalStore, name: &str, incarnation: u32) -> bool {
 
 fn open() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path(), 0).unwrap();
+    let store = LocalStore::open(dir.path(), 0, 256).unwrap();
     store
         .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
         .unwrap();
@@ -198,4 +198,28 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
     assert_eq!(store.marks_for(3), vec![2]);
     assert_eq!(store.object_count(), 3);
     assert_eq!(store.homeblock().unwrap().incarnation, 4);
+}
+
+/// The open-file cache holds at most `reader_cache_files` unpinned files.
+/// (That reads list no directory is shown per process by `tests/scale.rs`:
+/// the scan counter is process-wide and other unit tests open stores.)
+#[test]
+fn reads_keep_the_reader_cache_bounded_and_list_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path(), 0, 4).unwrap();
+    store
+        .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
+        .unwrap();
+    for k in 0..20 {
+        fragment(&store, &format!("o{k}"), 3);
+    }
+    for k in 0..20 {
+        let block = store.read_block(&format!("o{k}"), 3, 0, true).unwrap();
+        assert_eq!(block, vec![3u8; 4096]);
+        assert!(store.open_readers() <= 4, "{} open", store.open_readers());
+    }
+    assert!(
+        store.read_block("o0", 4, 0, true).is_err(),
+        "another incarnation"
+    );
 }

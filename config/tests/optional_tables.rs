@@ -1,5 +1,6 @@
-//! The `[witness]` table: a metadata-only voter beside an even number of
-//! members. Its mistakes name the file, line and field like every other.
+//! The `[witness]` table (a metadata-only voter beside an even number of
+//! members) and the `[store]` bounds. Their mistakes name the file, line
+//! and field like every other.
 
 mod common;
 
@@ -70,4 +71,18 @@ fn an_unknown_witness_key_is_refused() {
     ));
     assert_eq!(e.kind(), ErrorKind::UnknownKey, "{e}");
     assert_eq!(e.line(), Some(31), "{e}");
+}
+
+#[test]
+fn the_reader_cache_bound_is_checked_on_its_line() {
+    let c = parse(&mirror_with("[store]\nreader_cache_files = 1024\n")).unwrap();
+    assert_eq!(c.store.reader_cache_files, 1024);
+    assert_eq!(parse(&mirror()).unwrap().store.reader_cache_files, 256);
+    let e = assert_error(
+        &mirror_with("[store]\nreader_cache_files = 0\n"),
+        ErrorKind::Store,
+        29,
+        "store.reader_cache_files",
+    );
+    assert!(e.to_string().contains("1..=65536"), "{e}");
 }
