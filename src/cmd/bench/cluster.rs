@@ -37,6 +37,10 @@ pub struct Args {
     /// Concurrent clients of the small-object PUTs.
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// Stored-object counts at which the 64 KiB PUT/GET rates are measured
+    /// again (e.g. 1000,10000,100000), after filling with 4 KiB objects.
+    #[arg(long, value_delimiter = ',')]
+    small_stages: Vec<usize>,
     /// Run the members from this binary (another build, for a before/after comparison).
     #[arg(long)]
     member_bin: Option<std::path::PathBuf>,
@@ -232,7 +236,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|i| cluster.node(i).node.to_string())
         .collect();
     let small = (args.small > 0)
-        .then(|| super::small::run(&bases, dir.path(), args.small, args.clients.max(1)))
+        .then(|| {
+            super::small::run(
+                &bases,
+                dir.path(),
+                args.small,
+                args.clients.max(1),
+                &args.small_stages,
+            )
+        })
         .transpose()?;
     let urls: Vec<String> = (0..args.nodes)
         .map(|i| {
@@ -421,6 +433,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "    64 KiB PUT  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync ({:.0} /s); p50 {:.1} ms, p99 {:.1} ms",
                 s.put_64k_per_s, s.put_64k_vs_raw, s.raw_fsync_64k_per_s, s.put_64k_p50_ms, s.put_64k_p99_ms
             );
+            println!(
+                "    64 KiB GET  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync",
+                s.get_64k_per_s, s.get_64k_vs_raw
+            );
+            for st in &s.stages {
+                println!(
+                    "    with {:>8} stored: 64 KiB PUT {:>6.0} /s ({:.2}x first), GET {:>6.0} /s ({:.2}x first)",
+                    st.stored, st.put_64k_per_s, st.put_vs_first, st.get_64k_per_s, st.get_vs_first
+                );
+            }
         }
     }
     Ok(())

@@ -3,7 +3,13 @@
 //! of a 64 KiB PUT), beside a baseline measured in the same run: the same
 //! number of files of the same size written and fsynced by as many threads
 //! on the same disk.
+//!
+//! With stages (`--small-stages 1000,10000`), the 64 KiB PUT and GET rates
+//! are measured again after filling the cluster with 4 KiB objects up to
+//! each stored count, as ratios to the first stage: per-operation cost must
+//! not grow with the objects stored.
 
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,16 +31,35 @@ pub struct SmallReport {
     /// Baseline: 64 KiB files written and fsynced per second by as many threads.
     pub raw_fsync_64k_per_s: f64,
     pub put_64k_vs_raw: f64,
+    /// GETs of the 64 KiB objects per second, by as many clients.
+    pub get_64k_per_s: f64,
+    pub get_64k_vs_raw: f64,
+    /// The rates again with more objects stored (`--small-stages`).
+    pub stages: Vec<SmallStage>,
 }
 
-/// `n` PUTs of `size` bytes spread over `clients` threads and the members'
-/// `bases` (`http://host:port`); answers the wall time and each PUT's latency.
-fn puts(
+/// The 64 KiB rates with `stored` objects already in the cluster (the
+/// objects being measured not counted).
+#[derive(Debug, Serialize)]
+pub struct SmallStage {
+    pub stored: usize,
+    pub put_64k_per_s: f64,
+    pub get_64k_per_s: f64,
+    /// Ratios to the first stage (the goal is >= 0.9).
+    pub put_vs_first: f64,
+    pub get_vs_first: f64,
+}
+
+/// `n` PUTs (or, with `get`, GETs checked for length) of `size` bytes spread
+/// over `clients` threads and the members' `bases` (`http://host:port`);
+/// answers the wall time and each request's latency.
+fn requests(
     bases: &[String],
     tag: &str,
     size: usize,
     n: usize,
     clients: usize,
+    get: bool,
 ) -> anyhow::Result<(Duration, Vec<Duration>)> {
     let body = super::xorshift_bytes(size, size as u64 ^ 0x5DEE_CE66);
     let next = AtomicUsize::new(0);
@@ -57,10 +82,21 @@ fn puts(
                             encode_name(&format!("bench/{tag}/{k:06}"))
                         );
                         let t = Instant::now();
-                        agent
-                            .put(&url)
-                            .send_bytes(body)
-                            .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
+                        if get {
+                            let mut got = Vec::with_capacity(size);
+                            agent
+                                .get(&url)
+                                .call()
+                                .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?
+                                .into_reader()
+                                .read_to_end(&mut got)?;
+                            ensure!(got.len() == size, "GET {url}: {} bytes", got.len());
+                        } else {
+                            agent
+                                .put(&url)
+                                .send_bytes(body)
+                                .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
+                        }
                         lat.push(t.elapsed());
                     }
                 })
@@ -124,14 +160,57 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-/// Runs the small-object PUTs against the members at `bases`.
-pub fn run(bases: &[String], dir: &Path, n: usize, clients: usize) -> anyhow::Result<SmallReport> {
-    let (wall_4k, _) = puts(bases, "4k", 4 << 10, n, clients)?;
-    let (wall_64k, mut lat) = puts(bases, "64k", 64 << 10, n, clients)?;
+/// Runs the small-object PUTs and GETs against the members at `bases`,
+/// then each stage of `stages` (stored-object counts, ascending).
+pub fn run(
+    bases: &[String],
+    dir: &Path,
+    n: usize,
+    clients: usize,
+    stages: &[usize],
+) -> anyhow::Result<SmallReport> {
+    let (wall_4k, _) = requests(bases, "4k", 4 << 10, n, clients, false)?;
+    let (wall_64k, mut lat) = requests(bases, "64k", 64 << 10, n, clients, false)?;
+    let (get_64k, _) = requests(bases, "64k", 64 << 10, n, clients, true)?;
     lat.sort_unstable();
     let raw = raw_fsync(dir, 64 << 10, n, clients)?;
     let per_s = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    let mut stored = 2 * n;
+    let mut measured: Vec<SmallStage> = Vec::new();
+    for (i, &target) in stages.iter().enumerate() {
+        if target > stored {
+            // Fill with 4 KiB objects (not timed) up to the stage's count.
+            requests(
+                bases,
+                &format!("fill{i}"),
+                4 << 10,
+                target - stored,
+                clients,
+                false,
+            )?;
+            stored = target;
+        }
+        let before = stored;
+        let tag = format!("stage{i}");
+        let (put, _) = requests(bases, &tag, 64 << 10, n, clients, false)?;
+        let (get, _) = requests(bases, &tag, 64 << 10, n, clients, true)?;
+        stored += n;
+        let (put, get) = (per_s(put), per_s(get));
+        let first = measured
+            .first()
+            .map_or((put, get), |f| (f.put_64k_per_s, f.get_64k_per_s));
+        measured.push(SmallStage {
+            stored: before,
+            put_64k_per_s: put,
+            get_64k_per_s: get,
+            put_vs_first: put / first.0,
+            get_vs_first: get / first.1,
+        });
+    }
     Ok(SmallReport {
+        get_64k_per_s: per_s(get_64k),
+        get_64k_vs_raw: raw.as_secs_f64() / get_64k.as_secs_f64(),
+        stages: measured,
         clients,
         objects_per_size: n,
         put_4k_per_s: per_s(wall_4k),
