@@ -85,6 +85,24 @@ impl PeerRequester for Peers {
     }
 }
 
+/// A supervised process of the cluster (a member or the witness), as its
+/// command runs it: wait on its tree, shut it down in order.
+pub trait Process {
+    fn tree(&self) -> &SupervisorHandle;
+    /// Stops the tree in order and removes the pid file.
+    fn shutdown(self) -> impl std::future::Future<Output = ()>;
+}
+
+impl Process for Member {
+    fn tree(&self) -> &SupervisorHandle {
+        &self.tree
+    }
+
+    async fn shutdown(self) {
+        Member::shutdown(self).await
+    }
+}
+
 /// A running member.
 pub struct Member {
     pub tree: SupervisorHandle,

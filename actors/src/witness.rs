@@ -114,6 +114,16 @@ impl Witness {
     }
 }
 
+impl crate::node::Process for Witness {
+    fn tree(&self) -> &SupervisorHandle {
+        &self.tree
+    }
+
+    async fn shutdown(self) {
+        Witness::shutdown(self).await
+    }
+}
+
 /// Starts the witness of `cfg` (whose `id` is the witness's) inside the
 /// current actix system.
 pub async fn start_witness(cfg: MemberConfig) -> Result<Witness, NodeError> {

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod node;
 pub mod ring;
 pub mod ring_demo;
+pub mod serve;
 pub mod switch;
 pub mod ts;
 pub mod up;

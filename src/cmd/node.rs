@@ -23,22 +23,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hooks = TestHooks::parse(&args.test_hooks)?;
     let cfg = MemberConfig::load(&args.config)?;
     let id = cfg.id;
-    actix::System::new().block_on(async move {
-        let member = start_member_with(cfg, hooks)
+    super::serve::until_signal("member", id, async move {
+        start_member_with(cfg, hooks)
             .await
-            .with_context(|| format!("starting member {id}"))?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        let exit = tokio::select! {
-            _ = tokio::signal::ctrl_c() => None,
-            _ = term.recv() => None,
-            reason = member.tree.wait_exit() => Some(reason),
-        };
-        if let Some(reason) = exit {
-            anyhow::bail!("member {id}: supervision tree gave up: {reason}");
-        }
-        tracing::info!(member = id, "stopping");
-        member.shutdown().await;
-        Ok(())
+            .with_context(|| format!("starting member {id}"))
     })
 }

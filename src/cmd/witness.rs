@@ -26,22 +26,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let id = cfg.id;
-    actix::System::new().block_on(async move {
-        let witness = start_witness(cfg)
+    super::serve::until_signal("witness", id, async move {
+        start_witness(cfg)
             .await
-            .with_context(|| format!("starting witness {id}"))?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        let exit = tokio::select! {
-            _ = tokio::signal::ctrl_c() => None,
-            _ = term.recv() => None,
-            reason = witness.tree.wait_exit() => Some(reason),
-        };
-        if let Some(reason) = exit {
-            anyhow::bail!("witness {id}: supervision tree gave up: {reason}");
-        }
-        tracing::info!(member = id, "stopping");
-        witness.shutdown().await;
-        Ok(())
+            .with_context(|| format!("starting witness {id}"))
     })
 }
