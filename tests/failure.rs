@@ -501,14 +501,11 @@ fn a_put_survives_a_member_killed_in_the_middle_of_it() {
     let url = format!("{}/v1/objects/big/movie.ts", c.url(0));
     let body = data.clone();
     let put = std::thread::spawn(move || {
-        match ureq::put(&url)
-            .timeout(Duration::from_secs(300))
-            .send_bytes(&body)
-        {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-            Err(e) => (0, e.to_string()),
-        }
+        common::status_body(
+            ureq::put(&url)
+                .timeout(Duration::from_secs(300))
+                .send_bytes(&body),
+        )
     });
     // Killed once its fragment is partly written (10 MB of 100).
     c.wait_until("member 2 writing its fragment", T, || {

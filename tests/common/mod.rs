@@ -151,21 +151,7 @@ impl Cluster {
 
     pub fn spawn(&mut self, i: usize) {
         let cfg = &self.configs[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cfg.data_dir.join("member.log"))
-            .unwrap();
-        let child = Command::new(member_bin())
-            .args(["node", "--config"])
-            .arg(cfg.data_dir.join("config.toml"))
-            .args(&self.node_args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn member");
+        let child = spawn_logged(&member_bin(), "node", cfg, "member.log", &self.node_args);
         self.procs[i] = Some(child);
     }
 
@@ -174,21 +160,7 @@ impl Cluster {
         let Some((cfg, proc)) = &mut self.witness else {
             return;
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cfg.data_dir.join("witness.log"))
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["witness", "--config"])
-            .arg(cfg.data_dir.join("config.toml"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn witness");
-        *proc = Some(child);
+        *proc = Some(spawn_logged(BIN, "witness", cfg, "witness.log", &[]));
     }
 
     /// SIGKILLs the witness, and reaps it.
@@ -370,7 +342,33 @@ impl Cluster {
     }
 }
 
-fn status_body(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+/// `BIN SUBCOMMAND --config DATA_DIR/config.toml ARGS`, logging to `DATA_DIR/LOG`.
+fn spawn_logged(
+    bin: &str,
+    subcommand: &str,
+    cfg: &MemberConfig,
+    log: &str,
+    args: &[String],
+) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cfg.data_dir.join(log))
+        .unwrap();
+    Command::new(bin)
+        .args([subcommand, "--config"])
+        .arg(cfg.data_dir.join("config.toml"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {subcommand}: {e}"))
+}
+
+/// The status and body of a request's answer (0 and the error when none came).
+pub fn status_body(r: Result<ureq::Response, ureq::Error>) -> (u16, String) {
     match r {
         Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
