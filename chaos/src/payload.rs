@@ -9,13 +9,17 @@
 //! matches nothing, and the reason says what it looked like.
 //!
 //! Invariant: `identify(key, &encode(key, id, len)) == Ok(id)` for every
-//! `len >= HEADER_LEN`, and any single changed, missing or extra byte makes
-//! `identify` fail.
+//! `len >= MIN_LEN`, and any single changed, missing or extra byte makes
+//! `identify` fail. Payloads are at least [`MIN_LEN`] long, not just the
+//! header: with no stream bytes after it, a flipped bit in the header's
+//! client or seq would read as another write's valid payload.
 
 use std::fmt;
 
-/// Bytes of the header; payloads are at least this long.
+/// Bytes of the header.
 pub const HEADER_LEN: usize = 28;
+/// Shortest payload: the header and 8 stream bytes that depend on its id.
+pub const MIN_LEN: usize = HEADER_LEN + 8;
 const MAGIC: &[u8; 4] = b"SCX1";
 
 /// Which write a payload belongs to (unique per key: a client's sequence numbers never repeat).
@@ -93,9 +97,9 @@ fn encode_header(key: &str, id: WriteId, len: usize) -> [u8; HEADER_LEN] {
     h
 }
 
-/// The payload of write `id` on `key`, `len` bytes long (at least [`HEADER_LEN`]).
+/// The payload of write `id` on `key`, `len` bytes long (at least [`MIN_LEN`]).
 pub fn encode(key: &str, id: WriteId, len: usize) -> Vec<u8> {
-    let len = len.max(HEADER_LEN);
+    let len = len.max(MIN_LEN);
     let mut out = vec![0u8; len];
     out[..HEADER_LEN].copy_from_slice(&encode_header(key, id, len));
     fill(stream_seed(key, id), HEADER_LEN, &mut out[HEADER_LEN..]);
@@ -195,7 +199,7 @@ pub fn matches_at(
 /// Which write of `key` `body` is, or why it is none.
 pub fn identify(key: &str, body: &[u8]) -> Result<WriteId, Mismatch> {
     let len = body.len();
-    if len < HEADER_LEN {
+    if len < MIN_LEN {
         return Err(Mismatch::Short { len });
     }
     if &body[0..4] != MAGIC {
@@ -253,7 +257,7 @@ mod tests {
 
     #[test]
     fn identifies_its_own_write_at_every_size() {
-        for len in [28, 40, 1000, 65536, 65537, 786_439, 1_300_000] {
+        for len in [MIN_LEN, 40, 1000, 65536, 65537, 786_439, 1_300_000] {
             let body = encode("k01", ID, len);
             assert_eq!(body.len(), len);
             assert_eq!(identify("k01", &body), Ok(ID));
@@ -301,7 +305,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_single_byte_change_is_caught(len in 28usize..5000, at in any::<prop::sample::Index>(), x in 1u8..=255) {
+        fn any_single_byte_change_is_caught(len in MIN_LEN..5000usize, at in any::<prop::sample::Index>(), x in 1u8..=255) {
             let mut body = encode("key", ID, len);
             let i = at.index(len);
             body[i] ^= x;

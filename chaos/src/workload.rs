@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::history::OpKind;
-use crate::payload::HEADER_LEN;
+use crate::payload::MIN_LEN;
 
 /// The workload's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +54,9 @@ impl Workload {
             keys: (0..keys).map(|k| format!("chaos/k{k:02}")).collect(),
             members,
             sizes: vec![
-                40.max(HEADER_LEN),
+                40.max(MIN_LEN),
                 1000,
-                stripe_size.max(HEADER_LEN),
+                stripe_size.max(MIN_LEN),
                 3 * row + 123,
                 1_300_000,
                 3 << 20,
