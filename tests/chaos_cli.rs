@@ -233,11 +233,13 @@ fn a_member_serving_unverified_blocks_under_rot_is_reported() {
         "--seed",
         "5",
         "--duration",
-        "12s",
+        // Long enough that a rotten block is read while the other chaos
+        // tests of this binary load the machine (12 s missed it once).
+        "20s",
         "--faults",
         "rot",
         "--clients",
-        "2",
+        "3",
         "--keys",
         "24",
         "--test-hook",
