@@ -102,6 +102,13 @@ fn put_through_a_rebuilding_member_is_not_lost() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(acked);
+    // A 503 is allowed while member 0's view of the restarted member
+    // settles; the answer must come, and be the acknowledged bytes.
+    c.wait_until("GET zzz via 0 answers 200", T, || {
+        let (st, _) = c.get(0, "zzz");
+        assert!(st == 200 || st == 503, "GET zzz via 0: {st}");
+        st == 200
+    });
     let (st, got) = c.get(0, "zzz");
     assert_eq!(st, 200);
     assert!(
