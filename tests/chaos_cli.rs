@@ -80,11 +80,13 @@ fn rot_with_fixed_seeds_gives_no_violation() {
         let figures = &r["report"]["figures"];
         assert!(figures["all"]["ops"].as_u64().unwrap() > 50, "{figures}");
         assert_eq!(figures["final_reads"], 12 * 5);
-        // Rot really flipped bytes in fragment files.
+        // Rot really flipped bytes in fragment files or packed images.
         let history = std::fs::read_to_string(&hist).unwrap();
         let flipped = history
             .lines()
-            .filter(|l| l.contains("\"type\":\"fault\"") && l.contains(".frag @"))
+            .filter(|l| {
+                l.contains("\"type\":\"fault\"") && (l.contains(".frag @") || l.contains(".pack+"))
+            })
             .count();
         assert!(flipped > 0, "no rot was done:\n{history}");
         // The history checks again, on its own, to the same verdict.

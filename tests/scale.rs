@@ -1,6 +1,8 @@
 //! Per-operation cost does not grow with the objects stored: a member finds
-//! a fragment by computing its path, never by listing a directory, and its
-//! fragment directory fans out into 256 shards.
+//! a fragment by computing its path (a file) or its key (packed), never by
+//! listing a directory, and its fragment directory fans out into 256 shards.
+//! Most objects here are of one row (packed); every tenth spans two rows
+//! (a fragment file).
 
 mod common;
 
@@ -12,6 +14,16 @@ use common::{pattern, Cluster};
 const OBJECTS: usize = 20_000;
 const THREADS: usize = 8;
 const SCANS: &str = "stripecast_fragment_dir_scans_total";
+const PACKED: &str = "stripecast_packed_fragments";
+
+/// Every tenth object spans two rows of 3 members at a 64 KiB stripe.
+fn object_len(k: usize) -> usize {
+    if k % 10 == 0 {
+        140_000 + k % 1000
+    } else {
+        1000 + k % 3000
+    }
+}
 
 #[test]
 fn twenty_thousand_small_objects_and_no_directory_listing_on_the_data_path() {
@@ -28,9 +40,14 @@ fn twenty_thousand_small_objects_and_no_directory_listing_on_the_data_path() {
                 if k >= OBJECTS {
                     return;
                 }
-                let body = pattern(1000 + k % 3000, k as u64);
+                let body = pattern(object_len(k), k as u64);
                 let (status, text) = c.put(k % 3, &format!("small/{k:05}"), &body);
-                assert_eq!(status, 201, "PUT small/{k:05}: {text}");
+                if status != 201 {
+                    let logs: Vec<String> = (0..3)
+                        .map(|i| format!("member {i}:\n{}", common::tail(&c.log(i), 25)))
+                        .collect();
+                    panic!("PUT small/{k:05}: {status} {text}\n{}", logs.join("\n"));
+                }
                 // Every 20th object read back at once, through another member.
                 if k % 20 == 0 {
                     let (status, got) = c.get((k + 1) % 3, &format!("small/{k:05}"));
@@ -52,7 +69,7 @@ fn twenty_thousand_small_objects_and_no_directory_listing_on_the_data_path() {
             _ => {
                 let (status, got) = c.get(k % 3, &name);
                 assert_eq!(status, 200);
-                assert!(got == pattern(1000 + k % 3000, k as u64));
+                assert!(got == pattern(object_len(k), k as u64));
             }
         }
     }
@@ -71,9 +88,18 @@ fn twenty_thousand_small_objects_and_no_directory_listing_on_the_data_path() {
         largest = largest.max(n);
         total += n;
     }
-    assert!(total >= OBJECTS - 200, "{total} fragments on member 0");
+    let files = OBJECTS / 10;
     assert!(
-        largest < 3 * OBJECTS / 256,
-        "a shard holds {largest} of {total} fragments"
+        total >= files - 20 && total <= files,
+        "{total} fragment files on member 0"
+    );
+    let packed = c.metric(0, PACKED) as usize;
+    assert!(
+        packed >= OBJECTS - files - 200 && packed <= OBJECTS - files,
+        "{packed} packed fragments on member 0"
+    );
+    assert!(
+        largest < 3 * files / 256,
+        "a shard holds {largest} of {total} fragment files"
     );
 }

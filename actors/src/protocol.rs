@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most blocks one [`Request::ReadBlocks`] asks for (4 MiB at a 64 KiB stripe).
+pub const READ_BLOCKS_MAX: u32 = 64;
+
 /// A request one member sends another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -32,6 +35,24 @@ pub enum Request {
     FinishUpload { upload: u64, object_len: u64 },
     /// Forget the session and any file it wrote.
     AbortUpload { upload: u64 },
+    /// The whole fragment of an object of at most one row, in one request:
+    /// the member builds it (header, checksum) and stores it packed,
+    /// durably (group commit), before it answers. `block` is the member's
+    /// block of row 0, trailing zeros trimmed (empty for a zero-length
+    /// object or an all-zero block).
+    StoreFragment {
+        spec: UploadSpec,
+        object_len: u64,
+        #[serde(with = "serde_bytes")]
+        block: Vec<u8>,
+    },
+    /// Forget this member's packed fragment of (name, incarnation): a
+    /// `StoreFragment` whose PUT failed before its commit was proposed.
+    ForgetFragment {
+        name: String,
+        incarnation: u32,
+        members: u8,
+    },
     /// Pin this member's fragment of (name, incarnation) open for a read session.
     OpenRead {
         session: u64,
@@ -44,6 +65,16 @@ pub enum Request {
         name: String,
         incarnation: u32,
         lbn: u64,
+    },
+    /// Blocks `first_lbn..first_lbn + count` of this member's fragment of
+    /// (name, incarnation), each checksum-verified (a bad one answers
+    /// `None`), at most [`READ_BLOCKS_MAX`]: a rebuild reads a run of rows
+    /// in one round trip per member.
+    ReadBlocks {
+        name: String,
+        incarnation: u32,
+        first_lbn: u64,
+        count: u32,
     },
     /// Release the pins of a read session.
     CloseRead { session: u64 },
@@ -104,6 +135,9 @@ pub enum Response {
     Pong,
     Done,
     Block(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The answer to [`Request::ReadBlocks`]: one entry per block, `None`
+    /// where the block failed its checksum or could not be read.
+    Blocks(Vec<Option<serde_bytes::ByteBuf>>),
     /// The answer to [`Request::Echo`]: the payload it carried.
     Echo {
         #[serde(with = "serde_bytes")]

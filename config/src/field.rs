@@ -33,6 +33,10 @@ pub(crate) enum Field {
     RingSwitchHttp,
     /// `store.reader_cache_files`.
     ReaderCacheFiles,
+    /// `store.heal_objects_in_flight`.
+    HealObjectsInFlight,
+    /// `store.heal_max_mb_per_s`.
+    HealMaxMbPerS,
     /// `witness.id`.
     WitnessId,
     /// `witness.peer`.
@@ -56,6 +60,8 @@ impl fmt::Display for Field {
             Field::RingSwitch => f.write_str("ring.switch"),
             Field::RingSwitchHttp => f.write_str("ring.switch_http"),
             Field::ReaderCacheFiles => f.write_str("store.reader_cache_files"),
+            Field::HealObjectsInFlight => f.write_str("store.heal_objects_in_flight"),
+            Field::HealMaxMbPerS => f.write_str("store.heal_max_mb_per_s"),
             Field::WitnessId => f.write_str("witness.id"),
             Field::WitnessPeer => f.write_str("witness.peer"),
         }

@@ -42,6 +42,15 @@ pub const DEFAULT_READER_CACHE_FILES: u32 = 256;
 /// descriptor, and the process's limit is usually a few thousand to 1 Mi.
 pub const MAX_READER_CACHE_FILES: u32 = 65_536;
 
+/// Objects a returning member rebuilds at once, by default.
+pub const DEFAULT_HEAL_OBJECTS_IN_FLIGHT: u32 = 4;
+
+/// Most objects a returning member may rebuild at once.
+pub const MAX_HEAL_OBJECTS_IN_FLIGHT: u32 = 64;
+
+/// Highest heal throttle in MB/s (0 means unthrottled).
+pub const MAX_HEAL_MB_PER_S: u32 = 1_000_000;
+
 /// Most feeds a ring can have: the switch splices every output on one actor,
 /// and the ring's status and tests stay readable.
 pub const MAX_RING_FEEDS: usize = 64;

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE};
+use crate::limits::{
+    DEFAULT_HEAL_OBJECTS_IN_FLIGHT, DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE,
+};
 use crate::switch_model::RingLink;
 use crate::timeouts::Timeouts;
 
@@ -92,12 +94,19 @@ pub struct StoreSettings {
     /// Fragment files kept open for reads (an LRU-ish cache; pinned files
     /// of reads in progress are never closed), 1..=65,536.
     pub reader_cache_files: u32,
+    /// Objects a returning member rebuilds at once, 1..=64.
+    pub heal_objects_in_flight: u32,
+    /// Fragment bytes a returning member writes per second while it heals,
+    /// in MB/s, so clients keep their throughput; 0 is unthrottled.
+    pub heal_max_mb_per_s: u32,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             reader_cache_files: DEFAULT_READER_CACHE_FILES,
+            heal_objects_in_flight: DEFAULT_HEAL_OBJECTS_IN_FLIGHT,
+            heal_max_mb_per_s: 0,
         }
     }
 }

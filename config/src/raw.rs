@@ -22,7 +22,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::field::{Field, Violation};
-use crate::limits::{DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE};
+use crate::limits::{
+    DEFAULT_HEAL_OBJECTS_IN_FLIGHT, DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE,
+};
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
@@ -69,6 +71,8 @@ struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     reader_cache_files: Option<Spanned<u32>>,
+    heal_objects_in_flight: Option<Spanned<u32>>,
+    heal_max_mb_per_s: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +180,16 @@ impl RawDocument for RawConfig {
                     .reader_cache_files
                     .as_ref()
                     .map_or(DEFAULT_READER_CACHE_FILES, |v| *v.get_ref()),
+                heal_objects_in_flight: self
+                    .store
+                    .heal_objects_in_flight
+                    .as_ref()
+                    .map_or(DEFAULT_HEAL_OBJECTS_IN_FLIGHT, |v| *v.get_ref()),
+                heal_max_mb_per_s: self
+                    .store
+                    .heal_max_mb_per_s
+                    .as_ref()
+                    .map_or(0, |v| *v.get_ref()),
             },
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
@@ -210,6 +224,12 @@ impl RawDocument for RawConfig {
             Field::RingSwitch => self.ring.as_ref().map(|r| r.switch.span()),
             Field::RingSwitchHttp => self.ring.as_ref().map(|r| r.switch_http.span()),
             Field::ReaderCacheFiles => self.store.reader_cache_files.as_ref().map(Spanned::span),
+            Field::HealObjectsInFlight => self
+                .store
+                .heal_objects_in_flight
+                .as_ref()
+                .map(Spanned::span),
+            Field::HealMaxMbPerS => self.store.heal_max_mb_per_s.as_ref().map(Spanned::span),
             Field::WitnessId => self.witness.as_ref().map(|w| w.id.span()),
             Field::WitnessPeer => self.witness.as_ref().map(|w| w.peer.span()),
         }

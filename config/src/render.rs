@@ -13,7 +13,8 @@
 use std::fmt::{self, Write as _};
 
 use crate::limits::{
-    DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE, MAX_READER_CACHE_FILES,
+    DEFAULT_HEAL_OBJECTS_IN_FLIGHT, DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES,
+    DEFAULT_STRIPE_SIZE, MAX_HEAL_MB_PER_S, MAX_HEAL_OBJECTS_IN_FLIGHT, MAX_READER_CACHE_FILES,
 };
 use crate::timeouts::TimeoutKey;
 use crate::{MemberConfig, Timeouts};
@@ -89,6 +90,20 @@ impl MemberConfig {
             "reader_cache_files = {}",
             self.store.reader_cache_files
         )?;
+        writeln!(
+            out,
+            "# Objects a returning member rebuilds at once, 1..={MAX_HEAL_OBJECTS_IN_FLIGHT} (default {DEFAULT_HEAL_OBJECTS_IN_FLIGHT})."
+        )?;
+        writeln!(
+            out,
+            "heal_objects_in_flight = {}",
+            self.store.heal_objects_in_flight
+        )?;
+        writeln!(
+            out,
+            "# MB/s a returning member writes while it heals, 0..={MAX_HEAL_MB_PER_S} (0: unthrottled)."
+        )?;
+        writeln!(out, "heal_max_mb_per_s = {}", self.store.heal_max_mb_per_s)?;
 
         if let Some(ring) = &self.ring {
             writeln!(out)?;

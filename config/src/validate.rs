@@ -28,8 +28,8 @@ use std::net::SocketAddr;
 
 use crate::field::{Field, Violation};
 use crate::limits::{
-    MAX_MEMBERS, MAX_READER_CACHE_FILES, MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS,
-    MIN_SECRET_LEN, MIN_STRIPE_SIZE,
+    MAX_HEAL_MB_PER_S, MAX_HEAL_OBJECTS_IN_FLIGHT, MAX_MEMBERS, MAX_READER_CACHE_FILES,
+    MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS, MIN_SECRET_LEN, MIN_STRIPE_SIZE,
 };
 use crate::timeouts::TimeoutKey;
 use crate::{ErrorKind, MemberConfig};
@@ -63,6 +63,22 @@ fn check_store(c: &MemberConfig) -> Result<(), Violation> {
                 "{files} is out of range: 1..={MAX_READER_CACHE_FILES} open fragment files \
                  (each is a file descriptor)"
             ),
+        ));
+    }
+    let heal = c.store.heal_objects_in_flight;
+    if !(1..=MAX_HEAL_OBJECTS_IN_FLIGHT).contains(&heal) {
+        return Err(Violation::new(
+            Field::HealObjectsInFlight,
+            ErrorKind::Store,
+            format!("{heal} is out of range: 1..={MAX_HEAL_OBJECTS_IN_FLIGHT} objects"),
+        ));
+    }
+    let rate = c.store.heal_max_mb_per_s;
+    if rate > MAX_HEAL_MB_PER_S {
+        return Err(Violation::new(
+            Field::HealMaxMbPerS,
+            ErrorKind::Store,
+            format!("{rate} is out of range: 0..={MAX_HEAL_MB_PER_S} MB/s (0: unthrottled)"),
         ));
     }
     Ok(())

@@ -96,6 +96,8 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "timeouts.reconnect_backoff_initial_ms",
         "timeouts.reconnect_backoff_max_ms",
         "store.reader_cache_files",
+        "store.heal_objects_in_flight",
+        "store.heal_max_mb_per_s",
         "members[].id",
         "members[].peer",
         "members[].http",

@@ -86,3 +86,29 @@ fn the_reader_cache_bound_is_checked_on_its_line() {
     );
     assert!(e.to_string().contains("1..=65536"), "{e}");
 }
+
+#[test]
+fn the_heal_settings_are_checked_on_their_lines() {
+    let c = parse(&mirror_with(
+        "[store]\nheal_objects_in_flight = 8\nheal_max_mb_per_s = 50\n",
+    ))
+    .unwrap();
+    assert_eq!(c.store.heal_objects_in_flight, 8);
+    assert_eq!(c.store.heal_max_mb_per_s, 50);
+    let d = parse(&mirror()).unwrap();
+    assert_eq!(d.store.heal_objects_in_flight, 4);
+    assert_eq!(d.store.heal_max_mb_per_s, 0);
+    let e = assert_error(
+        &mirror_with("[store]\nheal_objects_in_flight = 0\n"),
+        ErrorKind::Store,
+        29,
+        "store.heal_objects_in_flight",
+    );
+    assert!(e.to_string().contains("1..=64"), "{e}");
+    assert_error(
+        &mirror_with("[store]\nreader_cache_files = 9\nheal_max_mb_per_s = 1000001\n"),
+        ErrorKind::Store,
+        30,
+        "store.heal_max_mb_per_s",
+    );
+}

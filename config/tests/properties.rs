@@ -149,6 +149,8 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 timeouts,
                 store: StoreSettings {
                     reader_cache_files: 1 + (stripe_log2 * 997) % MAX_READER_CACHE_FILES,
+                    heal_objects_in_flight: 1 + stripe_log2 % 64,
+                    heal_max_mb_per_s: stripe_log2 * 13,
                 },
                 members,
                 ring,

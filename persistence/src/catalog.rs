@@ -253,16 +253,63 @@ pub struct Catalog {
     meta: sled::Tree,
 }
 
+/// A sled database whose flush is durable: sled's flush and a real fsync
+/// of its log file (the durability policy above). Cheap to clone.
+#[derive(Clone)]
+pub struct DurableDb {
+    db: sled::Db,
+    log: Option<Arc<File>>,
+}
+
+impl DurableDb {
+    /// Opens (creating if needed) a sled database in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<DurableDb, CatalogError> {
+        let (db, log) = open_durable(sled::Config::new(), dir.as_ref())?;
+        Ok(DurableDb { db, log })
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), CatalogError> {
+        flush_durable(&self.db, self.log.as_deref())
+    }
+}
+
+impl std::ops::Deref for DurableDb {
+    type Target = sled::Db;
+
+    fn deref(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+/// Opens (creating if needed) a sled database in `dir` with `config`, and
+/// its log file for [`flush_durable`]; the directory entries of a fresh
+/// database are made durable.
+pub(crate) fn open_durable(
+    config: sled::Config,
+    dir: &Path,
+) -> Result<(sled::Db, Option<Arc<File>>), CatalogError> {
+    let db = config.path(dir).open()?;
+    let log = File::open(dir.join("db")).ok().map(Arc::new);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CatalogError::Sled(e.into()))?;
+    Ok((db, log))
+}
+
+/// sled's flush followed by a real fsync of its log (see the durability policy).
+pub(crate) fn flush_durable(db: &sled::Db, log: Option<&File>) -> Result<(), CatalogError> {
+    db.flush()?;
+    if let Some(log) = log {
+        log.sync_all().map_err(|e| CatalogError::Sled(e.into()))?;
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// Opens (creating if needed) the catalog in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Catalog, CatalogError> {
-        let dir = dir.as_ref();
-        let db = sled::Config::new().path(dir).open()?;
-        let log = File::open(dir.join("db")).ok().map(Arc::new);
-        // Make the directory entries of a freshly created catalog durable.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| CatalogError::Sled(e.into()))?;
+        let (db, log) = open_durable(sled::Config::new(), dir.as_ref())?;
         Ok(Catalog {
             log,
             objects: db.open_tree(T_OBJECTS)?,
@@ -276,11 +323,7 @@ impl Catalog {
 
     /// Writes everything sled has buffered and fsyncs its log.
     pub fn flush(&self) -> Result<(), CatalogError> {
-        self.db.flush()?;
-        if let Some(log) = &self.log {
-            log.sync_all().map_err(|e| CatalogError::Sled(e.into()))?;
-        }
-        Ok(())
+        flush_durable(&self.db, self.log.as_deref())
     }
 
     // ---- objects ----

@@ -14,7 +14,8 @@ pub mod name;
 pub mod tree;
 
 pub use file::{
-    delete_fragment, sync_dir, BlockCheck, FragmentReader, FragmentSpec, FragmentWriter,
+    delete_fragment, fragment_image, sync_dir, BlockCheck, FragmentReader, FragmentSpec,
+    FragmentWriter,
 };
 pub use header::{FragmentHeader, HeaderName, HEADER_LEN, MAX_NAME_LEN};
 pub use name::FragmentName;

@@ -23,14 +23,16 @@ pub mod error;
 pub mod fragment;
 pub mod homeblock;
 pub mod layout;
+pub mod packed;
 pub mod record;
 
-pub use catalog::{Applied, Batch, BatchOp, Catalog};
+pub use catalog::{Applied, Batch, BatchOp, Catalog, DurableDb};
 pub use codec::{Codec, CodecKind};
 pub use error::{CatalogError, CodecError, DecodeError, FragmentError, LayoutError};
 pub use fragment::{FragmentHeader, FragmentName, FragmentReader, FragmentSpec, FragmentWriter};
 pub use homeblock::HomeBlock;
 pub use layout::{Cell, Geometry, Layout, Location, RaidLevel, Scheme};
+pub use packed::{packed_key, PackedFragments};
 pub use record::ObjectRecord;
 
 #[cfg(test)]

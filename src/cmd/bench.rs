@@ -2,8 +2,10 @@
 
 pub mod cluster;
 pub mod codec;
+pub mod heal;
 pub mod ring;
 mod small;
+pub mod streams;
 
 use clap::Subcommand;
 
@@ -13,6 +15,10 @@ pub enum BenchCommand {
     Codec(codec::Args),
     /// PUT and GET through a local cluster against raw loopback TCP and raw disk writes.
     Cluster(cluster::Args),
+    /// Heal: MB/s a member that missed writes catches up, against the cluster's PUT rate.
+    Heal(heal::Args),
+    /// Video-on-demand origin: concurrent clients each streaming an object at a constant rate, healthy and with a member SIGKILLed.
+    Streams(streams::Args),
     /// Ring insert failover: SIGKILL to the new processor's first insert packet, and output gaps against normal spacing.
     Ring(ring::Args),
 }
@@ -21,7 +27,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Codec(args) => codec::run(args),
         BenchCommand::Cluster(args) => cluster::run(args),
+        BenchCommand::Heal(args) => heal::run(args),
         BenchCommand::Ring(args) => ring::run(args),
+        BenchCommand::Streams(args) => streams::run(args),
     }
 }
 

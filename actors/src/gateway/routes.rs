@@ -201,6 +201,32 @@ async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
         "Objects this member still has to rebuild.",
         st.service.rebuild_remaining(),
     )];
+    if let Ok(store) = st.service.store().get() {
+        let gc = store.group_commit_stats();
+        let (packed, dead) = store.packed_counts();
+        extra.extend([
+            (
+                "stripecast_packed_fragments",
+                "Fragments of one-row objects held packed in segment files.",
+                packed,
+            ),
+            (
+                "stripecast_packed_dead_bytes",
+                "Bytes of packed segments no longer used (reclaimed by compaction).",
+                dead,
+            ),
+            (
+                "stripecast_group_commit_flushes_total",
+                "Flushes that made packed fragments durable.",
+                gc.flushes.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "stripecast_group_commit_fragments_total",
+                "Packed fragments made durable (over flushes: fragments per fsync).",
+                gc.fragments.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        ]);
+    }
     if let Some(p) = &st.peers {
         let t = p.stats();
         extra.extend([

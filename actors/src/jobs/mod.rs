@@ -2,3 +2,4 @@
 //! (transient: restarted with backoff after a failure, forgotten when done).
 
 pub mod rebuild;
+pub mod throttle;

@@ -9,6 +9,10 @@
 //! here), and `ClearDirty` goes through the group, which clears the mark
 //! only if no newer write happened meanwhile.
 //!
+//! Several objects are rebuilt at once (`[store] heal_objects_in_flight`),
+//! each fragment from runs of rows read with one request per member, all
+//! paced by `[store] heal_max_mb_per_s`.
+//!
 //! Invariants: progress is durable after every object (the group's dirty
 //! marks, plus a sled checkpoint for `Full` mode), so a member killed
 //! mid-rebuild resumes where it stopped; the member is marked current only
@@ -20,10 +24,13 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use stripecast_persistence::fragment::{fragment_image, HEADER_LEN};
+use stripecast_persistence::packed::MAX_IMAGE_BYTES;
 use stripecast_persistence::{Codec, FragmentSpec, FragmentWriter, HomeBlock, ObjectRecord};
 use stripecast_supervisors::ChildContext;
 use tracing::{info, warn};
 
+use crate::jobs::throttle::Throttle;
 use crate::meta::{Applied, MetaCommand};
 use crate::service::{ObjectService, Phase, ServiceError};
 
@@ -41,8 +48,11 @@ struct Checkpoint {
 }
 
 const CHECKPOINT: &str = "rebuild";
-/// Rows fetched ahead while rebuilding one fragment.
-const ROW_WINDOW: usize = 32;
+/// Rows read from each member in one request while rebuilding a fragment
+/// (1 MiB at a 64 KiB stripe).
+const HEAL_BATCH_ROWS: u64 = 16;
+/// Runs of rows fetched ahead while rebuilding one fragment.
+const HEAL_RUNS_IN_FLIGHT: usize = 4;
 
 pub struct RebuildJob {
     service: ObjectService,
@@ -107,6 +117,8 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
         .and_then(|b| rmp_serde::from_slice(&b).ok())
         .unwrap_or_default();
     let mut processed = 0u64;
+    let heal = svc.heal_settings();
+    let throttle = Throttle::new(heal.max_mb_per_s);
     loop {
         // Linearizable reads: what the group had committed when asked.
         let mut names: Vec<String> = match mode {
@@ -139,10 +151,19 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
         }
         svc.set_rebuild_remaining(names.len() as u64);
         let mut failed = 0usize;
-        for (i, name) in names.iter().enumerate() {
+        // Several objects at once; answers (and the checkpoint) in order.
+        let throttle = &throttle;
+        let svc_ref = &svc;
+        let mut results = futures::stream::iter(names.iter())
+            .map(|name| async move { rebuild_object(svc_ref, name, mode, throttle).await })
+            .buffered(heal.objects_in_flight);
+        let mut i = 0usize;
+        while let Some(result) = results.next().await {
+            let name = &names[i];
+            i += 1;
             // One object that cannot be rebuilt now must not hold up the rest:
             // its mark stays, and the next pass (or job) tries it again.
-            if let Err(e) = rebuild_object(&svc, name, mode).await {
+            if let Err(e) = result {
                 warn!(member = me, object = %name, error = %e, "object not rebuilt; will retry");
                 if mode == Mode::Full {
                     // The checkpoint only moves forward: stop here, resume here.
@@ -152,7 +173,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
                 continue;
             }
             processed += 1;
-            svc.set_rebuild_remaining((names.len() - i - 1) as u64);
+            svc.set_rebuild_remaining((names.len() - i) as u64);
             if mode == Mode::Full {
                 ckpt.after = Some(name.clone());
                 let bytes = rmp_serde::to_vec(&ckpt).map_err(|e| e.to_string())?;
@@ -200,7 +221,12 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
 /// is here, then clears the dirty mark through the group (which clears it
 /// only if no newer write happened meanwhile). A deleted object needs
 /// nothing: every member removes it when it applies the delete.
-async fn rebuild_object(svc: &ObjectService, name: &str, mode: Mode) -> Result<(), String> {
+async fn rebuild_object(
+    svc: &ObjectService,
+    name: &str,
+    mode: Mode,
+    throttle: &Throttle,
+) -> Result<(), String> {
     let me = svc.me();
     let store = svc.store().clone();
     let record = match svc.record(name).await {
@@ -218,7 +244,7 @@ async fn rebuild_object(svc: &ObjectService, name: &str, mode: Mode) -> Result<(
             .await
             .map_err(|e| e.to_string())?;
         if !have {
-            rebuild_fragment(svc, r).await?;
+            rebuild_fragment(svc, r, throttle).await?;
             did_work = true;
         }
     }
@@ -245,8 +271,15 @@ async fn rebuild_object(svc: &ObjectService, name: &str, mode: Mode) -> Result<(
     Ok(())
 }
 
-/// Writes this member's fragment of `r`, each block decoded from its row.
-async fn rebuild_fragment(svc: &ObjectService, r: &ObjectRecord) -> Result<(), String> {
+/// Writes this member's fragment of `r`, each block decoded from its row:
+/// runs of `HEAL_BATCH_ROWS` rows read with one request per member, a
+/// window of runs in flight, paced by `throttle`. A fragment of one row
+/// that fits is stored packed, as a PUT stores it.
+async fn rebuild_fragment(
+    svc: &ObjectService,
+    r: &ObjectRecord,
+    throttle: &Throttle,
+) -> Result<(), String> {
     let me = svc.me();
     let layout = r.layout().map_err(|e| e.to_string())?;
     let codec = Codec::for_layout(&layout).map_err(|e| e.to_string())?;
@@ -259,42 +292,55 @@ async fn rebuild_fragment(svc: &ObjectService, r: &ObjectRecord) -> Result<(), S
         layout,
         fragment_index: me as usize,
     };
+    let codec = &codec;
+    let mut runs = futures::stream::iter((0..rows).step_by(HEAL_BATCH_ROWS as usize))
+        .map(|start| async move {
+            let run = start..(start + HEAL_BATCH_ROWS).min(rows);
+            svc.rebuild_own_rows(&r.name, r.incarnation, layout, codec, run.clone())
+                .await
+                .ok_or_else(|| {
+                    format!(
+                        "{} rows {run:?}: too few blocks readable to rebuild",
+                        r.name
+                    )
+                })
+        })
+        .buffered(HEAL_RUNS_IN_FLIGHT);
+    let image_len = HEADER_LEN as u64 + rows * (u64::from(r.stripe_size) + 4) + r.name.len() as u64;
+    if rows <= 1 && image_len <= MAX_IMAGE_BYTES as u64 {
+        let blocks = match runs.next().await {
+            Some(b) => b?,
+            None => Vec::new(),
+        };
+        let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let image = fragment_image(&spec, r.length, &refs).map_err(|e| e.to_string())?;
+        throttle.pace(image.len() as u64).await;
+        let store = svc.store().get().map_err(|e| e.to_string())?;
+        return store
+            .put_packed(&spec.fragment_name(), image)
+            .await
+            .map_err(|e| e.to_string());
+    }
     let mut writer = Some(
         svc.store()
             .run(move |s| Ok(FragmentWriter::create(s.fragment_dir(), spec)?))
             .await
             .map_err(|e| e.to_string())?,
     );
-    let codec = &codec;
-    let mut blocks = futures::stream::iter(0..rows)
-        .map(|row| async move {
-            svc.rebuild_own_block(&r.name, r.incarnation, layout, codec, row)
-                .await
-                .ok_or_else(|| format!("{} row {row}: too few blocks readable to rebuild", r.name))
+    while let Some(run) = runs.next().await {
+        let run = run?;
+        throttle
+            .pace(run.len() as u64 * u64::from(r.stripe_size))
+            .await;
+        let mut w = writer.take().ok_or("writer lost")?;
+        let (w, res) = actix_rt::task::spawn_blocking(move || {
+            let res = run.iter().try_for_each(|b| w.append_block(b));
+            (w, res)
         })
-        .buffered(ROW_WINDOW);
-    let mut batch = Vec::new();
-    loop {
-        let next = blocks.next().await;
-        let done = next.is_none();
-        if let Some(b) = next {
-            batch.push(b?);
-        }
-        if batch.len() >= 32 || (done && !batch.is_empty()) {
-            let mut w = writer.take().ok_or("writer lost")?;
-            let chunk = std::mem::take(&mut batch);
-            let (w, res) = actix_rt::task::spawn_blocking(move || {
-                let res = chunk.iter().try_for_each(|b| w.append_block(b));
-                (w, res)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            res.map_err(|e| e.to_string())?;
-            writer = Some(w);
-        }
-        if done {
-            break;
-        }
+        .await
+        .map_err(|e| e.to_string())?;
+        res.map_err(|e| e.to_string())?;
+        writer = Some(w);
     }
     let w = writer.take().ok_or("writer lost")?;
     let len = r.length;

@@ -69,7 +69,8 @@ impl MetaActor {
         peers: Peers,
     ) -> std::io::Result<MetaActor> {
         let me = host.me();
-        let db = sled::open(data_dir.join("meta")).map_err(std::io::Error::other)?;
+        let db = stripecast_persistence::DurableDb::open(data_dir.join("meta"))
+            .map_err(std::io::Error::other)?;
         let arbiter = Arbiter::current();
         let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let send: Sender = Arc::new(move |to, msg| {

@@ -25,6 +25,7 @@ use raft::{Config, RawNode, StateRole};
 
 use super::state::{Applied, MetaCommand, MetaState};
 use super::storage::{MetaStoreError, SledStorage};
+use stripecast_persistence::DurableDb;
 
 /// Why the metadata group could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +186,7 @@ impl MetaNode {
     pub fn open(
         me: u32,
         members: &[u32],
-        db: &sled::Db,
+        db: &DurableDb,
         cfg: &MetaConfig,
     ) -> Result<MetaNode, MetaError> {
         let storage = SledStorage::open(db)?;
@@ -460,10 +461,7 @@ impl MetaNode {
         }
         let committed = rd.take_committed_entries();
         self.apply_entries(committed, &mut out)?;
-        self.storage.append(rd.entries())?;
-        if let Some(hs) = rd.hs() {
-            self.storage.set_hard_state(hs.clone())?;
-        }
+        self.storage.persist(rd.entries(), rd.hs().cloned())?;
         self.collect(rd.take_persisted_messages(), &mut out);
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {

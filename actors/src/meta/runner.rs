@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 
 use super::group::{Applier, MetaConfig, MetaError, MetaNode, ProposalId};
 use super::state::{Applied, MetaCommand, MetaState};
+use stripecast_persistence::DurableDb;
 
 /// Events waiting for the node, at most.
 pub const INBOX_EVENTS: usize = 4096;
@@ -115,7 +116,7 @@ impl MetaHandle {
     pub fn start(
         me: u32,
         members: Vec<u32>,
-        db: sled::Db,
+        db: DurableDb,
         cfg: MetaConfig,
         tick: Duration,
         send: Sender,
@@ -416,6 +417,29 @@ impl Waiting {
     }
 }
 
+/// Events stepped into the node before it persists one `Ready`, at most
+/// (bounds the work between two fsyncs, so ticks stay on time).
+const READY_BATCH_EVENTS: usize = 256;
+
+/// Steps a peer's message into the node, or holds a proposal or read
+/// until a leader is known.
+fn take(node: &mut MetaNode, waiting: &mut Waiting, wait: Duration, event: Event) {
+    match event {
+        Event::Step(from, msg) => {
+            if let Err(e) = node.step(from, &msg) {
+                tracing::warn!(member = node.me(), peer = from, error = %e, "raft message refused");
+            }
+        }
+        event @ (Event::Propose(..) | Event::Read(..)) => {
+            if waiting.held.len() >= INBOX_EVENTS {
+                refuse(event, WaitError::Busy);
+            } else {
+                waiting.held.push_back((Instant::now() + wait, event));
+            }
+        }
+    }
+}
+
 fn run(
     mut node: MetaNode,
     rx: Receiver<Event>,
@@ -439,20 +463,17 @@ fn run(
     while !stopping.load(Ordering::SeqCst) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
-            Ok(Event::Step(from, msg)) => {
-                if let Err(e) = node.step(from, &msg) {
-                    tracing::warn!(member = me, peer = from, error = %e, "raft message refused");
-                }
-            }
-            Ok(event @ (Event::Propose(..) | Event::Read(..))) => {
-                if waiting.held.len() >= INBOX_EVENTS {
-                    refuse(event, WaitError::Busy);
-                } else {
-                    waiting.held.push_back((Instant::now() + wait, event));
-                }
-            }
+            Ok(event) => take(&mut node, &mut waiting, wait, event),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        // Everything already waiting goes into the same Ready: one fsync
+        // for all of it (group commit), instead of one per message.
+        for _ in 1..READY_BATCH_EVENTS {
+            match rx.try_recv() {
+                Ok(event) => take(&mut node, &mut waiting, wait, event),
+                Err(_) => break,
+            }
         }
         if node.leader().is_some() {
             // Raft drops proposals and reads while no leader is known: they

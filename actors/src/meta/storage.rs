@@ -4,10 +4,13 @@
 //! Two trees of one sled database: `raft_log` (key: entry index, 8 bytes
 //! big-endian, so keys sort by index; value: the protobuf `Entry`) and
 //! `raft_state` (`hard_state`, `conf_state`, `snapshot_meta`,
-//! `snapshot_data`). Every mutation is flushed (and the log file fsynced by
-//! sled's flush) before it returns, because raft-rs assumes that what it was
-//! told is persisted survives a crash: a vote or an acknowledged append
-//! forgotten after a restart is how Raft loses committed entries.
+//! `snapshot_data`). Every mutation is flushed before it returns (sled's
+//! flush and a real fsync of its log file: `DurableDb`; sled's flush alone
+//! only `sync_file_range`s), because raft-rs assumes that what it was told
+//! is persisted survives a crash: a vote or an acknowledged append
+//! forgotten after a restart is how Raft loses committed entries. One
+//! `Ready` is one flush (`persist`: its entries and hard state together);
+//! the commit index alone is written unflushed (`set_commit`).
 //!
 //! Invariants: the log holds exactly the indexes `first..=last` with no gap;
 //! `first = snapshot.index + 1`; `term(snapshot.index)` is the snapshot's
@@ -20,12 +23,15 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError};
+use stripecast_persistence::DurableDb;
 
 /// Why the metadata storage failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaStoreError {
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Durable(#[from] stripecast_persistence::CatalogError),
     #[error("stored {what} does not decode: {error}")]
     Decode { what: &'static str, error: String },
     #[error("log append at {first} leaves a gap after {last}")]
@@ -70,7 +76,7 @@ impl Core {
 pub struct SledStorage {
     log: sled::Tree,
     state: sled::Tree,
-    db: sled::Db,
+    db: DurableDb,
     core: Arc<RwLock<Core>>,
 }
 
@@ -94,7 +100,7 @@ fn encode<M: protobuf::Message>(what: &'static str, m: &M) -> Result<Vec<u8>, Me
 
 impl SledStorage {
     /// Opens (creating if needed) the Raft trees of `db`.
-    pub fn open(db: &sled::Db) -> Result<SledStorage, MetaStoreError> {
+    pub fn open(db: &DurableDb) -> Result<SledStorage, MetaStoreError> {
         let log = db.open_tree("raft_log")?;
         let state = db.open_tree("raft_state")?;
         let mut core = Core::default();
@@ -159,17 +165,39 @@ impl SledStorage {
 
     /// Persists the hard state (term, vote, commit).
     pub fn set_hard_state(&self, hs: HardState) -> Result<(), MetaStoreError> {
-        self.state.insert(HARD_STATE, encode("hard state", &hs)?)?;
+        self.persist(&[], Some(hs))
+    }
+
+    /// Persists what one `Ready` asks, entries first and then the hard
+    /// state, with one flush (one fsync for both: group commit of every
+    /// message and proposal the Ready gathered). sled recovers a prefix of
+    /// its writes, so a crash before the flush leaves at most the entries
+    /// without the hard state, never a commit index past the stored log.
+    pub fn persist(&self, ents: &[Entry], hs: Option<HardState>) -> Result<(), MetaStoreError> {
+        if ents.is_empty() && hs.is_none() {
+            return Ok(());
+        }
+        self.append_unflushed(ents)?;
+        if let Some(hs) = &hs {
+            self.state.insert(HARD_STATE, encode("hard state", hs)?)?;
+        }
         self.flush()?;
-        self.wl().hard = hs;
+        if let Some(hs) = hs {
+            self.wl().hard = hs;
+        }
         Ok(())
     }
 
-    /// Persists a new commit index.
+    /// Records a new commit index without waiting for the disk: it becomes
+    /// durable with the next flush. A commit index that a crash rolls back
+    /// is only learnt again from the leader (it is never past the stored
+    /// log: entries are committed only once persisted here).
     pub fn set_commit(&self, commit: u64) -> Result<(), MetaStoreError> {
         let mut hs = self.hard_state();
         hs.commit = commit;
-        self.set_hard_state(hs)
+        self.state.insert(HARD_STATE, encode("hard state", &hs)?)?;
+        self.wl().hard = hs;
+        Ok(())
     }
 
     pub fn set_conf_state(&self, cs: ConfState) -> Result<(), MetaStoreError> {
@@ -181,6 +209,10 @@ impl SledStorage {
 
     /// Appends entries, replacing any stored entries from `ents[0].index` on.
     pub fn append(&self, ents: &[Entry]) -> Result<(), MetaStoreError> {
+        self.persist(ents, None)
+    }
+
+    fn append_unflushed(&self, ents: &[Entry]) -> Result<(), MetaStoreError> {
         let Some(head) = ents.first() else {
             return Ok(());
         };
@@ -206,7 +238,6 @@ impl SledStorage {
             batch.insert(&key(e.index), encode("log entry", e)?);
         }
         self.log.apply_batch(batch)?;
-        self.flush()?;
         core.last = ents[ents.len() - 1].index;
         Ok(())
     }
@@ -396,9 +427,9 @@ mod tests {
         }
     }
 
-    fn open() -> (tempfile::TempDir, sled::Db, SledStorage) {
+    fn open() -> (tempfile::TempDir, DurableDb, SledStorage) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = DurableDb::open(dir.path().join("db")).unwrap();
         let s = SledStorage::open(&db).unwrap();
         (dir, db, s)
     }
@@ -417,7 +448,7 @@ mod tests {
         s.set_hard_state(hs.clone()).unwrap();
         drop(s);
         drop(db);
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = DurableDb::open(dir.path().join("db")).unwrap();
         let s = SledStorage::open(&db).unwrap();
         assert!(s.is_initialized());
         assert_eq!(s.initial_state().unwrap().hard_state, hs);

@@ -351,6 +351,61 @@ impl ObjectService {
         shards[layout.member_shard(row, me as usize)].take()
     }
 
+    /// This member's blocks of `rows`, each rebuilt from its row: one
+    /// `ReadBlocks` per other member for the whole run (a heal reads runs of
+    /// rows, not a round trip per block). `None` when a row lacks blocks.
+    pub async fn rebuild_own_rows(
+        &self,
+        name: &str,
+        incarnation: u32,
+        layout: stripecast_persistence::Layout,
+        codec: &stripecast_persistence::Codec,
+        rows: Range<u64>,
+    ) -> Option<Vec<Vec<u8>>> {
+        let me = self.me();
+        let count = u32::try_from(rows.end.saturating_sub(rows.start)).ok()?;
+        debug_assert!(count <= crate::protocol::READ_BLOCKS_MAX);
+        let fetches = (0..layout.members() as u32).map(|member| {
+            let req = Request::ReadBlocks {
+                name: name.to_string(),
+                incarnation,
+                first_lbn: rows.start,
+                count,
+            };
+            async move {
+                if member == me || !self.is_up(member) {
+                    return None;
+                }
+                match self.call(member, req).await {
+                    Ok(Response::Blocks(b)) if b.len() == count as usize => Some(b),
+                    _ => None,
+                }
+            }
+        });
+        let mut by_member = futures::future::join_all(fetches).await;
+        let mut out = Vec::with_capacity(count as usize);
+        for (i, row) in rows.enumerate() {
+            let mut shards: Vec<Option<Vec<u8>>> = (0..layout.members())
+                .map(|s| {
+                    let member = layout.shard_member(row, s);
+                    by_member
+                        .get_mut(member)
+                        .and_then(Option::as_mut)
+                        .and_then(|b| b.get_mut(i))
+                        .and_then(Option::take)
+                        .map(serde_bytes::ByteBuf::into_vec)
+                })
+                .collect();
+            codec.reconstruct(&mut shards).ok()?;
+            out.push(
+                shards
+                    .get_mut(layout.member_shard(row, me as usize))?
+                    .take()?,
+            );
+        }
+        Some(out)
+    }
+
     /// Rewrites a corrupt block on its member, in the background.
     fn repair(&self, obj: &OpenObject, member: u32, lbn: u64, data: Vec<u8>) {
         let svc = self.clone();

@@ -101,6 +101,17 @@ struct Inner {
     mirror_turn: AtomicU64,
     read_ahead: usize,
     write_window: usize,
+    /// `[store] heal_objects_in_flight` and `heal_max_mb_per_s`.
+    heal: HealSettings,
+}
+
+/// How a returning member heals (from `[store]`).
+#[derive(Debug, Clone, Copy)]
+pub struct HealSettings {
+    /// Objects rebuilt at once.
+    pub objects_in_flight: usize,
+    /// Fragment MB/s written while healing; 0 is unthrottled.
+    pub max_mb_per_s: u32,
 }
 
 /// Cheap to clone; shared by the HTTP workers and the transport.
@@ -142,8 +153,17 @@ impl ObjectService {
                 mirror_turn: AtomicU64::new(0),
                 read_ahead: (2 * n).clamp(4, 32),
                 write_window: 8,
+                heal: HealSettings {
+                    objects_in_flight: cfg.store.heal_objects_in_flight.max(1) as usize,
+                    max_mb_per_s: cfg.store.heal_max_mb_per_s,
+                },
             }),
         })
+    }
+
+    /// How this member heals when it returns.
+    pub fn heal_settings(&self) -> HealSettings {
+        self.inner.heal
     }
 
     /// Connects the service to the other members (once, after the transport exists).

@@ -24,6 +24,8 @@ use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use stripecast_persistence::checksum::crc32c_append;
+use stripecast_persistence::fragment::HEADER_LEN;
+use stripecast_persistence::packed::MAX_IMAGE_BYTES;
 
 use super::{next_id, now_ns, CallError, ObjectService, ServiceError};
 use crate::meta::runner::WaitError;
@@ -58,6 +60,40 @@ impl IncarnationPool {
         }
         self.left.next()
     }
+}
+
+/// How a PUT's fragments are being written, for undoing them.
+enum Upload {
+    /// Row by row through an upload session on each member.
+    Streamed(u64),
+    /// Whole, one request per member, stored packed.
+    Packed {
+        name: String,
+        incarnation: u32,
+        members: u8,
+    },
+}
+
+/// Reads the start of `body`: until it ends or holds more than `limit`
+/// bytes. Answers the bytes and whether the body ended.
+async fn read_head<S, E>(body: &mut S, limit: usize) -> Result<(Vec<u8>, bool), ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut head = Vec::new();
+    while head.len() <= limit {
+        match body.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                return Err(ServiceError::BadRequest(format!(
+                    "reading the request body: {e}"
+                )))
+            }
+            None => return Ok((head, true)),
+        }
+    }
+    Ok((head, false))
 }
 
 /// How many times a commit whose outcome is unknown is proposed again
@@ -171,7 +207,7 @@ impl ObjectService {
     }
 
     /// Stores the byte stream `body` as object `name`.
-    pub async fn put<S, E>(&self, name: &str, body: S) -> Result<PutOutcome, ServiceError>
+    pub async fn put<S, E>(&self, name: &str, mut body: S) -> Result<PutOutcome, ServiceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -179,20 +215,37 @@ impl ObjectService {
         let meta = self.meta_handle()?;
         let (live, down) = self.live_and_down();
         self.require_write_quorum(&live, &down)?;
+        // An object of at most one row goes whole, in one request per
+        // member (stored packed); a longer one streams row by row.
+        let row_bytes = self.inner.layout.data_per_row() * self.inner.stripe as usize;
+        let (head, ended) = read_head(&mut body, row_bytes).await?;
         let incarnation = self.allocate_incarnation(&meta).await?;
-        let upload = next_id();
         let writers = Writers {
             live: &live,
             failed: Mutex::new(BTreeSet::new()),
             quorum: self.write_quorum(),
         };
-        let record = match self
-            .put_inner(name, body, incarnation, upload, &writers)
-            .await
-        {
+        let packable = ended && self.packable(name);
+        let upload = if packable {
+            Upload::Packed {
+                name: name.to_string(),
+                incarnation,
+                members: self.inner.layout.members() as u8,
+            }
+        } else {
+            Upload::Streamed(next_id())
+        };
+        let written = match &upload {
+            Upload::Packed { .. } => self.put_packed(name, head, incarnation, &writers).await,
+            Upload::Streamed(id) => {
+                let body = futures::stream::iter([Ok(Bytes::from(head))]).chain(body);
+                self.put_inner(name, body, incarnation, *id, &writers).await
+            }
+        };
+        let record = match written {
             Ok(r) => r,
             Err(e) => {
-                self.abort_upload(upload, &live).await;
+                self.abort_upload(&upload, &live).await;
                 return Err(e);
             }
         };
@@ -206,7 +259,7 @@ impl ObjectService {
             .copied()
             .filter(|m| !holders.contains(m))
             .collect();
-        self.abort_upload(upload, &dropped).await;
+        self.abort_upload(&upload, &dropped).await;
         let cmd = MetaCommand::Commit {
             record: record.clone(),
             missing: missing.clone(),
@@ -230,13 +283,13 @@ impl ObjectService {
                         .incarnations
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = IncarnationPool::empty();
-                    self.abort_upload(upload, &holders).await;
+                    self.abort_upload(&upload, &holders).await;
                     return Err(ServiceError::Unavailable(format!(
                         "commit of {name:?}: incarnation {incarnation} was reserved too long ago; retry"
                     )));
                 }
                 Ok(other) => {
-                    self.abort_upload(upload, &holders).await;
+                    self.abort_upload(&upload, &holders).await;
                     return Err(ServiceError::Internal(format!(
                         "commit of {name:?} refused: {other:?}"
                     )));
@@ -245,7 +298,7 @@ impl ObjectService {
                 // commit it later. (After an attempt with an unknown
                 // outcome, the fragments must stay: that one may commit.)
                 Err(e @ (WaitError::Busy | WaitError::Refused(_))) if attempt == 0 => {
-                    self.abort_upload(upload, &holders).await;
+                    self.abort_upload(&upload, &holders).await;
                     return Err(self.meta_unavailable(e));
                 }
                 // The outcome is unknown: ask again (idempotent), keep the fragments.
@@ -256,12 +309,110 @@ impl ObjectService {
         Err(self.meta_unavailable(last))
     }
 
-    /// Tells `members` to forget the upload and any file it wrote.
-    async fn abort_upload(&self, upload: u64, members: &[u32]) {
-        let aborts = members
-            .iter()
-            .map(|&m| self.call(m, Request::AbortUpload { upload }));
+    /// Tells `members` to forget the upload and any fragment it wrote.
+    async fn abort_upload(&self, upload: &Upload, members: &[u32]) {
+        let aborts = members.iter().map(|&m| {
+            let req = match upload {
+                Upload::Streamed(id) => Request::AbortUpload { upload: *id },
+                Upload::Packed {
+                    name,
+                    incarnation,
+                    members,
+                } => Request::ForgetFragment {
+                    name: name.clone(),
+                    incarnation: *incarnation,
+                    members: *members,
+                },
+            };
+            self.call(m, req)
+        });
         futures::future::join_all(aborts).await;
+    }
+
+    /// Whether an object of one row named `name` fits a packed fragment.
+    fn packable(&self, name: &str) -> bool {
+        let image = HEADER_LEN + self.inner.stripe as usize + 4 + name.len();
+        image <= MAX_IMAGE_BYTES
+    }
+
+    /// Writes an object of at most one row (`data`) in one request per
+    /// member: each stores its whole fragment packed. Answers the record
+    /// to commit; members that fail are left out in `writers`.
+    async fn put_packed(
+        &self,
+        name: &str,
+        data: Vec<u8>,
+        incarnation: u32,
+        writers: &Writers<'_>,
+    ) -> Result<RecordWire, ServiceError> {
+        let layout = self.inner.layout;
+        let n = layout.members();
+        let length = data.len() as u64;
+        let crc = crc32c_append(0, &data);
+        let created = now_ns();
+        self.inner
+            .metrics
+            .bytes_in
+            .fetch_add(length, std::sync::atomic::Ordering::Relaxed);
+        let mut blocks: Vec<Vec<u8>> = vec![Vec::new(); n];
+        if length > 0 {
+            let mut row = data;
+            row.resize(layout.data_per_row() * self.inner.stripe as usize, 0);
+            for (member, mut block) in self.encode_row(0, row)? {
+                // Trailing zeros are the member's to add back (FIG. 9 padding).
+                let end = block.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                block.truncate(end);
+                blocks[member as usize] = block;
+            }
+        }
+        let sends = writers.live.iter().map(|&m| {
+            let block = std::mem::take(&mut blocks[m as usize]);
+            self.call(
+                m,
+                Request::StoreFragment {
+                    spec: self.upload_spec(name, incarnation, created, m),
+                    object_len: length,
+                    block,
+                },
+            )
+        });
+        let results = futures::future::join_all(sends).await;
+        writers.settle(writers.live, results)?;
+        Ok(self.new_record(name, length, incarnation, crc, created))
+    }
+
+    fn upload_spec(&self, name: &str, incarnation: u32, created: u64, member: u32) -> UploadSpec {
+        let layout = self.inner.layout;
+        UploadSpec {
+            name: name.to_string(),
+            incarnation,
+            creation_time_ns: created,
+            stripe_size: self.inner.stripe,
+            members: layout.members() as u8,
+            parity: layout.parity() as u8,
+            fragment_index: member as u8,
+        }
+    }
+
+    fn new_record(
+        &self,
+        name: &str,
+        length: u64,
+        incarnation: u32,
+        crc: u32,
+        created: u64,
+    ) -> RecordWire {
+        let layout = self.inner.layout;
+        RecordWire {
+            name: name.to_string(),
+            length,
+            incarnation,
+            members: layout.members() as u8,
+            parity: layout.parity() as u8,
+            stripe_size: self.inner.stripe,
+            crc32c: crc,
+            creation_time_ns: created,
+        }
     }
 
     /// Uploads the fragments; answers the record to commit. Members that
@@ -279,7 +430,6 @@ impl ObjectService {
         E: std::fmt::Display,
     {
         let layout = self.inner.layout;
-        let n = layout.members();
         let k = layout.data_per_row();
         let stripe = self.inner.stripe as usize;
         let created = now_ns();
@@ -289,15 +439,7 @@ impl ObjectService {
                 m,
                 Request::BeginUpload {
                     upload,
-                    spec: UploadSpec {
-                        name: name.to_string(),
-                        incarnation,
-                        creation_time_ns: created,
-                        stripe_size: self.inner.stripe,
-                        members: n as u8,
-                        parity: layout.parity() as u8,
-                        fragment_index: m as u8,
-                    },
+                    spec: self.upload_spec(name, incarnation, created, m),
                 },
             )
         });
@@ -361,16 +503,30 @@ impl ObjectService {
             )
         });
         writers.settle(&active, futures::future::join_all(finishes).await)?;
-        Ok(RecordWire {
-            name: name.to_string(),
-            length,
-            incarnation,
-            members: n as u8,
-            parity: layout.parity() as u8,
-            stripe_size: self.inner.stripe,
-            crc32c: crc,
-            creation_time_ns: created,
-        })
+        Ok(self.new_record(name, length, incarnation, crc, created))
+    }
+
+    /// A row's blocks with its parity, each with the member that holds it.
+    fn encode_row(&self, row: u64, data: Vec<u8>) -> Result<Vec<(u32, Vec<u8>)>, ServiceError> {
+        let layout = self.inner.layout;
+        let stripe = self.inner.stripe as usize;
+        let mut shards: Vec<Vec<u8>> = data.chunks_exact(stripe).map(<[u8]>::to_vec).collect();
+        debug_assert_eq!(shards.len(), layout.data_per_row());
+        let parity = self
+            .inner
+            .codec
+            .encode_row(&shards)
+            .map_err(|e| ServiceError::Internal(format!("parity of row {row}: {e}")))?;
+        shards.extend(parity);
+        Ok(shards
+            .into_iter()
+            .enumerate()
+            .map(|(s, block)| {
+                let member = layout.shard_member(row, s) as u32;
+                debug_assert!(member < layout.members() as u32);
+                (member, block)
+            })
+            .collect())
     }
 
     /// Computes the row's parity and sends each of its blocks to its member
@@ -382,21 +538,8 @@ impl ObjectService {
         data: Vec<u8>,
         writers: &Writers<'_>,
     ) -> Result<(), ServiceError> {
-        let layout = self.inner.layout;
-        let n = layout.members();
-        let k = layout.data_per_row();
-        let stripe = self.inner.stripe as usize;
-        let mut shards: Vec<Vec<u8>> = data.chunks_exact(stripe).map(<[u8]>::to_vec).collect();
-        debug_assert_eq!(shards.len(), k);
-        let parity = self
-            .inner
-            .codec
-            .encode_row(&shards)
-            .map_err(|e| ServiceError::Internal(format!("parity of row {row}: {e}")))?;
-        shards.extend(parity);
-        let sends = shards.into_iter().enumerate().filter_map(|(s, block)| {
-            let member = layout.shard_member(row, s) as u32;
-            debug_assert!(member < n as u32);
+        let blocks = self.encode_row(row, data)?;
+        let sends = blocks.into_iter().filter_map(|(member, block)| {
             (writers.live.contains(&member) && writers.is_active(member)).then_some(async move {
                 let r = self
                     .call(

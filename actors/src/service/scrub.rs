@@ -14,10 +14,11 @@
 
 use serde::Serialize;
 use stripecast_persistence::fragment::{list_shard, FragmentName};
-use stripecast_persistence::{Codec, FragmentReader};
+use stripecast_persistence::Codec;
 use tracing::{info, warn};
 
 use super::{ObjectService, ServiceError};
+use crate::store::FragmentAt;
 
 /// What a scrub found and did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -42,9 +43,18 @@ impl ObjectService {
             let files = self
                 .store()
                 .run(move |s| {
-                    list_shard(s.fragment_dir(), shard).map_err(|e| {
-                        crate::store::StoreError::Internal(format!("listing fragments: {e}"))
-                    })
+                    let mut all: Vec<(FragmentAt, FragmentName)> =
+                        list_shard(s.fragment_dir(), shard)
+                            .map_err(|e| {
+                                crate::store::StoreError::Internal(format!(
+                                    "listing fragments: {e}"
+                                ))
+                            })?
+                            .into_iter()
+                            .map(|(p, n)| (FragmentAt::File(p), n))
+                            .collect();
+                    all.extend(s.packed_in_shard(shard)?);
+                    Ok(all)
                 })
                 .await?;
             self.scrub_files(files, &mut report).await?;
@@ -58,7 +68,7 @@ impl ObjectService {
 
     async fn scrub_files(
         &self,
-        files: Vec<(std::path::PathBuf, FragmentName)>,
+        files: Vec<(FragmentAt, FragmentName)>,
         report: &mut ScrubReport,
     ) -> Result<(), ServiceError> {
         if files.is_empty() {
@@ -70,8 +80,8 @@ impl ObjectService {
             let p = path.clone();
             let checked = self
                 .store()
-                .run(move |_| {
-                    let r = FragmentReader::open(&p)?;
+                .run(move |s| {
+                    let r = s.open_at(&p)?;
                     let bad: Vec<u64> = r
                         .verify_all()?
                         .iter()
@@ -93,7 +103,7 @@ impl ObjectService {
                     checked_all.push((path, c));
                 }
                 Err(e) => {
-                    warn!(member = me, path = %path.display(), error = %e, "fragment unreadable; left for the rebuild");
+                    warn!(member = me, fragment = %path, error = %e, "fragment unreadable; left for the rebuild");
                     report.unrepairable += 1;
                 }
             }
@@ -135,7 +145,10 @@ impl ObjectService {
                 let p = path.clone();
                 let _ = self
                     .store()
-                    .run(move |_| Ok(std::fs::remove_file(&p).ok()))
+                    .run(move |s| {
+                        s.remove_at(&p);
+                        Ok(())
+                    })
                     .await;
                 report.stale_removed += 1;
                 info!(member = me, object = %name, incarnation, "stale fragment removed by scrub");

@@ -8,6 +8,10 @@
 //!   the session closes, even if a newer incarnation removes its file meanwhile:
 //!   a reader sees the old object or the new one, whole.
 //! * Temporary files from writes cut short by a crash are removed at open.
+//! * A fragment is a file in its shard of `fragments/` or, for objects of one
+//!   row, a packed image (`packed/`, the same bytes; see
+//!   `stripecast_persistence::packed`); either is found by its computed
+//!   name, and every reader, repair and removal handles both.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use stripecast_persistence::fragment::tree::{adopt_flat_fragments, create_shards};
 use stripecast_persistence::{
-    Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
+    packed_key, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
+    PackedFragments,
 };
 use tracing::{debug, info, warn};
 
+use crate::store::group_commit::{GroupCommit, GroupCommitStats};
 use crate::store::StoreError;
 
 mod mirror;
@@ -42,6 +48,24 @@ struct ReaderCache {
 /// A read session that never closed (its coordinator died) is dropped after this.
 const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
 
+/// Where one fragment of this member is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FragmentAt {
+    /// A file in its shard of the fragment directory.
+    File(PathBuf),
+    /// A packed image, by its key.
+    Packed(String),
+}
+
+impl std::fmt::Display for FragmentAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FragmentAt::File(p) => write!(f, "{}", p.display()),
+            FragmentAt::Packed(k) => write!(f, "packed {k}"),
+        }
+    }
+}
+
 pub struct LocalStore {
     member: u32,
     /// Objects in the catalog, kept here because sled counts by scanning and
@@ -51,6 +75,8 @@ pub struct LocalStore {
     homeblock: Mutex<Option<HomeBlock>>,
     fragments: PathBuf,
     catalog: Catalog,
+    packed: Arc<PackedFragments>,
+    group_commit: GroupCommit,
     commit_lock: Mutex<()>,
     readers: Mutex<ReaderCache>,
     /// Open fragment files kept for reuse (`[store] reader_cache_files`);
@@ -83,6 +109,9 @@ impl LocalStore {
         create_shards(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let removed = stripecast_persistence::fragment::remove_stale_temps(&fragments)
             .map_err(|e| StoreError::io(&fragments, e))?;
+        let packed = Arc::new(PackedFragments::open(data_dir.join("packed"))?);
+        let group_commit = GroupCommit::start(packed.clone(), member)
+            .map_err(|e| StoreError::Internal(format!("starting the group commit: {e}")))?;
         let homeblock = catalog.homeblock()?;
         info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
         Ok(LocalStore {
@@ -91,6 +120,8 @@ impl LocalStore {
             member,
             fragments,
             catalog,
+            packed,
+            group_commit,
             commit_lock: Mutex::new(()),
             readers: Mutex::new(ReaderCache::default()),
             reader_cache_files: reader_cache_files.max(1),
@@ -111,8 +142,82 @@ impl LocalStore {
 
     /// The path of this member's fragment of `record`'s incarnation.
     pub fn fragment_path(&self, name: &str, incarnation: u32, count: u8) -> PathBuf {
+        self.fragment_name(name, incarnation, count)
+            .path_in(&self.fragments)
+    }
+
+    fn fragment_name(&self, name: &str, incarnation: u32, count: u8) -> FragmentName {
         let index = u8::try_from(self.member).unwrap_or(u8::MAX);
-        FragmentName::new(name, incarnation, index, count).path_in(&self.fragments)
+        FragmentName::new(name, incarnation, index, count)
+    }
+
+    /// Stores a fragment image packed; answers once it is durable (shared
+    /// flushes: see `group_commit`).
+    pub async fn put_packed(&self, name: &FragmentName, image: Vec<u8>) -> Result<(), StoreError> {
+        self.group_commit.put(packed_key(name), image).await
+    }
+
+    /// Packed fragments held, and bytes of their segments no longer used.
+    pub fn packed_counts(&self) -> (u64, u64) {
+        (self.packed.len() as u64, self.packed.dead_bytes())
+    }
+
+    /// The group commit's counts.
+    pub fn group_commit_stats(&self) -> &GroupCommitStats {
+        self.group_commit.stats()
+    }
+
+    /// The packed fragments in fan-out shard `shard`, for the scrub.
+    pub fn packed_in_shard(
+        &self,
+        shard: u8,
+    ) -> Result<Vec<(FragmentAt, FragmentName)>, StoreError> {
+        Ok(self
+            .packed
+            .keys_in_shard(shard)?
+            .into_iter()
+            .filter_map(|key| {
+                let file = key.split_once('/')?.1;
+                let name = FragmentName::parse(file).ok()?;
+                Some((FragmentAt::Packed(key), name))
+            })
+            .collect())
+    }
+
+    /// Removes this member's packed fragment of (name, incarnation) of a
+    /// layout of `members` fragments, if there is one.
+    pub fn forget_packed(&self, name: &str, incarnation: u32, members: u8) {
+        let key = packed_key(&self.fragment_name(name, incarnation, members));
+        self.remove_at(&FragmentAt::Packed(key));
+    }
+
+    /// Opens a fragment wherever it is.
+    pub fn open_at(&self, at: &FragmentAt) -> Result<FragmentReader, StoreError> {
+        match at {
+            FragmentAt::File(path) => Ok(FragmentReader::open(path)?),
+            FragmentAt::Packed(key) => {
+                let image = self
+                    .packed
+                    .get(key)?
+                    .ok_or_else(|| StoreError::NotFound(format!("packed fragment {key}")))?;
+                Ok(FragmentReader::from_image(
+                    &Path::new("packed").join(key),
+                    image,
+                )?)
+            }
+        }
+    }
+
+    /// Removes a fragment wherever it is (a missing one is not an error).
+    pub fn remove_at(&self, at: &FragmentAt) {
+        match at {
+            FragmentAt::File(path) => self.unlink(path),
+            FragmentAt::Packed(key) => {
+                if let Err(e) = self.packed.remove(key) {
+                    warn!(member = self.member, key, error = %e, "cannot remove packed fragment");
+                }
+            }
+        }
     }
 
     fn unlink(&self, path: &Path) {
@@ -174,7 +279,7 @@ impl LocalStore {
     pub fn has_valid_fragment(&self, name: &str, incarnation: u32) -> bool {
         match self
             .find_fragment(name, incarnation)
-            .and_then(|p| Ok(FragmentReader::open(&p)?))
+            .and_then(|at| self.open_at(&at))
         {
             Ok(r) => r
                 .verify_all()
@@ -197,8 +302,8 @@ impl LocalStore {
         if let Some(r) = lock(&self.readers).open.get(&key) {
             return Ok(r.clone());
         }
-        let path = self.find_fragment(name, incarnation)?;
-        let reader = Arc::new(FragmentReader::open(&path)?);
+        let at = self.find_fragment(name, incarnation)?;
+        let reader = Arc::new(self.open_at(&at)?);
         let mut cache = lock(&self.readers);
         if cache.open.len() >= self.reader_cache_files {
             let pins = &cache.pins;
@@ -216,13 +321,13 @@ impl LocalStore {
         Ok(cache.open.entry(key).or_insert(reader).clone())
     }
 
-    /// This member's fragment file of (name, incarnation), found by its
-    /// computed path, never by listing a directory. Its fragment count is
+    /// This member's fragment of (name, incarnation), packed or a file,
+    /// found by its computed key and path, never by listing a directory. Its fragment count is
     /// the catalog record's (the layout it was written with) or, failing
     /// that, the volume's (the HomeBlock's member count); a fragment of
     /// another count (an older incarnation while the volume grows) is not
     /// found, and the reader rebuilds that block from its row.
-    fn find_fragment(&self, name: &str, incarnation: u32) -> Result<PathBuf, StoreError> {
+    fn find_fragment(&self, name: &str, incarnation: u32) -> Result<FragmentAt, StoreError> {
         let from_record = self
             .catalog
             .get_object(name)
@@ -237,8 +342,15 @@ impl LocalStore {
         counts
             .into_iter()
             .flatten()
-            .map(|count| self.fragment_path(name, incarnation, count))
-            .find(|p| p.is_file())
+            .find_map(|count| {
+                let fname = self.fragment_name(name, incarnation, count);
+                let key = packed_key(&fname);
+                if self.packed.contains(&key).unwrap_or(false) {
+                    return Some(FragmentAt::Packed(key));
+                }
+                let path = fname.path_in(&self.fragments);
+                path.is_file().then_some(FragmentAt::File(path))
+            })
             .ok_or_else(|| StoreError::NotFound(format!("{name} incarnation {incarnation}")))
     }
 
@@ -319,9 +431,17 @@ impl LocalStore {
         lbn: u64,
         data: &[u8],
     ) -> Result<(), StoreError> {
-        let path = self.find_fragment(name, incarnation)?;
-        let mut rw = FragmentReader::open_rw(&path)?;
-        rw.rewrite_block(lbn, data)?;
+        match self.find_fragment(name, incarnation)? {
+            FragmentAt::File(path) => FragmentReader::open_rw(&path)?.rewrite_block(lbn, data)?,
+            at @ FragmentAt::Packed(_) => {
+                let mut rw = self.open_at(&at)?;
+                rw.rewrite_block(lbn, data)?;
+                if let (FragmentAt::Packed(key), Some(image)) = (&at, rw.image()) {
+                    self.packed.put_all(&[(key.clone(), image.to_vec())])?;
+                }
+            }
+        }
+        self.forget_readers(name);
         info!(member = self.member, object = %name, incarnation, lbn, "block rewritten");
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! ([`LocalStore`]), the store actor that owns them under supervision, and the
 //! upload actors that write new fragments.
 
+pub mod group_commit;
 mod local;
 pub mod upload;
 
@@ -9,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
+use stripecast_persistence::packed::PackedError;
 use stripecast_persistence::{CatalogError, FragmentError};
 use tracing::error;
 
-pub use local::{LocalStore, MirrorChange, VolumeMirror};
+pub use local::{FragmentAt, LocalStore, MirrorChange, VolumeMirror};
 pub use upload::{UploadActor, Uploads};
 
 use crate::protocol::ErrorKind;
@@ -30,12 +32,17 @@ pub enum StoreError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Fragment(#[from] FragmentError),
+    #[error(transparent)]
+    Packed(#[from] PackedError),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("the store is not open")]
     Closed,
     #[error("{0}")]
     BadRequest(String),
+    /// A bounded queue is full: retry later.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -59,8 +66,10 @@ impl StoreError {
                 ErrorKind::NotFound
             }
             StoreError::Fragment(_) => ErrorKind::Corrupt,
-            StoreError::Closed => ErrorKind::Unavailable,
-            StoreError::BadRequest(_) => ErrorKind::BadRequest,
+            StoreError::Closed | StoreError::Busy(_) => ErrorKind::Unavailable,
+            StoreError::BadRequest(_) | StoreError::Packed(PackedError::Invalid(_)) => {
+                ErrorKind::BadRequest
+            }
             _ => ErrorKind::Internal,
         }
     }

@@ -32,7 +32,7 @@ use crate::checksum::{crc32c, crc32c_append, ChecksumKind};
 use crate::error::{DecodeError, FragmentError};
 use crate::layout::{check_stripe, Layout};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -276,6 +276,114 @@ pub fn delete_fragment(path: &Path) -> Result<(), FragmentError> {
     }
 }
 
+/// Where a reader's bytes are: a fragment file, or a fragment's image in memory.
+#[derive(Debug)]
+enum Source {
+    File(File),
+    Image(Vec<u8>),
+}
+
+impl Source {
+    fn len(&self) -> std::io::Result<u64> {
+        match self {
+            Source::File(f) => Ok(f.metadata()?.len()),
+            Source::Image(b) => Ok(b.len() as u64),
+        }
+    }
+
+    fn image_range(b: &[u8], len: usize, off: u64) -> std::io::Result<std::ops::Range<usize>> {
+        usize::try_from(off)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(len)?))
+            .filter(|r| r.end <= b.len())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => f.read_exact_at(buf, off),
+            Source::Image(b) => {
+                let r = Self::image_range(b, buf.len(), off)?;
+                buf.copy_from_slice(&b[r]);
+                Ok(())
+            }
+        }
+    }
+
+    fn write_all_at(&mut self, data: &[u8], off: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => f.write_all_at(data, off),
+            Source::Image(b) => {
+                let r = Self::image_range(b, data.len(), off)?;
+                b[r].copy_from_slice(data);
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes written blocks durable (an image is made durable by whoever stores it).
+    fn sync(&self) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => f.sync_data(),
+            Source::Image(_) => Ok(()),
+        }
+    }
+}
+
+/// The whole fragment (index `spec.fragment_index`) of an object of
+/// `object_len` bytes whose blocks are `blocks` (one per row, each at most
+/// the stripe size, zero-padded): exactly the bytes [`FragmentWriter`]
+/// writes into a file for the same input. For fragments of few rows, kept
+/// where a file of their own would cost more than the bytes.
+pub fn fragment_image(
+    spec: &FragmentSpec,
+    object_len: u64,
+    blocks: &[&[u8]],
+) -> Result<Vec<u8>, FragmentError> {
+    check_name(&spec.name).map_err(|e| FragmentError::Params(e.to_string()))?;
+    check_stripe(u64::from(spec.stripe_size)).map_err(|e| FragmentError::Params(e.to_string()))?;
+    if spec.fragment_index >= spec.layout.members() {
+        return Err(FragmentError::Params(format!(
+            "fragment index {} >= fragment count {}",
+            spec.fragment_index,
+            spec.layout.members()
+        )));
+    }
+    let expected = spec.layout.geometry(object_len, spec.stripe_size).rows();
+    if expected != blocks.len() as u64 {
+        return Err(FragmentError::BlockCount {
+            object_len,
+            expected,
+            appended: blocks.len() as u64,
+        });
+    }
+    let stripe = spec.stripe_size as usize;
+    let header = spec.header(object_len);
+    let encoded = header
+        .encode()
+        .map_err(|e| FragmentError::Params(e.to_string()))?;
+    let mut image =
+        Vec::with_capacity(HEADER_LEN + blocks.len() * (stripe + 4) + header.name_tail().len());
+    image.extend_from_slice(&encoded);
+    let mut table = Vec::with_capacity(blocks.len() * 4);
+    for block in blocks {
+        if block.len() > stripe {
+            return Err(FragmentError::BlockSize {
+                got: block.len(),
+                stripe: spec.stripe_size,
+            });
+        }
+        let start = image.len();
+        image.extend_from_slice(block);
+        image.resize(start + stripe, 0);
+        table.extend_from_slice(&crc32c(&image[start..]).to_le_bytes());
+    }
+    image.extend_from_slice(&table);
+    image.extend_from_slice(header.name_tail());
+    debug_assert_eq!(encoded.len(), HEADER_LEN);
+    Ok(image)
+}
+
 /// Result of checking one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockCheck {
@@ -299,7 +407,7 @@ impl BlockCheck {
 #[derive(Debug)]
 pub struct FragmentReader {
     path: PathBuf,
-    file: File,
+    file: Source,
     header: FragmentHeader,
     layout: Layout,
     checksums: Vec<u32>,
@@ -318,22 +426,44 @@ impl FragmentReader {
     }
 
     fn open_impl(path: &Path, writable: bool) -> Result<FragmentReader, FragmentError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| FragmentError::io(path, e))?;
+        Self::from_source(path, Source::File(file), writable)
+    }
+
+    /// Reads a fragment from its image (the bytes a fragment file holds, kept
+    /// elsewhere than in a file of its own; see [`fragment_image`]), with the
+    /// same checks as a file. `label` names it in errors and logs. It can be
+    /// repaired in memory ([`FragmentReader::rewrite_block`]); the caller
+    /// stores [`FragmentReader::image`] back.
+    pub fn from_image(label: &Path, image: Vec<u8>) -> Result<FragmentReader, FragmentError> {
+        Self::from_source(label, Source::Image(image), true)
+    }
+
+    /// The fragment's bytes, when it was read from an image.
+    pub fn image(&self) -> Option<&[u8]> {
+        match &self.file {
+            Source::Image(b) => Some(b),
+            Source::File(_) => None,
+        }
+    }
+
+    fn from_source(
+        path: &Path,
+        file: Source,
+        writable: bool,
+    ) -> Result<FragmentReader, FragmentError> {
         let io = |e| FragmentError::io(path, e);
         let hdr_err = |source: DecodeError| FragmentError::Header {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(path)
-            .map_err(io)?;
-        let actual = file.metadata().map_err(io)?.len();
-        let mut block = Vec::with_capacity(HEADER_LEN);
-        (&mut file)
-            .take(HEADER_LEN as u64)
-            .read_to_end(&mut block)
-            .map_err(io)?;
+        let actual = file.len().map_err(io)?;
+        let mut block = vec![0u8; HEADER_LEN.min(usize::try_from(actual).unwrap_or(HEADER_LEN))];
+        file.read_exact_at(&mut block, 0).map_err(io)?;
         let mut header = FragmentHeader::decode(&block).map_err(|e| {
             tracing::warn!(path = %path.display(), error = %e, "bad fragment header");
             hdr_err(e)
@@ -544,7 +674,7 @@ impl FragmentReader {
         self.file
             .write_all_at(&crc.to_le_bytes(), table_off)
             .map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        self.file.sync().map_err(io)?;
         if let Some(slot) = self.checksums.get_mut(lbn as usize) {
             *slot = crc;
         }
@@ -585,6 +715,69 @@ mod tests {
 
     fn block(seed: u8) -> Vec<u8> {
         (0..4096u32).map(|i| (i as u8).wrapping_mul(seed)).collect()
+    }
+
+    /// An image is byte for byte the file the writer makes of the same
+    /// blocks (long names with a tail, short last block, zero rows), and
+    /// reads, verifies and repairs the same way.
+    #[test]
+    fn an_image_is_the_file_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::raid5(3).unwrap();
+        let long = "n/".repeat(200);
+        for (name, object_len, blocks) in [
+            (
+                "a/b",
+                5 * 4096 + 10,
+                vec![block(1), block(2), block(3)[..10].to_vec()],
+            ),
+            (long.as_str(), 4096, vec![block(7)]),
+            ("empty", 0, vec![]),
+        ] {
+            let sp = spec(name, layout, 2);
+            let mut w = FragmentWriter::create(dir.path(), sp.clone()).unwrap();
+            for b in &blocks {
+                w.append_block(b).unwrap();
+            }
+            let path = w.finish(object_len).unwrap();
+            let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+            let image = fragment_image(&sp, object_len, &refs).unwrap();
+            assert_eq!(image, std::fs::read(&path).unwrap(), "{name}");
+            let mut r = FragmentReader::from_image(Path::new("label"), image.clone()).unwrap();
+            assert_eq!(r.object_name(), name);
+            assert_eq!(r.block_count(), blocks.len() as u64);
+            for (lbn, b) in blocks.iter().enumerate() {
+                let mut want = b.clone();
+                want.resize(4096, 0);
+                assert_eq!(r.read_block(lbn as u64).unwrap(), want);
+            }
+            if blocks.is_empty() {
+                continue;
+            }
+            // A flipped bit is caught, never served, and repaired in memory.
+            let mut bad = image.clone();
+            bad[HEADER_LEN + 3] ^= 0x01;
+            let mut rb = FragmentReader::from_image(Path::new("label"), bad).unwrap();
+            assert!(matches!(
+                rb.read_block(0),
+                Err(FragmentError::ChecksumMismatch { lbn: 0, .. })
+            ));
+            rb.rewrite_block(0, &blocks[0]).unwrap();
+            assert_eq!(rb.image().unwrap(), &image[..]);
+            r.rewrite_block(0, &blocks[0]).unwrap();
+            // A truncated image is a length error.
+            assert!(matches!(
+                FragmentReader::from_image(Path::new("label"), image[..image.len() - 1].to_vec()),
+                Err(FragmentError::Length { .. })
+            ));
+        }
+        // The block count must match the object's rows.
+        let sp = spec("x", layout, 0);
+        assert!(matches!(
+            fragment_image(&sp, 3 * 4096, &[&block(1)]),
+            Err(FragmentError::BlockCount { .. })
+        ));
+        assert!(FragmentReader::from_image(Path::new("label"), vec![0u8; 10]).is_err());
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct Args {
     member_bin: Option<std::path::PathBuf>,
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(super) fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.chars().last() {
         Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
@@ -119,7 +119,7 @@ fn drain(mut body: impl Read) -> anyhow::Result<(u64, u32)> {
     }
 }
 
-fn mbps(bytes: u64, d: Duration) -> f64 {
+pub(super) fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64().max(1e-9)
 }
 
@@ -165,6 +165,59 @@ pub fn bench_configs(
             witness: None,
         })
         .collect())
+}
+
+/// Starts a bench cluster of `nodes` members in a fresh directory here and
+/// waits until it serves; answers the directory, the cluster and its
+/// members' base URLs.
+pub(super) fn start_cluster(
+    nodes: usize,
+    parity: u8,
+    member_bin: Option<std::path::PathBuf>,
+) -> anyhow::Result<(tempfile::TempDir, LocalCluster, Vec<String>)> {
+    let dir = tempfile::Builder::new()
+        .prefix("stripecast-bench-")
+        .tempdir_in(".")
+        .context("bench directory")?;
+    let mut cluster = LocalCluster::start_exe(
+        bench_configs(dir.path(), nodes, parity)?,
+        Vec::new(),
+        member_bin,
+    )?;
+    cluster.wait_ready(Duration::from_secs(60), &|| false)?;
+    let bases = (0..nodes)
+        .map(|i| cluster.node(i).node.to_string())
+        .collect();
+    Ok((dir, cluster, bases))
+}
+
+/// Waits until member `victim`, just restarted, is up with an empty dirty
+/// set; answers the time from when it was first seen rebuilding (process
+/// start and join excluded).
+pub(super) fn wait_rebuilt(
+    cluster: &LocalCluster,
+    victim: usize,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let mut began: Option<Instant> = None;
+    loop {
+        let v = crate::cmd::client::fetch_cluster(&cluster.node(0)).ok();
+        let state = v.as_ref().map(|v| v["members"][victim]["state"].clone());
+        let dirty = v.as_ref().map(|v| v["members"][victim]["dirty"].clone());
+        if began.is_none() && state.as_ref().is_some_and(|s| s == "rebuilding") {
+            began = Some(Instant::now());
+        }
+        if state.is_some_and(|s| s == "up") && dirty.is_some_and(|d| d == 0) {
+            break;
+        }
+        ensure!(
+            t.elapsed() < timeout,
+            "the rebuild did not finish in {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(began.map(|b| b.elapsed()).unwrap_or_else(|| t.elapsed()))
 }
 
 fn loopback(pattern: &[u8], size: u64) -> anyhow::Result<Duration> {
@@ -220,21 +273,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.nodes >= 3,
         "--nodes must be at least 3 (the bench takes one member down)"
     );
-    let dir = tempfile::Builder::new()
-        .prefix("stripecast-bench-")
-        .tempdir_in(".")
-        .context("bench directory")?;
     let pat = super::xorshift_bytes(64 << 20, 0x9E37_79B9_7F4A_7C15);
-    let mut cluster = LocalCluster::start_exe(
-        bench_configs(dir.path(), args.nodes, args.parity)?,
-        Vec::new(),
-        args.member_bin.clone(),
-    )?;
-    cluster.wait_ready(Duration::from_secs(60), &|| false)?;
+    let (dir, mut cluster, bases) =
+        start_cluster(args.nodes, args.parity, args.member_bin.clone())?;
     let agent = ureq::AgentBuilder::new().build();
-    let bases: Vec<String> = (0..args.nodes)
-        .map(|i| cluster.node(i).node.to_string())
-        .collect();
     let small = (args.small > 0)
         .then(|| {
             super::small::run(
@@ -343,26 +385,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .send(&mut reader)
         .map_err(|e| anyhow::anyhow!("PUT while degraded: {e}"))?;
     cluster.spawn(victim)?;
-    let t = Instant::now();
-    // Timed from when the returning member is seen rebuilding (process start and join excluded).
-    let mut began: Option<Instant> = None;
-    loop {
-        let v = crate::cmd::client::fetch_cluster(&cluster.node(0)).ok();
-        let state = v.as_ref().map(|v| v["members"][victim]["state"].clone());
-        let dirty = v.as_ref().map(|v| v["members"][victim]["dirty"].clone());
-        if began.is_none() && state.as_ref().is_some_and(|s| s == "rebuilding") {
-            began = Some(Instant::now());
-        }
-        if state.is_some_and(|s| s == "up") && dirty.is_some_and(|d| d == 0) {
-            break;
-        }
-        ensure!(
-            t.elapsed() < Duration::from_secs(600),
-            "rebuild did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let rebuild = began.map(|b| b.elapsed()).unwrap_or_else(|| t.elapsed());
+    let rebuild = wait_rebuilt(&cluster, victim, Duration::from_secs(600))?;
     // The member's own share of the object is what it rebuilt and wrote.
     let rebuilt_bytes = args.size / (args.nodes as u64 - u64::from(args.parity)).max(1);
     cluster.stop();

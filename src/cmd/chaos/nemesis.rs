@@ -295,6 +295,61 @@ impl Nemesis {
     }
 }
 
+/// Where rot may flip a byte: a fragment file past its header, or one
+/// packed fragment image (start, length) in a segment file past its header.
+enum RotTarget {
+    File(PathBuf),
+    Image(PathBuf, u64, u64),
+}
+
+/// The fragment images back to back in the segment file `path`, found by
+/// walking their headers from the start (a header that does not decode,
+/// or an image past the end, ends the walk: bytes being appended).
+fn packed_images(path: &Path) -> Vec<(u64, u64)> {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    let mut header = [0u8; FRAGMENT_HEADER_BYTES as usize];
+    while at + FRAGMENT_HEADER_BYTES <= len && f.read_exact_at(&mut header, at).is_ok() {
+        let Ok(h) = stripecast_persistence::FragmentHeader::decode(&header) else {
+            break;
+        };
+        let Ok(blocks) = h.block_count() else { break };
+        let image = FRAGMENT_HEADER_BYTES
+            + blocks * (u64::from(h.stripe_size) + 4)
+            + h.name_tail_len() as u64;
+        if at + image > len {
+            break;
+        }
+        out.push((at, image));
+        at += image;
+    }
+    out
+}
+
+/// Every fragment file and packed image under `dir`, in order.
+fn rot_targets(dir: &Path) -> Vec<RotTarget> {
+    let mut out: Vec<RotTarget> = fragment_files(dir)
+        .into_iter()
+        .map(RotTarget::File)
+        .collect();
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir.join("packed"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    segments.retain(|p| p.extension().is_some_and(|x| x == "pack"));
+    segments.sort();
+    for seg in segments {
+        for (start, len) in packed_images(&seg) {
+            out.push(RotTarget::Image(seg.clone(), start, len));
+        }
+    }
+    out
+}
+
 /// Every fragment file under `dir`, sorted (walks subdirectories too).
 fn fragment_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -316,12 +371,17 @@ fn fragment_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Flips one byte past the header in each of a few fragment files.
+/// Flips one byte past the header in each of a few fragment files or
+/// packed fragment images.
 fn rot(dir: &Path, rng: &mut ChaCha8Rng) -> String {
     use std::os::unix::fs::FileExt;
-    let files = fragment_files(dir);
+    let targets = rot_targets(dir);
     let mut done = Vec::new();
-    for path in files.choose_multiple(rng, ROT_FILES_PER_EVENT) {
+    for target in targets.choose_multiple(rng, ROT_FILES_PER_EVENT) {
+        let (path, start, len) = match target {
+            RotTarget::File(p) => (p, 0, None),
+            RotTarget::Image(p, start, len) => (p, *start, Some(*len)),
+        };
         let Ok(f) = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -329,16 +389,22 @@ fn rot(dir: &Path, rng: &mut ChaCha8Rng) -> String {
         else {
             continue;
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let len = len.unwrap_or_else(|| f.metadata().map(|m| m.len()).unwrap_or(0));
         if len <= FRAGMENT_HEADER_BYTES {
             continue;
         }
-        let at = rng.gen_range(FRAGMENT_HEADER_BYTES..len);
+        let at = start + rng.gen_range(FRAGMENT_HEADER_BYTES..len);
         let mask = rng.gen_range(1..=255u8);
         let mut b = [0u8; 1];
         if f.read_exact_at(&mut b, at).is_ok() && f.write_all_at(&[b[0] ^ mask], at).is_ok() {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            done.push(format!("{} @{at}", name.unwrap_or_default()));
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            done.push(match target {
+                RotTarget::File(_) => format!("{name} @{at}"),
+                RotTarget::Image(..) => format!("{name}+{start} @{at}"),
+            });
         }
     }
     if done.is_empty() {

@@ -26,7 +26,7 @@ impl Group {
         let mut dirs = Vec::new();
         for m in 0..n {
             let dir = tempfile::tempdir().unwrap();
-            let db = sled::open(dir.path().join("meta")).unwrap();
+            let db = stripecast_persistence::DurableDb::open(dir.path().join("meta")).unwrap();
             dirs.push(dir);
             let l = links.clone();
             let send: Sender = Arc::new(move |to, msg| {

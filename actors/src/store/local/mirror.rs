@@ -18,8 +18,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use stripecast_persistence::{Batch, ObjectRecord};
+use stripecast_persistence::{packed_key, Batch, ObjectRecord};
 use tracing::{debug, info};
+
+use super::FragmentAt;
 
 use super::{lock, LocalStore};
 use crate::store::StoreError;
@@ -225,6 +227,11 @@ impl LocalStore {
         for (name, incarnation, count) in fragments {
             self.forget_readers(name);
             self.unlink(&self.fragment_path(name, *incarnation, *count));
+            self.remove_at(&FragmentAt::Packed(packed_key(&self.fragment_name(
+                name,
+                *incarnation,
+                *count,
+            ))));
             debug!(member = self.member, object = %name, incarnation, "replaced fragment removed");
         }
     }

@@ -1,0 +1,553 @@
+//! Packed fragments: the images of small fragments (see
+//! [`crate::fragment::fragment_image`]: the very bytes a fragment file
+//! holds), appended to large segment files instead of each being a file.
+//!
+//! A fragment of one row costs, as a file of its own, an inode, a create,
+//! a rename and two fsyncs (file and directory). Packed, the fragments
+//! written together are appended to the current segment with one
+//! `fdatasync` and indexed with one sled flush (group commit, see
+//! [`PackedFragments::put_all`]); a read is one index lookup and one
+//! positioned read.
+//!
+//! ```text
+//! packed/
+//!   index/                  sled: `at`     key -> (segment, offset, length)
+//!                                 `in_seg` segment ++ offset -> key
+//!   0000000000000001.pack   images back to back, at most SEGMENT_BYTES
+//!   0000000000000002.pack   (the highest is the one appended to)
+//! ```
+//!
+//! Keys are `<shard>/<file name>` (the fragment's fan-out shard, see
+//! [`crate::fragment::tree`], then its file name): a fragment is found by its
+//! computed key, never by a scan; the scrub walks one shard at a time.
+//!
+//! Invariants:
+//! * `put_all` is durable on `Ok`: images are written and `fdatasync`ed
+//!   before the index points at them, and the index is flushed (sled flush
+//!   and an fsync of its log, the catalog's durability policy). After a
+//!   crash the index points only at synced bytes; bytes it does not point
+//!   at are dead space.
+//! * The index's two trees change together (one sled transaction).
+//! * A segment file is deleted only once no index entry points into it
+//!   (after the flush that moved or removed its last image), so a reader
+//!   never meets a deleted segment for a key it just looked up, except while
+//!   compaction moves that key; `get` then looks it up again.
+//! * Dead space is bounded: a sealed segment less than half alive is
+//!   rewritten (`compact_step`, a bounded amount per call) and deleted.
+//! * Removals are durable with the next flush; one lost to a crash leaves
+//!   the fragment of a replaced incarnation, which the scrub removes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::catalog::{flush_durable, open_durable};
+use crate::error::CatalogError;
+use crate::fragment::FragmentName;
+
+/// Largest fragment image kept packed, in bytes (a one-row fragment of a
+/// 64 KiB stripe with its header and a long name fits).
+pub const MAX_IMAGE_BYTES: usize = 80 << 10;
+
+/// A segment is sealed once it holds this many bytes.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Open segment files kept for reads, at most.
+pub const OPEN_SEGMENTS: usize = 64;
+
+/// Bytes of images one [`PackedFragments::compact_step`] moves, at most.
+pub const COMPACT_STEP_BYTES: u64 = 8 << 20;
+
+/// What can go wrong with packed fragments.
+#[derive(Debug, thiserror::Error)]
+pub enum PackedError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Index(#[from] CatalogError),
+    #[error("corrupt packed index entry {key:?}")]
+    CorruptIndex { key: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sled::Error> for PackedError {
+    fn from(e: sled::Error) -> PackedError {
+        PackedError::Index(CatalogError::Sled(e))
+    }
+}
+
+impl From<TransactionError<()>> for PackedError {
+    fn from(e: TransactionError<()>) -> PackedError {
+        match e {
+            TransactionError::Storage(e) => e.into(),
+            TransactionError::Abort(()) => PackedError::Invalid("index transaction aborted".into()),
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackedError + '_ {
+    move |source| PackedError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The key of a fragment's image.
+pub fn packed_key(name: &FragmentName) -> String {
+    format!("{}/{}", name.shard(), name.file_name())
+}
+
+/// Where an image is: segment, offset, length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loc {
+    segment: u64,
+    offset: u64,
+    len: u32,
+}
+
+impl Loc {
+    fn encode(self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(&self.segment.to_be_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_be_bytes());
+        b[16..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<Loc> {
+        Some(Loc {
+            segment: u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
+            offset: u64::from_be_bytes(b.get(8..16)?.try_into().ok()?),
+            len: u32::from_be_bytes(b.get(16..20)?.try_into().ok()?),
+        })
+        .filter(|_| b.len() == 20)
+    }
+
+    /// The `in_seg` key: segment then offset, so a segment is a prefix.
+    fn seg_key(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.encode()[..16]);
+        b
+    }
+}
+
+/// The segment being appended to.
+struct Writer {
+    segment: u64,
+    file: File,
+    len: u64,
+}
+
+/// The packed fragments of one member.
+pub struct PackedFragments {
+    dir: PathBuf,
+    db: sled::Db,
+    log: Option<Arc<File>>,
+    at: sled::Tree,
+    in_seg: sled::Tree,
+    writer: Mutex<Writer>,
+    /// Live (indexed) bytes per segment, and each sealed segment's size.
+    live: Mutex<BTreeMap<u64, (u64, u64)>>,
+    open: Mutex<HashMap<u64, Arc<File>>>,
+    /// Images indexed (kept here: sled counts by scanning).
+    count: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:016x}.pack"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), PackedError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+impl PackedFragments {
+    /// Opens (creating if needed) the packed fragments in directory `dir`.
+    /// Reads the index once to learn each segment's live bytes.
+    pub fn open(dir: impl AsRef<Path>) -> Result<PackedFragments, PackedError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let (db, log) = open_durable(sled::Config::new(), &dir.join("index"))?;
+        let at = db.open_tree("at")?;
+        let in_seg = db.open_tree("in_seg")?;
+        let mut sizes = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".pack"))
+                .and_then(|n| u64::from_str_radix(n, 16).ok())
+            else {
+                continue;
+            };
+            let len = entry.metadata().map_err(io(&entry.path()))?.len();
+            sizes.insert(id, len);
+        }
+        let mut live: BTreeMap<u64, (u64, u64)> =
+            sizes.iter().map(|(&id, &len)| (id, (0, len))).collect();
+        let mut count = 0u64;
+        for kv in at.iter() {
+            count += 1;
+            let (k, v) = kv?;
+            let loc = Loc::decode(&v).ok_or_else(|| PackedError::CorruptIndex {
+                key: String::from_utf8_lossy(&k).into_owned(),
+            })?;
+            live.entry(loc.segment).or_insert((0, 0)).0 += u64::from(loc.len);
+        }
+        let current = sizes.keys().next_back().copied().unwrap_or(1);
+        let path = segment_path(&dir, current);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(false)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        let len = file.metadata().map_err(io(&path))?.len();
+        if !sizes.contains_key(&current) {
+            sync_dir(&dir)?;
+        }
+        live.entry(current).or_insert((0, len));
+        Ok(PackedFragments {
+            writer: Mutex::new(Writer {
+                segment: current,
+                file,
+                len,
+            }),
+            dir,
+            db,
+            log,
+            at,
+            in_seg,
+            live: Mutex::new(live),
+            open: Mutex::new(HashMap::new()),
+            count: AtomicU64::new(count),
+        })
+    }
+
+    /// Appends every (key, image) to the current segment, syncs it, and
+    /// points the index at them, with one flush: durable on `Ok`. A key
+    /// already present is replaced.
+    pub fn put_all(&self, images: &[(String, Vec<u8>)]) -> Result<(), PackedError> {
+        if let Some((key, image)) = images.iter().find(|(_, i)| i.len() > MAX_IMAGE_BYTES) {
+            return Err(PackedError::Invalid(format!(
+                "packed fragment {key} of {} bytes is over the {MAX_IMAGE_BYTES}-byte limit",
+                image.len()
+            )));
+        }
+        if images.is_empty() {
+            return Ok(());
+        }
+        let mut w = lock(&self.writer);
+        let locs = self.append(&mut w, images.iter().map(|(_, i)| i.as_slice()))?;
+        let entries: Vec<(&str, Loc, Option<Loc>)> = images
+            .iter()
+            .zip(locs)
+            .map(|((k, _), loc)| (k.as_str(), loc, None))
+            .collect();
+        self.index(&entries)?;
+        drop(w);
+        flush_durable(&self.db, self.log.as_deref())?;
+        Ok(())
+    }
+
+    /// Writes images at the end of the current segment (rolling to a new
+    /// one when full) and syncs what it wrote.
+    fn append<'a>(
+        &self,
+        w: &mut Writer,
+        images: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<Vec<Loc>, PackedError> {
+        let mut locs = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut start = w.len;
+        for image in images {
+            if w.len > 0 && w.len + image.len() as u64 > SEGMENT_BYTES {
+                self.write_out(w, start, &buf)?;
+                buf.clear();
+                self.roll(w)?;
+                start = 0;
+            }
+            locs.push(Loc {
+                segment: w.segment,
+                offset: w.len,
+                len: image.len() as u32,
+            });
+            buf.extend_from_slice(image);
+            w.len += image.len() as u64;
+        }
+        self.write_out(w, start, &buf)?;
+        Ok(locs)
+    }
+
+    fn write_out(&self, w: &Writer, at: u64, buf: &[u8]) -> Result<(), PackedError> {
+        let path = segment_path(&self.dir, w.segment);
+        w.file.write_all_at(buf, at).map_err(io(&path))?;
+        w.file.sync_data().map_err(io(&path))
+    }
+
+    /// Seals the current segment and starts the next one.
+    fn roll(&self, w: &mut Writer) -> Result<(), PackedError> {
+        let next = w.segment + 1;
+        let path = segment_path(&self.dir, next);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        sync_dir(&self.dir)?;
+        let mut live = lock(&self.live);
+        if let Some(e) = live.get_mut(&w.segment) {
+            e.1 = w.len;
+        }
+        live.insert(next, (0, 0));
+        *w = Writer {
+            segment: next,
+            file,
+            len: 0,
+        };
+        tracing::debug!(segment = next, "packed segment started");
+        Ok(())
+    }
+
+    /// Points each key at its new place, in one transaction. With an
+    /// expected old place, a key that no longer points there (removed or
+    /// replaced meanwhile) is left alone.
+    fn index(&self, entries: &[(&str, Loc, Option<Loc>)]) -> Result<(), PackedError> {
+        let moved: Vec<(Option<Loc>, Option<Loc>)> =
+            (&self.at, &self.in_seg).transaction(|(at, in_seg)| {
+                let mut moved = Vec::with_capacity(entries.len());
+                for (key, loc, expect) in entries {
+                    let old = at.get(key.as_bytes())?.and_then(|v| Loc::decode(&v));
+                    if expect.is_some() && old != *expect {
+                        moved.push((None, None));
+                        continue;
+                    }
+                    if let Some(old) = old {
+                        in_seg.remove(&old.seg_key()[..])?;
+                    }
+                    at.insert(key.as_bytes(), &loc.encode()[..])?;
+                    in_seg.insert(&loc.seg_key()[..], key.as_bytes())?;
+                    moved.push((old, Some(*loc)));
+                }
+                Ok::<_, ConflictableTransactionError<()>>(moved)
+            })?;
+        let mut live = lock(&self.live);
+        for (old, new) in moved {
+            if let Some(o) = old {
+                if let Some(e) = live.get_mut(&o.segment) {
+                    e.0 = e.0.saturating_sub(u64::from(o.len));
+                }
+            }
+            if let Some(n) = new {
+                live.entry(n.segment).or_insert((0, 0)).0 += u64::from(n.len);
+                if old.is_none() {
+                    self.count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The image stored under `key`.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PackedError> {
+        // Compaction may move the image between the lookup and the read
+        // (and delete the old segment): then look it up once more.
+        for _ in 0..2 {
+            let Some(v) = self.at.get(key.as_bytes())? else {
+                return Ok(None);
+            };
+            let loc = Loc::decode(&v).ok_or_else(|| PackedError::CorruptIndex {
+                key: key.to_string(),
+            })?;
+            let file = match self.segment(loc.segment) {
+                Ok(f) => f,
+                Err(PackedError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let mut image = vec![0u8; loc.len as usize];
+            let path = segment_path(&self.dir, loc.segment);
+            file.read_exact_at(&mut image, loc.offset)
+                .map_err(io(&path))?;
+            return Ok(Some(image));
+        }
+        Ok(None)
+    }
+
+    fn segment(&self, segment: u64) -> Result<Arc<File>, PackedError> {
+        if let Some(f) = lock(&self.open).get(&segment) {
+            return Ok(f.clone());
+        }
+        let path = segment_path(&self.dir, segment);
+        let file = Arc::new(File::open(&path).map_err(io(&path))?);
+        let mut open = lock(&self.open);
+        if open.len() >= OPEN_SEGMENTS {
+            open.clear();
+        }
+        open.insert(segment, file.clone());
+        Ok(file)
+    }
+
+    /// Whether an image is stored under `key`.
+    pub fn contains(&self, key: &str) -> Result<bool, PackedError> {
+        Ok(self.at.contains_key(key.as_bytes())?)
+    }
+
+    /// Forgets the image under `key` (durable with the next flush).
+    pub fn remove(&self, key: &str) -> Result<(), PackedError> {
+        let removed = (&self.at, &self.in_seg).transaction(|(at, in_seg)| {
+            let old = at.remove(key.as_bytes())?.and_then(|v| Loc::decode(&v));
+            if let Some(o) = old {
+                in_seg.remove(&o.seg_key()[..])?;
+            }
+            Ok::<_, ConflictableTransactionError<()>>(old)
+        })?;
+        if let Some(o) = removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(e) = lock(&self.live).get_mut(&o.segment) {
+                e.0 = e.0.saturating_sub(u64::from(o.len));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys in fan-out shard `shard`, in order.
+    pub fn keys_in_shard(&self, shard: u8) -> Result<Vec<String>, PackedError> {
+        let prefix = format!("{shard:02x}/");
+        self.at
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    /// Images stored.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Segment files on disk.
+    pub fn segments(&self) -> usize {
+        lock(&self.live).len()
+    }
+
+    /// Bytes in segment files that no index entry points at.
+    pub fn dead_bytes(&self) -> u64 {
+        let live = lock(&self.live);
+        let current = lock(&self.writer);
+        live.iter()
+            .map(|(&s, &(l, size))| {
+                let size = if s == current.segment {
+                    current.len
+                } else {
+                    size
+                };
+                size.saturating_sub(l)
+            })
+            .sum()
+    }
+
+    /// Rewrites up to [`COMPACT_STEP_BYTES`] of the live images of the
+    /// sealed segment with the least alive under half, and deletes segments
+    /// nothing points into. Answers whether there is more to do.
+    pub fn compact_step(&self) -> Result<bool, PackedError> {
+        let current = lock(&self.writer).segment;
+        let (empty, victim): (Vec<u64>, Option<u64>) = {
+            let live = lock(&self.live);
+            let sealed = live.iter().filter(|(&s, _)| s != current);
+            let empty = sealed
+                .clone()
+                .filter(|(_, &(l, _))| l == 0)
+                .map(|(&s, _)| s);
+            let victim = sealed
+                .filter(|(_, &(l, size))| l > 0 && l * 2 < size)
+                .min_by_key(|(_, &(l, _))| l)
+                .map(|(&s, _)| s);
+            (empty.collect(), victim)
+        };
+        for s in empty {
+            if self.in_seg.scan_prefix(s.to_be_bytes()).next().is_none() {
+                let path = segment_path(&self.dir, s);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path)(e)),
+                }
+                sync_dir(&self.dir)?;
+                lock(&self.live).remove(&s);
+                lock(&self.open).remove(&s);
+                tracing::debug!(segment = s, "packed segment deleted");
+            }
+        }
+        let Some(s) = victim else {
+            return Ok(false);
+        };
+        let mut batch: Vec<(String, Loc, Vec<u8>)> = Vec::new();
+        let mut bytes = 0u64;
+        for kv in self.in_seg.scan_prefix(s.to_be_bytes()) {
+            let (_, k) = kv?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let Some(loc) = self.at.get(&k)?.and_then(|v| Loc::decode(&v)) else {
+                continue;
+            };
+            if loc.segment != s {
+                continue;
+            }
+            let file = self.segment(s)?;
+            let mut image = vec![0u8; loc.len as usize];
+            file.read_exact_at(&mut image, loc.offset)
+                .map_err(io(&segment_path(&self.dir, s)))?;
+            bytes += u64::from(loc.len);
+            batch.push((key, loc, image));
+            if bytes >= COMPACT_STEP_BYTES {
+                break;
+            }
+        }
+        let mut w = lock(&self.writer);
+        let locs = self.append(&mut w, batch.iter().map(|(_, _, i)| i.as_slice()))?;
+        let entries: Vec<(&str, Loc, Option<Loc>)> = batch
+            .iter()
+            .zip(locs)
+            .map(|((k, old, _), new)| (k.as_str(), new, Some(*old)))
+            .collect();
+        self.index(&entries)?;
+        drop(w);
+        flush_durable(&self.db, self.log.as_deref())?;
+        tracing::debug!(
+            segment = s,
+            moved = batch.len(),
+            bytes,
+            "packed segment compacted"
+        );
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests;
