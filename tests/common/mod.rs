@@ -323,6 +323,11 @@ impl Cluster {
             .unwrap()
     }
 
+    /// Fragments member `i` holds: files plus packed images (objects of one row).
+    pub fn fragment_count(&self, i: usize) -> usize {
+        self.fragments(i).len() + self.metric(i, "stripecast_packed_fragments") as usize
+    }
+
     /// Member `i`'s fragment files (in the 256 shards of `fragments/`), sorted.
     pub fn fragments(&self, i: usize) -> Vec<PathBuf> {
         let root = self.data_dir(i).join("fragments");
