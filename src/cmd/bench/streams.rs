@@ -69,6 +69,11 @@ struct Phase {
     /// Clients that never stalled over the phase.
     kept_rate: usize,
     kept_share: f64,
+    /// Clients whose stream failed (no answer, an error mid-stream): not
+    /// stalls, but they did not keep the rate either.
+    failed: usize,
+    /// The first failure's message.
+    first_failure: Option<String>,
     /// Bytes delivered over the bytes the rate asked for.
     delivered_vs_rate: f64,
     /// Longest stall seen by any client, in ms.
@@ -106,6 +111,8 @@ fn phase(
     let delivered = AtomicU64::new(0);
     let worst_stall_us = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let errored = AtomicUsize::new(0);
+    let first_failure = std::sync::Mutex::new(None::<String>);
     let started = AtomicUsize::new(0);
     let result: anyhow::Result<()> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.clients)
@@ -187,7 +194,14 @@ fn phase(
             match h.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) if e.to_string().contains("wrong bytes") => return Err(e),
-                Ok(Err(e)) => tracing::warn!(error = %e, "a stream failed"),
+                Ok(Err(e)) => {
+                    errored.fetch_add(1, Ordering::Relaxed);
+                    first_failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(|| e.to_string());
+                    tracing::warn!(error = %e, "a stream failed")
+                }
                 Err(_) => anyhow::bail!("a client panicked"),
             }
         }
@@ -200,6 +214,10 @@ fn phase(
         clients: args.clients,
         kept_rate: kept,
         kept_share: kept as f64 / args.clients.max(1) as f64,
+        failed: errored.load(Ordering::Relaxed),
+        first_failure: first_failure
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()),
         delivered_vs_rate: delivered.load(Ordering::Relaxed) as f64 / asked.max(1.0),
         worst_stall_ms: worst_stall_us.load(Ordering::Relaxed) as f64 / 1e3,
     })
@@ -254,9 +272,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ("1 member SIGKILLed", &r.one_member_killed),
         ] {
             println!(
-                "  {what:<20} {:>5} of {} kept the rate ({:.2}), delivered {:.2}x the rate, worst stall {:.0} ms",
-                p.kept_rate, p.clients, p.kept_share, p.delivered_vs_rate, p.worst_stall_ms
+                "  {what:<20} {:>5} of {} kept the rate ({:.2}), {} failed, delivered {:.2}x the rate, worst stall {:.0} ms",
+                p.kept_rate, p.clients, p.kept_share, p.failed, p.delivered_vs_rate, p.worst_stall_ms
             );
+            if let Some(e) = &p.first_failure {
+                println!("  {:<20} first failure: {e}", "");
+            }
         }
     }
     Ok(())
