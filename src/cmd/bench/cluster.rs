@@ -452,13 +452,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.clients, s.objects_per_size
             );
             println!("    4 KiB PUT   {:>8.0} /s", s.put_4k_per_s);
+            println!("    4 KiB GET   {:>8.0} /s", s.get_4k_per_s);
             println!(
                 "    64 KiB PUT  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync ({:.0} /s); p50 {:.1} ms, p99 {:.1} ms",
                 s.put_64k_per_s, s.put_64k_vs_raw, s.raw_fsync_64k_per_s, s.put_64k_p50_ms, s.put_64k_p99_ms
             );
             println!(
-                "    64 KiB GET  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync",
-                s.get_64k_per_s, s.get_64k_vs_raw
+                "    64 KiB GET  {:>8.0} /s   {:.2}x raw 64 KiB file write+fsync; p50 {:.1} ms, p99 {:.1} ms",
+                s.get_64k_per_s, s.get_64k_vs_raw, s.get_64k_p50_ms, s.get_64k_p99_ms
             );
             for st in &s.stages {
                 println!(

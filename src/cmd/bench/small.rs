@@ -25,6 +25,8 @@ pub struct SmallReport {
     pub clients: usize,
     pub objects_per_size: usize,
     pub put_4k_per_s: f64,
+    /// GETs of the 4 KiB objects per second, by as many clients.
+    pub get_4k_per_s: f64,
     pub put_64k_per_s: f64,
     pub put_64k_p50_ms: f64,
     pub put_64k_p99_ms: f64,
@@ -34,6 +36,8 @@ pub struct SmallReport {
     /// GETs of the 64 KiB objects per second, by as many clients.
     pub get_64k_per_s: f64,
     pub get_64k_vs_raw: f64,
+    pub get_64k_p50_ms: f64,
+    pub get_64k_p99_ms: f64,
     /// The rates again with more objects stored (`--small-stages`).
     pub stages: Vec<SmallStage>,
 }
@@ -171,8 +175,10 @@ pub fn run(
 ) -> anyhow::Result<SmallReport> {
     let (wall_4k, _) = requests(bases, "4k", 4 << 10, n, clients, false)?;
     let (wall_64k, mut lat) = requests(bases, "64k", 64 << 10, n, clients, false)?;
-    let (get_64k, _) = requests(bases, "64k", 64 << 10, n, clients, true)?;
+    let (get_4k, _) = requests(bases, "4k", 4 << 10, n, clients, true)?;
+    let (get_64k, mut get_lat) = requests(bases, "64k", 64 << 10, n, clients, true)?;
     lat.sort_unstable();
+    get_lat.sort_unstable();
     let raw = raw_fsync(dir, 64 << 10, n, clients)?;
     let per_s = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     let mut stored = 2 * n;
@@ -214,6 +220,9 @@ pub fn run(
         clients,
         objects_per_size: n,
         put_4k_per_s: per_s(wall_4k),
+        get_4k_per_s: per_s(get_4k),
+        get_64k_p50_ms: percentile(&get_lat, 0.50).as_secs_f64() * 1e3,
+        get_64k_p99_ms: percentile(&get_lat, 0.99).as_secs_f64() * 1e3,
         put_64k_per_s: per_s(wall_64k),
         put_64k_p50_ms: percentile(&lat, 0.50).as_secs_f64() * 1e3,
         put_64k_p99_ms: percentile(&lat, 0.99).as_secs_f64() * 1e3,
