@@ -36,6 +36,7 @@
 //!   rewritten (`compact_step`, a bounded amount per call) and deleted.
 //! * Removals are durable with the next flush; one lost to a crash leaves
 //!   the fragment of a replaced incarnation, which the scrub removes.
+//! * Locks are taken in one order: `writer`, then `live`, then `open`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -459,15 +460,16 @@ impl PackedFragments {
 
     /// Bytes in segment files that no index entry points at.
     pub fn dead_bytes(&self) -> u64 {
-        let live = lock(&self.live);
-        let current = lock(&self.writer);
-        live.iter()
+        // Lock order: `writer` before `live`, as appends take them (one
+        // at a time here).
+        let (segment, len) = {
+            let w = lock(&self.writer);
+            (w.segment, w.len)
+        };
+        lock(&self.live)
+            .iter()
             .map(|(&s, &(l, size))| {
-                let size = if s == current.segment {
-                    current.len
-                } else {
-                    size
-                };
+                let size = if s == segment { len } else { size };
                 size.saturating_sub(l)
             })
             .sum()
