@@ -174,16 +174,17 @@ pub(super) fn start_cluster(
     nodes: usize,
     parity: u8,
     member_bin: Option<std::path::PathBuf>,
+    store: stripecast_config::StoreSettings,
 ) -> anyhow::Result<(tempfile::TempDir, LocalCluster, Vec<String>)> {
     let dir = tempfile::Builder::new()
         .prefix("stripecast-bench-")
         .tempdir_in(".")
         .context("bench directory")?;
-    let mut cluster = LocalCluster::start_exe(
-        bench_configs(dir.path(), nodes, parity)?,
-        Vec::new(),
-        member_bin,
-    )?;
+    let mut configs = bench_configs(dir.path(), nodes, parity)?;
+    for c in &mut configs {
+        c.store = store.clone();
+    }
+    let mut cluster = LocalCluster::start_exe(configs, Vec::new(), member_bin)?;
     cluster.wait_ready(Duration::from_secs(60), &|| false)?;
     let bases = (0..nodes)
         .map(|i| cluster.node(i).node.to_string())
@@ -274,8 +275,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--nodes must be at least 3 (the bench takes one member down)"
     );
     let pat = super::xorshift_bytes(64 << 20, 0x9E37_79B9_7F4A_7C15);
-    let (dir, mut cluster, bases) =
-        start_cluster(args.nodes, args.parity, args.member_bin.clone())?;
+    let (dir, mut cluster, bases) = start_cluster(
+        args.nodes,
+        args.parity,
+        args.member_bin.clone(),
+        stripecast_config::StoreSettings::default(),
+    )?;
     let agent = ureq::AgentBuilder::new().build();
     let small = (args.small > 0)
         .then(|| {

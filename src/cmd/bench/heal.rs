@@ -36,6 +36,10 @@ pub struct Args {
     /// Concurrent clients of the PUTs.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// The members' `[store] heal_max_mb_per_s` (0: unthrottled), to see
+    /// the throttle hold the heal to it.
+    #[arg(long, default_value_t = 0)]
+    heal_max_mb_per_s: u32,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -56,6 +60,8 @@ struct Report {
     /// heal_mbps / put_mbps (goal >= 0.5).
     heal_vs_put: f64,
     heal_s: f64,
+    /// The throttle the members ran with (0: none).
+    heal_max_mb_per_s: u32,
     /// Objects read back exactly through the healed member with another down.
     verified_objects: usize,
 }
@@ -103,8 +109,15 @@ fn spread(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     ensure!(args.nodes >= 3, "--nodes must be at least 3");
-    let (_dir, mut cluster, bases) =
-        super::cluster::start_cluster(args.nodes, args.parity, args.member_bin.clone())?;
+    let (_dir, mut cluster, bases) = super::cluster::start_cluster(
+        args.nodes,
+        args.parity,
+        args.member_bin.clone(),
+        stripecast_config::StoreSettings {
+            heal_max_mb_per_s: args.heal_max_mb_per_s,
+            ..Default::default()
+        },
+    )?;
     let victim = args.nodes - 1;
     cluster.kill(victim);
     // Writes through the members that stay up.
@@ -171,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         heal_mbps,
         heal_vs_put: heal_mbps / put_mbps,
         heal_s: heal.as_secs_f64(),
+        heal_max_mb_per_s: args.heal_max_mb_per_s,
         verified_objects: args.objects,
     };
     if args.json {
@@ -185,8 +199,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         println!("  PUT, 1 down  {:>9.1} MB/s   (baseline)", r.put_mbps);
         println!(
-            "  heal        {:>9.1} MB/s   {:.2}x PUT ({:.1} s)",
-            r.heal_mbps, r.heal_vs_put, r.heal_s
+            "  heal        {:>9.1} MB/s   {:.2}x PUT ({:.1} s){}",
+            r.heal_mbps,
+            r.heal_vs_put,
+            r.heal_s,
+            if r.heal_max_mb_per_s > 0 {
+                format!(
+                    ", throttled to {} MB/s of fragment bytes",
+                    r.heal_max_mb_per_s
+                )
+            } else {
+                String::new()
+            }
         );
         println!(
             "  verified     {} objects read back exactly with member 0 down",

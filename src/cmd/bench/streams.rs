@@ -229,8 +229,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.clients >= 1 && args.objects >= 1,
         "--clients and --objects must be at least 1"
     );
-    let (_dir, mut cluster, bases) =
-        super::cluster::start_cluster(args.nodes, 1, args.member_bin.clone())?;
+    let (_dir, mut cluster, bases) = super::cluster::start_cluster(
+        args.nodes,
+        1,
+        args.member_bin.clone(),
+        stripecast_config::StoreSettings::default(),
+    )?;
     // Long enough for a phase and the head start, and a little more.
     let len = ((args.rate as f64 / 8.0) * (args.duration_s as f64 + args.buffer_s + 5.0)) as usize;
     let objects: Vec<Vec<u8>> = (0..args.objects).map(|o| body(o, len)).collect();
