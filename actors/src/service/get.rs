@@ -23,6 +23,13 @@ use tracing::{info, warn};
 use super::{next_id, CallError, ObjectService, ServiceError};
 use crate::protocol::{ErrorKind, Request, Response};
 
+/// Tries to open an object (pin its fragments) before a GET answers 503.
+const OPEN_ATTEMPTS: usize = 3;
+
+/// Pause before trying again to open an object whose fragments could not
+/// all be pinned (and not because a newer write replaced them), in ms.
+const OPEN_RETRY_MS: u64 = 200;
+
 /// An object opened for reading: its record and the pinned fragments.
 pub struct OpenObject {
     svc: ObjectService,
@@ -67,7 +74,7 @@ impl ObjectService {
     /// than parity covers.
     pub async fn open(&self, name: &str) -> Result<OpenObject, ServiceError> {
         let mut last_missing = Vec::new();
-        for _attempt in 0..3 {
+        for attempt in 0..OPEN_ATTEMPTS {
             let record = self.record(name).await?;
             let layout = record
                 .layout()
@@ -115,10 +122,17 @@ impl ObjectService {
             }
             last_missing = opened.missing.iter().copied().collect();
             last_missing.sort_unstable();
+            // A newer incarnation replaced this one while we opened it: try
+            // again at once. Otherwise a member failed to answer (a link
+            // queue full under load, a member dying this instant whose
+            // peers do not see it down yet): try again after a pause, once
+            // the moment has passed, rather than answer 503 at once.
             if !replaced {
-                break;
+                if attempt + 1 == OPEN_ATTEMPTS {
+                    break;
+                }
+                actix_rt::time::sleep(std::time::Duration::from_millis(OPEN_RETRY_MS)).await;
             }
-            // A newer incarnation replaced this one while we opened it: try again.
         }
         Err(ServiceError::Unavailable(format!(
             "object {name:?}: fragments on members {last_missing:?} are unavailable and parity covers {}",
