@@ -132,7 +132,14 @@ fn phase(
                         let t0 = Instant::now();
                         let resp = agent.get(&url).call().map_err(|e| {
                             failed.store(true, Ordering::Relaxed);
-                            anyhow::anyhow!("GET {url}: {e}")
+                            match e {
+                                // The member's reason, not only its status.
+                                ureq::Error::Status(code, resp) => anyhow::anyhow!(
+                                    "GET {url}: {code} {}",
+                                    resp.into_string().unwrap_or_default()
+                                ),
+                                e => anyhow::anyhow!("GET {url}: {e}"),
+                            }
                         })?;
                         started.fetch_add(1, Ordering::Relaxed);
                         let mut body = resp.into_reader();
