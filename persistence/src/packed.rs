@@ -104,6 +104,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackedError + '_ {
     }
 }
 
+/// Whether a fragment of `rows` rows (at most one) of an object named with
+/// `name_len` bytes at `stripe_size` is kept packed: its image (header,
+/// block, checksum, at most the name as a tail) fits [`MAX_IMAGE_BYTES`].
+/// The one rule the PUT coordinator and the heal both follow.
+pub fn packable(rows: u64, stripe_size: u32, name_len: usize) -> bool {
+    let image =
+        crate::fragment::HEADER_LEN as u64 + rows * (u64::from(stripe_size) + 4) + name_len as u64;
+    rows <= 1 && image <= MAX_IMAGE_BYTES as u64
+}
+
 /// The key of a fragment's image.
 pub fn packed_key(name: &FragmentName) -> String {
     format!("{}/{}", name.shard(), name.file_name())

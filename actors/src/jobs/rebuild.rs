@@ -24,8 +24,8 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use stripecast_persistence::fragment::{fragment_image, HEADER_LEN};
-use stripecast_persistence::packed::MAX_IMAGE_BYTES;
+use stripecast_persistence::fragment::fragment_image;
+use stripecast_persistence::packed::packable;
 use stripecast_persistence::{Codec, FragmentSpec, FragmentWriter, HomeBlock, ObjectRecord};
 use stripecast_supervisors::ChildContext;
 use tracing::{info, warn};
@@ -306,8 +306,7 @@ async fn rebuild_fragment(
                 })
         })
         .buffered(HEAL_RUNS_IN_FLIGHT);
-    let image_len = HEADER_LEN as u64 + rows * (u64::from(r.stripe_size) + 4) + r.name.len() as u64;
-    if rows <= 1 && image_len <= MAX_IMAGE_BYTES as u64 {
+    if packable(rows, r.stripe_size, r.name.len()) {
         let blocks = match runs.next().await {
             Some(b) => b?,
             None => Vec::new(),

@@ -24,8 +24,7 @@ use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use stripecast_persistence::checksum::crc32c_append;
-use stripecast_persistence::fragment::HEADER_LEN;
-use stripecast_persistence::packed::MAX_IMAGE_BYTES;
+use stripecast_persistence::packed::packable;
 
 use super::{next_id, now_ns, CallError, ObjectService, ServiceError};
 use crate::meta::runner::WaitError;
@@ -225,7 +224,7 @@ impl ObjectService {
             failed: Mutex::new(BTreeSet::new()),
             quorum: self.write_quorum(),
         };
-        let packable = ended && self.packable(name);
+        let packable = ended && packable(1, self.inner.stripe, name.len());
         let upload = if packable {
             Upload::Packed {
                 name: name.to_string(),
@@ -327,12 +326,6 @@ impl ObjectService {
             self.call(m, req)
         });
         futures::future::join_all(aborts).await;
-    }
-
-    /// Whether an object of one row named `name` fits a packed fragment.
-    fn packable(&self, name: &str) -> bool {
-        let image = HEADER_LEN + self.inner.stripe as usize + 4 + name.len();
-        image <= MAX_IMAGE_BYTES
     }
 
     /// Writes an object of at most one row (`data`) in one request per

@@ -11,6 +11,14 @@ fn image(i: usize, len: usize) -> Vec<u8> {
 }
 
 #[test]
+fn one_row_fragments_of_a_64k_stripe_are_packable() {
+    assert!(packable(1, 65536, 1024));
+    assert!(packable(0, 65536, 1024));
+    assert!(!packable(2, 4096, 10), "two rows are a file");
+    assert!(!packable(1, 1 << 20, 10), "a 1 MiB block is a file");
+}
+
+#[test]
 fn images_survive_a_reopen_and_are_found_by_key_and_shard() {
     let dir = tempfile::tempdir().unwrap();
     {
