@@ -103,6 +103,16 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Control traffic (the metadata group's messages): small, and late only
+    /// at the cost of elections and failed reads. It skips the data path's
+    /// request window and queues on both sides and is written before any
+    /// queued data (see the transport's lanes).
+    pub fn is_control(&self) -> bool {
+        matches!(self, Request::Raft { .. } | Request::RaftRelay { .. })
+    }
+}
+
 /// The parameters of one member's fragment of a new incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadSpec {

@@ -660,6 +660,69 @@ async fn the_controller_needs_a_live_majority() {
 }
 
 #[actix_rt::test]
+async fn raft_messages_pass_a_full_request_window() {
+    init_tracing();
+    let cfgs = configs(2, fast_timeouts());
+    let limits = TransportLimits {
+        max_in_flight: 4,
+        max_queued: 4,
+        max_inbound: 4,
+        ..TransportLimits::default()
+    };
+    let n0 = Node::start_with(&cfgs[0], TestHandler::new(), limits).await;
+    let slow = TestHandler::with_delay(400);
+    let n1 = Node::start_with(&cfgs[1], slow.clone(), limits).await;
+    wait_mesh(&[&n0, &n1], Duration::from_secs(5)).await;
+    // Fill the sender's window and queue, and every inbound slot of the
+    // receiver, with slow data requests.
+    let data: Vec<_> = (0..8)
+        .map(|i| {
+            let peers = n0.peers.clone();
+            actix_rt::spawn(async move {
+                peers
+                    .request(
+                        1,
+                        Request::Echo {
+                            payload: echo("d", i),
+                        },
+                    )
+                    .await
+            })
+        })
+        .collect();
+    while slow.active.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        n0.peers.request(1, Request::Ping).await,
+        Err(TransportError::Busy(1)),
+        "the data window is full"
+    );
+    // A Raft message still goes through, ahead of every data request.
+    let got = n0
+        .peers
+        .request(1, Request::Raft { msg: vec![1, 2, 3] })
+        .await;
+    assert_eq!(got, Ok(Response::Done));
+    assert_eq!(
+        slow.served.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the Raft message waited for a data request"
+    );
+    assert_eq!(
+        slow.control_served
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    for d in data {
+        let r = d.await.unwrap();
+        assert!(matches!(r, Ok(Response::Echo { .. })), "{r:?}");
+    }
+    n0.sup.shutdown().await;
+    n1.sup.shutdown().await;
+}
+
+#[actix_rt::test]
 async fn inbound_requests_beyond_the_limit_are_refused_not_queued() {
     init_tracing();
     let cfgs = configs(2, fast_timeouts());

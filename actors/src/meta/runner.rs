@@ -20,6 +20,10 @@
 //! leader loses them. Every command is idempotent (see `state`), so a
 //! proposal applied twice changes nothing more than once.
 //!
+//! Reads are batched: every read taken in one turn of the loop shares one
+//! read-index request (one round of heartbeats at the leader), so hundreds
+//! of GETs opening at once cost a few rounds, not hundreds.
+//!
 //! Invariant: the inbox is bounded (`INBOX_EVENTS`); a message that does not
 //! fit is dropped and counted, which Raft tolerates (it resends), and a
 //! proposal or read that does not fit fails at once (`Busy`).
@@ -58,6 +62,9 @@ pub struct MetaStatus {
     pub applied_index: u64,
     /// Peer messages dropped because the inbox was full.
     pub dropped_messages: u64,
+    /// Read-index requests this member has sent (each answers a batch of reads).
+    #[serde(default)]
+    pub read_index_requests: u64,
     /// The volume incarnation (HomeBlock epoch) in the applied state.
     #[serde(default)]
     pub volume_incarnation: u32,
@@ -217,14 +224,24 @@ impl MetaHandle {
 /// read-index request that a lossy link or a dying leader lost.
 pub const RESUBMIT_MS: u64 = 1000;
 
-/// Hands a proposal or a read to the node (a leader is known).
-fn submit(node: &mut MetaNode, waiting: &mut Waiting, deadline: Instant, event: Event) {
+/// Hands a proposal to the node, or a read to `batch` (a leader is known).
+fn submit(
+    node: &mut MetaNode,
+    waiting: &mut Waiting,
+    batch: &mut Vec<ReadWaiter>,
+    deadline: Instant,
+    event: Event,
+) {
     match event {
         Event::Propose(cmd, tx) => {
             let done = Arc::new(std::sync::Mutex::new(Some(tx)));
             propose(node, waiting, deadline, cmd, done);
         }
-        Event::Read(reader, tx) => ask(node, waiting, deadline, reader, tx),
+        Event::Read(reader, tx) => batch.push(ReadWaiter {
+            deadline,
+            reader,
+            tx,
+        }),
         Event::Step(..) => {}
     }
 }
@@ -256,22 +273,19 @@ fn propose(
     }
 }
 
-fn ask(
-    node: &mut MetaNode,
-    waiting: &mut Waiting,
-    deadline: Instant,
-    reader: Reader,
-    tx: ReadDone,
-) {
+/// Sends one read-index request for all of `readers` (none: nothing sent).
+fn ask(node: &mut MetaNode, waiting: &mut Waiting, readers: Vec<ReadWaiter>) {
+    if readers.is_empty() {
+        return;
+    }
     let seq = waiting.next_read;
     waiting.next_read += 1;
+    waiting.read_index_requests += 1;
     node.read_index(seq.to_le_bytes().to_vec());
     waiting.asked.insert(
         seq,
         Asked {
-            deadline,
-            reader,
-            tx,
+            readers,
             sent_at: Instant::now(),
             leader: node.leader(),
         },
@@ -313,10 +327,16 @@ struct Pending {
     resent: bool,
 }
 
-struct Asked {
+/// One read waiting for its answer.
+struct ReadWaiter {
     deadline: Instant,
     reader: Reader,
     tx: ReadDone,
+}
+
+/// One read-index request in flight and the reads it answers.
+struct Asked {
+    readers: Vec<ReadWaiter>,
     sent_at: Instant,
     leader: Option<u32>,
 }
@@ -326,13 +346,15 @@ struct Waiting {
     /// Proposals and reads held while no leader is known (at most `INBOX_EVENTS`).
     held: std::collections::VecDeque<(Instant, Event)>,
     proposals: BTreeMap<ProposalId, Pending>,
-    /// Reads sent as read-index requests, by their context sequence number.
+    /// Read-index requests in flight, by their context sequence number.
     asked: BTreeMap<u64, Asked>,
     /// Reads confirmed at a log index, waiting for it to be applied here
     /// (until their deadline: a member cut off after the confirmation
     /// may never apply that index).
-    confirmed: Vec<(u64, Instant, Reader, ReadDone)>,
+    confirmed: Vec<(u64, ReadWaiter)>,
     next_read: u64,
+    /// Read-index requests sent so far (for the status).
+    read_index_requests: u64,
 }
 
 impl Waiting {
@@ -354,22 +376,21 @@ impl Waiting {
         });
         let (late, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed)
             .into_iter()
-            .partition(|(_, d, _, _)| *d <= now);
+            .partition(|(_, r)| r.deadline <= now);
         self.confirmed = keep;
-        for (_, _, _, tx) in late {
-            let _ = tx.send(Err(WaitError::Timeout));
+        for (_, r) in late {
+            let _ = r.tx.send(Err(WaitError::Timeout));
         }
-        let late: Vec<u64> = self
-            .asked
-            .iter()
-            .filter(|(_, a)| a.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in late {
-            if let Some(a) = self.asked.remove(&k) {
-                let _ = a.tx.send(Err(WaitError::Timeout));
+        self.asked.retain(|_, a| {
+            let (late, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut a.readers)
+                .into_iter()
+                .partition(|r| r.deadline <= now);
+            a.readers = keep;
+            for r in late {
+                let _ = r.tx.send(Err(WaitError::Timeout));
             }
-        }
+            !a.readers.is_empty()
+        });
     }
 
     /// Sends again what the leader may have lost: anything sent to another
@@ -409,11 +430,12 @@ impl Waiting {
             .filter(|(_, a)| a.leader != leader || overdue(a.sent_at))
             .map(|(k, _)| *k)
             .collect();
-        for k in again {
-            if let Some(a) = self.asked.remove(&k) {
-                ask(node, self, a.deadline, a.reader, a.tx);
-            }
-        }
+        let readers: Vec<ReadWaiter> = again
+            .into_iter()
+            .filter_map(|k| self.asked.remove(&k))
+            .flat_map(|a| a.readers)
+            .collect();
+        ask(node, self, readers);
     }
 }
 
@@ -456,10 +478,11 @@ fn run(
         asked: BTreeMap::new(),
         confirmed: Vec::new(),
         next_read: 0,
+        read_index_requests: 0,
     };
     let mut next_tick = Instant::now() + tick;
-    // (leader, term, commit index, applied index) last published.
-    let mut published = (None, u64::MAX, u64::MAX, u64::MAX);
+    // (leader, term, commit index, applied index, read-index requests) last published.
+    let mut published = (None, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
     while !stopping.load(Ordering::SeqCst) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
@@ -478,9 +501,11 @@ fn run(
         if node.leader().is_some() {
             // Raft drops proposals and reads while no leader is known: they
             // wait here for one (until their deadline) instead of failing.
+            let mut batch = Vec::new();
             while let Some((deadline, event)) = waiting.held.pop_front() {
-                submit(&mut node, &mut waiting, deadline, event);
+                submit(&mut node, &mut waiting, &mut batch, deadline, event);
             }
+            ask(&mut node, &mut waiting, batch);
         }
         let now = Instant::now();
         if now >= next_tick {
@@ -509,7 +534,9 @@ fn run(
                         .and_then(|b| b.try_into().ok())
                         .map(u64::from_le_bytes);
                     if let Some(a) = seq.and_then(|s| waiting.asked.remove(&s)) {
-                        waiting.confirmed.push((index, a.deadline, a.reader, a.tx));
+                        waiting
+                            .confirmed
+                            .extend(a.readers.into_iter().map(|r| (index, r)));
                     }
                 }
             }
@@ -522,15 +549,21 @@ fn run(
         let applied = node.state().applied_index;
         let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting.confirmed)
             .into_iter()
-            .partition(|(index, _, _, _)| *index <= applied);
+            .partition(|(index, _)| *index <= applied);
         waiting.confirmed = pending;
-        for (_, _, reader, tx) in ready {
-            reader(node.state());
-            let _ = tx.send(Ok(()));
+        for (_, r) in ready {
+            (r.reader)(node.state());
+            let _ = r.tx.send(Ok(()));
         }
         // Published once per change, not once per message: the loop runs
         // for every Raft message, the status changes far less often.
-        let seen = (node.leader(), node.term(), node.commit_index(), applied);
+        let seen = (
+            node.leader(),
+            node.term(),
+            node.commit_index(),
+            applied,
+            waiting.read_index_requests,
+        );
         if seen != published {
             published = seen;
             let mut s = status.write().unwrap_or_else(|p| p.into_inner());
@@ -542,6 +575,7 @@ fn run(
                 commit_index: node.commit_index(),
                 applied_index: applied,
                 dropped_messages: dropped,
+                read_index_requests: waiting.read_index_requests,
                 volume_incarnation: node.state().volume_incarnation,
                 volume_down: node.state().volume_down.iter().copied().collect(),
                 rebuilds: node

@@ -17,6 +17,13 @@
 //! (the caller of `Peers::request`, the task serving an inbound request), so
 //! the actor never serializes a block.
 //!
+//! Two lanes feed the writer: control (heartbeats, goodbyes, the metadata
+//! group's Raft messages and their answers) and data (everything else); the
+//! writer always takes a waiting control frame first, and control requests
+//! skip the request window and the inbound limit. So a member busy streaming
+//! hundreds of blocks still answers heartbeats and Raft on time, instead of
+//! missing elections and read-index deadlines behind its own bulk traffic.
+//!
 //! Invariants:
 //! * every frame from a connection carries that connection's generation;
 //!   events from a replaced connection are ignored;
@@ -55,8 +62,98 @@ use crate::protocol::{ErrorKind, NodeStatus, Response};
 /// How long the fault layer's `reorder` holds a frame when no next frame comes.
 const REORDER_HOLD: Duration = Duration::from_millis(20);
 
-/// Frames queued for the writer beyond the request window (heartbeats, responses).
+/// Frames queued for the writer beyond the request window (responses).
 const WRITER_HEADROOM: usize = 64;
+
+/// Control frames (heartbeats, Raft messages and their answers) queued for
+/// the writer, at most; a control request beyond it fails with `Busy`.
+const CONTROL_LANE_FRAMES: usize = 256;
+
+/// The writer's two queues: a waiting control frame goes before any waiting
+/// data frame. Under an injected `delay` the lanes merge in queue order
+/// instead (a delayed link delays everything alike, as a slow wire does;
+/// control first would starve data, each control frame being held its delay).
+struct Lanes {
+    control: mpsc::Receiver<Outgoing>,
+    data: mpsc::Receiver<Outgoing>,
+    /// The head of each lane, taken off its channel but not yet written.
+    next_control: Option<Outgoing>,
+    next_data: Option<Outgoing>,
+    control_open: bool,
+    data_open: bool,
+}
+
+impl Lanes {
+    fn new(control: mpsc::Receiver<Outgoing>, data: mpsc::Receiver<Outgoing>) -> Lanes {
+        Lanes {
+            control,
+            data,
+            next_control: None,
+            next_data: None,
+            control_open: true,
+            data_open: true,
+        }
+    }
+
+    /// Moves what is already queued to the heads, without waiting.
+    fn peek(&mut self) {
+        if self.next_control.is_none() && self.control_open {
+            match self.control.try_recv() {
+                Ok(out) => self.next_control = Some(out),
+                Err(mpsc::error::TryRecvError::Disconnected) => self.control_open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+        }
+        if self.next_data.is_none() && self.data_open {
+            match self.data.try_recv() {
+                Ok(out) => self.next_data = Some(out),
+                Err(mpsc::error::TryRecvError::Disconnected) => self.data_open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+        }
+    }
+
+    /// The next frame (control first, or the older of the two heads when
+    /// `in_queue_order`); `None` once both lanes are closed and empty.
+    async fn recv(&mut self, in_queue_order: bool) -> Option<Outgoing> {
+        loop {
+            self.peek();
+            match (self.next_control.take(), self.next_data.take()) {
+                (Some(c), Some(d)) if in_queue_order && d.at < c.at => {
+                    self.next_control = Some(c);
+                    return Some(d);
+                }
+                (Some(c), d) => {
+                    self.next_data = d;
+                    return Some(c);
+                }
+                (None, Some(d)) => return Some(d),
+                (None, None) => {}
+            }
+            if !self.control_open && !self.data_open {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                got = self.control.recv(), if self.control_open => match got {
+                    Some(out) => self.next_control = Some(out),
+                    None => self.control_open = false,
+                },
+                got = self.data.recv(), if self.data_open => match got {
+                    Some(out) => self.next_data = Some(out),
+                    None => self.data_open = false,
+                },
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next_control.is_none()
+            && self.next_data.is_none()
+            && self.control.is_empty()
+            && self.data.is_empty()
+    }
+}
 
 /// An authenticated connection, ready for a link.
 pub(crate) struct Connection {
@@ -92,6 +189,8 @@ pub(crate) struct Attach(pub Connection);
 pub(crate) struct Call {
     pub id: u64,
     pub frame: Bytes,
+    /// Goes on the control lane ([`Request::is_control`](crate::protocol::Request::is_control)).
+    pub control: bool,
     pub reply: oneshot::Sender<Result<Response, TransportError>>,
 }
 
@@ -124,7 +223,10 @@ struct Outgoing {
 struct Conn {
     gen: u64,
     addr: SocketAddr,
+    /// The data lane.
     tx: mpsc::Sender<Outgoing>,
+    /// The control lane.
+    control: mpsc::Sender<Outgoing>,
     writer: tokio::task::JoinHandle<()>,
     reader: SpawnHandle,
     since: Instant,
@@ -265,8 +367,10 @@ impl PeerLink {
         self.next_gen += 1;
         let addr = conn.addr;
         let (tx, rx) = mpsc::channel(self.sh.limits.max_in_flight.max(1) + WRITER_HEADROOM);
+        let (control, control_rx) = mpsc::channel(CONTROL_LANE_FRAMES);
+        let lanes = Lanes::new(control_rx, rx);
         let writer = actix_rt::spawn(writer_task(
-            rx,
+            lanes,
             conn.writer,
             self.faults().clone(),
             self.peer,
@@ -293,6 +397,7 @@ impl PeerLink {
             gen,
             addr,
             tx,
+            control,
             writer,
             reader,
             since: now,
@@ -355,7 +460,7 @@ impl PeerLink {
             if let Ok(frame) = wire::encode(&Frame::Goodbye {
                 reason: reason.to_string(),
             }) {
-                let _ = conn.tx.try_send(Outgoing {
+                let _ = conn.control.try_send(Outgoing {
                     frame,
                     at: Instant::now(),
                 });
@@ -380,7 +485,7 @@ impl PeerLink {
             }
         };
         if conn
-            .tx
+            .control
             .try_send(Outgoing {
                 frame,
                 at: Instant::now(),
@@ -478,8 +583,19 @@ impl PeerLink {
             );
             return;
         }
-        let tx = conn.tx.clone();
-        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+        let control = body.is_control();
+        let tx = if control {
+            conn.control.clone()
+        } else {
+            conn.tx.clone()
+        };
+        // Control requests are answered at once (a step into the Raft
+        // replica's bounded inbox): they take no inbound slot.
+        let permit = if control {
+            None
+        } else if let Ok(permit) = self.inbound.clone().try_acquire_owned() {
+            Some(permit)
+        } else {
             let busy = Response::Error {
                 kind: ErrorKind::Unavailable,
                 message: format!(
@@ -557,7 +673,7 @@ async fn dial_peer(sh: Arc<Shared>, peer: u32, addr: SocketAddr) -> Result<Conne
 /// Writes queued frames through the fault layer until the link drops the
 /// channel (then flushes and closes, bounded by `close_limit`) or a write fails.
 async fn writer_task(
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: Lanes,
     mut sink: FramedWrite<OwnedWriteHalf, FrameCodec>,
     faults: FaultHandle,
     peer: u32,
@@ -569,8 +685,9 @@ async fn writer_task(
         let mut held: Option<Vec<Bytes>> = None;
         let mut rng = faults::FaultRng::new(peer);
         loop {
+            let in_queue_order = faults.get(peer).delay_ms > 0;
             let next = if held.is_some() {
-                match tokio::time::timeout(REORDER_HOLD, rx.recv()).await {
+                match tokio::time::timeout(REORDER_HOLD, rx.recv(in_queue_order)).await {
                     Ok(next) => next,
                     Err(_) => {
                         // Nothing to swap with: release the held frame.
@@ -582,7 +699,7 @@ async fn writer_task(
                     }
                 }
             } else {
-                rx.recv().await
+                rx.recv(in_queue_order).await
             };
             let Some(out) = next else { break };
             let f = faults.get(peer);
@@ -722,7 +839,12 @@ impl Handler<Call> for PeerLink {
             let _ = call.reply.send(Err(TransportError::PeerDown(peer)));
             return;
         };
-        match conn.tx.try_send(Outgoing {
+        let lane = if call.control {
+            &conn.control
+        } else {
+            &conn.tx
+        };
+        match lane.try_send(Outgoing {
             frame: call.frame,
             at: Instant::now(),
         }) {

@@ -21,11 +21,14 @@
 //! timeout). Every up/down and every change of a peer's [`NodeStatus`] goes to
 //! the `events` recipient as a [`LinkEvent`].
 //!
-//! Backpressure: per peer at most `max_in_flight` requests are on the wire
+//! Backpressure: per peer at most `max_in_flight` data requests are on the wire
 //! and `max_queued` more wait (FIFO) for a slot; a request beyond both fails
 //! at once with [`TransportError::Busy`] (nothing sent), so callers can pick
 //! another member or rebuild from parity instead of piling up. Inbound, at
-//! most `max_inbound` requests per peer are served at once.
+//! most `max_inbound` requests per peer are served at once. Control requests
+//! (Raft, [`Request::is_control`]) are outside both windows and go on the
+//! link's control lane, written before queued data (see `link`); the lane
+//! holds at most 256 frames per connection, beyond which they are `Busy`.
 //!
 //! Restarts: the per-peer state that must outlive an incarnation (the
 //! current address of the link, the up flag, the request semaphores, fault
@@ -313,16 +316,29 @@ impl Peers {
         if !slot.up.load(Ordering::Acquire) {
             return Err(TransportError::PeerDown(peer));
         }
-        let _admitted = slot
-            .admitted
-            .try_acquire()
-            .map_err(|_| TransportError::Busy(peer))?;
+        // Control requests (Raft) skip the request window: they must not
+        // wait behind, or be refused because of, the data path's traffic.
+        let control = req.is_control();
+        let _admitted = if control {
+            None
+        } else {
+            Some(
+                slot.admitted
+                    .try_acquire()
+                    .map_err(|_| TransportError::Busy(peer))?,
+            )
+        };
         let exchange = async {
-            let _slot = slot
-                .in_flight
-                .acquire()
-                .await
-                .map_err(|_| TransportError::PeerDown(peer))?;
+            let _slot = if control {
+                None
+            } else {
+                Some(
+                    slot.in_flight
+                        .acquire()
+                        .await
+                        .map_err(|_| TransportError::PeerDown(peer))?,
+                )
+            };
             let link = slot.live_link().ok_or(TransportError::PeerDown(peer))?;
             let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
             let frame =
@@ -334,9 +350,14 @@ impl Peers {
                     },
                 })?;
             let (reply, answer) = oneshot::channel();
-            link.send(Call { id, frame, reply })
-                .await
-                .map_err(|_| TransportError::PeerDown(peer))?;
+            link.send(Call {
+                id,
+                frame,
+                control,
+                reply,
+            })
+            .await
+            .map_err(|_| TransportError::PeerDown(peer))?;
             // A dropped sender means the link incarnation is gone.
             answer.await.unwrap_or(Err(TransportError::PeerDown(peer)))
         };

@@ -95,6 +95,8 @@ pub struct TestHandler {
     pub active: AtomicUsize,
     pub max_active: AtomicUsize,
     pub served: AtomicUsize,
+    /// Control (Raft) requests served.
+    pub control_served: AtomicUsize,
 }
 
 impl TestHandler {
@@ -115,6 +117,11 @@ impl RequestHandler for Handler {
     fn handle(&self, _from: u32, req: Request) -> BoxFuture<'static, Response> {
         let h = self.0.clone();
         Box::pin(async move {
+            if req.is_control() {
+                // Raft messages are stepped at once, as a member does.
+                h.control_served.fetch_add(1, Ordering::SeqCst);
+                return Response::Done;
+            }
             let now = h.active.fetch_add(1, Ordering::SeqCst) + 1;
             h.max_active.fetch_max(now, Ordering::SeqCst);
             let delay = h.delay_ms.load(Ordering::SeqCst);

@@ -88,27 +88,26 @@ impl Group {
 
 use crate::meta::test_record as record;
 
+/// Reserves incarnations 1..=4 for `member` and commits `name` at
+/// incarnation 2, through `h` (acknowledged: applied on that member).
+async fn reserve_and_commit(h: &MetaHandle, member: u32, name: &str) {
+    let got = h.propose(MetaCommand::Reserve { member, count: 4 }).await;
+    assert_eq!(got, Ok(Applied::Reserved { first: 1, count: 4 }));
+    let got = h
+        .propose(MetaCommand::Commit {
+            record: record(name, 2),
+            missing: vec![],
+        })
+        .await;
+    assert_eq!(got, Ok(Applied::Committed { replaced: None }));
+}
+
 #[tokio::test]
 async fn proposals_answer_when_applied_and_reads_see_them_everywhere() {
     let g = Group::start(3);
     let leader = g.leader().await;
     let follower = (leader + 1) % 3;
-    let got = g
-        .handle(follower)
-        .propose(MetaCommand::Reserve {
-            member: follower,
-            count: 4,
-        })
-        .await;
-    assert_eq!(got, Ok(Applied::Reserved { first: 1, count: 4 }));
-    let got = g
-        .handle(follower)
-        .propose(MetaCommand::Commit {
-            record: record("a", 2),
-            missing: vec![],
-        })
-        .await;
-    assert_eq!(got, Ok(Applied::Committed { replaced: None }));
+    reserve_and_commit(&g.handle(follower), follower, "a").await;
     // Acknowledged on the follower: a read on any member sees it at once.
     for m in 0..3 {
         let inc = g
@@ -162,5 +161,36 @@ async fn an_isolated_member_acknowledges_nothing() {
         .read(|s| (s.objects.contains_key("x"), s.objects.contains_key("y")))
         .await;
     assert_eq!(seen, Ok((false, true)));
+    g.stop();
+}
+
+#[tokio::test]
+async fn concurrent_reads_share_read_index_requests() {
+    let g = Group::start(3);
+    let leader = g.leader().await;
+    let follower = (leader + 1) % 3;
+    reserve_and_commit(&g.handle(leader), leader, "v").await;
+    let h = g.handle(follower);
+    let before = h.status().read_index_requests;
+    const READS: usize = 1000;
+    let reads = (0..READS).map(|_| {
+        let h = h.clone();
+        async move { h.read(|s| s.objects.get("v").map(|r| r.incarnation)).await }
+    });
+    let got = futures::future::join_all(reads).await;
+    // Every read answers, and sees the committed write.
+    assert!(
+        got.iter().all(|r| *r == Ok(Some(2))),
+        "{:?}",
+        got.iter().find(|r| **r != Ok(Some(2)))
+    );
+    // ... through far fewer read-index rounds than reads (one per turn of
+    // the replica's loop, which takes up to READY_BATCH_EVENTS at once).
+    let sent = h.status().read_index_requests - before;
+    assert!(sent >= 1);
+    assert!(
+        sent * 10 <= READS as u64,
+        "{sent} read-index requests for {READS} reads"
+    );
     g.stop();
 }
