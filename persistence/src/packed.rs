@@ -13,9 +13,12 @@
 //! packed/
 //!   index/                  sled: `at`     key -> (segment, offset, length)
 //!                                 `in_seg` segment ++ offset -> key
-//!   0000000000000001.pack   images back to back, at most SEGMENT_BYTES
+//!   0000000000000001.pack   records back to back, at most SEGMENT_BYTES
 //!   0000000000000002.pack   (the highest is the one appended to)
 //! ```
+//!
+//! A record is an image as is, or the image without its longest zero run
+//! (see [`sparse`]: the padding of an object smaller than a row).
 //!
 //! Keys are `<shard>/<file name>` (the fragment's fan-out shard, see
 //! [`crate::fragment::tree`], then its file name): a fragment is found by its
@@ -52,6 +55,8 @@ use crate::catalog::{flush_durable, open_durable};
 use crate::error::CatalogError;
 use crate::fragment::FragmentName;
 
+pub mod sparse;
+
 /// Largest fragment image kept packed, in bytes (a one-row fragment of a
 /// 64 KiB stripe with its header and a long name fits).
 pub const MAX_IMAGE_BYTES: usize = 80 << 10;
@@ -78,6 +83,12 @@ pub enum PackedError {
     Index(#[from] CatalogError),
     #[error("corrupt packed index entry {key:?}")]
     CorruptIndex { key: String },
+    #[error("packed fragment {key}: {source}")]
+    Damaged {
+        key: String,
+        #[source]
+        source: sparse::SparseError,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -266,8 +277,9 @@ impl PackedFragments {
         if images.is_empty() {
             return Ok(());
         }
+        let records: Vec<Vec<u8>> = images.iter().map(|(_, i)| sparse::encode(i)).collect();
         let mut w = lock(&self.writer);
-        let locs = self.append(&mut w, images.iter().map(|(_, i)| i.as_slice()))?;
+        let locs = self.append(&mut w, records.iter().map(Vec::as_slice))?;
         let entries: Vec<(&str, Loc, Option<Loc>)> = images
             .iter()
             .zip(locs)
@@ -378,7 +390,7 @@ impl PackedFragments {
         Ok(())
     }
 
-    /// The image stored under `key`.
+    /// The image stored under `key` (expanded, if stored sparse).
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PackedError> {
         // Compaction may move the image between the lookup and the read
         // (and delete the old segment): then look it up once more.
@@ -398,11 +410,16 @@ impl PackedFragments {
                 }
                 Err(e) => return Err(e),
             };
-            let mut image = vec![0u8; loc.len as usize];
+            let mut record = vec![0u8; loc.len as usize];
             let path = segment_path(&self.dir, loc.segment);
-            file.read_exact_at(&mut image, loc.offset)
+            file.read_exact_at(&mut record, loc.offset)
                 .map_err(io(&path))?;
-            return Ok(Some(image));
+            return sparse::decode(record)
+                .map(Some)
+                .map_err(|source| PackedError::Damaged {
+                    key: key.to_string(),
+                    source,
+                });
         }
         Ok(None)
     }
@@ -563,3 +580,49 @@ impl PackedFragments {
 
 #[cfg(test)]
 mod tests;
+
+/// The records of the segment file at `path`, found by walking them from
+/// the start: (offset of the image's own bytes, stored bytes of it) for each.
+/// A record that does not decode, or one past the end, ends the walk (bytes
+/// being appended). For tools (fault injection); the member reads by index.
+pub fn images_in_segment(path: &Path) -> Vec<(u64, u64)> {
+    use crate::fragment::{FragmentHeader, HEADER_LEN};
+    let Ok(f) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    let mut head = [0u8; sparse::RECORD_HEADER_LEN + HEADER_LEN];
+    loop {
+        let n = head.len().min(len.saturating_sub(at) as usize);
+        if n < HEADER_LEN || f.read_exact_at(&mut head[..n], at).is_err() {
+            break;
+        }
+        let record = match sparse::record_header(&head[..n]) {
+            // A sparse record: its length is in its header.
+            Ok(Some((image_len, _, hole_len))) => {
+                let stored = u64::from(image_len.saturating_sub(hole_len));
+                (sparse::RECORD_HEADER_LEN as u64, stored)
+            }
+            Ok(None) => {
+                let Ok(h) = FragmentHeader::decode(&head[..HEADER_LEN]) else {
+                    break;
+                };
+                let Ok(blocks) = h.block_count() else { break };
+                let image = HEADER_LEN as u64
+                    + blocks * (u64::from(h.stripe_size) + 4)
+                    + h.name_tail_len() as u64;
+                (0, image)
+            }
+            Err(_) => break,
+        };
+        let end = at + record.0 + record.1;
+        if end > len {
+            break;
+        }
+        out.push((at + record.0, record.1));
+        at = end;
+    }
+    out
+}

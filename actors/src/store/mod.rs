@@ -66,6 +66,7 @@ impl StoreError {
                 ErrorKind::NotFound
             }
             StoreError::Fragment(_) => ErrorKind::Corrupt,
+            StoreError::Packed(PackedError::Damaged { .. }) => ErrorKind::Corrupt,
             StoreError::Closed | StoreError::Busy(_) => ErrorKind::Unavailable,
             StoreError::BadRequest(_) | StoreError::Packed(PackedError::Invalid(_)) => {
                 ErrorKind::BadRequest

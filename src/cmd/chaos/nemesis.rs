@@ -302,35 +302,6 @@ enum RotTarget {
     Image(PathBuf, u64, u64),
 }
 
-/// The fragment images back to back in the segment file `path`, found by
-/// walking their headers from the start (a header that does not decode,
-/// or an image past the end, ends the walk: bytes being appended).
-fn packed_images(path: &Path) -> Vec<(u64, u64)> {
-    use std::os::unix::fs::FileExt;
-    let Ok(f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut out = Vec::new();
-    let mut at = 0u64;
-    let mut header = [0u8; FRAGMENT_HEADER_BYTES as usize];
-    while at + FRAGMENT_HEADER_BYTES <= len && f.read_exact_at(&mut header, at).is_ok() {
-        let Ok(h) = stripecast_persistence::FragmentHeader::decode(&header) else {
-            break;
-        };
-        let Ok(blocks) = h.block_count() else { break };
-        let image = FRAGMENT_HEADER_BYTES
-            + blocks * (u64::from(h.stripe_size) + 4)
-            + h.name_tail_len() as u64;
-        if at + image > len {
-            break;
-        }
-        out.push((at, image));
-        at += image;
-    }
-    out
-}
-
 /// Every fragment file and packed image under `dir`, in order.
 fn rot_targets(dir: &Path) -> Vec<RotTarget> {
     let mut out: Vec<RotTarget> = fragment_files(dir)
@@ -343,7 +314,7 @@ fn rot_targets(dir: &Path) -> Vec<RotTarget> {
     segments.retain(|p| p.extension().is_some_and(|x| x == "pack"));
     segments.sort();
     for seg in segments {
-        for (start, len) in packed_images(&seg) {
+        for (start, len) in stripecast_persistence::packed::images_in_segment(&seg) {
             out.push(RotTarget::Image(seg.clone(), start, len));
         }
     }
