@@ -216,6 +216,11 @@ async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
                 dead,
             ),
             (
+                "stripecast_read_pins_total",
+                "Fragments this member pinned for a read session (GETs of objects of more than one row).",
+                store.read_pins(),
+            ),
+            (
                 "stripecast_group_commit_flushes_total",
                 "Flushes that made packed fragments durable.",
                 gc.flushes.load(std::sync::atomic::Ordering::Relaxed),

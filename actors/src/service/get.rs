@@ -3,6 +3,12 @@
 //! from all members in parallel (a window of blocks ahead, FIG. 6F's load
 //! balance), parity skipped.
 //!
+//! An object of one row is read whole at open instead, without pins: one
+//! request per data member (not an open, a read and a close on every
+//! member). A block read names its incarnation, so a concurrent overwrite
+//! can only make it fail (the fragment is gone), never give other bytes;
+//! the open then reads the new record and tries again.
+//!
 //! A block whose member is down, unreachable or answers with a checksum
 //! failure is rebuilt from the rest of its row as it is needed; a corrupt one
 //! is also rewritten on its member. Invariant: a block is either its verified
@@ -39,6 +45,9 @@ pub struct OpenObject {
     session: u64,
     /// Members whose fragment could not be pinned: their blocks are rebuilt.
     missing: HashSet<u32>,
+    /// The data blocks of an object of one row, read at open (then
+    /// nothing is pinned and the session is unused).
+    row: Option<Vec<Bytes>>,
 }
 
 impl OpenObject {
@@ -53,6 +62,9 @@ impl OpenObject {
 
 impl Drop for OpenObject {
     fn drop(&mut self) {
+        if self.row.is_some() {
+            return;
+        }
         let svc = self.svc.clone();
         let session = self.session;
         let members: Vec<u32> = (0..self.layout.members() as u32)
@@ -79,6 +91,22 @@ impl ObjectService {
             let layout = record
                 .layout()
                 .map_err(|e| ServiceError::Internal(format!("record of {name:?}: {e}")))?;
+            let geometry = layout.geometry(record.length, record.stripe_size);
+            if geometry.rows() <= 1 {
+                match self.read_one_row(record, layout, geometry).await {
+                    Ok(opened) => return Ok(opened),
+                    Err((e, replaced)) => {
+                        if !replaced && attempt + 1 == OPEN_ATTEMPTS {
+                            return Err(e);
+                        }
+                        if !replaced {
+                            actix_rt::time::sleep(std::time::Duration::from_millis(OPEN_RETRY_MS))
+                                .await;
+                        }
+                        continue;
+                    }
+                }
+            }
             let session = next_id();
             let opens = (0..layout.members() as u32).map(|m| {
                 let req = Request::OpenRead {
@@ -108,7 +136,6 @@ impl ObjectService {
                     }
                 }
             }
-            let geometry = layout.geometry(record.length, record.stripe_size);
             let opened = OpenObject {
                 svc: self.clone(),
                 record,
@@ -116,6 +143,7 @@ impl ObjectService {
                 geometry,
                 session,
                 missing,
+                row: None,
             };
             if opened.missing.len() <= layout.parity() {
                 return Ok(opened);
@@ -138,6 +166,45 @@ impl ObjectService {
             "object {name:?}: fragments on members {last_missing:?} are unavailable and parity covers {}",
             self.inner.layout.parity()
         )))
+    }
+
+    /// Reads the whole of a one-row object (its data blocks, rebuilt from
+    /// parity if need be) without pinning. On failure, says whether a newer
+    /// write replaced the record meanwhile (then the caller tries again).
+    async fn read_one_row(
+        &self,
+        record: ObjectRecord,
+        layout: Layout,
+        geometry: Geometry,
+    ) -> Result<OpenObject, (ServiceError, bool)> {
+        let missing = (0..layout.members() as u32)
+            .filter(|&m| !self.is_up(m))
+            .collect();
+        let mut opened = OpenObject {
+            svc: self.clone(),
+            record,
+            layout,
+            geometry,
+            session: 0,
+            missing,
+            row: Some(Vec::new()),
+        };
+        let blocks = 0..geometry.blocks_for_range(0, geometry.object_len).end;
+        match self.row_blocks(&opened, 0, blocks).await {
+            Ok(datas) => {
+                opened.row = Some(datas.into_iter().map(Bytes::from).collect());
+                Ok(opened)
+            }
+            Err(e) => {
+                let name = &opened.record.name;
+                let now = self.record(name).await.ok().map(|r| r.incarnation);
+                let replaced = now != Some(opened.record.incarnation);
+                if !replaced {
+                    warn!(member = self.me(), object = %name, error = %e, "one-row object unreadable");
+                }
+                Err((e, replaced))
+            }
+        }
     }
 
     /// The bytes `start..end` of the object, in order, as a stream of chunks.
@@ -171,7 +238,18 @@ impl ObjectService {
                 async move {
                     let lo = blocks.start.max(row * k);
                     let hi = blocks.end.min((row + 1) * k);
-                    let datas = svc.row_blocks(&obj, row, lo..hi).await?;
+                    let datas: Vec<Bytes> = match &obj.row {
+                        // Read at open: the object's only row, block bn at bn.
+                        Some(read) => (lo..hi)
+                            .map(|bn| read.get(bn as usize).cloned().unwrap_or_default())
+                            .collect(),
+                        None => svc
+                            .row_blocks(&obj, row, lo..hi)
+                            .await?
+                            .into_iter()
+                            .map(Bytes::from)
+                            .collect(),
+                    };
                     let chunks: Vec<Result<Bytes, ServiceError>> = (lo..hi)
                         .zip(datas)
                         .map(|(bn, data)| {
@@ -179,8 +257,15 @@ impl ObjectService {
                             let len = geometry.block_len(bn) as u64;
                             let from = start.max(block_start) - block_start;
                             let to = end.min(block_start + len) - block_start;
+                            if data.len() < to as usize {
+                                return Err(ServiceError::Internal(format!(
+                                    "block {bn} of {:?}: {} bytes, {to} needed",
+                                    obj.record.name,
+                                    data.len()
+                                )));
+                            }
                             svc.inner.metrics.bytes_out.fetch_add(to - from, Relaxed);
-                            Ok(Bytes::from(data).slice(from as usize..to as usize))
+                            Ok(data.slice(from as usize..to as usize))
                         })
                         .collect();
                     Ok::<_, ServiceError>(futures::stream::iter(chunks))

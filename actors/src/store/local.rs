@@ -82,6 +82,8 @@ pub struct LocalStore {
     /// Open fragment files kept for reuse (`[store] reader_cache_files`);
     /// files pinned by reads in progress come on top.
     reader_cache_files: usize,
+    /// Fragments pinned for a read session so far (`OpenRead`).
+    read_pins: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,6 +127,7 @@ impl LocalStore {
             commit_lock: Mutex::new(()),
             readers: Mutex::new(ReaderCache::default()),
             reader_cache_files: reader_cache_files.max(1),
+            read_pins: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -158,6 +161,11 @@ impl LocalStore {
     }
 
     /// Packed fragments held, and bytes of their segments no longer used.
+    /// Fragments pinned for read sessions so far.
+    pub fn read_pins(&self) -> u64 {
+        self.read_pins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn packed_counts(&self) -> (u64, u64) {
         (self.packed.len() as u64, self.packed.dead_bytes())
     }
@@ -357,6 +365,8 @@ impl LocalStore {
     /// Pins this member's fragment of (name, incarnation) for `session`.
     pub fn open_read(&self, session: u64, name: &str, incarnation: u32) -> Result<(), StoreError> {
         self.reader(name, incarnation)?;
+        self.read_pins
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = (name.to_string(), incarnation);
         let mut cache = lock(&self.readers);
         let now = Instant::now();

@@ -472,6 +472,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     st.stored, st.put_64k_per_s, st.put_vs_first, st.get_64k_per_s, st.get_vs_first
                 );
             }
+            if s.retried_503 > 0 {
+                println!("    {} answers were 503 and tried again", s.retried_503);
+            }
         }
     }
     Ok(())

@@ -40,6 +40,8 @@ pub struct SmallReport {
     pub get_64k_p99_ms: f64,
     /// The rates again with more objects stored (`--small-stages`).
     pub stages: Vec<SmallStage>,
+    /// Requests answered 503 and tried again (fills included).
+    pub retried_503: usize,
 }
 
 /// The 64 KiB rates with `stored` objects already in the cluster (the
@@ -57,6 +59,33 @@ pub struct SmallStage {
 /// `n` PUTs (or, with `get`, GETs checked for length) of `size` bytes spread
 /// over `clients` threads and the members' `bases` (`http://host:port`);
 /// answers the wall time and each request's latency.
+/// A 503 answer is tried again (as S3 clients do) this many times at most...
+const TRIES_ON_503: usize = 5;
+/// ... after this pause, in ms, doubled each time.
+const RETRY_503_MS: u64 = 50;
+
+/// 503 answers tried again, over the whole run (reported).
+static RETRIED_503: AtomicUsize = AtomicUsize::new(0);
+
+/// Sends one request (built afresh each try), trying a 503 again.
+fn with_503_retries(
+    mut send: impl FnMut() -> Result<ureq::Response, ureq::Error>,
+    what: &str,
+) -> anyhow::Result<ureq::Response> {
+    let mut pause = Duration::from_millis(RETRY_503_MS);
+    for _ in 1..TRIES_ON_503 {
+        match send() {
+            Err(ureq::Error::Status(503, _)) => {
+                RETRIED_503.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            other => return other.map_err(|e| crate::cmd::client::http_error(e, what)),
+        }
+    }
+    send().map_err(|e| crate::cmd::client::http_error(e, what))
+}
+
 fn requests(
     bases: &[String],
     tag: &str,
@@ -88,18 +117,15 @@ fn requests(
                         let t = Instant::now();
                         if get {
                             let mut got = Vec::with_capacity(size);
-                            agent
-                                .get(&url)
-                                .call()
-                                .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?
+                            with_503_retries(|| agent.get(&url).call(), &format!("GET {url}"))?
                                 .into_reader()
                                 .read_to_end(&mut got)?;
                             ensure!(got.len() == size, "GET {url}: {} bytes", got.len());
                         } else {
-                            agent
-                                .put(&url)
-                                .send_bytes(body)
-                                .map_err(|e| anyhow::anyhow!("PUT {url}: {e}"))?;
+                            with_503_retries(
+                                || agent.put(&url).send_bytes(body),
+                                &format!("PUT {url}"),
+                            )?;
                         }
                         lat.push(t.elapsed());
                     }
@@ -228,5 +254,6 @@ pub fn run(
         put_64k_p99_ms: percentile(&lat, 0.99).as_secs_f64() * 1e3,
         raw_fsync_64k_per_s: per_s(raw),
         put_64k_vs_raw: raw.as_secs_f64() / wall_64k.as_secs_f64(),
+        retried_503: RETRIED_503.load(Ordering::Relaxed),
     })
 }
