@@ -69,21 +69,21 @@ static RETRIED_503: AtomicUsize = AtomicUsize::new(0);
 
 /// Sends one request (built afresh each try), trying a 503 again.
 fn with_503_retries(
-    mut send: impl FnMut() -> Result<ureq::Response, ureq::Error>,
+    mut send: impl FnMut() -> Result<ureq::Response, Box<ureq::Error>>,
     what: &str,
 ) -> anyhow::Result<ureq::Response> {
     let mut pause = Duration::from_millis(RETRY_503_MS);
     for _ in 1..TRIES_ON_503 {
         match send() {
-            Err(ureq::Error::Status(503, _)) => {
+            Err(e) if matches!(*e, ureq::Error::Status(503, _)) => {
                 RETRIED_503.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(pause);
                 pause *= 2;
             }
-            other => return other.map_err(|e| crate::cmd::client::http_error(e, what)),
+            other => return other.map_err(|e| crate::cmd::client::http_error(*e, what)),
         }
     }
-    send().map_err(|e| crate::cmd::client::http_error(e, what))
+    send().map_err(|e| crate::cmd::client::http_error(*e, what))
 }
 
 fn requests(
@@ -117,13 +117,16 @@ fn requests(
                         let t = Instant::now();
                         if get {
                             let mut got = Vec::with_capacity(size);
-                            with_503_retries(|| agent.get(&url).call(), &format!("GET {url}"))?
-                                .into_reader()
-                                .read_to_end(&mut got)?;
+                            with_503_retries(
+                                || agent.get(&url).call().map_err(Box::new),
+                                &format!("GET {url}"),
+                            )?
+                            .into_reader()
+                            .read_to_end(&mut got)?;
                             ensure!(got.len() == size, "GET {url}: {} bytes", got.len());
                         } else {
                             with_503_retries(
-                                || agent.put(&url).send_bytes(body),
+                                || agent.put(&url).send_bytes(body).map_err(Box::new),
                                 &format!("PUT {url}"),
                             )?;
                         }
