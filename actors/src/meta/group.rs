@@ -17,7 +17,9 @@
 //! Restart: the state machine is rebuilt from the last snapshot plus the
 //! committed log after it (raft-rs hands committed entries above `applied`
 //! out again). The log is compacted every `compact_every_entries` applied
-//! entries, keeping a snapshot of the state for lagging followers.
+//! entries but never more often than once per as many entries as the state
+//! has objects ([`compaction_due`]), keeping a snapshot of the state for
+//! lagging followers.
 
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, Entry, EntryType, Message, MessageType};
@@ -53,7 +55,8 @@ pub struct MetaConfig {
     pub election_ticks: usize,
     /// Ticks between a leader's heartbeats.
     pub heartbeat_ticks: usize,
-    /// Applied entries between two compactions of the log (a snapshot each).
+    /// Applied entries between two compactions of the log (a snapshot
+    /// each), at least; more while the state holds more objects.
     pub compact_every_entries: u64,
     /// Largest append message, in bytes.
     pub max_message_bytes: u64,
@@ -550,11 +553,12 @@ impl MetaNode {
         Ok(())
     }
 
-    /// Compacts the log up to the applied index every `compact_every` entries.
+    /// Compacts the log up to the applied index when [`compaction_due`].
     fn maybe_compact(&mut self) -> Result<(), MetaError> {
         let applied = self.state.applied_index;
         let first = raft::Storage::first_index(&self.storage)?;
-        if applied + 1 >= first + self.compact_every {
+        let entries = (applied + 1).saturating_sub(first);
+        if compaction_due(entries, self.state.objects.len() as u64, self.compact_every) {
             let data = self
                 .state
                 .to_snapshot()
@@ -563,6 +567,16 @@ impl MetaNode {
         }
         Ok(())
     }
+}
+
+/// Whether a log of `entries` applied entries is compacted now, the state
+/// holding `objects` objects: every `every` entries, and never before the
+/// log holds as many entries as the state has objects. A snapshot costs
+/// O(objects) (the whole state is encoded and written), so spacing them
+/// by at least that many entries keeps its cost per entry constant however
+/// many objects are stored; the log is then at most about the state's size.
+pub fn compaction_due(entries: u64, objects: u64, every: u64) -> bool {
+    entries >= every.max(1).max(objects)
 }
 
 /// Decodes the protobuf payload of a log entry.

@@ -489,3 +489,26 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
         Some(Applied::Reserved { first: 6, count: 1 })
     );
 }
+
+#[test]
+fn snapshots_are_spaced_by_the_size_of_the_state() {
+    use super::compaction_due;
+    // (entries in the log, objects in the state, every) -> due
+    let table = [
+        ((9_999, 0, 10_000), false),
+        ((10_000, 0, 10_000), true),
+        ((10_000, 5_000, 10_000), true),
+        ((10_000, 10_001, 10_000), false),
+        ((99_999, 100_000, 10_000), false),
+        ((100_000, 100_000, 10_000), true),
+        ((1, 0, 0), true),
+        ((0, 0, 0), false),
+    ];
+    for ((entries, objects, every), due) in table {
+        assert_eq!(
+            compaction_due(entries, objects, every),
+            due,
+            "{entries} entries, {objects} objects, every {every}"
+        );
+    }
+}
