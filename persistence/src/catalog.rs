@@ -282,6 +282,28 @@ impl std::ops::Deref for DurableDb {
     }
 }
 
+/// How long an open waits for the previous holder of a database's file lock
+/// (sled's flusher thread keeps it a moment after the database is dropped,
+/// e.g. when a restarted store reopens it), in ms.
+const LOCK_WAIT_MS: u64 = 2000;
+
+/// Opens `config`'s database, trying again while another handle in this
+/// process still holds its lock, for at most [`LOCK_WAIT_MS`].
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(LOCK_WAIT_MS);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens (creating if needed) a sled database in `dir` with `config`, and
 /// its log file for [`flush_durable`]; the directory entries of a fresh
 /// database are made durable.
@@ -289,7 +311,7 @@ pub(crate) fn open_durable(
     config: sled::Config,
     dir: &Path,
 ) -> Result<(sled::Db, Option<Arc<File>>), CatalogError> {
-    let db = config.path(dir).open()?;
+    let db = open_waiting_for_lock(&config.path(dir))?;
     let log = File::open(dir.join("db")).ok().map(Arc::new);
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -585,6 +607,15 @@ impl Catalog {
     /// flushes; durable on `Ok`. Validation errors reject the whole batch before
     /// anything is written.
     pub fn apply(&self, batch: &Batch) -> Result<Applied, CatalogError> {
+        let applied = self.apply_unflushed(batch)?;
+        self.flush()?;
+        Ok(applied)
+    }
+
+    /// [`Catalog::apply`] without the flush: atomic and visible at once, but
+    /// durable only with a later [`Catalog::flush`] (for a caller that can
+    /// replay the batch after a crash, e.g. from a log it keeps until then).
+    pub fn apply_unflushed(&self, batch: &Batch) -> Result<Applied, CatalogError> {
         let mut prepared = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
             prepared.push(match op {
@@ -690,7 +721,6 @@ impl Catalog {
             Err(TransactionError::Abort(e)) => return Err(corrupt(T_META, K_JOURNAL_NEXT, e)),
             Err(TransactionError::Storage(e)) => return Err(CatalogError::Sled(e)),
         };
-        self.flush()?;
         Ok(Applied {
             journal_seqs,
             marks,

@@ -166,6 +166,11 @@ pub trait Applier: Send + 'static {
     fn reset(&mut self, state: &MetaState) -> Result<(), String>;
     /// `entries` were applied, in order; `state` is the state after them.
     fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), String>;
+    /// Everything applied so far must be durable: the log is about to be
+    /// compacted past it (it can no longer be replayed).
+    fn persist(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// One member's replica of the metadata group.
@@ -559,6 +564,9 @@ impl MetaNode {
         let first = raft::Storage::first_index(&self.storage)?;
         let entries = (applied + 1).saturating_sub(first);
         if compaction_due(entries, self.state.objects.len() as u64, self.compact_every) {
+            if let Some(a) = self.applier.as_mut() {
+                a.persist().map_err(MetaError::Apply)?;
+            }
             let data = self
                 .state
                 .to_snapshot()

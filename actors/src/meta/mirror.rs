@@ -86,4 +86,9 @@ impl Applier for StoreMirror {
             .mirror(&changes, volume(state), count)
             .map_err(|e| e.to_string())
     }
+
+    fn persist(&mut self) -> Result<(), String> {
+        let store = self.store.get().map_err(|e| e.to_string())?;
+        store.flush_catalog().map_err(|e| e.to_string())
+    }
 }

@@ -14,7 +14,12 @@
 //!   is unlinked, never "every older one": incarnations are handed out in
 //!   blocks, so a lower number may belong to a PUT whose commit is still on
 //!   its way, and its fragments must survive until it is decided.
-//! * One atomic, flushed catalog batch per call.
+//! * One atomic catalog batch per call, flushed only when it changes the
+//!   HomeBlock: the group's log holds every mirrored change until the log is
+//!   compacted, and the replica makes the catalog durable ([`LocalStore::
+//!   flush_catalog`], through `Applier::persist`) before it compacts. A crash
+//!   in between replays the changes; so a PUT's acknowledgement waits for
+//!   the Raft log's fsync, not for a second one of the catalog.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -105,13 +110,22 @@ impl LocalStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.catalog.apply(&batch)?;
+        if hb.is_some() {
+            self.catalog.apply(&batch)?;
+        } else {
+            self.catalog.apply_unflushed(&batch)?;
+        }
         if let Some(hb) = hb {
             *lock(&self.homeblock) = Some(hb);
         }
         self.drop_fragments(&unlink);
         self.count_objects(delta);
         Ok(())
+    }
+
+    /// Makes everything mirrored so far durable.
+    pub fn flush_catalog(&self) -> Result<(), StoreError> {
+        Ok(self.catalog.flush()?)
     }
 
     /// Makes the catalog equal to the group's whole state (after a snapshot
