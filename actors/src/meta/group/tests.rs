@@ -116,6 +116,18 @@ impl Net {
 
 use crate::meta::test_record as record;
 
+/// Proposes a `Reserve` of one incarnation at `at`, then lets a tick pass.
+fn reserve_one(net: &mut Net, at: u32) {
+    net.propose(
+        at,
+        MetaCommand::Reserve {
+            member: 0,
+            count: 1,
+        },
+    );
+    net.tick(1);
+}
+
 /// Three members with a leader that has committed one `Reserve` of `count`.
 fn group_with_one_entry(count: u32) -> (Net, u32) {
     let mut net = Net::new(3, MetaConfig::default());
@@ -230,14 +242,7 @@ fn a_member_that_fell_behind_a_compaction_gets_a_snapshot() {
     let lagging = (leader + 2) % 3;
     net.cut.insert(lagging);
     for _ in 0..12 {
-        net.propose(
-            leader,
-            MetaCommand::Reserve {
-                member: 0,
-                count: 1,
-            },
-        );
-        net.tick(1);
+        reserve_one(&mut net, leader);
     }
     net.tick(3);
     let first = raft::Storage::first_index(&net.nodes[&leader].storage).unwrap();
@@ -563,14 +568,7 @@ fn an_unflushed_mirror_loses_nothing_across_crashes_and_compactions() {
         .set_applier(Box::new(mirror.clone()));
     for round in 0..4 {
         for _ in 0..7 {
-            net.propose(
-                leader,
-                MetaCommand::Reserve {
-                    member: 0,
-                    count: 1,
-                },
-            );
-            net.tick(1);
+            reserve_one(&mut net, leader);
         }
         net.tick(3);
         // Crash: what was not persisted is lost.
