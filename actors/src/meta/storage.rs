@@ -80,6 +80,18 @@ pub struct SledStorage {
     core: Arc<RwLock<Core>>,
 }
 
+/// Whether persisting `entries` (none: `no_entries`) and the hard state
+/// `new` (stored: `stored`) must wait for the disk. Entries, a term and a
+/// vote must (Raft's safety rests on them); a Ready that only moves the
+/// commit index need not, as [`SledStorage::set_commit`]: with no entries
+/// in it, every entry that index covers was flushed by an earlier Ready,
+/// and a commit index a crash rolls back is learnt again from the leader.
+/// On the PUT path this spares the leader's and the coordinator's
+/// commit-only Readies an fsync each.
+pub fn persist_needs_flush(no_entries: bool, stored: &HardState, new: Option<&HardState>) -> bool {
+    !no_entries || new.is_some_and(|h| h.term != stored.term || h.vote != stored.vote)
+}
+
 fn key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
@@ -177,11 +189,14 @@ impl SledStorage {
         if ents.is_empty() && hs.is_none() {
             return Ok(());
         }
+        let flush = persist_needs_flush(ents.is_empty(), &self.hard_state(), hs.as_ref());
         self.append_unflushed(ents)?;
         if let Some(hs) = &hs {
             self.state.insert(HARD_STATE, encode("hard state", hs)?)?;
         }
-        self.flush()?;
+        if flush {
+            self.flush()?;
+        }
         if let Some(hs) = hs {
             self.wl().hard = hs;
         }
@@ -432,6 +447,33 @@ mod tests {
         let db = DurableDb::open(dir.path().join("db")).unwrap();
         let s = SledStorage::open(&db).unwrap();
         (dir, db, s)
+    }
+
+    #[test]
+    fn only_entries_terms_and_votes_wait_for_the_disk() {
+        let hs = |term, vote, commit| HardState {
+            term,
+            vote,
+            commit,
+            ..HardState::default()
+        };
+        let stored = hs(3, 1, 10);
+        // (no entries, new hard state) -> flush
+        let table = [
+            ((false, None), true),
+            ((false, Some(hs(3, 1, 10))), true),
+            ((true, Some(hs(3, 1, 11))), false),
+            ((true, Some(hs(4, 1, 11))), true),
+            ((true, Some(hs(3, 2, 10))), true),
+            ((true, None), false),
+        ];
+        for ((no_entries, new), flush) in table {
+            assert_eq!(
+                persist_needs_flush(no_entries, &stored, new.as_ref()),
+                flush,
+                "{no_entries} {new:?}"
+            );
+        }
     }
 
     #[test]
