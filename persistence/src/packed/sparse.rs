@@ -50,27 +50,44 @@ pub enum SparseError {
     },
 }
 
-/// The longest run of zero bytes in `image` past its header: (offset, length).
+/// The longest run of zero bytes in `image` past its header: (offset,
+/// length). Word at a time (8 bytes), as it runs on every packed write: a
+/// run worth leaving out ([`MIN_HOLE_BYTES`]) holds many zero words, and
+/// its ends are found byte by byte around them.
 fn longest_zero_run(image: &[u8]) -> (usize, usize) {
+    const WORD: usize = 8;
     let mut best = (0, 0);
-    let mut run_start = None;
-    for (i, &b) in image.iter().enumerate().skip(HEADER_LEN) {
-        match (b, run_start) {
-            (0, None) => run_start = Some(i),
-            (0, Some(_)) => {}
-            (_, Some(s)) => {
-                if i - s > best.1 {
-                    best = (s, i - s);
-                }
-                run_start = None;
+    let body = image.get(HEADER_LEN..).unwrap_or_default();
+    let words = body.chunks_exact(WORD);
+    let mut run: Option<usize> = None; // first zero word of the current run
+    let close = |first_word: usize, end_word: usize, best: &mut (usize, usize)| {
+        // Extend the run of whole zero words by the zero bytes around it.
+        let mut start = HEADER_LEN + first_word * WORD;
+        while start > HEADER_LEN && image[start - 1] == 0 {
+            start -= 1;
+        }
+        let mut end = HEADER_LEN + end_word * WORD;
+        while end < image.len() && image[end] == 0 {
+            end += 1;
+        }
+        if end - start > best.1 {
+            *best = (start, end - start);
+        }
+    };
+    let count = body.len() / WORD;
+    for (i, w) in words.enumerate() {
+        let zero = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) == 0;
+        match (zero, run) {
+            (true, None) => run = Some(i),
+            (false, Some(first)) => {
+                close(first, i, &mut best);
+                run = None;
             }
-            (_, None) => {}
+            _ => {}
         }
     }
-    if let Some(s) = run_start {
-        if image.len() - s > best.1 {
-            best = (s, image.len() - s);
-        }
+    if let Some(first) = run {
+        close(first, count, &mut best);
     }
     best
 }
@@ -229,6 +246,28 @@ mod tests {
             prop_assert_eq!(&stored[skip as usize..][..HEADER_LEN], &image[..HEADER_LEN]);
             prop_assert_eq!(skip + len, stored.len() as u64);
             prop_assert_eq!(decode(stored).unwrap(), image);
+        }
+
+        /// The word-at-a-time scan finds a longest run, as a byte-by-byte one
+        /// does (for runs long enough to hold an aligned zero word).
+        #[test]
+        fn the_longest_zero_run_is_found(
+            runs in proptest::collection::vec((any::<bool>(), 1usize..200), 0..30),
+        ) {
+            let mut image = vec![1u8; HEADER_LEN];
+            for (zero, n) in runs {
+                image.extend(std::iter::repeat_n(if zero { 0 } else { 7 }, n));
+            }
+            let (mut naive, mut cur) = (0, 0);
+            for &b in &image[HEADER_LEN..] {
+                cur = if b == 0 { cur + 1 } else { 0 };
+                naive = naive.max(cur);
+            }
+            let (at, len) = longest_zero_run(&image);
+            if naive >= 15 {
+                prop_assert_eq!(len, naive);
+                prop_assert!(image[at..at + len].iter().all(|&b| b == 0));
+            }
         }
 
         #[test]
