@@ -96,7 +96,7 @@ impl ObjectService {
                 match self.read_one_row(record, layout, geometry).await {
                     Ok(opened) => return Ok(opened),
                     Err((e, replaced)) => {
-                        if !replaced && attempt + 1 == OPEN_ATTEMPTS {
+                        if attempt + 1 == OPEN_ATTEMPTS {
                             return Err(e);
                         }
                         if !replaced {
