@@ -287,3 +287,34 @@ fn parity_two_on_five_members_round_trips() {
     );
     round_trips(&c, 3, "rs");
 }
+
+/// A GET stream reserves its read-ahead from the member's budget while it
+/// lives (`stripecast_read_ahead_bytes`) and gives it back when the client
+/// goes away mid-body; a one-row object reserves nothing.
+#[test]
+fn a_streams_read_ahead_is_reserved_while_it_lives() {
+    use std::io::Read;
+    let c = Cluster::start(3);
+    let data = pattern(64 * S, 5);
+    assert_eq!(c.put(0, "ahead/big", &data).0, 201);
+    assert_eq!(c.put(0, "ahead/small", &pattern(S, 6)).0, 201);
+    let reserved = || c.metric(1, "stripecast_read_ahead_bytes");
+    assert_eq!(reserved(), 0);
+    let resp = ureq::get(&format!("{}/v1/objects/ahead/big", c.url(1)))
+        .call()
+        .unwrap();
+    let mut body = resp.into_reader();
+    let mut head = vec![0u8; S];
+    body.read_exact(&mut head).unwrap();
+    assert!(head == data[..S]);
+    assert!(reserved() > 0, "an open stream holds its read-ahead");
+    drop(body);
+    c.wait_until(
+        "the read-ahead given back",
+        std::time::Duration::from_secs(10),
+        || reserved() == 0,
+    );
+    assert_eq!(c.get(1, "ahead/small").0, 200);
+    assert_eq!(c.get(1, "ahead/big"), (200, data));
+    assert_eq!(reserved(), 0, "finished streams hold nothing");
+}

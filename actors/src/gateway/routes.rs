@@ -196,11 +196,18 @@ async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
         .filter(|&m| m != st.service.me())
         .map(|m| (m, st.service.is_up(m)))
         .collect();
-    let mut extra: Vec<(&str, &str, u64)> = vec![(
-        "stripecast_rebuild_remaining",
-        "Objects this member still has to rebuild.",
-        st.service.rebuild_remaining(),
-    )];
+    let mut extra: Vec<(&str, &str, u64)> = vec![
+        (
+            "stripecast_rebuild_remaining",
+            "Objects this member still has to rebuild.",
+            st.service.rebuild_remaining(),
+        ),
+        (
+            "stripecast_read_ahead_bytes",
+            "Read-ahead reserved by the GET streams this member serves (at most 1 GiB together).",
+            st.service.read_ahead_bytes(),
+        ),
+    ];
     if let Ok(store) = st.service.store().get() {
         let gc = store.group_commit_stats();
         let (packed, dead) = store.packed_counts();

@@ -29,6 +29,12 @@ use tracing::{info, warn};
 use super::{next_id, CallError, ObjectService, ServiceError};
 use crate::protocol::{ErrorKind, Request, Response};
 
+/// Read-ahead held by all GET streams of a member together, at most, in KiB
+/// (1 GiB): a stream that cannot reserve its read-ahead from it when it
+/// starts reads one row at a time (the row being sent is not counted: one
+/// per stream, bounded by the HTTP connections).
+pub const READ_AHEAD_BUDGET_KIB: usize = 1 << 20;
+
 /// Tries to open an object (pin its fragments) before a GET answers 503.
 const OPEN_ATTEMPTS: usize = 3;
 
@@ -228,6 +234,26 @@ impl ObjectService {
             blocks.start / k..(blocks.end - 1) / k + 1
         };
         let window = (self.inner.read_ahead as u64 / k).max(2) as usize;
+        // Rows past the one being sent are read ahead only if the member's
+        // budget has room for them for this stream's whole life (never
+        // waited for: a stream without it reads row by row instead).
+        let ahead_kib = ((window - 1) as u64 * k * u64::from(geometry.stripe)).div_ceil(1024);
+        let budget = if obj.row.is_some() || rows.end - rows.start <= 1 {
+            None
+        } else {
+            u32::try_from(ahead_kib).ok().and_then(|kib| {
+                self.inner
+                    .read_ahead_budget
+                    .clone()
+                    .try_acquire_many_owned(kib)
+                    .ok()
+            })
+        };
+        let window = if budget.is_some() || obj.row.is_some() {
+            window
+        } else {
+            1
+        };
         let obj = Arc::new(obj);
         let svc = self.clone();
         futures::stream::iter(rows)
@@ -273,6 +299,16 @@ impl ObjectService {
             })
             .buffered(window)
             .try_flatten()
+            // The reservation lives as long as the stream.
+            .inspect(move |_| {
+                let _ = &budget;
+            })
+    }
+
+    /// Read-ahead reserved by GET streams now, in bytes.
+    pub fn read_ahead_bytes(&self) -> u64 {
+        let free = self.inner.read_ahead_budget.available_permits();
+        (READ_AHEAD_BUDGET_KIB.saturating_sub(free) as u64) * 1024
     }
 
     /// Data block `bn` of an open object, rebuilt from its row if need be.

@@ -100,6 +100,8 @@ struct Inner {
     /// Alternates mirror reads between the two copies.
     mirror_turn: AtomicU64,
     read_ahead: usize,
+    /// Read-ahead of all GET streams together, in KiB (see `get::stream`).
+    read_ahead_budget: Arc<tokio::sync::Semaphore>,
     write_window: usize,
     /// `[store] heal_objects_in_flight` and `heal_max_mb_per_s`.
     heal: HealSettings,
@@ -152,6 +154,9 @@ impl ObjectService {
                 incarnations: Mutex::new(put::IncarnationPool::empty()),
                 mirror_turn: AtomicU64::new(0),
                 read_ahead: (2 * n).clamp(4, 32),
+                read_ahead_budget: Arc::new(tokio::sync::Semaphore::new(
+                    get::READ_AHEAD_BUDGET_KIB,
+                )),
                 write_window: 8,
                 heal: HealSettings {
                     objects_in_flight: cfg.store.heal_objects_in_flight.max(1) as usize,
