@@ -51,8 +51,9 @@ pub struct OpenObject {
     session: u64,
     /// Members whose fragment could not be pinned: their blocks are rebuilt.
     missing: HashSet<u32>,
-    /// The data blocks of an object of one row, read at open (then
-    /// nothing is pinned and the session is unused).
+    /// Whether `session` pinned fragments (closed when this is dropped).
+    pinned: bool,
+    /// The data blocks of an object of one row, read at open.
     row: Option<Vec<Bytes>>,
 }
 
@@ -68,7 +69,7 @@ impl OpenObject {
 
 impl Drop for OpenObject {
     fn drop(&mut self) {
-        if self.row.is_some() {
+        if !self.pinned {
             return;
         }
         let svc = self.svc.clone();
@@ -149,6 +150,7 @@ impl ObjectService {
                 geometry,
                 session,
                 missing,
+                pinned: true,
                 row: None,
             };
             if opened.missing.len() <= layout.parity() {
@@ -193,7 +195,8 @@ impl ObjectService {
             geometry,
             session: 0,
             missing,
-            row: Some(Vec::new()),
+            pinned: false,
+            row: None,
         };
         let blocks = 0..geometry.blocks_for_range(0, geometry.object_len).end;
         match self.row_blocks(&opened, 0, blocks).await {
@@ -238,7 +241,8 @@ impl ObjectService {
         // budget has room for them for this stream's whole life (never
         // waited for: a stream without it reads row by row instead).
         let ahead_kib = ((window - 1) as u64 * k * u64::from(geometry.stripe)).div_ceil(1024);
-        let budget = if obj.row.is_some() || rows.end - rows.start <= 1 {
+        let reads_ahead = obj.row.is_none() && rows.end - rows.start > 1;
+        let budget = if !reads_ahead {
             None
         } else {
             u32::try_from(ahead_kib).ok().and_then(|kib| {
@@ -249,10 +253,10 @@ impl ObjectService {
                     .ok()
             })
         };
-        let window = if budget.is_some() || obj.row.is_some() {
-            window
-        } else {
+        let window = if reads_ahead && budget.is_none() {
             1
+        } else {
+            window
         };
         let obj = Arc::new(obj);
         let svc = self.clone();

@@ -684,8 +684,10 @@ async fn writer_task(
     let result: Result<(), WireError> = async {
         let mut held: Option<Vec<Bytes>> = None;
         let mut rng = faults::FaultRng::new(peer);
+        // Whether the last frame's faults had a delay (read once per frame:
+        // the lanes' order follows a change of faults one frame late).
+        let mut in_queue_order = false;
         loop {
-            let in_queue_order = faults.get(peer).delay_ms > 0;
             let next = if held.is_some() {
                 match tokio::time::timeout(REORDER_HOLD, rx.recv(in_queue_order)).await {
                     Ok(next) => next,
@@ -703,6 +705,7 @@ async fn writer_task(
             };
             let Some(out) = next else { break };
             let f = faults.get(peer);
+            in_queue_order = f.delay_ms > 0;
             if f.delay_ms > 0 {
                 let due = out.at + Duration::from_millis(f.delay_ms);
                 if due > Instant::now() {
