@@ -13,6 +13,7 @@
 //! packed/
 //!   index/                  sled: `at`     key -> (segment, offset, length)
 //!                                 `in_seg` segment ++ offset -> key
+//!                                 `meta`   "indexed_to" -> (segment, offset)
 //!   0000000000000001.pack   records back to back, at most SEGMENT_BYTES
 //!   0000000000000002.pack   (the highest is the one appended to)
 //! ```
@@ -26,20 +27,32 @@
 //!
 //! Invariants:
 //! * `put_all` is durable on `Ok`: images are written and `fdatasync`ed
-//!   before the index points at them, and the index is flushed (sled flush
-//!   and an fsync of its log, the catalog's durability policy). After a
-//!   crash the index points only at synced bytes; bytes it does not point
-//!   at are dead space.
-//! * The index's two trees change together (one sled transaction).
-//! * A segment file is deleted only once no index entry points into it
-//!   (after the flush that moved or removed its last image), so a reader
-//!   never meets a deleted segment for a key it just looked up, except while
-//!   compaction moves that key; `get` then looks it up again.
+//!   before the index points at them. The index itself is flushed (sled
+//!   flush and an fsync of its log, the catalog's durability policy) only
+//!   every [`INDEX_FLUSH_APPENDS`] appends or [`INDEX_FLUSH_BYTES`] bytes,
+//!   when idle ([`PackedFragments::flush_index`]) and before a segment is
+//!   deleted: every index change of an append also records how far the
+//!   segments are indexed (`indexed_to`, in the same transaction), and
+//!   opening re-indexes the records after it from the records themselves
+//!   (see [`replay`]: each names its fragment). So a crash loses no
+//!   acknowledged image, a group commit costs one `fdatasync`, and opening
+//!   reads at most about `INDEX_FLUSH_BYTES` of segment.
+//! * After a crash the index points only at synced bytes; bytes it does not
+//!   point at are dead space. After a torn tail (the bytes of an append
+//!   that never finished) opening starts a new segment, so no walk ever
+//!   has to get past bytes that are not a whole record; a failed append
+//!   cuts its segment back to where it started, for the same reason.
+//! * The index's trees change together (one sled transaction).
+//! * A segment file is deleted only once no index entry points into it,
+//!   after a durable flush of the index, so a reader never meets a deleted
+//!   segment for a key it just looked up, except while compaction moves
+//!   that key; `get` then looks it up again.
 //! * Dead space is bounded: a sealed segment less than half alive is
 //!   rewritten (`compact_step`, a bounded amount per call) and deleted.
 //! * Removals are durable with the next flush; one lost to a crash leaves
 //!   the fragment of a replaced incarnation, which the scrub removes.
-//! * Locks are taken in one order: `writer`, then `live`, then `open`.
+//! * Locks are taken in one order: `writer`, then `live`, then `open`;
+//!   `unflushed` alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -55,6 +68,7 @@ use crate::catalog::{flush_durable, open_durable};
 use crate::error::CatalogError;
 use crate::fragment::FragmentName;
 
+mod replay;
 pub mod sparse;
 
 /// Largest fragment image kept packed, in bytes (a one-row fragment of a
@@ -69,6 +83,18 @@ pub const OPEN_SEGMENTS: usize = 64;
 
 /// Bytes of images one [`PackedFragments::compact_step`] moves, at most.
 pub const COMPACT_STEP_BYTES: u64 = 8 << 20;
+
+/// Index changes (appends, removals) after which the index is flushed
+/// durably, at most (the records appended since are re-indexed from the
+/// segments on open).
+pub const INDEX_FLUSH_APPENDS: u64 = 256;
+
+/// Bytes appended after which the index is flushed durably, at most: what
+/// opening after a crash reads again, about.
+pub const INDEX_FLUSH_BYTES: u64 = 64 << 20;
+
+/// The `meta` key of the position up to which the segments are indexed.
+const INDEXED_TO: &[u8] = b"indexed_to";
 
 /// What can go wrong with packed fragments.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +190,22 @@ impl Loc {
     }
 }
 
+/// Encodes a (segment, offset) position.
+fn position(segment: u64, offset: u64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&segment.to_be_bytes());
+    b[8..].copy_from_slice(&offset.to_be_bytes());
+    b
+}
+
+fn decode_position(b: &[u8]) -> Option<(u64, u64)> {
+    let b: &[u8; 16] = b.try_into().ok()?;
+    Some((
+        u64::from_be_bytes(b[..8].try_into().ok()?),
+        u64::from_be_bytes(b[8..].try_into().ok()?),
+    ))
+}
+
 /// The segment being appended to.
 struct Writer {
     segment: u64,
@@ -178,7 +220,11 @@ pub struct PackedFragments {
     log: Option<Arc<File>>,
     at: sled::Tree,
     in_seg: sled::Tree,
+    meta: sled::Tree,
     writer: Mutex<Writer>,
+    /// Index changes and bytes appended since the last durable flush of
+    /// the index. Taken with no other lock held.
+    unflushed: Mutex<(u64, u64)>,
     /// Live (indexed) bytes per segment, and each sealed segment's size.
     live: Mutex<BTreeMap<u64, (u64, u64)>>,
     open: Mutex<HashMap<u64, Arc<File>>>,
@@ -207,6 +253,7 @@ impl PackedFragments {
         let (db, log) = open_durable(sled::Config::new(), &dir.join("index"))?;
         let at = db.open_tree("at")?;
         let in_seg = db.open_tree("in_seg")?;
+        let meta = db.open_tree("meta")?;
         let mut sizes = BTreeMap::new();
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let entry = entry.map_err(io(&dir))?;
@@ -247,7 +294,15 @@ impl PackedFragments {
             sync_dir(&dir)?;
         }
         live.entry(current).or_insert((0, len));
-        Ok(PackedFragments {
+        // A store written before the watermark existed flushed its index
+        // on every append: it is indexed to its end.
+        let indexed_to = match meta.get(INDEXED_TO)? {
+            Some(v) => decode_position(&v).ok_or_else(|| PackedError::CorruptIndex {
+                key: String::from_utf8_lossy(INDEXED_TO).into_owned(),
+            })?,
+            None => (current, len),
+        };
+        let packed = PackedFragments {
             writer: Mutex::new(Writer {
                 segment: current,
                 file,
@@ -258,10 +313,107 @@ impl PackedFragments {
             log,
             at,
             in_seg,
+            meta,
+            unflushed: Mutex::new((0, 0)),
             live: Mutex::new(live),
             open: Mutex::new(HashMap::new()),
             count: AtomicU64::new(count),
-        })
+        };
+        packed.recover(&sizes, indexed_to)?;
+        Ok(packed)
+    }
+
+    /// Indexes the records appended after `indexed_to` (their index entries
+    /// did not reach the disk before a crash), moves appends past a torn
+    /// tail (to a new segment), and makes the result durable. `sizes`: each
+    /// segment file's length.
+    fn recover(
+        &self,
+        sizes: &BTreeMap<u64, u64>,
+        indexed_to: (u64, u64),
+    ) -> Result<(), PackedError> {
+        let mut w = lock(&self.writer);
+        let mut reindexed = 0usize;
+        let mut skipped = 0usize;
+        for (&segment, &size) in sizes.range(indexed_to.0..) {
+            let from = if segment == indexed_to.0 {
+                indexed_to.1
+            } else {
+                0
+            };
+            let path = segment_path(&self.dir, segment);
+            let file = File::open(&path).map_err(io(&path))?;
+            let (records, end) = replay::records(&file, from, size);
+            let mut entries: Vec<(String, Loc)> = Vec::new();
+            for r in records {
+                let mut stored = vec![0u8; r.len() as usize];
+                file.read_exact_at(&mut stored, r.at).map_err(io(&path))?;
+                match replay::key_of(&path, stored) {
+                    Some(key) => entries.push((
+                        key,
+                        Loc {
+                            segment,
+                            offset: r.at,
+                            len: r.len() as u32,
+                        },
+                    )),
+                    None => skipped += 1,
+                }
+            }
+            reindexed += entries.len();
+            let entries: Vec<(&str, Loc, Option<Loc>)> = entries
+                .iter()
+                .map(|(k, loc)| (k.as_str(), *loc, None))
+                .collect();
+            self.index(&entries, (segment, end))?;
+            if end < size {
+                if segment == w.segment {
+                    // A torn tail: appends go on in a new segment, so a
+                    // later walk never has to get past it (the bytes stay,
+                    // dead space, in case they are more than a tear).
+                    w.len = size;
+                    self.roll(&mut w)?;
+                }
+                tracing::warn!(
+                    segment,
+                    at = end,
+                    bytes = size - end,
+                    "packed segment: bytes past the last whole record left out"
+                );
+            }
+        }
+        drop(w);
+        if reindexed > 0 || skipped > 0 {
+            tracing::info!(reindexed, skipped, "packed index recovered from segments");
+        }
+        flush_durable(&self.db, self.log.as_deref())?;
+        Ok(())
+    }
+
+    /// Makes every index change so far durable (sled flush and fsync), if
+    /// any is not yet.
+    pub fn flush_index(&self) -> Result<(), PackedError> {
+        let mut unflushed = lock(&self.unflushed);
+        if *unflushed != (0, 0) {
+            flush_durable(&self.db, self.log.as_deref())?;
+            *unflushed = (0, 0);
+        }
+        Ok(())
+    }
+
+    /// Counts an index change that appended `bytes`; flushes the index once
+    /// enough waits (bounding what opening after a crash re-indexes).
+    fn changed(&self, bytes: u64) -> Result<(), PackedError> {
+        let due = {
+            let mut unflushed = lock(&self.unflushed);
+            unflushed.0 += 1;
+            unflushed.1 += bytes;
+            unflushed.0 >= INDEX_FLUSH_APPENDS || unflushed.1 >= INDEX_FLUSH_BYTES
+        };
+        if due {
+            self.flush_index()?;
+        }
+        Ok(())
     }
 
     /// Appends every (key, image) to the current segment, syncs it, and
@@ -285,10 +437,9 @@ impl PackedFragments {
             .zip(locs)
             .map(|((k, _), loc)| (k.as_str(), loc, None))
             .collect();
-        self.index(&entries)?;
+        self.index(&entries, (w.segment, w.len))?;
         drop(w);
-        flush_durable(&self.db, self.log.as_deref())?;
-        Ok(())
+        self.changed(records.iter().map(|r| r.len() as u64).sum())
     }
 
     /// Writes images at the end of the current segment (rolling to a new
@@ -320,10 +471,24 @@ impl PackedFragments {
         Ok(locs)
     }
 
-    fn write_out(&self, w: &Writer, at: u64, buf: &[u8]) -> Result<(), PackedError> {
+    /// Writes `buf` at `at` (where the current segment ended before this
+    /// append) and syncs it. On failure the segment is cut back to `at`:
+    /// nothing half-written stays between whole records, where it would
+    /// end every later walk of the segment (see [`replay`]).
+    fn write_out(&self, w: &mut Writer, at: u64, buf: &[u8]) -> Result<(), PackedError> {
         let path = segment_path(&self.dir, w.segment);
-        w.file.write_all_at(buf, at).map_err(io(&path))?;
-        w.file.sync_data().map_err(io(&path))
+        let written = w
+            .file
+            .write_all_at(buf, at)
+            .and_then(|()| w.file.sync_data());
+        if let Err(e) = written {
+            w.len = at;
+            if let Err(cut) = w.file.set_len(at) {
+                tracing::error!(segment = w.segment, error = %cut, "packed segment not cut back after a failed append");
+            }
+            return Err(io(&path)(e));
+        }
+        Ok(())
     }
 
     /// Seals the current segment and starts the next one.
@@ -354,9 +519,17 @@ impl PackedFragments {
     /// Points each key at its new place, in one transaction. With an
     /// expected old place, a key that no longer points there (removed or
     /// replaced meanwhile) is left alone.
-    fn index(&self, entries: &[(&str, Loc, Option<Loc>)]) -> Result<(), PackedError> {
-        let moved: Vec<(Option<Loc>, Option<Loc>)> =
-            (&self.at, &self.in_seg).transaction(|(at, in_seg)| {
+    /// `indexed_to`: where the segments are indexed up to once these
+    /// entries are (recorded in the same transaction).
+    fn index(
+        &self,
+        entries: &[(&str, Loc, Option<Loc>)],
+        indexed_to: (u64, u64),
+    ) -> Result<(), PackedError> {
+        let watermark = position(indexed_to.0, indexed_to.1);
+        let moved: Vec<(Option<Loc>, Option<Loc>)> = (&self.at, &self.in_seg, &self.meta)
+            .transaction(|(at, in_seg, meta)| {
+                meta.insert(INDEXED_TO, &watermark[..])?;
                 let mut moved = Vec::with_capacity(entries.len());
                 for (key, loc, expect) in entries {
                     let old = at.get(key.as_bytes())?.and_then(|v| Loc::decode(&v));
@@ -458,7 +631,7 @@ impl PackedFragments {
                 e.0 = e.0.saturating_sub(u64::from(o.len));
             }
         }
-        Ok(())
+        self.changed(0)
     }
 
     /// The keys in fan-out shard `shard`, in order.
@@ -520,6 +693,11 @@ impl PackedFragments {
                 .map(|(&s, _)| s);
             (empty.collect(), victim)
         };
+        if !empty.is_empty() {
+            // The removals that emptied them must not come back with a
+            // crash once the files are gone.
+            self.flush_index()?;
+        }
         for s in empty {
             if self.in_seg.scan_prefix(s.to_be_bytes()).next().is_none() {
                 let path = segment_path(&self.dir, s);
@@ -565,9 +743,9 @@ impl PackedFragments {
             .zip(locs)
             .map(|((k, old, _), new)| (k.as_str(), new, Some(*old)))
             .collect();
-        self.index(&entries)?;
+        self.index(&entries, (w.segment, w.len))?;
         drop(w);
-        flush_durable(&self.db, self.log.as_deref())?;
+        self.changed(bytes)?;
         tracing::debug!(
             segment = s,
             moved = batch.len(),
@@ -575,6 +753,15 @@ impl PackedFragments {
             "packed segment compacted"
         );
         Ok(true)
+    }
+}
+
+impl Drop for PackedFragments {
+    /// A clean close leaves nothing to re-index on the next open.
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_index() {
+            tracing::warn!(error = %e, "packed index not flushed at close");
+        }
     }
 }
 
@@ -586,43 +773,13 @@ mod tests;
 /// A record that does not decode, or one past the end, ends the walk (bytes
 /// being appended). For tools (fault injection); the member reads by index.
 pub fn images_in_segment(path: &Path) -> Vec<(u64, u64)> {
-    use crate::fragment::{FragmentHeader, HEADER_LEN};
     let Ok(f) = File::open(path) else {
         return Vec::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut out = Vec::new();
-    let mut at = 0u64;
-    let mut head = [0u8; sparse::RECORD_HEADER_LEN + HEADER_LEN];
-    loop {
-        let n = head.len().min(len.saturating_sub(at) as usize);
-        if n < HEADER_LEN || f.read_exact_at(&mut head[..n], at).is_err() {
-            break;
-        }
-        let record = match sparse::record_header(&head[..n]) {
-            // A sparse record: its length is in its header.
-            Ok(Some((image_len, _, hole_len))) => {
-                let stored = u64::from(image_len.saturating_sub(hole_len));
-                (sparse::RECORD_HEADER_LEN as u64, stored)
-            }
-            Ok(None) => {
-                let Ok(h) = FragmentHeader::decode(&head[..HEADER_LEN]) else {
-                    break;
-                };
-                let Ok(blocks) = h.block_count() else { break };
-                let image = HEADER_LEN as u64
-                    + blocks * (u64::from(h.stripe_size) + 4)
-                    + h.name_tail_len() as u64;
-                (0, image)
-            }
-            Err(_) => break,
-        };
-        let end = at + record.0 + record.1;
-        if end > len {
-            break;
-        }
-        out.push((at + record.0, record.1));
-        at = end;
-    }
-    out
+    replay::records(&f, 0, len)
+        .0
+        .into_iter()
+        .map(|r| (r.at + r.skip, r.stored))
+        .collect()
 }

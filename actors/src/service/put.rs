@@ -353,8 +353,7 @@ impl ObjectService {
             row.resize(layout.data_per_row() * self.inner.stripe as usize, 0);
             for (member, mut block) in self.encode_row(0, row)? {
                 // Trailing zeros are the member's to add back (FIG. 9 padding).
-                let end = block.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-                block.truncate(end);
+                block.truncate(stripecast_persistence::packed::sparse::trimmed_len(&block));
                 blocks[member as usize] = block;
             }
         }

@@ -1,6 +1,7 @@
 //! Group commit of packed fragments: one thread per open store takes the
-//! fragment images waiting in its bounded queue, writes them as one sled
-//! batch with one flush (one fsync for all), and answers every writer.
+//! fragment images waiting in its bounded queue, appends them to the
+//! current segment with one `fdatasync` for all (the index catches up
+//! lazily, see `stripecast_persistence::packed`), and answers every writer.
 //!
 //! Concurrent PUTs of small objects thus share their fsyncs: under load a
 //! flush carries as many fragments as arrived while the previous one ran
@@ -101,6 +102,11 @@ fn run(
         let first = match rx.recv_timeout(Duration::from_millis(IDLE_COMPACT_MS)) {
             Ok(first) => first,
             Err(RecvTimeoutError::Timeout) => {
+                // Idle: make the index durable too, so a crash now has
+                // nothing to re-index.
+                if let Err(e) = packed.flush_index() {
+                    tracing::warn!(member, error = %e, "packed index flush failed");
+                }
                 compact(&packed, member);
                 continue;
             }

@@ -92,6 +92,32 @@ fn longest_zero_run(image: &[u8]) -> (usize, usize) {
     best
 }
 
+/// `bytes` without its trailing zeros: the length up to and including its
+/// last non-zero byte. Word at a time: a one-row PUT trims every block of
+/// its zero-padded row (FIG. 9 padding is the member's to add back).
+pub fn trimmed_len(bytes: &[u8]) -> usize {
+    const WORD: usize = 8;
+    let whole = bytes.len() - bytes.len() % WORD;
+    if let Some(end) = bytes[whole..].iter().rposition(|&b| b != 0) {
+        return whole + end + 1;
+    }
+    let last_word = bytes[..whole]
+        .rchunks_exact(WORD)
+        .position(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) != 0);
+    match last_word {
+        None => 0,
+        Some(from_end) => {
+            let end = whole - from_end * WORD;
+            let start = end - WORD;
+            start
+                + bytes[start..end]
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(0, |i| i + 1)
+        }
+    }
+}
+
 /// The record that stores `image`: sparse when a zero run of at least
 /// [`MIN_HOLE_BYTES`] can be left out, else the image itself.
 pub fn encode(image: &[u8]) -> Vec<u8> {
@@ -246,6 +272,18 @@ mod tests {
             prop_assert_eq!(&stored[skip as usize..][..HEADER_LEN], &image[..HEADER_LEN]);
             prop_assert_eq!(skip + len, stored.len() as u64);
             prop_assert_eq!(decode(stored).unwrap(), image);
+        }
+
+        /// Trimming a word at a time ends where a byte-by-byte scan does.
+        #[test]
+        fn trimmed_len_is_the_byte_scan(
+            bytes in proptest::collection::vec(prop_oneof![3 => Just(0u8), 1 => any::<u8>()], 0..200),
+            zeros in 0usize..40,
+        ) {
+            let mut bytes = bytes;
+            bytes.resize(bytes.len() + zeros, 0);
+            let byte_scan = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            prop_assert_eq!(trimmed_len(&bytes), byte_scan);
         }
 
         /// The word-at-a-time scan finds a longest run, as a byte-by-byte one

@@ -38,6 +38,12 @@ pub struct SmallReport {
     pub get_64k_vs_raw: f64,
     pub get_64k_p50_ms: f64,
     pub get_64k_p99_ms: f64,
+    /// CPU time the members used per request (user + system, all member
+    /// processes together), in microseconds: a rate on a saturated
+    /// machine is CPU per request, this shows it without the noise of the
+    /// disk's and the scheduler's moods.
+    pub member_cpu_us_per_put_64k: f64,
+    pub member_cpu_us_per_get_64k: f64,
     /// The rates again with more objects stored (`--small-stages`).
     pub stages: Vec<SmallStage>,
     /// Requests answered 503 and tried again (fills included).
@@ -188,24 +194,49 @@ fn raw_fsync(dir: &Path, size: usize, n: usize, threads: usize) -> anyhow::Resul
     Ok(d)
 }
 
+/// CPU time (user + system) the processes `pids` have used so far, from
+/// `/proc/PID/stat` (fields 14 and 15, in USER_HZ ticks: 100 per second on
+/// Linux). A process that is gone counts nothing.
+fn cpu_of(pids: &[i32]) -> Duration {
+    const TICKS_PER_S: u64 = 100;
+    let ticks: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The command name (field 2) may hold spaces: count from its end.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    Duration::from_millis(ticks * 1000 / TICKS_PER_S)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
 }
 
-/// Runs the small-object PUTs and GETs against the members at `bases`,
-/// then each stage of `stages` (stored-object counts, ascending).
+/// Runs the small-object PUTs and GETs against the members at `bases`
+/// (processes `pids`), then each stage of `stages` (stored-object counts,
+/// ascending).
 pub fn run(
     bases: &[String],
+    pids: &[i32],
     dir: &Path,
     n: usize,
     clients: usize,
     stages: &[usize],
 ) -> anyhow::Result<SmallReport> {
     let (wall_4k, _) = requests(bases, "4k", 4 << 10, n, clients, false)?;
+    let cpu_at_start = cpu_of(pids);
     let (wall_64k, mut lat) = requests(bases, "64k", 64 << 10, n, clients, false)?;
+    let cpu_put_64k = cpu_of(pids).saturating_sub(cpu_at_start);
     let (get_4k, _) = requests(bases, "4k", 4 << 10, n, clients, true)?;
+    let cpu_at_start = cpu_of(pids);
     let (get_64k, mut get_lat) = requests(bases, "64k", 64 << 10, n, clients, true)?;
+    let cpu_get_64k = cpu_of(pids).saturating_sub(cpu_at_start);
+    let cpu_us_per = |d: Duration| d.as_secs_f64() * 1e6 / n.max(1) as f64;
     lat.sort_unstable();
     get_lat.sort_unstable();
     let raw = raw_fsync(dir, 64 << 10, n, clients)?;
@@ -258,5 +289,7 @@ pub fn run(
         raw_fsync_64k_per_s: per_s(raw),
         put_64k_vs_raw: raw.as_secs_f64() / wall_64k.as_secs_f64(),
         retried_503: RETRIED_503.load(Ordering::Relaxed),
+        member_cpu_us_per_put_64k: cpu_us_per(cpu_put_64k),
+        member_cpu_us_per_get_64k: cpu_us_per(cpu_get_64k),
     })
 }
