@@ -368,7 +368,7 @@ fn injected_stale_messages_change_nothing() {
     // delete, a vote request, a heartbeat. None may change anything.
     let term = c
         .cluster_doc(2)
-        .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
+        .and_then(|d| d.meta.map(|m| m.term))
         .expect("member 2 reports its term");
     let stale_record = RecordWire {
         name: "inj/x".into(),
@@ -415,7 +415,7 @@ fn injected_stale_messages_change_nothing() {
     }
     let after = c
         .cluster_doc(2)
-        .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
+        .and_then(|d| d.meta.map(|m| m.term))
         .unwrap();
     assert_eq!(after, term, "stale messages must not move the term");
 

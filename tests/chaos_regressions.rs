@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{pattern, Cluster};
+use common::{pattern, Cluster, MemberState};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(60);
@@ -154,7 +154,10 @@ fn once_every_member_is_up_every_member_serves() {
     c.isolate(2, false);
     c.wait_all_up(T);
     c.wait_until("every member up in every view", T, || {
-        (0..3).all(|i| c.states(i).is_some_and(|s| s.iter().all(|x| x == "up")))
+        (0..3).all(|i| {
+            c.states(i)
+                .is_some_and(|s| s.iter().all(|x| *x == MemberState::Up))
+        })
     });
     // Converged by the cluster's own account: now every member must serve.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{pattern, Cluster};
+use common::{pattern, Cluster, MemberState};
 
 /// Sends a raw request line (no client-side path normalisation) and returns the status.
 fn raw_status(addr: &str, method: &str, path: &str) -> u16 {
@@ -115,7 +115,7 @@ fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
 
     // The real cluster kept serving throughout.
     for i in 0..3 {
-        assert_eq!(c.states(i).unwrap(), vec!["up", "up", "up"]);
+        assert_eq!(c.states(i).unwrap(), [MemberState::Up; 3]);
         assert!(c.get(i, "before").1 == data);
     }
     assert_eq!(c.put(1, "after", &data).0, 201);
@@ -148,8 +148,8 @@ fn faults_can_be_injected_and_cleared_over_http() {
         "the partition is seen by both sides",
         Duration::from_secs(10),
         || {
-            c.states(0).is_some_and(|s| s[1] == "down")
-                && c.states(1).is_some_and(|s| s[0] == "down")
+            c.states(0).is_some_and(|s| s[1] == MemberState::Down)
+                && c.states(1).is_some_and(|s| s[0] == MemberState::Down)
         },
     );
     // Members 0 and 2 (a majority) still serve.
@@ -157,7 +157,7 @@ fn faults_can_be_injected_and_cleared_over_http() {
     assert!(c.get(2, "f").1 == data);
     assert_eq!(ureq::delete(&url).call().unwrap().status(), 204);
     c.wait_until("healed", Duration::from_secs(20), || {
-        (0..3).all(|i| c.states(i).is_some_and(|s| s == ["up", "up", "up"]))
+        (0..3).all(|i| c.states(i).is_some_and(|s| s == [MemberState::Up; 3]))
     });
     assert!(c.get(1, "f").1 == data);
 }

@@ -5,7 +5,7 @@ mod common;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{pattern, Cluster, Opts};
+use common::{pattern, Cluster, MemberState, Opts};
 use nix::sys::signal::Signal;
 
 const S: usize = 65536;
@@ -68,29 +68,24 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
     // The controller's step is asynchronous (and, if member 2 led the
     // metadata group, waits for the next leader): give it time.
     c.wait_until("the controller stepped the volume", T, || {
-        c.cluster_doc(0)
-            .and_then(|d| d["incarnation"].as_u64())
-            .is_some_and(|i| i >= 2)
+        c.cluster_doc(0).is_some_and(|d| d.incarnation >= 2)
     });
     let doc = c.cluster_doc(0).unwrap();
-    assert_eq!(doc["members"][2]["state"], "down");
+    assert_eq!(doc.members[2].state, MemberState::Down);
     assert_eq!(
-        doc["members"][2]["dirty"], 4,
-        "new1, new2, changed, gone: {doc}"
+        doc.members[2].dirty, 4,
+        "new1, new2, changed, gone: {doc:?}"
     );
-    let inc_before = doc["incarnation"].as_u64().unwrap();
+    let inc_before = doc.incarnation;
     assert!(
         inc_before >= 2,
-        "the controller advanced the incarnation: {doc}"
+        "the controller advanced the incarnation: {doc:?}"
     );
 
     c.spawn(2);
     c.wait_member_up(2, T);
     c.wait_until("dirty set cleared everywhere", T, || {
-        (0..3).all(|i| {
-            c.cluster_doc(i)
-                .is_some_and(|d| d["members"][2]["dirty"] == 0)
-        })
+        (0..3).all(|i| c.cluster_doc(i).is_some_and(|d| d.members[2].dirty == 0))
     });
     assert_eq!(
         c.metric(2, "stripecast_objects_rebuilt_total"),
@@ -99,8 +94,7 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
     );
     let doc2 = c.cluster_doc(2).unwrap();
     assert_eq!(
-        doc2["incarnation"].as_u64().unwrap(),
-        inc_before,
+        doc2.incarnation, inc_before,
         "member 2 took the volume's incarnation"
     );
     // No fragment of the deleted object, one of each other, on member 2.
@@ -151,13 +145,11 @@ fn a_member_killed_mid_rebuild_resumes_and_completes() {
     // Kill it while it rebuilds (several objects done, some left).
     c.wait_until("rebuild under way", T, || {
         c.cluster_doc(0)
-            .and_then(|d| d["members"][1]["dirty"].as_u64())
+            .map(|d| d.members[1].dirty)
             .is_some_and(|left| left > 0 && left + 5 <= n)
     });
     c.kill(1);
-    let left_after_kill = c.cluster_doc(0).unwrap()["members"][1]["dirty"]
-        .as_u64()
-        .unwrap();
+    let left_after_kill = c.cluster_doc(0).unwrap().members[1].dirty;
     assert!(left_after_kill > 0 && left_after_kill + 5 <= n);
     c.spawn(1);
     c.wait_member_up(1, Duration::from_secs(60));
@@ -260,9 +252,8 @@ fn a_stopped_member_is_marked_down_and_rejoins_after_sigcont() {
     assert!(c.get(0, "before").1 == before);
     c.signal(2, Signal::SIGCONT);
     c.wait_until("member 2 current again", T, || {
-        (0..3).all(|i| c.states(i).is_some_and(|s| s == ["up", "up", "up"]))
-            && c.cluster_doc(0)
-                .is_some_and(|d| d["members"][2]["dirty"] == 0)
+        (0..3).all(|i| c.states(i).is_some_and(|s| s == [MemberState::Up; 3]))
+            && c.cluster_doc(0).is_some_and(|d| d.members[2].dirty == 0)
     });
     assert_eq!(
         c.metric(2, "stripecast_objects_rebuilt_total"),
@@ -367,7 +358,7 @@ fn writes_during_a_rebuild_win_over_the_rebuilt_incarnation() {
     }
     c.wait_until("rebuild under way", T, || {
         c.cluster_doc(0)
-            .and_then(|d| d["members"][2]["dirty"].as_u64())
+            .map(|d| d.members[2].dirty)
             .is_some_and(|left| left < n)
     });
     // Overwrite one object likely rebuilt already, one likely not, and delete one.
@@ -376,15 +367,15 @@ fn writes_during_a_rebuild_win_over_the_rebuilt_incarnation() {
     assert_eq!(c.put(1, "r/00", &first).0, 201);
     assert_eq!(c.put(1, &format!("r/{:02}", n - 1), &last).0, 201);
     assert_eq!(c.delete(0, "r/20"), 204);
-    let during = c.cluster_doc(0).unwrap()["members"][2]["state"].clone();
+    let during = c.cluster_doc(0).unwrap().members[2].state;
     assert_eq!(
-        during, "rebuilding",
+        during,
+        MemberState::Rebuilding,
         "the writes landed while member 2 was rebuilding"
     );
     c.wait_member_up(2, Duration::from_secs(60));
     c.wait_until("dirty set empty", T, || {
-        c.cluster_doc(0)
-            .is_some_and(|d| d["members"][2]["dirty"] == 0)
+        c.cluster_doc(0).is_some_and(|d| d.members[2].dirty == 0)
     });
     c.kill(0);
     c.wait_down(&[0], T);
@@ -524,7 +515,7 @@ fn a_put_survives_a_member_killed_in_the_middle_of_it() {
         Duration::from_secs(120),
         || {
             c.cluster_doc(2)
-                .is_some_and(|d| d["members"][2]["state"] == "up" && d["members"][2]["dirty"] == 0)
+                .is_some_and(|d| d.members[2].state == MemberState::Up && d.members[2].dirty == 0)
         },
     );
     c.kill(1);

@@ -9,9 +9,9 @@ use common::ffprobe_if_present;
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use stripecast_actors::ts::check::check;
-use stripecast_actors::ts::gen::marker;
-use stripecast_actors::ts::packet::packets;
+use stripecast_ts::check::check;
+use stripecast_ts::gen::marker;
+use stripecast_ts::packet::packets;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_stripecast"))

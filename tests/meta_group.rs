@@ -8,28 +8,24 @@ mod common;
 use std::time::Duration;
 
 use common::Cluster;
+use stripecast_actors::meta::MetaRole;
 
 /// (leader, term, role) as member `i` reports its replica.
-fn meta(c: &Cluster, i: usize) -> Option<(u64, u64, String)> {
-    let doc = c.cluster_doc(i)?;
-    let m = &doc["meta"];
-    Some((
-        m["leader"].as_u64()?,
-        m["term"].as_u64()?,
-        m["role"].as_str()?.to_string(),
-    ))
+fn meta(c: &Cluster, i: usize) -> Option<(u64, u64, MetaRole)> {
+    let m = c.cluster_doc(i)?.meta?;
+    Some((u64::from(m.leader?), m.term, m.role))
 }
 
 /// The leader every member in `members` agrees on, with its term.
 fn agreed(c: &Cluster, members: &[usize]) -> Option<(u64, u64)> {
-    let views: Vec<(u64, u64, String)> =
+    let views: Vec<(u64, u64, MetaRole)> =
         members.iter().map(|&i| meta(c, i)).collect::<Option<_>>()?;
-    let (leader, term, _) = views[0].clone();
+    let (leader, term, _) = views[0];
     let same = views.iter().all(|(l, t, _)| *l == leader && *t == term);
     let leader_says_so = views
         .iter()
         .zip(members)
-        .any(|((_, _, role), &i)| i as u64 == leader && role == "leader");
+        .any(|((_, _, role), &i)| i as u64 == leader && *role == MetaRole::Leader);
     (same && leader_says_so).then_some((leader, term))
 }
 
@@ -55,11 +51,7 @@ fn members_agree_on_a_leader_and_replace_a_killed_one() {
     });
     let commits: Vec<u64> = all
         .iter()
-        .map(|&i| {
-            c.cluster_doc(i).unwrap()["meta"]["applied_index"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|&i| c.cluster_doc(i).unwrap().meta.unwrap().applied_index)
         .collect();
     assert!(commits.iter().all(|&a| a > 0), "{commits:?}");
 }

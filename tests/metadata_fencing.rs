@@ -8,20 +8,28 @@ use std::time::Duration;
 
 use common::{pattern, Cluster};
 use nix::sys::signal::Signal;
+use stripecast_actors::meta::MetaStatus;
 
 const T: Duration = Duration::from_secs(30);
 
-fn meta_u64(c: &Cluster, i: usize, field: &str) -> Option<u64> {
-    c.cluster_doc(i)?
-        .pointer(&format!("/meta/{field}"))?
-        .as_u64()
+/// What member `i` reports of its metadata replica.
+fn meta(c: &Cluster, i: usize) -> Option<MetaStatus> {
+    c.cluster_doc(i)?.meta
+}
+
+fn leader_of(c: &Cluster, i: usize) -> Option<u64> {
+    meta(c, i)?.leader.map(u64::from)
+}
+
+fn term(c: &Cluster, i: usize) -> Option<u64> {
+    Some(meta(c, i)?.term)
 }
 
 /// The member every member names as leader, once they agree.
 fn agreed_leader(c: &Cluster) -> usize {
     let mut leader = None;
     c.wait_until("one leader named by every member", T, || {
-        let named: Vec<Option<u64>> = (0..c.n()).map(|i| meta_u64(c, i, "leader")).collect();
+        let named: Vec<Option<u64>> = (0..c.n()).map(|i| leader_of(c, i)).collect();
         leader = named[0];
         leader.is_some() && named.iter().all(|l| *l == leader)
     });
@@ -35,14 +43,14 @@ fn a_leader_resumed_from_sigstop_serves_and_acknowledges_nothing_stale() {
     let v2 = pattern(100_000, 2);
     assert_eq!(c.put(0, "x", &v1).0, 201);
     let old = agreed_leader(&c);
-    let term_before = meta_u64(&c, old, "term").unwrap();
+    let term_before = term(&c, old).unwrap();
     c.signal(old, Signal::SIGSTOP);
     // Longer than an election (0.5-1 s) and than failure detection.
     let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     c.wait_until("a new leader among the others", T, || {
         others.iter().all(|&i| {
-            meta_u64(&c, i, "leader").is_some_and(|l| l as usize != old)
-                && meta_u64(&c, i, "term").is_some_and(|t| t > term_before)
+            leader_of(&c, i).is_some_and(|l| l as usize != old)
+                && term(&c, i).is_some_and(|t| t > term_before)
         })
     });
     let (status, body) = c.put(others[0], "x", &v2);
@@ -85,7 +93,7 @@ fn a_leader_resumed_from_sigstop_serves_and_acknowledges_nothing_stale() {
             s == 200
         });
     }
-    let term_after = meta_u64(&c, old, "term").unwrap();
+    let term_after = term(&c, old).unwrap();
     assert!(term_after > term_before, "it caught up with the new term");
 }
 
@@ -119,15 +127,9 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
 }
 
 fn volume(c: &Cluster, i: usize) -> Option<(u64, Vec<u64>)> {
-    let d = c.cluster_doc(i)?;
-    let inc = d.pointer("/meta/volume_incarnation")?.as_u64()?;
-    let down: Vec<u64> = d
-        .pointer("/meta/volume_down")?
-        .as_array()?
-        .iter()
-        .filter_map(serde_json::Value::as_u64)
-        .collect();
-    Some((inc, down))
+    let m = c.cluster_doc(i)?.meta?;
+    let down: Vec<u64> = m.volume_down.iter().map(|&d| u64::from(d)).collect();
+    Some((u64::from(m.volume_incarnation), down))
 }
 
 /// The controller's step (advance the volume when members go down) is in
@@ -165,8 +167,6 @@ fn a_new_leader_finishes_the_dead_leaders_controller_step_once() {
         volume(&c, watcher).is_some_and(|(_, down)| down.is_empty())
     });
     assert_eq!(volume(&c, watcher).unwrap().0, after);
-    let hb = c.cluster_doc(watcher).unwrap()["incarnation"]
-        .as_u64()
-        .unwrap();
+    let hb = u64::from(c.cluster_doc(watcher).unwrap().incarnation);
     assert_eq!(hb, after, "the HomeBlock took the volume incarnation");
 }

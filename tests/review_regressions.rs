@@ -1,6 +1,6 @@
 //! Regressions found in review: each failed before its fix.
 mod common;
-use common::{pattern, Cluster};
+use common::{pattern, Cluster, MemberState};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 const S: usize = 65536;
@@ -43,7 +43,10 @@ fn member_absent_at_cluster_restart_is_rebuilt() {
     c.spawn(0);
     c.spawn(1);
     c.wait_until("0 and 1 up", T, || {
-        (0..2).all(|i| c.states(i).is_some_and(|s| s[0] == "up" && s[1] == "up"))
+        (0..2).all(|i| {
+            c.states(i)
+                .is_some_and(|s| s[0] == MemberState::Up && s[1] == MemberState::Up)
+        })
     });
     let b = pattern(2 * S, 2);
     let (st, body) = c.put(0, "b", &b);
@@ -55,11 +58,11 @@ fn member_absent_at_cluster_restart_is_rebuilt() {
     let (st2, got) = c.get(2, "b");
     assert!(
         st2 == 200 && got == b,
-        "GET b via member 2: {st2}; doc {doc}"
+        "GET b via member 2: {st2}; doc {doc:?}"
     );
     assert_eq!(
-        doc["members"][2]["dirty"], 0,
-        "member 2 up with a non-empty dirty set: {doc}"
+        doc.members[2].dirty, 0,
+        "member 2 up with a non-empty dirty set: {doc:?}"
     );
 }
 
@@ -143,6 +146,6 @@ fn second_returning_member_rebuilds_what_it_missed() {
     let (st, got) = c.get(4, "w");
     assert!(
         st == 200 && got == w,
-        "GET w via member 4: {st}; doc via 1: {doc}"
+        "GET w via member 4: {st}; doc via 1: {doc:?}"
     );
 }

@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{free_ports, tail, Cluster, Opts, BIN};
-use serde_json::Value;
-use stripecast_actors::ring::{Direction, RingState};
-use stripecast_actors::ts::check::check;
-use stripecast_actors::ts::gen::{generate, marker, GenParams};
-use stripecast_actors::ts::packet::packets;
-use stripecast_actors::ts::PCR_HZ;
 use stripecast_config::RingLink;
+use stripecast_ring::switch::http::InsertRequest;
+use stripecast_ring::switch::{InsertRec, InsertState, Origin, RingDoc};
+use stripecast_ring::{Direction, RingState};
+use stripecast_ts::check::check;
+use stripecast_ts::gen::{generate, marker, GenParams};
+use stripecast_ts::packet::packets;
+use stripecast_ts::PCR_HZ;
 
 const INSERT_MS: u64 = 2000;
 
@@ -187,17 +188,12 @@ impl Rig {
             },
         };
         rig.wait("every processor connected and both outputs flowing", |d| {
-            d["systems"]
-                .as_array()
-                .is_some_and(|s| s.iter().all(|s| s["connected"] == true))
-                && d["feeds"]
-                    .as_array()
-                    .is_some_and(|f| f.iter().all(|f| f["packets_out"].as_u64() > Some(500)))
+            d.systems.iter().all(|s| s.connected) && d.feeds.iter().all(|f| f.packets_out > 500)
         });
         rig
     }
 
-    fn doc(&self) -> Option<Value> {
+    fn doc(&self) -> Option<RingDoc> {
         ureq::get(&format!("{}/v1/ring", self.switch_http))
             .timeout(Duration::from_secs(2))
             .call()
@@ -211,7 +207,7 @@ impl Rig {
             .unwrap_or_default()
     }
 
-    fn wait(&self, what: &str, mut ok: impl FnMut(&Value) -> bool) -> Value {
+    fn wait(&self, what: &str, mut ok: impl FnMut(&RingDoc) -> bool) -> RingDoc {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(d) = self.doc().filter(|d| ok(d)) {
@@ -222,8 +218,8 @@ impl Rig {
                     .map(|i| format!("--- member {i}\n{}", tail(&self.cluster.log(i), 15)))
                     .collect();
                 panic!(
-                    "timed out waiting for {what}\nring: {:#}\n--- switch\n{}\n{members}",
-                    self.doc().unwrap_or_default(),
+                    "timed out waiting for {what}\nring: {:#?}\n--- switch\n{}\n{members}",
+                    self.doc(),
                     tail(&self.switch_log(), 30)
                 );
             }
@@ -237,24 +233,24 @@ impl Rig {
 
     /// Schedules through member `via` (which forwards to the switch); returns the id.
     fn insert(&self, via: usize, feed: usize, at: u64) -> u64 {
-        let r: Value = ureq::post(&format!("{}/v1/ring/inserts", self.cluster.url(via)))
-            .send_json(
-                serde_json::json!({"feed": feed, "at": at, "object": format!("ads/ad{feed}.ts")}),
-            )
+        let r: InsertRec = ureq::post(&format!("{}/v1/ring/inserts", self.cluster.url(via)))
+            .send_json(InsertRequest {
+                feed,
+                at: Some(at),
+                object: format!("ads/ad{feed}.ts"),
+            })
             .unwrap()
             .into_json()
             .unwrap();
-        r["id"].as_u64().unwrap()
+        r.id
     }
 
-    fn wait_done(&self, ids: &[u64]) -> Value {
+    fn wait_done(&self, ids: &[u64]) -> RingDoc {
         self.wait("the inserts done", |d| {
             ids.iter().all(|id| {
-                d["inserts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|r| r["id"] == *id && r["state"] == "done")
+                d.inserts
+                    .iter()
+                    .any(|r| r.id == *id && r.state == InsertState::Done)
             })
         })
     }
@@ -300,14 +296,8 @@ impl Drop for Rig {
     }
 }
 
-fn insert_rec(doc: &Value, id: u64) -> Value {
-    doc["inserts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .cloned()
-        .unwrap()
+fn insert_rec(doc: &RingDoc, id: u64) -> InsertRec {
+    doc.inserts.iter().find(|r| r.id == id).cloned().unwrap()
 }
 
 fn bytes(cap: &[Datagram]) -> Vec<u8> {
@@ -371,19 +361,16 @@ fn assert_valid_ts(ts: &[u8]) {
     common::ffprobe_if_present(ts);
 }
 
-fn assert_ring_matches(doc: &Value, expected: &RingState) {
-    let want = expected.status_json();
-    for (g, f) in want["feeds"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(doc["feeds"][g]["system"], f["system"], "feed {g}: {doc:#}");
+fn assert_ring_matches(doc: &RingDoc, expected: &RingState) {
+    let want = expected.status();
+    for (g, f) in want.feeds.iter().enumerate() {
+        assert_eq!(doc.feeds[g].system, f.system, "feed {g}: {doc:#?}");
     }
-    for (p, s) in want["systems"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(
-            doc["systems"][p]["state"], s["state"],
-            "system {p}: {doc:#}"
-        );
-        assert_eq!(doc["systems"][p]["alive"], s["alive"], "system {p}");
+    for (p, s) in want.systems.iter().enumerate() {
+        assert_eq!(doc.systems[p].state, s.state, "system {p}: {doc:#?}");
+        assert_eq!(doc.systems[p].alive, s.alive, "system {p}");
     }
-    assert_eq!(doc["spare"], want["spare"]);
+    assert_eq!(doc.spare, want.spare);
 }
 
 /// Down-wired ring (FIG. 13/14): the coverer of feed 1 is SIGKILLed in the
@@ -403,32 +390,55 @@ fn ring_kill_during_inserts_shifts_down_and_inserts_resume() {
         assert!(matches!(junk.read(&mut buf), Ok(0) | Err(_)), "closed");
     }
     let doc = rig.doc().unwrap();
-    assert!(doc["systems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|s| s["connected"] == true));
-    assert_eq!(doc["failovers"], 0);
+    assert!(doc.systems.iter().all(|s| s.connected));
+    assert_eq!(doc.failovers, 0);
     let at = now_ms() + 1500;
     let ids = [rig.insert(0, 0, at), rig.insert(2, 1, at)];
     rig.wait("both inserts well under way", |d| {
         ids.iter().all(|id| {
             let r = insert_rec(d, *id);
-            r["state"] == "playing" && r["played"].as_u64() >= Some(280)
+            r.state == InsertState::Playing && r.played >= 280
         })
     });
     rig.cluster.kill(1);
     let doc = rig.wait_done(&ids);
+    // The inserts come a page at a time, through any member.
+    let page = |query: &str| -> RingDoc {
+        ureq::get(&format!("{}/v1/ring?{query}", rig.cluster.url(0)))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    };
+    let mut sorted = ids;
+    sorted.sort_unstable();
+    let first = page("inserts_limit=1");
+    assert_eq!(first.inserts.len(), 1);
+    assert_eq!(first.inserts[0].id, sorted[0]);
+    assert_eq!(first.next_inserts_after, Some(sorted[0]));
+    let second = page(&format!("inserts_after={}", sorted[0]));
+    assert_eq!(second.inserts.len(), 1);
+    assert_eq!(second.inserts[0].id, sorted[1]);
+    assert_eq!(second.next_inserts_after, None);
+    match ureq::get(&format!(
+        "{}/v1/ring?inserts_limit=many",
+        rig.cluster.url(2)
+    ))
+    .call()
+    {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 400),
+        other => panic!("a bad page query: {other:?}"),
+    }
     // down: position 0 takes feed 1 (f - 1), the spare takes feed 0 (f + 1 shifts)
-    assert_eq!(doc["feeds"][1]["system"], 0, "{doc:#}");
-    assert_eq!(doc["feeds"][0]["system"], 2, "{doc:#}");
-    assert_eq!(doc["spare"], Value::Null);
+    assert_eq!(doc.feeds[1].system, Some(0), "{doc:#?}");
+    assert_eq!(doc.feeds[0].system, Some(2), "{doc:#?}");
+    assert_eq!(doc.spare, None);
     assert_ring_matches(&doc, &rig.expected(&[1], &[]));
     let r1 = insert_rec(&doc, ids[1]);
-    assert_eq!(r1["players"], serde_json::json!([1, 0]), "{r1}");
-    assert_eq!(r1["resumes"], 1);
+    assert_eq!(r1.players, [1, 0], "{r1:?}");
+    assert_eq!(r1.resumes, 1);
     let r0 = insert_rec(&doc, ids[0]);
-    assert_eq!(r0["players"], serde_json::json!([0, 2]), "{r0}");
+    assert_eq!(r0.players, [0, 2], "{r0:?}");
 
     let outs = rig.outputs();
     for (g, cap) in outs.iter().enumerate() {
@@ -457,45 +467,44 @@ fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
     let mut rig = Rig::start("up");
     rig.cluster.kill(1);
     let doc = rig.wait("feed 1 covered by the spare", |d| {
-        d["feeds"][1]["system"] == 2
+        d.feeds[1].system == Some(2)
     });
     assert_ring_matches(&doc, &rig.expected(&[1], &[]));
     assert_eq!(
-        doc["feeds"][0]["system"], 0,
+        doc.feeds[0].system,
+        Some(0),
         "up: nothing below the failure moves"
     );
     let at1 = now_ms() + 1500;
     let first = rig.insert(0, 1, at1);
     let doc = rig.wait_done(&[first]);
-    assert_eq!(insert_rec(&doc, first)["players"], serde_json::json!([2]));
+    assert_eq!(insert_rec(&doc, first).players, [2]);
 
     rig.cluster.spawn(1);
     rig.cluster.wait_member_up(1, Duration::from_secs(30));
     let doc = rig.wait("member 1 back as the spare", |d| {
-        d["systems"][1]["connected"] == true && d["spare"] == 1
+        d.systems[1].connected && d.spare == Some(1)
     });
-    assert_eq!(doc["feeds"][1]["system"], 2, "nothing shifts back");
+    assert_eq!(doc.feeds[1].system, Some(2), "nothing shifts back");
     assert_ring_matches(&doc, &rig.expected(&[1], &[1]));
 
     rig.cluster.kill(0);
     let doc = rig.wait("feed 0 covered by the returned processor", |d| {
-        d["feeds"][0]["system"] == 1
+        d.feeds[0].system == Some(1)
     });
-    assert_eq!(doc["feeds"][0]["member"], 1);
-    assert_eq!(doc["spare"], Value::Null);
+    assert_eq!(doc.feeds[0].member, Some(1));
+    assert_eq!(doc.spare, None);
     assert_ring_matches(&doc, &rig.expected(&[1, 0], &[1]));
     let at0 = now_ms() + 1500;
     let second = rig.insert(2, 0, at0);
     let doc = rig.wait_done(&[second]);
-    assert_eq!(insert_rec(&doc, second)["players"], serde_json::json!([1]));
+    assert_eq!(insert_rec(&doc, second).players, [1]);
 
     // no spare left: a further failure leaves feed 1 on its network feed, reported
     rig.cluster.kill(2);
-    let doc = rig.wait("feed 1 uncovered", |d| {
-        d["uncovered"] == serde_json::json!([1])
-    });
-    assert_eq!(doc["feeds"][1]["system"], Value::Null);
-    assert_eq!(doc["feeds"][0]["system"], 1);
+    let doc = rig.wait("feed 1 uncovered", |d| d.uncovered == [1]);
+    assert_eq!(doc.feeds[1].system, None);
+    assert_eq!(doc.feeds[0].system, Some(1));
     let metrics = ureq::get(&format!("{}/metrics", rig.switch_http))
         .call()
         .unwrap()
@@ -531,14 +540,12 @@ fn ring_scte35_cues_trigger_inserts() {
     let mut rig = Rig::start_with("either", true);
     let doc = rig.wait("an insert per cue, done", |d| {
         (0..2).all(|g| {
-            d["inserts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["feed"] == g && r["origin"]["cue"] == 1 && r["state"] == "done")
+            d.inserts
+                .iter()
+                .any(|r| r.feed == g && r.origin == Origin::Cue(1) && r.state == InsertState::Done)
         })
     });
-    let recs = doc["inserts"].as_array().unwrap();
+    let recs = &doc.inserts;
     assert_eq!(recs.len(), 2, "one insert per cue: {recs:?}");
     let outs = rig.outputs();
     for (g, cap) in outs.iter().enumerate() {

@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, Cluster, Opts};
+use common::{pattern, Cluster, MemberState, Opts};
+use stripecast_actors::gateway::docs::LinkState;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -20,10 +21,7 @@ fn mirror_with_witness() -> Cluster {
     );
     c.wait_until("every member sees the witness", T, || {
         (0..2).all(|i| {
-            c.cluster_doc(i)
-                .and_then(|d| d.pointer("/witness/state")?.as_str().map(str::to_owned))
-                .as_deref()
-                == Some("up")
+            c.cluster_doc(i).and_then(|d| d.witness).map(|w| w.state) == Some(LinkState::Up)
         })
     });
     c
@@ -61,7 +59,7 @@ fn get_eventually(c: &Cluster, i: usize, name: &str, want: &[u8]) {
 fn wait_current(c: &Cluster, i: usize) {
     c.wait_until(&format!("member {i} current"), T, || {
         c.cluster_doc(i)
-            .is_some_and(|d| d["members"][i]["state"] == "up" && d["members"][i]["dirty"] == 0)
+            .is_some_and(|d| d.members[i].state == MemberState::Up && d.members[i].dirty == 0)
     });
 }
 

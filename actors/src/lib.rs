@@ -8,11 +8,10 @@ pub mod meta;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
-pub mod ring;
 pub mod service;
 pub mod store;
 pub mod testing;
 pub mod transport;
-pub mod ts;
+
 pub mod volume;
 pub mod witness;

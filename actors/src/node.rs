@@ -9,13 +9,18 @@
 //! ├── fragments    dynamic: one upload actor per fragment being written
 //! ├── jobs         dynamic: rebuild jobs
 //! ├── volume       HomeBlock standing: status, controller duty, join/rebuild decision
-//! ├── ring         the video-system processor (only with a `[ring]` link)
-//! └── gateway      HTTP API (`/v1/ring` forwarded to the switch)
+//! ├── (extensions) children another system adds (the binary: the video ring's processor)
+//! └── gateway      HTTP API (with the extensions' routes, e.g. `/v1/ring`)
 //! ```
 //!
 //! rest_for_one: when a child dies, everything started after it (which may
 //! depend on it) restarts too; the store, started first, restarts alone
 //! with all the others.
+//!
+//! Invariant: the member runtime knows no system built on it. Another
+//! system (the video ring) plugs into a member through [`Extension`]:
+//! supervised children and HTTP routes, given the member's config and
+//! object service.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,18 +31,42 @@ use stripecast_config::MemberConfig;
 use stripecast_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 use tracing::info;
 
-use crate::gateway::{ClusterDoc, Gateway, MemberDoc, WitnessDoc};
+use crate::gateway::docs::LinkState;
+use crate::gateway::{ClusterDoc, Gateway, MemberDoc, MemberState, WitnessDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
 use crate::meta::mirror::StoreMirror;
 use crate::meta::{Applier, MetaActor, MetaHandle, MetaHost};
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
-use crate::ring::processor::RingProcessor;
 use crate::service::Phase;
 use crate::service::{ObjectService, PeerRequester};
 use crate::store::{SharedStore, StoreActor, Uploads};
-use crate::transport::{transport_spec, Peers, RequestHandler, StatusSource};
+use crate::transport::{transport_spec, Peers, RequestHandler, StatusSource, TransportError};
 use crate::volume::VolumeActor;
+
+/// Extra HTTP routes on a member's gateway (configured on every worker).
+pub type Routes = Arc<dyn Fn(&mut actix_web::web::ServiceConfig) + Send + Sync>;
+
+/// What another system adds to a member: supervised children, started
+/// after the runtime's own and before the gateway (so rest_for_one restarts
+/// them with anything they depend on), and routes on the gateway.
+#[derive(Default)]
+pub struct Extension {
+    pub children: Vec<ChildSpec>,
+    pub routes: Vec<Routes>,
+}
+
+impl Extension {
+    /// Adds `other`'s children and routes after this one's.
+    pub fn and(mut self, other: Extension) -> Extension {
+        self.children.extend(other.children);
+        self.routes.extend(other.routes);
+        self
+    }
+}
+
+/// Builds a member's [`Extension`] from its config and object service.
+pub type Extend = Box<dyn FnOnce(&MemberConfig, &ObjectService) -> Extension>;
 
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +104,13 @@ impl MetaHost for ObjectService {
 }
 
 impl PeerRequester for Peers {
-    fn request(&self, peer: u32, req: Request) -> BoxFuture<'static, Result<Response, String>> {
+    fn request(
+        &self,
+        peer: u32,
+        req: Request,
+    ) -> BoxFuture<'static, Result<Response, TransportError>> {
         let peers = self.clone();
-        Box::pin(async move { peers.request(peer, req).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { peers.request(peer, req).await })
     }
 
     fn is_up(&self, peer: u32) -> bool {
@@ -135,13 +168,20 @@ pub(crate) fn write_pid(data_dir: &Path) -> Result<PathBuf, NodeError> {
 
 /// Starts a member inside the current actix system.
 pub async fn start_member(cfg: MemberConfig) -> Result<Member, NodeError> {
-    start_member_with(cfg, crate::testing::TestHooks::default()).await
+    start_member_with(
+        cfg,
+        crate::testing::TestHooks::default(),
+        Box::new(|_, _| Extension::default()),
+    )
+    .await
 }
 
-/// Starts a member with test-only hooks (see `crate::testing`).
+/// Starts a member with test-only hooks (see `crate::testing`) and what
+/// `extend` adds to it.
 pub async fn start_member_with(
     cfg: MemberConfig,
     hooks: crate::testing::TestHooks,
+    extend: Extend,
 ) -> Result<Member, NodeError> {
     let pid_file = write_pid(&cfg.data_dir)?;
     let me = cfg.id;
@@ -199,24 +239,25 @@ pub async fn start_member_with(
         })
     };
 
+    let extension = extend(&cfg, &service);
     let gateway = {
         let service = service.clone();
         let addr = cfg.me().http;
-        let ring_http = cfg.ring.map(|r| r.switch_http);
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
+        let routes = extension.routes;
         ChildSpec::try_new("gateway", move |_| {
             Gateway::bind(
                 addr,
                 service.clone(),
                 cluster.clone(),
                 Some(peers.clone()),
-                ring_http,
                 heartbeats.clone(),
+                routes.clone(),
             )
         })
     };
 
-    let mut spec = SupervisorSpec::new(format!("member-{me}"), Strategy::RestForOne)
+    let spec = SupervisorSpec::new(format!("member-{me}"), Strategy::RestForOne)
         .intensity(5, Duration::from_secs(10))
         .child(store)
         .child(transport)
@@ -225,12 +266,10 @@ pub async fn start_member_with(
         .child(fragments)
         .child(jobs)
         .child(volume);
-    if let Some(link) = cfg.ring {
-        let (cfg, service) = (cfg.clone(), service.clone());
-        spec = spec.child(ChildSpec::new("ring", move |_| {
-            RingProcessor::new(&cfg, link, service.clone())
-        }));
-    }
+    let spec = extension
+        .children
+        .into_iter()
+        .fold(spec, |spec, child| spec.child(child));
     let tree = Supervisor::start(spec.child(gateway)).await;
     info!(member = me, http = %cfg.me().http, peer = %cfg.me().peer, "member started");
     Ok(Member {
@@ -306,9 +345,9 @@ fn cluster_doc_fn(
                         .map_or(0, |m| m.commit_index.saturating_sub(applied_index));
                     let (state, incarnation, remaining) = if *id == me {
                         let state = if service.phase() == Phase::Up {
-                            "up"
+                            MemberState::Up
                         } else {
-                            "rebuilding"
+                            MemberState::Rebuilding
                         };
                         (
                             state,
@@ -317,22 +356,22 @@ fn cluster_doc_fn(
                         )
                     } else if !snapshot.is_up(*id) {
                         (
-                            "down",
+                            MemberState::Down,
                             view.status(*id).map(|s| s.incarnation).unwrap_or(0),
                             0,
                         )
                     } else {
                         match view.status(*id) {
                             Some(s) if s.rebuilding => {
-                                ("rebuilding", s.incarnation, s.rebuild_remaining)
+                                (MemberState::Rebuilding, s.incarnation, s.rebuild_remaining)
                             }
-                            Some(s) => ("up", s.incarnation, 0),
-                            None => ("rebuilding", 0, 0),
+                            Some(s) => (MemberState::Up, s.incarnation, 0),
+                            None => (MemberState::Rebuilding, 0, 0),
                         }
                     };
                     MemberDoc {
                         id: *id,
-                        state: state.to_string(),
+                        state,
                         http: http.clone(),
                         incarnation,
                         dirty: marks(*id).max(remaining),
@@ -345,7 +384,11 @@ fn cluster_doc_fn(
             meta,
             witness: witness.map(|id| WitnessDoc {
                 id,
-                state: if service.is_up(id) { "up" } else { "down" }.to_string(),
+                state: if service.is_up(id) {
+                    LinkState::Up
+                } else {
+                    LinkState::Down
+                },
             }),
         }
     })

@@ -133,5 +133,6 @@ pub use local::{local_cluster, try_local_cluster, try_local_witness};
 pub use model::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, WitnessEntry};
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,
+    DEFAULT_KEEP_FINISHED_INSERTS,
 };
 pub use timeouts::Timeouts;

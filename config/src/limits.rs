@@ -54,3 +54,6 @@ pub const MAX_HEAL_MB_PER_S: u32 = 1_000_000;
 /// Most feeds a ring can have: the switch splices every output on one actor,
 /// and the ring's status and tests stay readable.
 pub const MAX_RING_FEEDS: usize = 64;
+
+/// Most finished inserts a switch keeps (`keep_finished_inserts`).
+pub const MAX_KEEP_FINISHED_INSERTS: usize = 1_000_000;

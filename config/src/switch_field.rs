@@ -17,6 +17,7 @@ pub(crate) enum SwitchField {
     ClusterSecret,
     HeartbeatInterval,
     HeartbeatTimeout,
+    KeepFinishedInserts,
     Feeds,
     /// `feeds[i].input`, `i` being the position in the file.
     FeedInput(usize),
@@ -38,6 +39,7 @@ impl fmt::Display for SwitchField {
             SwitchField::ClusterSecret => f.write_str("cluster.secret"),
             SwitchField::HeartbeatInterval => f.write_str("timeouts.heartbeat_interval_ms"),
             SwitchField::HeartbeatTimeout => f.write_str("timeouts.heartbeat_timeout_ms"),
+            SwitchField::KeepFinishedInserts => f.write_str("keep_finished_inserts"),
             SwitchField::Feeds => f.write_str("feeds"),
             SwitchField::FeedInput(i) => write!(f, "feeds[{i}].input"),
             SwitchField::FeedOutput(i) => write!(f, "feeds[{i}].output"),

@@ -86,6 +86,9 @@ pub struct SystemConfig {
     pub member: u32,
 }
 
+/// Finished inserts a switch keeps unless its file says otherwise.
+pub const DEFAULT_KEEP_FINISHED_INSERTS: usize = 1000;
+
 /// Failure detection between the switch and the processors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SwitchTimeouts {
@@ -119,6 +122,10 @@ pub struct SwitchConfig {
     /// The cluster's shared secret (>= 16 bytes).
     pub secret: String,
     pub timeouts: SwitchTimeouts,
+    /// Finished inserts (done or failed) kept in the schedule, the journal
+    /// and `/v1/ring`, at most; the oldest go first (default
+    /// [`DEFAULT_KEEP_FINISHED_INSERTS`]).
+    pub keep_finished_inserts: usize,
     pub feeds: Vec<FeedConfig>,
     /// n + 1 positions; the last starts as the spare.
     pub systems: Vec<SystemConfig>,
@@ -138,6 +145,7 @@ impl fmt::Debug for SwitchConfig {
                 &format_args!("<redacted, {} bytes>", self.secret.len()),
             )
             .field("timeouts", &self.timeouts)
+            .field("keep_finished_inserts", &self.keep_finished_inserts)
             .field("feeds", &self.feeds)
             .field("systems", &self.systems)
             .finish()

@@ -28,6 +28,7 @@ pub(crate) struct RawSwitch {
     control: Spanned<String>,
     http: Spanned<String>,
     direction: Option<Spanned<String>>,
+    keep_finished_inserts: Option<Spanned<u64>>,
     cluster: RawSwitchCluster,
     #[serde(default)]
     timeouts: RawSwitchTimeouts,
@@ -121,6 +122,13 @@ impl RawDocument for RawSwitch {
                 heartbeat_interval_ms: ms(&t.heartbeat_interval_ms, d.heartbeat_interval_ms),
                 heartbeat_timeout_ms: ms(&t.heartbeat_timeout_ms, d.heartbeat_timeout_ms),
             },
+            // Beyond usize: as many as the validator's limit refuses.
+            keep_finished_inserts: self
+                .keep_finished_inserts
+                .as_ref()
+                .map_or(crate::DEFAULT_KEEP_FINISHED_INSERTS, |v| {
+                    usize::try_from(*v.get_ref()).unwrap_or(usize::MAX)
+                }),
             feeds,
             systems: self
                 .systems
@@ -152,6 +160,9 @@ impl RawDocument for RawSwitch {
                 .heartbeat_timeout_ms
                 .as_ref()
                 .map(Spanned::span),
+            SwitchField::KeepFinishedInserts => {
+                self.keep_finished_inserts.as_ref().map(Spanned::span)
+            }
             SwitchField::Feeds => Some(self.feeds.span()),
             SwitchField::FeedInput(i) => feed(i).map(|f| f.input.span()),
             SwitchField::FeedOutput(i) => feed(i).map(|f| f.output.span()),

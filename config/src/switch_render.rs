@@ -36,6 +36,16 @@ impl SwitchConfig {
             "# Which neighbour takes a failed processor's feed: up | down | either (default)."
         )?;
         writeln!(out, "direction = {}", Quoted(&self.direction.to_string()))?;
+        writeln!(
+            out,
+            "# Finished inserts kept (schedule, journal, /v1/ring); the oldest go first."
+        )?;
+        writeln!(
+            out,
+            "keep_finished_inserts = {}  # default {}",
+            self.keep_finished_inserts,
+            crate::DEFAULT_KEEP_FINISHED_INSERTS
+        )?;
         writeln!(out)?;
 
         writeln!(out, "[cluster]")?;

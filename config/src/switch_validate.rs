@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::field::Violation;
-use crate::limits::{MAX_RING_FEEDS, MAX_TIMEOUT_MS, MIN_SECRET_LEN};
+use crate::limits::{MAX_KEEP_FINISHED_INSERTS, MAX_RING_FEEDS, MAX_TIMEOUT_MS, MIN_SECRET_LEN};
 use crate::switch_field::SwitchField;
 use crate::{ErrorKind, OutputTarget, SwitchConfig};
 
@@ -45,11 +45,26 @@ pub(crate) fn check(c: &SwitchConfig) -> Result {
     }
     check_cluster_identity(c)?;
     check_timeouts(c)?;
+    check_keep_finished(c)?;
     check_counts(c)?;
     check_systems(c)?;
     check_addresses(c)?;
     check_outputs(c)?;
     check_cue_objects(c)
+}
+
+fn check_keep_finished(c: &SwitchConfig) -> Result {
+    if !(1..=MAX_KEEP_FINISHED_INSERTS).contains(&c.keep_finished_inserts) {
+        return Err(Violation::new(
+            SwitchField::KeepFinishedInserts,
+            ErrorKind::InvalidValue,
+            format!(
+                "keep_finished_inserts must be 1..={MAX_KEEP_FINISHED_INSERTS}, got {}",
+                c.keep_finished_inserts
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_cluster_identity(c: &SwitchConfig) -> Result {

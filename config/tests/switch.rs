@@ -470,3 +470,25 @@ fn save_and_load() {
     let e = SwitchConfig::load(&dir.path().join("missing.toml")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
 }
+
+#[test]
+fn keep_finished_inserts_is_bounded() {
+    let c = parse(&with(&[(4, "keep_finished_inserts = 5")])).unwrap();
+    assert_eq!(c.keep_finished_inserts, 5);
+    let c = parse(&with(&[(4, "")])).unwrap();
+    assert_eq!(
+        c.keep_finished_inserts,
+        stripecast_config::DEFAULT_KEEP_FINISHED_INSERTS
+    );
+    for text in [
+        "keep_finished_inserts = 0",
+        "keep_finished_inserts = 1000001",
+    ] {
+        assert_error(
+            &with(&[(4, text)]),
+            ErrorKind::InvalidValue,
+            4,
+            "keep_finished_inserts",
+        );
+    }
+}

@@ -98,6 +98,7 @@ fn valid_config() -> impl Strategy<Value = SwitchConfig> {
                     cluster_name: name,
                     secret,
                     timeouts,
+                    keep_finished_inserts: stripecast_config::DEFAULT_KEEP_FINISHED_INSERTS,
                     feeds,
                     systems,
                 }

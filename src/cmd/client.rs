@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
+use stripecast_actors::gateway::docs::{ClusterDoc, ErrorDoc, ObjectEntry, PutOutcome};
 
 /// Where to send requests.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,9 +48,8 @@ pub(crate) fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
     match e {
         ureq::Error::Status(code, resp) => {
             let body = resp.into_string().unwrap_or_default();
-            let msg = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            let msg = serde_json::from_str::<ErrorDoc>(&body)
+                .map(|doc| doc.error)
                 .unwrap_or(body);
             anyhow::anyhow!("{what}: HTTP {code}: {msg}")
         }
@@ -93,12 +93,10 @@ pub fn put(a: PutArgs) -> anyhow::Result<()> {
         .send(pb.wrap_read(f))
         .map_err(|e| http_error(e, &format!("put {}", a.name)))?;
     pb.finish_and_clear();
-    let v: serde_json::Value = resp.into_json().context("reading the answer")?;
+    let done: PutOutcome = resp.into_json().context("reading the answer")?;
     println!(
         "stored {} ({} bytes, incarnation {})",
-        a.name,
-        v.get("length").and_then(|l| l.as_u64()).unwrap_or(len),
-        v.get("incarnation").and_then(|i| i.as_u64()).unwrap_or(0)
+        a.name, done.length, done.incarnation
     );
     Ok(())
 }
@@ -166,20 +164,17 @@ pub fn ls(a: LsArgs) -> anyhow::Result<()> {
         .get(&a.node.url("/v1/objects"))
         .call()
         .map_err(|e| http_error(e, "ls"))?;
-    let v: serde_json::Value = resp.into_json().context("reading the list")?;
+    let list: Vec<ObjectEntry> = resp.into_json().context("reading the list")?;
     if a.json {
-        println!("{v}");
+        println!("{}", serde_json::to_string(&list)?);
         return Ok(());
     }
-    for o in v.as_array().into_iter().flatten() {
+    for o in &list {
         println!(
             "{:>14}  {:>10}  {}",
-            o.get("length").and_then(|x| x.as_u64()).unwrap_or(0),
-            format!(
-                "{:08x}",
-                o.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0)
-            ),
-            o.get("name").and_then(|x| x.as_str()).unwrap_or("?")
+            o.length,
+            format!("{:08x}", o.incarnation),
+            o.name
         );
     }
     Ok(())
@@ -214,7 +209,7 @@ pub struct StatusArgs {
     node: NodeOpt,
 }
 
-pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<serde_json::Value> {
+pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<ClusterDoc> {
     let resp = agent()
         .get(&node.url("/v1/cluster"))
         .timeout(Duration::from_secs(5))
@@ -225,36 +220,28 @@ pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<serde_json::Value> {
     serde_json::from_str(&body).context("parsing /v1/cluster")
 }
 
-fn describe(v: &serde_json::Value) -> String {
+fn describe(v: &ClusterDoc) -> String {
     let mut out = format!(
         "cluster {} via member {} (controller {}, term {}), incarnation {}, {} objects\n",
-        v.get("cluster").and_then(|x| x.as_str()).unwrap_or("?"),
-        v.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
-        v.get("controller")
-            .and_then(|x| x.as_u64())
+        v.cluster,
+        v.id,
+        v.controller
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into()),
-        v.pointer("/meta/term")
-            .and_then(|x| x.as_u64())
-            .unwrap_or(0),
-        v.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
-        v.get("objects").and_then(|x| x.as_u64()).unwrap_or(0),
+        v.term(),
+        v.incarnation,
+        v.objects,
     );
-    for m in v
-        .get("members")
-        .and_then(|m| m.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for m in &v.members {
         out.push_str(&format!(
             "  member {:<3} {:<11} http {:<22} incarnation {:<6} dirty {:<6} applied {:<8} lag {}\n",
-            m.get("id").and_then(|x| x.as_u64()).unwrap_or(0),
-            m.get("state").and_then(|x| x.as_str()).unwrap_or("?"),
-            m.get("http").and_then(|x| x.as_str()).unwrap_or("?"),
-            m.get("incarnation").and_then(|x| x.as_u64()).unwrap_or(0),
-            m.get("dirty").and_then(|x| x.as_u64()).unwrap_or(0),
-            m.get("applied_index").and_then(|x| x.as_u64()).unwrap_or(0),
-            m.get("lag").and_then(|x| x.as_u64()).unwrap_or(0),
+            m.id,
+            m.state.as_str(),
+            m.http,
+            m.incarnation,
+            m.dirty,
+            m.applied_index,
+            m.lag,
         ));
     }
     out
@@ -264,7 +251,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<()> {
     if !a.watch {
         let v = fetch_cluster(&a.node)?;
         if a.json {
-            println!("{v}");
+            println!("{}", serde_json::to_string(&v)?);
         } else {
             print!("{}", describe(&v));
         }
@@ -279,13 +266,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<()> {
     loop {
         match fetch_cluster(&a.node) {
             Ok(v) => {
-                let dirty: u64 = v
-                    .get("members")
-                    .and_then(|m| m.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m.get("dirty").and_then(|d| d.as_u64()))
-                    .sum();
+                let dirty: u64 = v.members.iter().map(|m| m.dirty).sum();
                 peak = peak.max(dirty);
                 if peak == 0 {
                     peak = 1;

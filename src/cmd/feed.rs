@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use std::net::{SocketAddr, ToSocketAddrs as _, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use stripecast_actors::ts::gen::generate;
-use stripecast_actors::ts::pacer::{datagrams, LoopStamper};
+use stripecast_ts::gen::generate;
+use stripecast_ts::pacer::{datagrams, LoopStamper};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use stripecast_config::MemberConfig;
 
 use super::client::{fetch_cluster, NodeOpt};
+use stripecast_actors::gateway::MemberState;
 
 pub struct LocalCluster {
     pub configs: Vec<MemberConfig>,
@@ -182,16 +183,9 @@ impl LocalCluster {
                 .collect();
             let ready = running.iter().all(|&i| {
                 fetch_cluster(&self.node(i)).is_ok_and(|v| {
-                    v.get("members")
-                        .and_then(|m| m.as_array())
-                        .is_some_and(|ms| {
-                            running.iter().all(|&j| {
-                                ms.get(j)
-                                    .and_then(|m| m.get("state"))
-                                    .and_then(|s| s.as_str())
-                                    == Some("up")
-                            })
-                        })
+                    running
+                        .iter()
+                        .all(|&j| v.members.get(j).map(|m| m.state) == Some(MemberState::Up))
                 })
             });
             if ready {

@@ -24,7 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = MemberConfig::load(&args.config)?;
     let id = cfg.id;
     super::serve::until_signal("member", id, async move {
-        start_member_with(cfg, hooks)
+        start_member_with(cfg, hooks, Box::new(stripecast_ring::member_extension))
             .await
             .with_context(|| format!("starting member {id}"))
     })

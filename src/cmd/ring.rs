@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde_json::Value;
+use stripecast_ring::switch::http::InsertRequest;
+use stripecast_ring::switch::{InsertRec, RingDoc};
 
 use super::client::{agent, http_error, NodeOpt};
 
@@ -68,20 +69,25 @@ pub fn run(c: RingCommand) -> anyhow::Result<()> {
     }
 }
 
-fn get_doc(node: &NodeOpt) -> anyhow::Result<Value> {
+fn get_doc(node: &NodeOpt) -> anyhow::Result<RingDoc> {
     agent()
         .get(&node.url("/v1/ring"))
         .call()
         .map_err(|e| http_error(e, "ring status"))?
         .into_json()
-        .context("ring status: not JSON")
+        .context("ring status: not the /v1/ring document")
 }
 
-fn opt(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// An optional value, `-` when absent.
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// The JSON word of an enum value (`down`, `fail_up`, `playing`...).
+fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
     }
 }
 
@@ -93,51 +99,53 @@ fn status(a: StatusArgs) -> anyhow::Result<()> {
     }
     println!(
         "direction {}   spare {}   failovers {}",
-        opt(&doc["direction"]),
-        opt(&doc["spare"]),
-        opt(&doc["failovers"])
+        word(&doc.direction),
+        opt(doc.spare),
+        doc.failovers
     );
     println!("FEED  SYSTEM  MEMBER  OUTPUT                          PACKETS-OUT  INSERTING");
-    for f in doc["feeds"].as_array().into_iter().flatten() {
+    for f in &doc.feeds {
         println!(
             "{:<5} {:<7} {:<7} {:<31} {:<12} {}",
-            opt(&f["feed"]),
-            opt(&f["system"]),
-            opt(&f["member"]),
-            opt(&f["output"]),
-            opt(&f["packets_out"]),
-            opt(&f["inserting"])
+            f.feed,
+            opt(f.system),
+            opt(f.member),
+            f.output,
+            f.packets_out,
+            opt(f.inserting)
         );
     }
     println!("POSITION  MEMBER  ALIVE  CONNECTED  STATE      COVERS");
-    for s in doc["systems"].as_array().into_iter().flatten() {
+    for s in &doc.systems {
         println!(
             "{:<9} {:<7} {:<6} {:<10} {:<10} {}",
-            opt(&s["position"]),
-            opt(&s["member"]),
-            opt(&s["alive"]),
-            opt(&s["connected"]),
-            opt(&s["state"]),
-            opt(&s["covers"])
+            s.position,
+            s.member,
+            s.alive,
+            s.connected,
+            word(&s.state),
+            opt(s.covers)
         );
     }
-    let inserts = doc["inserts"].as_array().cloned().unwrap_or_default();
-    if !inserts.is_empty() {
+    if !doc.inserts.is_empty() {
         println!("INSERT  FEED  OBJECT                STATE        PLAYED  BY");
-        for i in &inserts {
+        for i in &doc.inserts {
             println!(
-                "{:<7} {:<5} {:<21} {:<12} {:<7} {}",
-                opt(&i["id"]),
-                opt(&i["feed"]),
-                opt(&i["object"]),
-                opt(&i["state"]),
-                opt(&i["played"]),
-                opt(&i["players"])
+                "{:<7} {:<5} {:<21} {:<12} {:<7} {:?}",
+                i.id,
+                i.feed,
+                i.object,
+                word(&i.state),
+                i.played,
+                i.players
             );
         }
     }
-    if let Some(u) = doc["uncovered"].as_array().filter(|u| !u.is_empty()) {
-        println!("uncovered feeds (network feed without inserts): {u:?}");
+    if !doc.uncovered.is_empty() {
+        println!(
+            "uncovered feeds (network feed without inserts): {:?}",
+            doc.uncovered
+        );
     }
     Ok(())
 }
@@ -153,19 +161,20 @@ fn insert(a: InsertArgs) -> anyhow::Result<()> {
         ),
         (None, None) => None,
     };
-    let body = serde_json::json!({"feed": a.feed, "at": at, "object": a.object});
-    let rec: Value = agent()
+    let body = InsertRequest {
+        feed: a.feed,
+        at,
+        object: a.object,
+    };
+    let rec: InsertRec = agent()
         .post(&a.node.url("/v1/ring/inserts"))
-        .send_json(body)
+        .send_json(&body)
         .map_err(|e| http_error(e, "ring insert"))?
         .into_json()
-        .context("ring insert: not JSON")?;
+        .context("ring insert: not an insert record")?;
     println!(
         "insert {} scheduled: {} into feed {} at {}",
-        opt(&rec["id"]),
-        opt(&rec["object"]),
-        opt(&rec["feed"]),
-        opt(&rec["at"])
+        rec.id, rec.object, rec.feed, rec.at
     );
     Ok(())
 }

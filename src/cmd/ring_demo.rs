@@ -9,11 +9,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context as _};
-use stripecast_actors::ts::gen::{generate, GenParams};
 use stripecast_config::{
     FeedConfig, MemberConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts,
     SystemConfig,
 };
+use stripecast_ts::gen::{generate, GenParams};
 
 use super::client::{agent, encode_name, http_error, NodeOpt};
 use super::launch::LocalCluster;
@@ -72,6 +72,7 @@ pub fn plan(
         cluster_name: first.name,
         secret: first.secret,
         timeouts: SwitchTimeouts::default(),
+        keep_finished_inserts: stripecast_config::DEFAULT_KEEP_FINISHED_INSERTS,
         feeds: (0..n)
             .map(|g| FeedConfig {
                 input: local(ports.udp + g as u16),
@@ -155,7 +156,7 @@ pub fn store_demo_ad(node: &NodeOpt) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut p = GenParams::new("AD");
-    p.pcr_start = 500 * stripecast_actors::ts::PCR_HZ;
+    p.pcr_start = 500 * stripecast_ts::PCR_HZ;
     let ts = generate(Duration::from_secs(3), &p).context("generating the demo insert")?;
     agent()
         .put(&url)

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use stripecast_actors::ring::switch::start_switch;
 use stripecast_config::SwitchConfig;
+use stripecast_ring::switch::start_switch;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -5,8 +5,8 @@
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::time::Duration;
-use stripecast_actors::ts::check::check;
-use stripecast_actors::ts::gen::{generate, Cue, GenParams};
+use stripecast_ts::check::check;
+use stripecast_ts::gen::{generate, Cue, GenParams};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TsCommand {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use stripecast_actors::gateway::{ClusterDoc, MemberState};
 use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, WitnessEntry};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stripecast");
@@ -230,7 +231,7 @@ impl Cluster {
         std::fs::read_to_string(self.configs[i].data_dir.join("member.log")).unwrap_or_default()
     }
 
-    pub fn cluster_doc(&self, i: usize) -> Option<serde_json::Value> {
+    pub fn cluster_doc(&self, i: usize) -> Option<ClusterDoc> {
         ureq::get(&format!("{}/v1/cluster", self.url(i)))
             .timeout(Duration::from_secs(2))
             .call()
@@ -240,13 +241,12 @@ impl Cluster {
     }
 
     /// States of all members as member `i` sees them.
-    pub fn states(&self, i: usize) -> Option<Vec<String>> {
-        let v = self.cluster_doc(i)?;
+    pub fn states(&self, i: usize) -> Option<Vec<MemberState>> {
         Some(
-            v["members"]
-                .as_array()?
+            self.cluster_doc(i)?
+                .members
                 .iter()
-                .map(|m| m["state"].as_str().unwrap_or("?").to_string())
+                .map(|m| m.state)
                 .collect(),
         )
     }
@@ -269,7 +269,7 @@ impl Cluster {
         self.wait_until("every member up", timeout, || {
             running.iter().all(|&i| {
                 self.states(i)
-                    .is_some_and(|s| running.iter().all(|&j| s[j] == "up"))
+                    .is_some_and(|s| running.iter().all(|&j| s[j] == MemberState::Up))
             })
         });
     }
@@ -419,7 +419,7 @@ impl Cluster {
         self.wait_until("members seen down", timeout, || {
             watchers.iter().all(|&w| {
                 self.states(w)
-                    .is_some_and(|s| down.iter().all(|&d| s[d] == "down"))
+                    .is_some_and(|s| down.iter().all(|&d| s[d] == MemberState::Down))
             })
         });
     }
@@ -427,7 +427,7 @@ impl Cluster {
     /// Waits until member `i` reports itself `up`.
     pub fn wait_member_up(&self, i: usize, timeout: Duration) {
         self.wait_until(&format!("member {i} up"), timeout, || {
-            self.states(i).is_some_and(|s| s[i] == "up")
+            self.states(i).is_some_and(|s| s[i] == MemberState::Up)
         });
     }
 }

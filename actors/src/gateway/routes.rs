@@ -5,22 +5,19 @@ use actix_web::body::SizedStream;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 
+use super::docs::{ErrorDoc, ObjectEntry};
 use super::range::{resolve, Served};
 use super::{names, GatewayState};
 use crate::service::ServiceError;
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    status: u16,
-}
-
+/// An error answer: `{"error": message, "status": code}` with that status
+/// (the one shape of every error body of the HTTP API, for the systems
+/// plugged into a member too).
 pub fn error_response(status: u16, message: &str) -> HttpResponse {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(code).json(ErrorBody {
-        error: message,
+    HttpResponse::build(code).json(ErrorDoc {
+        error: message.to_owned(),
         status: code.as_u16(),
     })
 }
@@ -49,11 +46,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/faults/{peer}", web::put().to(faults_put))
         .route("/v1/faults/{peer}", web::delete().to(faults_clear))
         .route("/v1/inject", web::post().to(inject))
-        .route("/v1/ring", web::get().to(super::ring_proxy::status))
-        .route(
-            "/v1/ring/inserts",
-            web::post().to(super::ring_proxy::add_insert),
-        )
         .route("/metrics", web::get().to(metrics))
         .default_service(web::to(|| async {
             error_response(404, "no such endpoint")
@@ -71,20 +63,12 @@ async fn put(req: HttpRequest, body: web::Payload, st: web::Data<GatewayState>) 
     }
 }
 
-#[derive(Serialize)]
-struct ListEntry {
-    name: String,
-    length: u64,
-    incarnation: u32,
-    created_ns: u64,
-}
-
 async fn list(st: web::Data<GatewayState>) -> HttpResponse {
     match st.service.list().await {
         Ok(records) => HttpResponse::Ok().json(
             records
                 .into_iter()
-                .map(|r| ListEntry {
+                .map(|r| ObjectEntry {
                     name: r.name,
                     length: r.length,
                     incarnation: r.incarnation,

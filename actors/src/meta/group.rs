@@ -29,6 +29,20 @@ use super::state::{Applied, MetaCommand, MetaState};
 use super::storage::{MetaStoreError, SledStorage};
 use stripecast_persistence::DurableDb;
 
+/// A replica's part in the group (as `/v1/cluster` shows it: `leader`,
+/// `follower`, `candidate`, `pre-candidate`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetaRole {
+    Leader,
+    #[default]
+    Follower,
+    Candidate,
+    PreCandidate,
+}
+
 /// Why the metadata group could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -280,13 +294,13 @@ impl MetaNode {
         self.raw.raft.term
     }
 
-    /// `leader`, `follower`, `candidate` or `pre-candidate`.
-    pub fn role(&self) -> &'static str {
+    /// This replica's part in the group now.
+    pub fn role(&self) -> MetaRole {
         match self.raw.raft.state {
-            StateRole::Leader => "leader",
-            StateRole::Follower => "follower",
-            StateRole::Candidate => "candidate",
-            StateRole::PreCandidate => "pre-candidate",
+            StateRole::Leader => MetaRole::Leader,
+            StateRole::Follower => MetaRole::Follower,
+            StateRole::Candidate => MetaRole::Candidate,
+            StateRole::PreCandidate => MetaRole::PreCandidate,
         }
     }
 

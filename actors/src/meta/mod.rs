@@ -36,7 +36,9 @@ pub mod state;
 pub mod storage;
 
 pub use actor::{deliver, MetaActor, MetaHost};
-pub use group::{AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, Output, ProposalId};
+pub use group::{
+    AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, MetaRole, Output, ProposalId,
+};
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};

@@ -54,8 +54,7 @@ pub struct MetaStatus {
     pub leader: Option<u32>,
     /// The Raft term (the controller epoch).
     pub term: u64,
-    /// `leader`, `follower`, `candidate` or `pre-candidate`.
-    pub role: String,
+    pub role: super::group::MetaRole,
     /// The highest log index known committed.
     pub commit_index: u64,
     /// The highest log index applied here.
@@ -571,7 +570,7 @@ fn run(
             *s = MetaStatus {
                 leader: node.leader(),
                 term: node.term(),
-                role: node.role().to_string(),
+                role: node.role(),
                 commit_index: node.commit_index(),
                 applied_index: applied,
                 dropped_messages: dropped,

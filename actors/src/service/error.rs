@@ -12,6 +12,13 @@ pub enum ServiceError {
     /// Not enough members to serve this safely (HTTP 503): never wrong bytes.
     #[error("{0}")]
     Unavailable(String),
+    /// A member this request needed could not be reached (HTTP 503); the
+    /// cause keeps its kind (down, busy, timed out...).
+    #[error("member {member}: {cause}")]
+    Unreachable {
+        member: u32,
+        cause: crate::transport::TransportError,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -21,7 +28,7 @@ impl ServiceError {
         match self {
             ServiceError::NotFound(_) => 404,
             ServiceError::BadRequest(_) => 400,
-            ServiceError::Unavailable(_) => 503,
+            ServiceError::Unavailable(_) | ServiceError::Unreachable { .. } => 503,
             ServiceError::Internal(_) => 500,
         }
     }

@@ -28,6 +28,7 @@ use tracing::{info, warn};
 
 use super::{next_id, CallError, ObjectService, ServiceError};
 use crate::protocol::{ErrorKind, Request, Response};
+use crate::transport::TransportError;
 
 /// Read-ahead held by all GET streams of a member together, at most, in KiB
 /// (1 GiB): a stream that cannot reserve its read-ahead from it when it
@@ -123,7 +124,7 @@ impl ObjectService {
                 };
                 async move {
                     if !self.is_up(m) {
-                        return (m, Err(CallError::Down("down".into())));
+                        return (m, Err(CallError::Down(TransportError::PeerDown(m))));
                     }
                     (m, self.call(m, req).await)
                 }

@@ -41,18 +41,26 @@ use crate::meta::{Applied, MetaCommand, MetaHandle};
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorKind, RecordWire, Request, Response};
 use crate::store::{SharedStore, Uploads};
+use crate::transport::TransportError;
 
 /// How the service reaches other members (the transport, or a test harness).
 pub trait PeerRequester: Send + Sync + 'static {
-    fn request(&self, peer: u32, req: Request) -> BoxFuture<'static, Result<Response, String>>;
+    /// Sends `req` to `peer`; a failure keeps its kind (down, busy, timed
+    /// out...), so callers can tell a member that is gone from one that is
+    /// only loaded.
+    fn request(
+        &self,
+        peer: u32,
+        req: Request,
+    ) -> BoxFuture<'static, Result<Response, TransportError>>;
     fn is_up(&self, peer: u32) -> bool;
 }
 
 /// Why a call to a member failed.
 #[derive(Debug)]
 pub(crate) enum CallError {
-    /// The member could not be reached (down, timed out, link lost).
-    Down(String),
+    /// The member could not be reached (down, timed out, link lost, busy).
+    Down(TransportError),
     /// The member answered with an error.
     Remote(ErrorKind, String),
 }
@@ -60,7 +68,7 @@ pub(crate) enum CallError {
 impl CallError {
     fn into_service(self, member: u32) -> ServiceError {
         match self {
-            CallError::Down(m) => ServiceError::Unavailable(format!("member {member}: {m}")),
+            CallError::Down(cause) => ServiceError::Unreachable { member, cause },
             CallError::Remote(kind, m) => ServiceError::from_wire(member, kind, &m),
         }
     }
@@ -271,7 +279,7 @@ impl ObjectService {
                 .inner
                 .peers
                 .get()
-                .ok_or_else(|| CallError::Down("transport not started".into()))?;
+                .ok_or(CallError::Down(TransportError::NotStarted))?;
             peers.request(member, req).await.map_err(CallError::Down)?
         };
         match resp {

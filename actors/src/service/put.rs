@@ -100,7 +100,7 @@ where
 const COMMIT_ATTEMPTS: usize = 3;
 
 /// What a successful PUT made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PutOutcome {
     pub name: String,
     pub length: u64,

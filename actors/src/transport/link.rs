@@ -155,14 +155,15 @@ impl Lanes {
     }
 }
 
-/// An authenticated connection, ready for a link.
-pub(crate) struct Connection {
+/// An authenticated connection, ready for a link (member links carry no
+/// application messages; another system's link carries its own, `A`).
+pub struct Connection<A = wire::NoApp> {
     pub addr: SocketAddr,
-    pub reader: Framed<OwnedReadHalf, FrameCodec>,
+    pub reader: Framed<OwnedReadHalf, FrameCodec<A>>,
     pub writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
 }
 
-impl Connection {
+impl<A> Connection<A> {
     /// Splits a connection that has just completed its handshake, keeping any
     /// bytes already read past the handshake and lifting the frame limit.
     pub fn from_handshake(framed: Framed<TcpStream, FrameCodec>, addr: SocketAddr) -> Self {
@@ -558,7 +559,7 @@ impl PeerLink {
             Frame::Goodbye { reason } => {
                 self.disconnect(format!("peer closed the link: {reason}"), ctx)
             }
-            other @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::Ring(_)) => {
+            other @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::App(_)) => {
                 Stats::bump(&self.sh.stats.bad_frames);
                 self.disconnect(
                     format!(

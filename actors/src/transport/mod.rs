@@ -101,6 +101,7 @@ mod listener;
 pub mod wire;
 
 pub use faults::{FaultHandle, LinkFaults};
+pub use link::Connection;
 use link::{Call, PeerLink};
 use listener::Listener;
 
@@ -149,6 +150,9 @@ pub enum TransportError {
     TooLarge { peer: u32, max: usize },
     #[error("request to member {peer} could not be encoded: {message}")]
     Encode { peer: u32, message: String },
+    /// This member's transport is not running (yet, or any more).
+    #[error("the transport is not running")]
+    NotStarted,
 }
 
 /// A change in a link's state, sent to the transport's `events` recipient.

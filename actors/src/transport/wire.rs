@@ -25,13 +25,14 @@
 //!   request fails at its sender, not by killing the connection.
 
 use std::io;
+use std::marker::PhantomData;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::protocol::{NodeStatus, Request, Response};
-use crate::ring::protocol::RingMsg;
 
 /// Largest frame body after the handshake: a request carries one block of at
 /// most 16 MiB, plus headroom for the envelope.
@@ -59,9 +60,17 @@ pub struct Hello {
     pub nonce: Vec<u8>,
 }
 
-/// One message on a member-to-member connection.
+/// The application messages of a connection that carries none: member
+/// links (no value of it exists, so an `App` frame never decodes there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoApp {}
+
+/// One message on a connection of this framing and handshake: a member
+/// link (`Frame`, no application messages), or another system's link
+/// that shares them and carries its own messages `A` (the video ring's
+/// processor <-> switch connections).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Frame {
+pub enum Frame<A = NoApp> {
     /// Handshake, first step of each side.
     Hello(Hello),
     /// Handshake, second step: HMAC-SHA256 over the transcript.
@@ -77,12 +86,13 @@ pub enum Frame {
     Response { id: u64, body: Response },
     /// The sender is closing the connection on purpose.
     Goodbye { reason: String },
-    /// A message between a ring processor and the switch fabric (their
-    /// connection uses this framing and handshake; member links refuse it).
-    Ring(Box<RingMsg>),
+    /// An application message (on member links, where `A` is [`NoApp`],
+    /// never valid). Named `Ring` on the wire, where it began.
+    #[serde(rename = "Ring")]
+    App(A),
 }
 
-impl Frame {
+impl<A> Frame<A> {
     /// A short name for logs.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -92,7 +102,7 @@ impl Frame {
             Frame::Request { .. } => "request",
             Frame::Response { .. } => "response",
             Frame::Goodbye { .. } => "goodbye",
-            Frame::Ring(_) => "ring",
+            Frame::App(_) => "app",
         }
     }
 }
@@ -124,8 +134,13 @@ pub fn encode(frame: &Frame) -> Result<Bytes, WireError> {
     encode_limited(frame, MAX_FRAME)
 }
 
+/// [`encode`] for a frame carrying application messages `A`.
+pub fn encode_app<A: Serialize>(frame: &Frame<A>) -> Result<Bytes, WireError> {
+    encode_limited(frame, MAX_FRAME)
+}
+
 /// [`encode`] with a custom size limit.
-pub fn encode_limited(frame: &Frame, max: usize) -> Result<Bytes, WireError> {
+pub fn encode_limited<A: Serialize>(frame: &Frame<A>, max: usize) -> Result<Bytes, WireError> {
     let mut out = BytesMut::with_capacity(64).writer();
     rmp_serde::encode::write(&mut out, frame).map_err(|e| WireError::Encode(e.to_string()))?;
     let mut buf = out.into_inner();
@@ -139,6 +154,11 @@ pub fn encode_limited(frame: &Frame, max: usize) -> Result<Bytes, WireError> {
 
 /// Decodes one frame body (as produced by [`encode`]).
 pub fn decode(body: &[u8]) -> Result<Frame, WireError> {
+    decode_app(body)
+}
+
+/// [`decode`] for a frame carrying application messages `A`.
+pub fn decode_app<A: DeserializeOwned>(body: &[u8]) -> Result<Frame<A>, WireError> {
     if body.len() < CRC_LEN {
         return Err(WireError::Truncated(body.len()));
     }
@@ -148,17 +168,22 @@ pub fn decode(body: &[u8]) -> Result<Frame, WireError> {
     if crc32c::crc32c(msg) != u32::from_le_bytes(crc) {
         return Err(WireError::Checksum);
     }
-    decode_message(msg)
+    decode_app_message(msg)
 }
 
 /// Decodes the MessagePack part of a body (no checksum). Public so fuzzing can
 /// reach the MessagePack decoder past the checksum.
 pub fn decode_message(msg: &[u8]) -> Result<Frame, WireError> {
+    decode_app_message(msg)
+}
+
+fn decode_app_message<A: DeserializeOwned>(msg: &[u8]) -> Result<Frame<A>, WireError> {
     // A `Read`-based deserializer copies `bin` data as it reads it, so a
     // length field claiming gigabytes fails at the end of the input instead
     // of allocating.
     let mut de = rmp_serde::Deserializer::new(io::Cursor::new(msg));
-    let frame = Frame::deserialize(&mut de).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let frame =
+        Frame::<A>::deserialize(&mut de).map_err(|e| WireError::Malformed(e.to_string()))?;
     let used = usize::try_from(de.position()).unwrap_or(usize::MAX);
     if used != msg.len() {
         return Err(WireError::Trailing(msg.len().saturating_sub(used)));
@@ -166,15 +191,16 @@ pub fn decode_message(msg: &[u8]) -> Result<Frame, WireError> {
     Ok(frame)
 }
 
-/// Length-delimited framing plus [`decode`]: reads [`Frame`]s, writes bodies
-/// already encoded with [`encode`] (encoding happens at the sender, off the
-/// connection's actor).
+/// Length-delimited framing plus [`decode`]: reads [`Frame`]s (carrying
+/// application messages `A`), writes bodies already encoded with
+/// [`encode`] (encoding happens at the sender, off the connection's actor).
 #[derive(Debug)]
-pub struct FrameCodec {
+pub struct FrameCodec<A = NoApp> {
     inner: LengthDelimitedCodec,
+    app: PhantomData<fn() -> A>,
 }
 
-impl FrameCodec {
+impl<A> FrameCodec<A> {
     /// A codec accepting frames up to `max` bytes.
     pub fn new(max: usize) -> Self {
         FrameCodec {
@@ -182,6 +208,7 @@ impl FrameCodec {
                 .length_field_length(4)
                 .max_frame_length(max)
                 .new_codec(),
+            app: PhantomData,
         }
     }
 
@@ -215,19 +242,19 @@ impl FrameCodec {
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
+impl<A: DeserializeOwned> Decoder for FrameCodec<A> {
+    type Item = Frame<A>;
     type Error = WireError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame<A>>, WireError> {
         match self.inner.decode(src) {
-            Ok(Some(body)) => decode(&body).map(Some),
+            Ok(Some(body)) => decode_app(&body).map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(self.map_err(e)),
         }
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame<A>>, WireError> {
         match self.decode(src)? {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
@@ -239,7 +266,7 @@ impl Decoder for FrameCodec {
     }
 }
 
-impl Encoder<Bytes> for FrameCodec {
+impl<A> Encoder<Bytes> for FrameCodec<A> {
     type Error = WireError;
 
     fn encode(&mut self, body: Bytes, dst: &mut BytesMut) -> Result<(), WireError> {
@@ -319,7 +346,7 @@ mod tests {
     #[test]
     fn payloads_travel_as_one_bin() {
         // serde_bytes: 1 MiB of payload costs a few bytes of envelope, not 2x.
-        let f = Frame::Request {
+        let f: Frame = Frame::Request {
             id: 1,
             body: Request::Echo {
                 payload: vec![0xFF; 1 << 20],
@@ -331,7 +358,7 @@ mod tests {
 
     #[test]
     fn oversized_frames_are_refused_at_the_sender() {
-        let f = Frame::Request {
+        let f: Frame = Frame::Request {
             id: 1,
             body: Request::Echo {
                 payload: vec![0; 2000],
@@ -359,7 +386,7 @@ mod tests {
         // "GET " read as a length is ~1.2 GB.
         let mut http = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
         assert!(matches!(
-            FrameCodec::handshake().decode(&mut http),
+            FrameCodec::<NoApp>::handshake().decode(&mut http),
             Err(WireError::TooLarge {
                 max: HANDSHAKE_MAX_FRAME
             })
@@ -371,14 +398,14 @@ mod tests {
         codec.encode(body, &mut half).unwrap();
         half.truncate(half.len() / 2);
         assert!(matches!(
-            FrameCodec::connection().decode_eof(&mut half),
+            FrameCodec::<NoApp>::connection().decode_eof(&mut half),
             Err(WireError::TruncatedStream)
         ));
     }
 
     #[test]
     fn trailing_bytes_and_wrong_shapes_are_malformed() {
-        let mut body = rmp_serde::to_vec(&Frame::Request {
+        let mut body = rmp_serde::to_vec(&Frame::<NoApp>::Request {
             id: 1,
             body: Request::Ping,
         })
@@ -434,11 +461,11 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = decode(&bytes);
             let _ = decode_message(&bytes);
-            let mut codec = FrameCodec::new(1 << 12);
+            let mut codec = FrameCodec::<NoApp>::new(1 << 12);
             let mut buf = BytesMut::from(&bytes[..]);
             while let Ok(Some(_)) = codec.decode(&mut buf) {}
             let mut buf = BytesMut::from(&bytes[..]);
-            let _ = FrameCodec::new(1 << 12).decode_eof(&mut buf);
+            let _ = FrameCodec::<NoApp>::new(1 << 12).decode_eof(&mut buf);
         }
 
         /// Garbage behind a valid checksum (what a buggy but authenticated

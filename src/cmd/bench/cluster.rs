@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use serde::Serialize;
+use stripecast_actors::gateway::MemberState;
 use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
 
 use crate::cmd::client::encode_name;
@@ -204,12 +205,12 @@ pub(super) fn wait_rebuilt(
     let mut began: Option<Instant> = None;
     loop {
         let v = crate::cmd::client::fetch_cluster(&cluster.node(0)).ok();
-        let state = v.as_ref().map(|v| v["members"][victim]["state"].clone());
-        let dirty = v.as_ref().map(|v| v["members"][victim]["dirty"].clone());
-        if began.is_none() && state.as_ref().is_some_and(|s| s == "rebuilding") {
+        let m = v.as_ref().and_then(|v| v.members.get(victim));
+        let state = m.map(|m| m.state);
+        if began.is_none() && state == Some(MemberState::Rebuilding) {
             began = Some(Instant::now());
         }
-        if state.is_some_and(|s| s == "up") && dirty.is_some_and(|d| d == 0) {
+        if state == Some(MemberState::Up) && m.is_some_and(|m| m.dirty == 0) {
             break;
         }
         ensure!(

@@ -24,11 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
-use serde_json::Value;
-use stripecast_actors::ts::gen::{generate, marker, GenParams};
-use stripecast_actors::ts::packet::packets;
-use stripecast_actors::ts::PCR_HZ;
 use stripecast_config::{OutputTarget, RingLink};
+use stripecast_ring::switch::http::InsertRequest;
+use stripecast_ring::switch::{InsertRec, InsertState, RingDoc};
+use stripecast_ts::gen::{generate, marker, GenParams};
+use stripecast_ts::packet::packets;
+use stripecast_ts::PCR_HZ;
 
 use super::cluster::bench_configs;
 use crate::cmd::client::{agent, encode_name, http_error};
@@ -196,11 +197,11 @@ struct Run {
     after_kill_gap: Vec<Duration>,
     base_median: Vec<Duration>,
     base_max: Vec<Duration>,
-    killed: u64,
+    killed: u32,
     players: String,
 }
 
-fn ring_doc(url: &str) -> Option<Value> {
+fn ring_doc(url: &str) -> Option<RingDoc> {
     agent()
         .get(url)
         .timeout(Duration::from_secs(2))
@@ -215,8 +216,8 @@ fn wait_for(
     url: &str,
     what: &str,
     timeout: Duration,
-    ok: impl Fn(&Value) -> bool,
-) -> anyhow::Result<(Value, Instant)> {
+    ok: impl Fn(&RingDoc) -> bool,
+) -> anyhow::Result<(RingDoc, Instant)> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(d) = ring_doc(url).filter(|d| ok(d)) {
@@ -224,19 +225,16 @@ fn wait_for(
         }
         if Instant::now() > deadline {
             bail!(
-                "timed out after {timeout:?} waiting for {what}; last status: {}",
-                ring_doc(url).unwrap_or_default()
+                "timed out after {timeout:?} waiting for {what}; last status: {:?}",
+                ring_doc(url)
             );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn insert_rec(doc: &Value, id: u64) -> Option<&Value> {
-    doc["inserts"]
-        .as_array()?
-        .iter()
-        .find(|r| r["id"].as_u64() == Some(id))
+fn insert_rec(doc: &RingDoc, id: u64) -> Option<&InsertRec> {
+    doc.inserts.iter().find(|r| r.id == id)
 }
 
 fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
@@ -297,36 +295,34 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         &status,
         "every processor connected and both outputs flowing",
         Duration::from_secs(30),
-        |d| {
-            d["systems"]
-                .as_array()
-                .is_some_and(|s| s.iter().all(|s| s["connected"] == true))
-                && d["feeds"]
-                    .as_array()
-                    .is_some_and(|f| f.iter().all(|f| f["packets_out"].as_u64() > Some(500)))
-        },
+        |d| d.systems.iter().all(|s| s.connected) && d.feeds.iter().all(|f| f.packets_out > 500),
     )?;
 
-    let at = stripecast_actors::ring::now_ms() + 1500;
-    let r: Value = agent()
+    let at = stripecast_ring::now_ms() + 1500;
+    let r: InsertRec = agent()
         .post(&node.url("/v1/ring/inserts"))
-        .send_json(serde_json::json!({"feed": FEED, "at": at, "object": INSERT_OBJECT}))
+        .send_json(InsertRequest {
+            feed: FEED,
+            at: Some(at),
+            object: INSERT_OBJECT.into(),
+        })
         .map_err(|e| http_error(e, "scheduling the insert"))?
         .into_json()
-        .context("the insert's id")?;
-    let id = r["id"].as_u64().context("the insert's id")?;
+        .context("the insert's record")?;
+    let id = r.id;
     let (doc, _) = wait_for(
         &status,
         "the insert well under way",
         Duration::from_secs(30),
         |d| {
-            insert_rec(d, id).is_some_and(|r| {
-                r["state"] == "playing" && r["played"].as_u64() >= Some(PLAYED_BEFORE_KILL)
-            })
+            insert_rec(d, id)
+                .is_some_and(|r| r.state == InsertState::Playing && r.played >= PLAYED_BEFORE_KILL)
         },
     )?;
-    let killed = doc["feeds"][FEED]["member"]
-        .as_u64()
+    let killed = doc
+        .feeds
+        .get(FEED)
+        .and_then(|f| f.member)
         .context("feed 1's member in the switch status")?;
     let victim = usize::try_from(killed).context("member id")?;
     ensure!(
@@ -338,7 +334,7 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
     std::thread::sleep(AFTER_KILL);
     let end = Instant::now();
     let players = ring_doc(&status)
-        .and_then(|d| insert_rec(&d, id).map(|r| r["players"].to_string()))
+        .and_then(|d| insert_rec(&d, id).map(|r| format!("{:?}", r.players)))
         .unwrap_or_else(|| "?".into());
     let outs = caps
         .into_iter()

@@ -397,7 +397,9 @@ fn wait_converged(members: &[String], timeout: Duration, stop: &dyn Fn() -> bool
                 .and_then(|r| r.into_json::<ClusterDoc>().ok())
                 .is_some_and(|doc| {
                     doc.members.len() == members.len()
-                        && doc.members.iter().all(|d| d.state == "up" && d.dirty == 0)
+                        && doc.members.iter().all(|d| {
+                            d.state == stripecast_actors::gateway::MemberState::Up && d.dirty == 0
+                        })
                 })
         });
         if settled {

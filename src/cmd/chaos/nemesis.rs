@@ -231,9 +231,8 @@ impl Nemesis {
             .get(&self.url(member, "/v1/cluster"))
             .call()
             .ok()
-            .and_then(|r| r.into_json::<serde_json::Value>().ok())
-            .and_then(|d| d.pointer("/meta/term").and_then(serde_json::Value::as_u64))
-            .unwrap_or(0)
+            .and_then(|r| r.into_json::<ClusterDoc>().ok())
+            .map_or(0, |d| d.term())
     }
 
     /// A crafted peer message: a stale heartbeat, or a Raft message of a

@@ -66,7 +66,8 @@ impl Group {
                 .unwrap()
                 .iter()
                 .filter(|(m, h)| {
-                    h.status().role == "leader" && !self.links.cut.read().unwrap().contains(m)
+                    h.status().role == crate::meta::MetaRole::Leader
+                        && !self.links.cut.read().unwrap().contains(m)
                 })
                 .map(|(m, _)| *m)
                 .collect();

@@ -367,7 +367,7 @@ pub fn generate(duration: Duration, params: &GenParams) -> Result<Vec<u8>, GenEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::packet::packets;
+    use crate::packet::packets;
 
     #[test]
     fn ts_gen_markers_and_rate() {

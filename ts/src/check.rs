@@ -312,7 +312,7 @@ fn push_err(v: &mut Vec<String>, e: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::gen::{generate, Cue, GenParams};
+    use crate::gen::{generate, Cue, GenParams};
     use proptest::prelude::*;
     use std::time::Duration;
 

@@ -21,11 +21,11 @@ use tokio_util::codec::Framed;
 use tracing::{info, warn};
 
 use super::fabric::{Fabric, FromProc, Gone, Register};
-use crate::ring::conn;
-use crate::ring::protocol::SWITCH_ID;
-use crate::transport::handshake::{self, HandshakeConfig};
-use crate::transport::link::Connection;
-use crate::transport::wire::FrameCodec;
+use crate::conn;
+use crate::protocol::SWITCH_ID;
+use stripecast_actors::transport::handshake::{self, HandshakeConfig};
+use stripecast_actors::transport::wire::FrameCodec;
+use stripecast_actors::transport::Connection;
 
 /// Frames queued for one processor before new ones are dropped.
 pub const QUEUE: usize = 4096;

@@ -566,14 +566,14 @@ impl Splicer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::check::check;
-    use crate::ts::gen::{generate, marker, GenParams};
-    use crate::ts::packet::packets;
+    use crate::check::check;
+    use crate::gen::{generate, marker, GenParams};
+    use crate::packet::packets;
     use std::time::Duration;
 
     fn ad(name: &str, ms: u64) -> (Vec<u8>, usize) {
         let mut p = GenParams::new(name);
-        p.pcr_start = 500 * crate::ts::PCR_HZ; // a timeline far from the main's
+        p.pcr_start = 500 * crate::PCR_HZ; // a timeline far from the main's
         p.video_pid = 0x200;
         p.pmt_pid = 0x300;
         p.stream_type = 0x1B;
@@ -809,7 +809,7 @@ mod tests {
         assert!(s.push(&[0u8; 188]).is_err());
         // a cue on the main is reported
         let mut p = GenParams::new("FEED0");
-        p.cues.push(crate::ts::gen::Cue {
+        p.cues.push(crate::gen::Cue {
             at: Duration::from_millis(300),
             preroll: Duration::from_secs(1),
             event_id: 9,

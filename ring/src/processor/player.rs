@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ring::protocol::{InsertOrder, RingMsg};
-use crate::ts::packet::packets;
-use crate::ts::program::ProgramWatcher;
-use crate::ts::splice::Insert;
-use crate::ts::PACKET_SIZE;
+use crate::protocol::{InsertOrder, RingMsg};
+use stripecast_ts::packet::packets;
+use stripecast_ts::program::ProgramWatcher;
+use stripecast_ts::splice::Insert;
+use stripecast_ts::PACKET_SIZE;
 
 /// Packets a stream may run ahead of the switch's played count.
 pub const WINDOW: u64 = 700;
@@ -264,7 +264,7 @@ impl Player {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::gen::{generate, GenParams};
+    use stripecast_ts::gen::{generate, GenParams};
 
     fn media_ts(ms: u64) -> Vec<u8> {
         generate(Duration::from_millis(ms), &GenParams::new("AD")).unwrap()

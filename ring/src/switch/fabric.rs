@@ -33,12 +33,11 @@ use super::io::OutputSink;
 use super::journal::Journal;
 use super::schedule::{InsertRec, InsertState, Origin, Schedule};
 use super::status::{FailoverDoc, FeedDoc, RingDoc, SystemDoc};
-use crate::ring::now_ms;
-use crate::ring::planner::{FailOutcome, RingState};
-use crate::ring::protocol::RingMsg;
-use crate::transport::wire::{self, Frame};
-use crate::ts::splice::{Insert, SpliceEvent, SpliceState, Splicer};
-use crate::ts::PACKET_SIZE;
+use crate::now_ms;
+use crate::planner::{FailOutcome, RingState};
+use crate::protocol::{RingMsg, MAX_PREROLL_MS};
+use stripecast_ts::splice::{Insert, SpliceEvent, SpliceState, Splicer};
+use stripecast_ts::PACKET_SIZE;
 
 /// Insert packets between two progress reports to the processor (and journal writes).
 const PROGRESS_EVERY: u64 = 70;
@@ -68,6 +67,7 @@ struct Proc {
 
 pub struct Fabric {
     cfg: Arc<SwitchConfig>,
+    input_dropped: Arc<Vec<std::sync::atomic::AtomicU64>>,
     ring: RingState,
     schedule: Schedule,
     journal: Journal,
@@ -86,7 +86,7 @@ pub enum FabricError {
     #[error("{0}")]
     Journal(#[from] super::journal::JournalError),
     #[error("ring: {0}")]
-    Ring(#[from] crate::ring::RingError),
+    Ring(#[from] crate::RingError),
     #[error("output {target}: {source}")]
     Output {
         target: String,
@@ -97,7 +97,12 @@ pub enum FabricError {
 }
 
 impl Fabric {
-    pub fn open(cfg: Arc<SwitchConfig>) -> Result<Fabric, FabricError> {
+    /// `input_dropped`: per feed, the datagrams its reader dropped at a
+    /// full mailbox (reported in the status).
+    pub fn open(
+        cfg: Arc<SwitchConfig>,
+        input_dropped: Arc<Vec<std::sync::atomic::AtomicU64>>,
+    ) -> Result<Fabric, FabricError> {
         let (journal, loaded) = Journal::open(&cfg.data_dir.join("journal"))?;
         let fresh = RingState::new(cfg.direction.into(), cfg.members())?;
         let ring = match loaded.ring {
@@ -132,6 +137,7 @@ impl Fabric {
         let schedule = Schedule::restore(loaded.inserts);
         Ok(Fabric {
             cfg,
+            input_dropped,
             ring,
             schedule,
             journal,
@@ -160,7 +166,7 @@ impl Fabric {
             return;
         };
         let kind = msg.kind();
-        match wire::encode(&Frame::Ring(Box::new(msg))) {
+        match crate::protocol::encode(msg) {
             Ok(bytes) => {
                 if p.tx.try_send(bytes).is_err() {
                     debug!(
@@ -175,9 +181,14 @@ impl Fabric {
         }
     }
 
-    fn save(&self, ring: bool, ids: &[u64]) {
+    /// Journals the ring (when `ring`) and the inserts `ids`, and forgets
+    /// the finished inserts beyond `keep_finished_inserts` (schedule and
+    /// journal both).
+    fn save(&mut self, ring: bool, ids: &[u64]) {
+        let forgotten = self.schedule.prune_finished(self.cfg.keep_finished_inserts);
         let recs: Vec<&InsertRec> = ids.iter().filter_map(|id| self.schedule.get(*id)).collect();
-        self.journal.save(ring.then_some(&self.ring), &recs);
+        self.journal
+            .save(ring.then_some(&self.ring), &recs, &forgotten);
     }
 
     /// Tells every connected processor what it covers and what to play.
@@ -228,7 +239,10 @@ impl Fabric {
 
     /// Position `p`'s processor is gone (or never came): fail it in the planner.
     fn lose(&mut self, p: usize, reason: &str) {
-        let member = self.ring.members().get(p).copied().unwrap_or(u32::MAX);
+        let Some(member) = self.ring.members().get(p).copied() else {
+            warn!(position = p, reason, "a position the ring does not have; ignored");
+            return;
+        };
         let had = self.procs.get_mut(p).and_then(Option::take);
         if let Some(old) = &had {
             info!(position = p, member, peer = %old.addr, reason, "processor lost");
@@ -370,7 +384,10 @@ impl Fabric {
     }
 
     fn on_processor(&mut self, p: usize, msg: RingMsg) {
-        let member = self.ring.members().get(p).copied().unwrap_or(u32::MAX);
+        let Some(member) = self.ring.members().get(p).copied() else {
+            warn!(position = p, "a message from a position the ring does not have; ignored");
+            return;
+        };
         let covers = self.ring.covers(p);
         match msg {
             RingMsg::Ping => {}
@@ -394,7 +411,7 @@ impl Fabric {
                 if self.schedule.has_cue(feed, event_id) {
                     return;
                 }
-                let at = now_ms() + preroll_ms.min(60_000);
+                let at = now_ms() + preroll_ms.min(MAX_PREROLL_MS);
                 let id = self
                     .schedule
                     .add(feed, at, &object, Origin::Cue(event_id))
@@ -523,6 +540,10 @@ impl Fabric {
                     packets_in: path.packets_in,
                     packets_out: path.packets_out,
                     underflow_packets: path.splicer.underflows(),
+                    input_dropped_datagrams: self
+                        .input_dropped
+                        .get(f.feed)
+                        .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed)),
                     inserting: path.current,
                 }
             })
@@ -547,6 +568,7 @@ impl Fabric {
             systems,
             uncovered: st.uncovered,
             inserts: self.schedule.all().cloned().collect(),
+            next_inserts_after: None,
             failovers: self.failovers,
             last_failover: self.last_failover.clone(),
         }
@@ -585,6 +607,7 @@ impl Actor for Fabric {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(super::io::FABRIC_MAILBOX_MESSAGES);
         info!(
             feeds = self.feeds.len(),
             positions = self.ring.positions(),

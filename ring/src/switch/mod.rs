@@ -33,8 +33,8 @@ use stripecast_supervisors::{
 };
 
 pub use fabric::{Fabric, FabricError};
-pub use schedule::{InsertRec, InsertState};
-pub use status::RingDoc;
+pub use schedule::{InsertRec, InsertState, Origin};
+pub use status::{InsertPage, RingDoc, INSERTS_PAGE_DEFAULT, INSERTS_PAGE_MAX};
 
 /// Starts the switch's tree in the current actix system.
 pub async fn start_switch(cfg: SwitchConfig) -> Result<SupervisorHandle, FabricError> {
@@ -45,13 +45,21 @@ pub async fn start_switch(cfg: SwitchConfig) -> Result<SupervisorHandle, FabricE
     })?;
     // opened here so a bad journal or output is reported, not retried; the
     // first start uses it, a restart opens afresh
-    let first = std::sync::Mutex::new(Some(Fabric::open(cfg.clone())?));
+    // Datagrams each feed's reader dropped because the fabric's mailbox was
+    // full (shared: the reader counts, the fabric reports).
+    let input_dropped: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
+        cfg.feeds
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+    );
+    let first = std::sync::Mutex::new(Some(Fabric::open(cfg.clone(), input_dropped.clone())?));
     let backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     let (fabric, fabric_ref) = {
-        let cfg = cfg.clone();
+        let (cfg, input_dropped) = (cfg.clone(), input_dropped.clone());
         ChildSpec::try_new_with_ref("fabric", move |_| {
             let opened = first.lock().map(|mut f| f.take()).unwrap_or(None);
-            opened.map_or_else(|| Fabric::open(cfg.clone()), Ok)
+            opened.map_or_else(|| Fabric::open(cfg.clone(), input_dropped.clone()), Ok)
         })
     };
     let control = {
@@ -74,9 +82,16 @@ pub async fn start_switch(cfg: SwitchConfig) -> Result<SupervisorHandle, FabricE
         .child(control);
     for (g, feed) in cfg.feeds.iter().enumerate() {
         let (addr, fabric_ref) = (feed.input, fabric_ref.clone());
+        let input_dropped = input_dropped.clone();
         spec = spec.child(
             ChildSpec::new(format!("feed-{g}"), move |cctx| {
-                io::FeedInput::new(g, addr, fabric_ref.clone(), cctx.clone())
+                io::FeedInput::new(
+                    g,
+                    addr,
+                    fabric_ref.clone(),
+                    cctx.clone(),
+                    input_dropped.clone(),
+                )
             })
             .backoff(backoff),
         );

@@ -150,7 +150,7 @@ pub enum RingError {
 }
 
 /// One feed in the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedStatus {
     pub feed: usize,
     /// Ring position of the covering video system; `None` when uncovered.
@@ -160,7 +160,7 @@ pub struct FeedStatus {
 }
 
 /// One switched system / processor in the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemStatus {
     pub position: usize,
     pub member: u32,
@@ -170,8 +170,10 @@ pub struct SystemStatus {
     pub covers: Option<usize>,
 }
 
-/// The ring as reported on the status endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The planner's view of the ring: what the switch's status document
+/// (`switch::status::RingDoc`, the one document of `/v1/ring`) is built
+/// from, with the switch's own counters added.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingStatus {
     pub direction: Direction,
     pub feeds: Vec<FeedStatus>,
@@ -503,9 +505,5 @@ impl RingState {
             systems,
             uncovered: self.uncovered(),
         }
-    }
-
-    pub fn status_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.status()).unwrap_or(serde_json::Value::Null)
     }
 }

@@ -27,20 +27,18 @@ use tracing::{debug, info, warn};
 use self::player::Player;
 use super::conn;
 use super::now_ms;
-use super::protocol::{RingMsg, SWITCH_ID};
-use crate::service::ObjectService;
-use crate::transport::handshake::{self, HandshakeConfig};
-use crate::transport::link::Connection;
-use crate::transport::wire::{self, Frame, FrameCodec};
-use crate::ts::program::ProgramWatcher;
-use crate::ts::{Packet, PACKET_SIZE, PTS_WRAP};
+use super::protocol::{RingMsg, MAX_PREROLL_MS, SWITCH_ID};
+use stripecast_actors::service::ObjectService;
+use stripecast_actors::transport::handshake::{self, HandshakeConfig};
+use stripecast_actors::transport::wire::FrameCodec;
+use stripecast_actors::transport::Connection;
+use stripecast_ts::program::ProgramWatcher;
+use stripecast_ts::{Packet, PACKET_SIZE, PTS_WRAP};
 
 /// How often streams are driven and fetches started.
 const DRIVE: Duration = Duration::from_millis(10);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
-/// Cues further ahead than this are treated as immediate.
-const MAX_PREROLL_MS: u64 = 60_000;
 
 struct Link {
     gen: u64,
@@ -93,7 +91,7 @@ impl RingProcessor {
 
     fn send(&self, msg: RingMsg) {
         let Some(link) = &self.link else { return };
-        match wire::encode(&Frame::Ring(Box::new(msg))) {
+        match crate::protocol::encode(msg) {
             Ok(b) => {
                 if link.tx.try_send(b).is_err() {
                     debug!(member = self.me, "switch queue full; message dropped");
@@ -142,7 +140,7 @@ impl RingProcessor {
         ctx.run_later(delay, |act, ctx| act.dial(ctx));
     }
 
-    fn attach(&mut self, conn: Connection, ctx: &mut Context<Self>) {
+    fn attach(&mut self, conn: crate::protocol::RingConnection, ctx: &mut Context<Self>) {
         info!(member = self.me, switch = %self.switch, "connected to the switch");
         self.attempt = 0;
         let gen = self.gen;

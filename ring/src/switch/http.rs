@@ -14,10 +14,11 @@ use stripecast_supervisors::ChildRef;
 use tracing::info;
 
 use super::fabric::{AddInsert, Fabric, GetDoc};
-use crate::gateway::routes::error_response;
+use super::status::InsertPage;
+use stripecast_actors::gateway::error_response;
 
 /// The body of `POST /v1/ring/inserts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InsertRequest {
     pub feed: usize,
@@ -43,9 +44,17 @@ async fn doc(st: &State) -> Result<super::RingDoc, HttpResponse> {
         .map_err(|_| error_response(503, RESTARTING))
 }
 
-async fn ring(st: web::Data<State>) -> HttpResponse {
+/// `GET /v1/ring[?inserts_after=ID&inserts_limit=N]`: the status with one
+/// page of the inserts.
+async fn ring(st: web::Data<State>, req: actix_web::HttpRequest) -> HttpResponse {
+    let page = match web::Query::<InsertPage>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => {
+            return error_response(400, &format!("want ?inserts_after=ID&inserts_limit=N: {e}"))
+        }
+    };
     match doc(&st).await {
-        Ok(d) => HttpResponse::Ok().json(d),
+        Ok(d) => HttpResponse::Ok().json(d.page_inserts(page)),
         Err(r) => r,
     }
 }
@@ -69,7 +78,7 @@ async fn add_insert(st: web::Data<State>, body: web::Bytes) -> HttpResponse {
             )
         }
     };
-    if let Err(m) = crate::gateway::names::check(&req.object) {
+    if let Err(m) = stripecast_actors::gateway::names::check(&req.object) {
         return error_response(400, &format!("object: {m}"));
     }
     let Some(f) = st.fabric.live_addr() else {

@@ -12,8 +12,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::RingMsg;
-use crate::transport::link::Connection;
-use crate::transport::wire::Frame;
+use stripecast_actors::transport::wire::Frame;
+
+use super::protocol::RingConnection;
 
 /// What the owner holds: the queue to the peer and the kill switch.
 pub(crate) struct Handle {
@@ -23,14 +24,14 @@ pub(crate) struct Handle {
 
 /// Spawns the writer and reader of `conn`.
 pub(crate) fn run(
-    conn: Connection,
+    conn: RingConnection,
     queue: usize,
     mut on_msg: impl FnMut(RingMsg) + 'static,
     on_end: impl FnOnce(String) + 'static,
 ) -> Handle {
     let (tx, mut rx) = mpsc::channel::<Bytes>(queue);
     let (kill, mut killed) = oneshot::channel::<()>();
-    let Connection {
+    let stripecast_actors::transport::Connection {
         mut reader,
         mut writer,
         ..
@@ -47,7 +48,7 @@ pub(crate) fn run(
             tokio::select! {
                 _ = &mut killed => break None,
                 next = reader.next() => match next {
-                    Some(Ok(Frame::Ring(msg))) => on_msg(*msg),
+                    Some(Ok(Frame::App(msg))) => on_msg(*msg),
                     Some(Ok(other)) => break Some(format!("protocol violation: {} frame", other.kind())),
                     Some(Err(e)) => break Some(format!("connection error: {e}")),
                     None => break Some("connection closed".to_owned()),

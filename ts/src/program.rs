@@ -78,8 +78,8 @@ impl ProgramWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::gen::{generate, Cue, GenParams};
-    use crate::ts::packet::packets;
+    use crate::gen::{generate, Cue, GenParams};
+    use crate::packet::packets;
     use std::time::Duration;
 
     #[test]

@@ -10,6 +10,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -64,12 +66,19 @@ impl OutputSink {
     }
 }
 
+/// Messages waiting in the fabric's mailbox, at most: past it a feed's
+/// datagram is dropped (UDP's own way) and counted, so a fabric that falls
+/// behind its feeds holds a bounded backlog.
+pub const FABRIC_MAILBOX_MESSAGES: usize = 4096;
+
 /// Reads one network feed's datagrams and hands them to the fabric.
 pub struct FeedInput {
     feed: usize,
     addr: SocketAddr,
     fabric: ChildRef<Fabric>,
     cctx: ChildContext,
+    /// Per feed: datagrams dropped at a full mailbox (the fabric reports them).
+    dropped: Arc<Vec<AtomicU64>>,
 }
 
 impl FeedInput {
@@ -78,12 +87,14 @@ impl FeedInput {
         addr: SocketAddr,
         fabric: ChildRef<Fabric>,
         cctx: ChildContext,
+        dropped: Arc<Vec<AtomicU64>>,
     ) -> Self {
         FeedInput {
             feed,
             addr,
             fabric,
             cctx,
+            dropped,
         }
     }
 }
@@ -123,10 +134,15 @@ impl StreamHandler<io::Result<Bytes>> for FeedInput {
         match item {
             Ok(data) => {
                 if let Some(f) = self.fabric.live_addr() {
-                    f.do_send(Input {
+                    let sent = f.try_send(Input {
                         feed: self.feed,
                         data,
                     });
+                    if let Err(actix::prelude::SendError::Full(_)) = sent {
+                        if let Some(n) = self.dropped.get(self.feed) {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             Err(e) => warn!(feed = self.feed, error = %e, "feed input receive failed"),

@@ -10,8 +10,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::routes::error_response;
-use super::GatewayState;
+use stripecast_actors::gateway::error_response;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -20,11 +19,26 @@ enum Forward {
     Post(web::Bytes),
 }
 
-async fn forward(st: &GatewayState, path: &'static str, how: Forward) -> HttpResponse {
-    let Some(addr) = st.ring_http else {
+/// The switch's HTTP address, where `/v1/ring` is forwarded (none: this
+/// member has no `[ring]` link).
+#[derive(Debug, Clone, Copy)]
+struct SwitchHttp(Option<SocketAddr>);
+
+/// The routes a member serves `/v1/ring` with, given its `[ring]` link's
+/// switch (if any).
+pub fn routes(switch_http: Option<SocketAddr>) -> stripecast_actors::node::Routes {
+    std::sync::Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(SwitchHttp(switch_http)))
+            .route("/v1/ring", web::get().to(status))
+            .route("/v1/ring/inserts", web::post().to(add_insert));
+    })
+}
+
+async fn forward(st: &SwitchHttp, path: String, how: Forward) -> HttpResponse {
+    let Some(addr) = st.0 else {
         return error_response(404, "this member has no [ring] link to a switch");
     };
-    let answer = web::block(move || call(addr, path, how)).await;
+    let answer = web::block(move || call(addr, &path, how)).await;
     match answer {
         Ok(Ok((status, body))) => {
             HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
@@ -56,10 +70,15 @@ fn call(addr: SocketAddr, path: &str, how: Forward) -> Result<(u16, Vec<u8>), St
     Ok((status, body))
 }
 
-pub async fn status(st: web::Data<GatewayState>) -> HttpResponse {
-    forward(&st, "/v1/ring", Forward::Get).await
+/// `GET /v1/ring`, its query (the page of inserts) passed on.
+async fn status(st: web::Data<SwitchHttp>, req: actix_web::HttpRequest) -> HttpResponse {
+    let path = match req.query_string() {
+        "" => "/v1/ring".to_owned(),
+        q => format!("/v1/ring?{q}"),
+    };
+    forward(&st, path, Forward::Get).await
 }
 
-pub async fn add_insert(st: web::Data<GatewayState>, body: web::Bytes) -> HttpResponse {
-    forward(&st, "/v1/ring/inserts", Forward::Post(body)).await
+async fn add_insert(st: web::Data<SwitchHttp>, body: web::Bytes) -> HttpResponse {
+    forward(&st, "/v1/ring/inserts".to_owned(), Forward::Post(body)).await
 }

@@ -1,6 +1,6 @@
 //! What a ring processor (a member's `ring` actor) and the switch fabric say
-//! to each other, carried as [`crate::transport::wire::Frame::Ring`] on a TCP
-//! connection that uses the member wire format and handshake (the processor
+//! to each other, carried as application frames ([`RingFrame`]) on a TCP connection that
+//! uses the member wire format and handshake (the processor
 //! dials; the switch is [`SWITCH_ID`]).
 //!
 //! The exchange:
@@ -20,7 +20,28 @@
 //! `InsertOrder`'s `resume_from` is the journaled count of its packets
 //! already played, so a new coverer continues an interrupted insert there.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use stripecast_actors::transport::wire::{self, Frame, WireError};
+use stripecast_actors::transport::Connection;
+
+/// A frame of a processor-switch connection: the member framing with ring
+/// messages as its application messages.
+pub type RingFrame = Frame<Box<RingMsg>>;
+
+/// An authenticated processor-switch connection.
+pub(crate) type RingConnection = Connection<Box<RingMsg>>;
+
+/// Encodes `msg` as the body of a [`RingFrame`].
+pub(crate) fn encode(msg: RingMsg) -> Result<Bytes, WireError> {
+    wire::encode_app(&RingFrame::App(Box::new(msg)))
+}
+
+/// The longest preroll a cue may announce, in ms. A processor takes a
+/// splice point that seems further ahead as immediate (a PTS just behind
+/// the PCR wraps to nearly 2^33 ticks ahead); the switch never schedules a
+/// cue's insert later than this from now.
+pub const MAX_PREROLL_MS: u64 = 60_000;
 
 /// The switch's id in the handshake (members have ids 0..=254).
 pub const SWITCH_ID: u32 = u32::MAX;

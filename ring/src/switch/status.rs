@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::{InsertRec, InsertState};
-use crate::ring::planner::{Direction, SystemState};
+use crate::planner::{Direction, SystemState};
 
 /// One feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,10 @@ pub struct FeedDoc {
     pub packets_out: u64,
     /// Output slots a late insert stream filled with null packets.
     pub underflow_packets: u64,
+    /// Datagrams of this feed dropped because the fabric was behind (its
+    /// mailbox full, `FABRIC_MAILBOX_MESSAGES`).
+    #[serde(default)]
+    pub input_dropped_datagrams: u64,
     /// The insert armed or playing on this output.
     pub inserting: Option<u64>,
 }
@@ -68,9 +72,30 @@ pub struct RingDoc {
     pub systems: Vec<SystemDoc>,
     /// Feeds whose output carries the network feed without inserts.
     pub uncovered: Vec<usize>,
+    /// One page of the inserts, by id (see [`InsertPage`]).
     pub inserts: Vec<InsertRec>,
+    /// When more inserts follow this page: ask again with
+    /// `?inserts_after=` this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_inserts_after: Option<u64>,
     pub failovers: u64,
     pub last_failover: Option<FailoverDoc>,
+}
+
+/// Inserts on one page of `GET /v1/ring` unless `inserts_limit` says less.
+pub const INSERTS_PAGE_DEFAULT: usize = 100;
+
+/// Inserts on one page of `GET /v1/ring`, at most.
+pub const INSERTS_PAGE_MAX: usize = 1000;
+
+/// The query of `GET /v1/ring`: which page of the inserts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsertPage {
+    /// Only inserts with a larger id.
+    pub inserts_after: Option<u64>,
+    /// At most this many ([`INSERTS_PAGE_DEFAULT`], capped at [`INSERTS_PAGE_MAX`]).
+    pub inserts_limit: Option<usize>,
 }
 
 const STATES: [(InsertState, &str); 6] = [
@@ -83,6 +108,24 @@ const STATES: [(InsertState, &str); 6] = [
 ];
 
 impl RingDoc {
+    /// This document with only the inserts of `page` (`inserts` is in id
+    /// order), and where the next page starts if one follows.
+    pub fn page_inserts(mut self, page: InsertPage) -> RingDoc {
+        let limit = page
+            .inserts_limit
+            .unwrap_or(INSERTS_PAGE_DEFAULT)
+            .min(INSERTS_PAGE_MAX);
+        let after = page.inserts_after;
+        self.inserts.retain(|r| after.is_none_or(|a| r.id > a));
+        debug_assert!(self.inserts.windows(2).all(|w| w[0].id < w[1].id));
+        self.next_inserts_after = None;
+        if self.inserts.len() > limit {
+            self.inserts.truncate(limit);
+            self.next_inserts_after = self.inserts.last().map(|r| r.id);
+        }
+        self
+    }
+
     /// Prometheus text.
     pub fn metrics(&self) -> String {
         let mut s = String::new();
@@ -105,6 +148,9 @@ impl RingDoc {
             ),
             ("packets_out_total", |d| d.packets_out),
             ("underflow_packets_total", |d| d.underflow_packets),
+            ("input_dropped_datagrams_total", |d| {
+                d.input_dropped_datagrams
+            }),
             ("feed_covered", |d| u64::from(d.system.is_some())),
         ] {
             let _ = writeln!(s, "# TYPE stripecast_ring_{name} counter");
@@ -128,5 +174,61 @@ impl RingDoc {
             let _ = writeln!(s, "stripecast_ring_inserts{{state=\"{name}\"}} {n}");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::Direction;
+    use crate::switch::schedule::{Origin, Schedule};
+
+    fn doc_with(inserts: usize) -> RingDoc {
+        let mut s = Schedule::default();
+        for i in 0..inserts {
+            s.add(0, i as u64, "ad", Origin::Api);
+        }
+        RingDoc {
+            direction: Direction::Either,
+            feeds: Vec::new(),
+            spare: None,
+            spares: Vec::new(),
+            systems: Vec::new(),
+            uncovered: Vec::new(),
+            inserts: s.all().cloned().collect(),
+            next_inserts_after: None,
+            failovers: 0,
+            last_failover: None,
+        }
+    }
+
+    /// Pages cover every insert once, in id order, and end.
+    #[test]
+    fn pages_cover_every_insert_once() {
+        let all = doc_with(250);
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = all.clone().page_inserts(InsertPage {
+                inserts_after: after,
+                inserts_limit: Some(40),
+            });
+            assert!(page.inserts.len() <= 40);
+            seen.extend(page.inserts.iter().map(|r| r.id));
+            match page.next_inserts_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let want: Vec<u64> = all.inserts.iter().map(|r| r.id).collect();
+        assert_eq!(seen, want);
+        let first = all.clone().page_inserts(InsertPage::default());
+        assert_eq!(first.inserts.len(), INSERTS_PAGE_DEFAULT);
+        let capped = all.page_inserts(InsertPage {
+            inserts_after: None,
+            inserts_limit: Some(usize::MAX),
+        });
+        assert_eq!(capped.inserts.len(), 250);
+        assert_eq!(capped.next_inserts_after, None);
     }
 }

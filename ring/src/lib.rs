@@ -11,6 +11,7 @@ mod conn;
 pub mod planner;
 pub mod processor;
 pub mod protocol;
+mod proxy;
 pub mod switch;
 pub mod switch_table;
 
@@ -21,8 +22,28 @@ pub use planner::{
 #[cfg(test)]
 mod tests;
 
+/// What the ring adds to a member (see `stripecast_actors::node::Extension`):
+/// its processor, when the member's config has a `[ring]` link, and
+/// `/v1/ring` (forwarded to that link's switch; 404 without one).
+pub fn member_extension(
+    cfg: &stripecast_config::MemberConfig,
+    service: &stripecast_actors::service::ObjectService,
+) -> stripecast_actors::node::Extension {
+    let mut children = Vec::new();
+    if let Some(link) = cfg.ring {
+        let (cfg, service) = (cfg.clone(), service.clone());
+        children.push(stripecast_supervisors::ChildSpec::new("ring", move |_| {
+            processor::RingProcessor::new(&cfg, link, service.clone())
+        }));
+    }
+    stripecast_actors::node::Extension {
+        children,
+        routes: vec![proxy::routes(cfg.ring.map(|r| r.switch_http))],
+    }
+}
+
 /// Wall-clock Unix milliseconds: the time base of insert schedules (`at`),
 /// shared by the switch and the processors.
 pub fn now_ms() -> u64 {
-    crate::service::now_ns() / 1_000_000
+    stripecast_actors::service::now_ns() / 1_000_000
 }

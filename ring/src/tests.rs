@@ -202,10 +202,10 @@ fn spare_used_up_leaves_a_feed_uncovered_until_a_return() {
     let mut r = ring(Direction::Either, 3);
     fail_checked(&mut r, 0);
     assert_eq!(fail_checked(&mut r, 2), FailOutcome::Uncovered { feed: 2 });
-    let status = r.status_json();
-    assert_eq!(status["feeds"][2]["system"], serde_json::Value::Null);
-    assert_eq!(status["uncovered"], serde_json::json!([2]));
-    assert_eq!(status["spare"], serde_json::Value::Null);
+    let status = r.status();
+    assert_eq!(status.feeds[2].system, None);
+    assert_eq!(status.uncovered, [2]);
+    assert_eq!(status.spare, None);
     // Processor 2 returns: it retakes the feed it anchors.
     let plans = r.recover(2).expect("valid");
     assert_eq!(plans.len(), 1);
@@ -221,32 +221,35 @@ fn spare_used_up_leaves_a_feed_uncovered_until_a_return() {
 }
 
 #[test]
-fn status_json_shape() {
+fn status_after_a_failure() {
+    use crate::planner::{FeedStatus, SystemStatus};
+    let feed = |feed, system, member| FeedStatus {
+        feed,
+        system: Some(system),
+        member: Some(member),
+    };
     let mut r = RingState::new(Direction::Down, vec![10, 11, 12]).expect("2 feeds");
-    let s = r.status_json();
-    assert_eq!(s["direction"], "down");
+    let s = r.status();
+    assert_eq!(s.direction, Direction::Down);
+    assert_eq!(s.feeds[0], feed(0, 0, 10));
+    assert_eq!(s.spare, Some(2));
     assert_eq!(
-        s["feeds"][0],
-        serde_json::json!({"feed": 0, "system": 0, "member": 10})
-    );
-    assert_eq!(s["spare"], 2);
-    assert_eq!(
-        s["systems"][0],
-        serde_json::json!({"position": 0, "member": 10, "alive": true, "state": "normal", "covers": 0})
+        s.systems[0],
+        SystemStatus {
+            position: 0,
+            member: 10,
+            alive: true,
+            state: SystemState::Normal,
+            covers: Some(0),
+        }
     );
     r.fail(1).expect("valid");
-    let s = r.status_json();
-    assert_eq!(
-        s["feeds"][1],
-        serde_json::json!({"feed": 1, "system": 0, "member": 10})
-    );
-    assert_eq!(
-        s["feeds"][0],
-        serde_json::json!({"feed": 0, "system": 2, "member": 12})
-    );
-    assert_eq!(s["systems"][1]["alive"], false);
-    assert_eq!(s["systems"][1]["state"], "fail_down");
-    assert_eq!(s["spare"], serde_json::Value::Null);
+    let s = r.status();
+    assert_eq!(s.feeds[1], feed(1, 0, 10));
+    assert_eq!(s.feeds[0], feed(0, 2, 12));
+    assert!(!s.systems[1].alive);
+    assert_eq!(s.systems[1].state, SystemState::FailDown);
+    assert_eq!(s.spare, None);
 }
 
 #[test]

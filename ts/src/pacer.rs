@@ -219,8 +219,8 @@ impl LoopStamper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ts::check::check;
-    use crate::ts::gen::{generate, GenParams};
+    use crate::check::check;
+    use crate::gen::{generate, GenParams};
 
     #[test]
     fn ts_pacer_ten_seconds_at_2mbit() {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ring::protocol::InsertOrder;
+use crate::protocol::InsertOrder;
 
 /// Where an insert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,11 @@ impl InsertState {
     }
 
     /// Whether it is with a processor now.
+    /// Done or failed: nothing more happens to it.
+    pub fn finished(self) -> bool {
+        matches!(self, InsertState::Done | InsertState::Failed)
+    }
+
     pub fn running(self) -> bool {
         matches!(self, InsertState::Armed | InsertState::Playing)
     }
@@ -169,6 +174,33 @@ impl Schedule {
         self.inserts.values()
     }
 
+    /// Forgets the finished inserts (done or failed) beyond the newest
+    /// `keep`, those that finished first going first; answers their ids
+    /// (for the journal to forget them too). Bounds the schedule at `keep`
+    /// finished inserts plus the ones still to play.
+    pub fn prune_finished(&mut self, keep: usize) -> Vec<u64> {
+        if self.inserts.len() <= keep {
+            return Vec::new();
+        }
+        let mut finished: Vec<(u64, u64)> = self
+            .inserts
+            .values()
+            .filter(|r| r.state.finished())
+            .map(|r| (r.finished_at.unwrap_or(0), r.id))
+            .collect();
+        let Some(excess) = finished.len().checked_sub(keep).filter(|&n| n > 0) else {
+            return Vec::new();
+        };
+        finished.sort_unstable();
+        finished[..excess]
+            .iter()
+            .map(|&(_, id)| {
+                self.inserts.remove(&id);
+                id
+            })
+            .collect()
+    }
+
     /// Counts per state, for metrics.
     pub fn count(&self, state: InsertState) -> usize {
         self.inserts.values().filter(|r| r.state == state).count()
@@ -201,6 +233,37 @@ mod tests {
             !s.has_cue(1, 7),
             "a played cue insert does not block the next loop's"
         );
+    }
+
+    /// The schedule keeps the newest `keep` finished inserts (by when they
+    /// finished) and every one still to play, however many were added.
+    #[test]
+    fn finished_inserts_beyond_the_limit_are_forgotten_oldest_first() {
+        let mut s = Schedule::default();
+        let ids: Vec<u64> = (0..10).map(|i| s.add(0, i, "ad", Origin::Api).id).collect();
+        // Eight finish, in the reverse order of their ids; two wait.
+        for (n, &id) in ids[..8].iter().rev().enumerate() {
+            let r = s.get_mut(id).unwrap();
+            r.state = if n % 3 == 0 {
+                InsertState::Failed
+            } else {
+                InsertState::Done
+            };
+            r.finished_at = Some(1000 + n as u64);
+        }
+        assert_eq!(s.prune_finished(20), Vec::<u64>::new());
+        let mut gone = s.prune_finished(3);
+        gone.sort_unstable();
+        // The first to finish were the highest ids among the eight.
+        assert_eq!(gone, ids[3..8].to_vec());
+        assert_eq!(s.all().count(), 5);
+        for id in &ids[..3] {
+            assert!(s.get(*id).unwrap().state.finished());
+        }
+        assert_eq!(s.orders_for(0).len(), 2, "pending inserts are kept");
+        assert_eq!(s.prune_finished(3), Vec::<u64>::new());
+        assert_eq!(s.prune_finished(0).len(), 3);
+        assert_eq!(s.all().count(), 2);
     }
 
     #[test]
