@@ -4,31 +4,37 @@
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;
 
+/// What is wrong with an object name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("object name is empty")]
+    Empty,
+    #[error("object name is {len} bytes; at most {MAX_NAME_LEN}")]
+    TooLong { len: usize },
+    #[error("object name contains the control character {0:?}")]
+    Control(char),
+    #[error("object name has an empty segment (leading, trailing or double '/')")]
+    EmptySegment,
+    #[error("object name has a {0:?} segment")]
+    DotSegment(&'static str),
+}
+
 /// Checks an object name; the error says what is wrong with it.
-pub fn check(name: &str) -> Result<(), String> {
+pub fn check(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("object name is empty".into());
+        return Err(NameError::Empty);
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "object name is {} bytes; at most {MAX_NAME_LEN}",
-            name.len()
-        ));
+        return Err(NameError::TooLong { len: name.len() });
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "object name contains the control character {:?}",
-            c
-        ));
+        return Err(NameError::Control(c));
     }
     for seg in name.split('/') {
         match seg {
-            "" => {
-                return Err(
-                    "object name has an empty segment (leading, trailing or double '/')".into(),
-                )
-            }
-            "." | ".." => return Err(format!("object name has a {seg:?} segment")),
+            "" => return Err(NameError::EmptySegment),
+            "." => return Err(NameError::DotSegment(".")),
+            ".." => return Err(NameError::DotSegment("..")),
             _ => {}
         }
     }

@@ -29,7 +29,7 @@ fn service_error(e: &ServiceError) -> HttpResponse {
 /// The object name of the request, or the 400 to answer.
 fn object_name(req: &HttpRequest) -> Result<String, Box<HttpResponse>> {
     let name = req.match_info().get("name").unwrap_or("").to_string();
-    names::check(&name).map_err(|m| Box::new(error_response(400, &m)))?;
+    names::check(&name).map_err(|e| Box::new(error_response(400, &e.to_string())))?;
     Ok(name)
 }
 

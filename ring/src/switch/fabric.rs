@@ -240,7 +240,10 @@ impl Fabric {
     /// Position `p`'s processor is gone (or never came): fail it in the planner.
     fn lose(&mut self, p: usize, reason: &str) {
         let Some(member) = self.ring.members().get(p).copied() else {
-            warn!(position = p, reason, "a position the ring does not have; ignored");
+            warn!(
+                position = p,
+                reason, "a position the ring does not have; ignored"
+            );
             return;
         };
         let had = self.procs.get_mut(p).and_then(Option::take);
@@ -385,7 +388,10 @@ impl Fabric {
 
     fn on_processor(&mut self, p: usize, msg: RingMsg) {
         let Some(member) = self.ring.members().get(p).copied() else {
-            warn!(position = p, "a message from a position the ring does not have; ignored");
+            warn!(
+                position = p,
+                "a message from a position the ring does not have; ignored"
+            );
             return;
         };
         let covers = self.ring.covers(p);
