@@ -26,13 +26,18 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use stripecast_persistence::fragment::fragment_image;
 use stripecast_persistence::packed::packable;
-use stripecast_persistence::{Codec, FragmentSpec, FragmentWriter, HomeBlock, ObjectRecord};
+use stripecast_persistence::{
+    Codec, CodecError, DecodeError, FragmentError, FragmentSpec, FragmentWriter, HomeBlock,
+    ObjectRecord,
+};
 use stripecast_supervisors::ChildContext;
 use tracing::{info, warn};
 
 use crate::jobs::throttle::Throttle;
+use crate::meta::runner::WaitError;
 use crate::meta::{Applied, MetaCommand};
 use crate::service::{ObjectService, Phase, ServiceError};
+use crate::store::StoreError;
 
 /// Which objects to rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,21 +104,60 @@ impl Actor for RebuildJob {
             Err(e) => {
                 warn!(member = act.service.me(), error = %e, "rebuild failed; it will be retried");
                 let cctx = act.cctx.clone();
-                cctx.fail(ctx, e);
+                cctx.fail(ctx, e.to_string());
             }
         }));
     }
 }
 
+/// Why a rebuild pass stopped (the job is retried by its supervisor).
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("the metadata replica is not running")]
+    NoMetadata,
+    #[error("{what}: {source}")]
+    Metadata {
+        what: &'static str,
+        #[source]
+        source: WaitError,
+    },
+    #[error("clearing the dirty mark: the group answered {0:?}")]
+    NotCleared(Applied),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("the object's record: {0}")]
+    Record(#[from] DecodeError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Fragment(#[from] FragmentError),
+    #[error("{object} rows {rows:?}: too few blocks readable to rebuild")]
+    Unreadable {
+        object: String,
+        rows: std::ops::Range<u64>,
+    },
+    #[error("the checkpoint does not encode: {0}")]
+    Checkpoint(#[from] rmp_serde::encode::Error),
+    #[error("a blocking task failed: {0}")]
+    Blocking(String),
+    #[error("{0} objects could not be rebuilt yet")]
+    Left(usize),
+}
+
+fn metadata(what: &'static str) -> impl FnOnce(WaitError) -> RebuildError {
+    move |source| RebuildError::Metadata { what, source }
+}
+
 /// Runs the job to the end; answers the number of objects processed.
-async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, String> {
+async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, RebuildError> {
     let me = svc.me();
     let store = svc.store().clone();
-    let meta = svc.meta().ok_or("the metadata replica is not running")?;
+    let meta = svc.meta().ok_or(RebuildError::NoMetadata)?;
     let mut ckpt: Checkpoint = store
         .run(|s| Ok(s.catalog().checkpoint(CHECKPOINT)?))
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .and_then(|b| rmp_serde::from_slice(&b).ok())
         .unwrap_or_default();
     let mut processed = 0u64;
@@ -125,7 +169,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
             Mode::Full => meta
                 .read(|s| s.objects.keys().cloned().collect::<Vec<_>>())
                 .await
-                .map_err(|e| format!("listing the objects: {e}"))?,
+                .map_err(metadata("listing the objects"))?,
             Mode::Dirty => meta
                 .read(move |s| {
                     s.dirty
@@ -134,7 +178,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
                         .unwrap_or_default()
                 })
                 .await
-                .map_err(|e| format!("reading the dirty set: {e}"))?,
+                .map_err(metadata("reading the dirty set"))?,
         };
         if mode == Mode::Full {
             if let Some(after) = &ckpt.after {
@@ -176,22 +220,21 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
             svc.set_rebuild_remaining((names.len() - i) as u64);
             if mode == Mode::Full {
                 ckpt.after = Some(name.clone());
-                let bytes = rmp_serde::to_vec(&ckpt).map_err(|e| e.to_string())?;
+                let bytes = rmp_serde::to_vec(&ckpt)?;
                 store
                     .run(move |s| Ok(s.catalog().put_checkpoint(CHECKPOINT, &bytes)?))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             }
         }
         if failed > 0 {
-            return Err(format!("{failed} objects could not be rebuilt yet"));
+            return Err(RebuildError::Left(failed));
         }
     }
     // Current: a fresh member takes the volume's HomeBlock.
     let incarnation = meta
         .read(|s| s.volume_incarnation)
         .await
-        .map_err(|e| format!("reading the volume incarnation: {e}"))?
+        .map_err(metadata("reading the volume incarnation"))?
         .max(1);
     let n = svc.layout().members() as u8;
     store
@@ -209,8 +252,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
             s.catalog().remove_checkpoint(CHECKPOINT)?;
             Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     svc.set_rebuild_remaining(0);
     svc.set_phase(Phase::Up);
     Ok(processed)
@@ -226,13 +268,13 @@ async fn rebuild_object(
     name: &str,
     mode: Mode,
     throttle: &Throttle,
-) -> Result<(), String> {
+) -> Result<(), RebuildError> {
     let me = svc.me();
     let store = svc.store().clone();
     let record = match svc.record(name).await {
         Ok(r) => Some(r),
         Err(ServiceError::NotFound(_)) => None,
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     // Counted only when this pass rewrote something: a retried pass (a
     // dirty mark whose clearing failed) finds the work done.
@@ -241,8 +283,7 @@ async fn rebuild_object(
         let (n, inc) = (name.to_string(), r.incarnation);
         let have = store
             .run(move |s| Ok(s.has_valid_fragment(&n, inc)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !have {
             rebuild_fragment(svc, r, throttle).await?;
             did_work = true;
@@ -250,7 +291,7 @@ async fn rebuild_object(
     }
     let incarnation = record.as_ref().map(|r| r.incarnation);
     if mode == Mode::Dirty {
-        let meta = svc.meta().ok_or("the metadata replica is not running")?;
+        let meta = svc.meta().ok_or(RebuildError::NoMetadata)?;
         let cmd = MetaCommand::ClearDirty {
             member: me,
             name: name.to_string(),
@@ -260,8 +301,8 @@ async fn rebuild_object(
             // A deleted object's fragment went when this member applied the
             // delete; clearing its mark is this pass's part of that change.
             Ok(Applied::Cleared(cleared)) => did_work |= cleared && record.is_none(),
-            Ok(other) => return Err(format!("clearing the dirty mark: {other:?}")),
-            Err(e) => return Err(format!("clearing the dirty mark: {e}")),
+            Ok(other) => return Err(RebuildError::NotCleared(other)),
+            Err(e) => return Err(metadata("clearing the dirty mark")(e)),
         }
     }
     if did_work {
@@ -279,10 +320,10 @@ async fn rebuild_fragment(
     svc: &ObjectService,
     r: &ObjectRecord,
     throttle: &Throttle,
-) -> Result<(), String> {
+) -> Result<(), RebuildError> {
     let me = svc.me();
-    let layout = r.layout().map_err(|e| e.to_string())?;
-    let codec = Codec::for_layout(&layout).map_err(|e| e.to_string())?;
+    let layout = r.layout()?;
+    let codec = Codec::for_layout(&layout)?;
     let rows = layout.geometry(r.length, r.stripe_size).rows();
     let spec = FragmentSpec {
         name: r.name.clone(),
@@ -298,11 +339,9 @@ async fn rebuild_fragment(
             let run = start..(start + HEAL_BATCH_ROWS).min(rows);
             svc.rebuild_own_rows(&r.name, r.incarnation, layout, codec, run.clone())
                 .await
-                .ok_or_else(|| {
-                    format!(
-                        "{} rows {run:?}: too few blocks readable to rebuild",
-                        r.name
-                    )
+                .ok_or_else(|| RebuildError::Unreadable {
+                    object: r.name.clone(),
+                    rows: run,
                 })
         })
         .buffered(HEAL_RUNS_IN_FLIGHT);
@@ -312,40 +351,43 @@ async fn rebuild_fragment(
             None => Vec::new(),
         };
         let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
-        let image = fragment_image(&spec, r.length, &refs).map_err(|e| e.to_string())?;
+        let image = fragment_image(&spec, r.length, &refs)?;
         throttle.pace(image.len() as u64).await;
-        let store = svc.store().get().map_err(|e| e.to_string())?;
-        return store
-            .put_packed(&spec.fragment_name(), image)
-            .await
-            .map_err(|e| e.to_string());
+        let store = svc.store().get()?;
+        return Ok(store.put_packed(&spec.fragment_name(), image).await?);
     }
     let mut writer = Some(
         svc.store()
             .run(move |s| Ok(FragmentWriter::create(s.fragment_dir(), spec)?))
-            .await
-            .map_err(|e| e.to_string())?,
+            .await?,
     );
     while let Some(run) = runs.next().await {
         let run = run?;
         throttle
             .pace(run.len() as u64 * u64::from(r.stripe_size))
             .await;
-        let mut w = writer.take().ok_or("writer lost")?;
+        let Some(mut w) = writer.take() else {
+            return Err(RebuildError::Blocking(
+                "the fragment writer was lost".into(),
+            ));
+        };
         let (w, res) = actix_rt::task::spawn_blocking(move || {
             let res = run.iter().try_for_each(|b| w.append_block(b));
             (w, res)
         })
         .await
-        .map_err(|e| e.to_string())?;
-        res.map_err(|e| e.to_string())?;
+        .map_err(|e| RebuildError::Blocking(e.to_string()))?;
+        res?;
         writer = Some(w);
     }
-    let w = writer.take().ok_or("writer lost")?;
+    let Some(w) = writer.take() else {
+        return Err(RebuildError::Blocking(
+            "the fragment writer was lost".into(),
+        ));
+    };
     let len = r.length;
     actix_rt::task::spawn_blocking(move || w.finish(len))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| RebuildError::Blocking(e.to_string()))??;
     Ok(())
 }
