@@ -65,6 +65,46 @@ struct Proc {
     _kill: oneshot::Sender<()>,
 }
 
+/// What the switch does with a processor's `InsertStart` for insert `id`
+/// on `feed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartVerdict {
+    /// Arm it in the feed's splicer.
+    Arm,
+    /// The sender does not cover that feed (now): ignored.
+    NotCovering,
+    /// No such insert (or one of another feed): ignored.
+    Unknown,
+    /// Already playing, done or failed: ignored.
+    NotPending,
+    /// The output plays another insert: ignored until it ends.
+    OutputBusy(u64),
+}
+
+/// The decision on an `InsertStart`, no I/O: from the sender's coverage,
+/// the insert's record and the insert the feed's output plays now.
+fn start_verdict(
+    covers: Option<usize>,
+    feed: usize,
+    rec: Option<&InsertRec>,
+    current: Option<u64>,
+    id: u64,
+) -> StartVerdict {
+    if covers != Some(feed) {
+        return StartVerdict::NotCovering;
+    }
+    let Some(rec) = rec.filter(|r| r.feed == feed) else {
+        return StartVerdict::Unknown;
+    };
+    if !rec.state.pending() {
+        return StartVerdict::NotPending;
+    }
+    match current.filter(|c| *c != id) {
+        Some(other) => StartVerdict::OutputBusy(other),
+        None => StartVerdict::Arm,
+    }
+}
+
 pub struct Fabric {
     cfg: Arc<SwitchConfig>,
     input_dropped: Arc<Vec<std::sync::atomic::AtomicU64>>,
@@ -386,6 +426,8 @@ impl Fabric {
         }
     }
 
+    /// A message from the processor at position `p`: each kind is a step
+    /// of its own below.
     fn on_processor(&mut self, p: usize, msg: RingMsg) {
         let Some(member) = self.ring.members().get(p).copied() else {
             warn!(
@@ -401,89 +443,13 @@ impl Fabric {
                 feed,
                 event_id,
                 preroll_ms,
-            } => {
-                if covers != Some(feed) {
-                    return;
-                }
-                let Some(object) = self.cfg.feeds.get(feed).and_then(|f| f.cue_object.clone())
-                else {
-                    info!(
-                        feed,
-                        event = event_id,
-                        "cue seen; no cue_object configured for this feed"
-                    );
-                    return;
-                };
-                if self.schedule.has_cue(feed, event_id) {
-                    return;
-                }
-                let at = now_ms() + preroll_ms.min(MAX_PREROLL_MS);
-                let id = self
-                    .schedule
-                    .add(feed, at, &object, Origin::Cue(event_id))
-                    .id;
-                info!(feed, event = event_id, insert = id, object = %object, at, "cue scheduled an insert");
-                self.save(false, &[id]);
-                self.assign_all();
-            }
+            } => self.on_cue(covers, feed, event_id, preroll_ms),
             RingMsg::InsertStart {
                 id,
                 feed,
                 from,
                 psi,
-            } => {
-                if covers != Some(feed) {
-                    warn!(
-                        position = p,
-                        member,
-                        feed,
-                        insert = id,
-                        "insert start from a processor not covering the feed; ignored"
-                    );
-                    return;
-                }
-                let Some(rec) = self.schedule.get(id) else {
-                    return;
-                };
-                if rec.feed != feed || !rec.state.pending() {
-                    debug!(insert = id, state = ?rec.state, "insert start for an insert not pending; ignored");
-                    return;
-                }
-                if let Some(other) = self.feeds[feed].current.filter(|c| *c != id) {
-                    debug!(
-                        insert = id,
-                        busy = other,
-                        "output busy with another insert; start ignored"
-                    );
-                    return;
-                }
-                let armed = Insert::open(&id.to_string(), &psi, from as usize)
-                    .and_then(|ins| self.feeds[feed].splicer.arm(ins, from as usize));
-                let Some(r) = self.schedule.get_mut(id) else {
-                    return;
-                };
-                match armed {
-                    Ok(()) => {
-                        if r.state == InsertState::Interrupted {
-                            r.resumes += 1;
-                        }
-                        r.state = InsertState::Armed;
-                        r.by = Some(member);
-                        if r.players.last() != Some(&member) {
-                            r.players.push(member);
-                        }
-                        info!(feed, insert = id, member, from, "insert armed");
-                        self.feeds[feed].current = Some(id);
-                        self.feeds[feed].last_progress = from;
-                    }
-                    Err(e) => {
-                        warn!(feed, insert = id, error = %e, "insert refused");
-                        r.state = InsertState::Failed;
-                        r.error = Some(e.to_string());
-                    }
-                }
-                self.save(false, &[id]);
-            }
+            } => self.on_insert_start(p, member, covers, id, feed, from, &psi),
             RingMsg::InsertData { id, ts } => {
                 let Some(g) = covers.filter(|g| self.feeds[*g].current == Some(id)) else {
                     return;
@@ -513,6 +479,104 @@ impl Fabric {
                 )
             }
         }
+    }
+
+    /// An SCTE-35 cue the coverer of `feed` saw: schedules the feed's cue
+    /// object once per cue (event id), `preroll_ms` from now.
+    fn on_cue(&mut self, covers: Option<usize>, feed: usize, event_id: u32, preroll_ms: u64) {
+        if covers != Some(feed) {
+            return;
+        }
+        let Some(object) = self.cfg.feeds.get(feed).and_then(|f| f.cue_object.clone()) else {
+            info!(
+                feed,
+                event = event_id,
+                "cue seen; no cue_object configured for this feed"
+            );
+            return;
+        };
+        if self.schedule.has_cue(feed, event_id) {
+            return;
+        }
+        let at = now_ms() + preroll_ms.min(MAX_PREROLL_MS);
+        let id = self
+            .schedule
+            .add(feed, at, &object, Origin::Cue(event_id))
+            .id;
+        info!(feed, event = event_id, insert = id, object = %object, at, "cue scheduled an insert");
+        self.save(false, &[id]);
+        self.assign_all();
+    }
+
+    /// A processor starts (or resumes at packet `from`) insert `id` on
+    /// `feed`: armed in the feed's splicer when [`start_verdict`] allows.
+    #[allow(clippy::too_many_arguments)]
+    fn on_insert_start(
+        &mut self,
+        p: usize,
+        member: u32,
+        covers: Option<usize>,
+        id: u64,
+        feed: usize,
+        from: u64,
+        psi: &[u8],
+    ) {
+        let current = self.feeds.get(feed).and_then(|f| f.current);
+        match start_verdict(covers, feed, self.schedule.get(id), current, id) {
+            StartVerdict::Arm => {}
+            StartVerdict::NotCovering => {
+                warn!(
+                    position = p,
+                    member,
+                    feed,
+                    insert = id,
+                    "insert start from a processor not covering the feed; ignored"
+                );
+                return;
+            }
+            StartVerdict::Unknown => return,
+            StartVerdict::NotPending => {
+                debug!(
+                    insert = id,
+                    "insert start for an insert not pending; ignored"
+                );
+                return;
+            }
+            StartVerdict::OutputBusy(other) => {
+                debug!(
+                    insert = id,
+                    busy = other,
+                    "output busy with another insert; start ignored"
+                );
+                return;
+            }
+        }
+        let armed = Insert::open(&id.to_string(), psi, from as usize)
+            .and_then(|ins| self.feeds[feed].splicer.arm(ins, from as usize));
+        let Some(r) = self.schedule.get_mut(id) else {
+            return;
+        };
+        match armed {
+            Ok(()) => {
+                if r.state == InsertState::Interrupted {
+                    r.resumes += 1;
+                }
+                r.state = InsertState::Armed;
+                r.by = Some(member);
+                if r.players.last() != Some(&member) {
+                    r.players.push(member);
+                }
+                info!(feed, insert = id, member, from, "insert armed");
+                self.feeds[feed].current = Some(id);
+                self.feeds[feed].last_progress = from;
+            }
+            Err(e) => {
+                warn!(feed, insert = id, error = %e, "insert refused");
+                r.state = InsertState::Failed;
+                r.error = Some(e.to_string());
+            }
+        }
+        self.save(false, &[id]);
     }
 
     fn fail_insert(&mut self, g: usize, id: u64, error: String) {
@@ -809,5 +873,51 @@ impl Handler<GetDoc> for Fabric {
 
     fn handle(&mut self, _: GetDoc, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.doc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(feed: usize, state: InsertState) -> InsertRec {
+        let mut s = Schedule::default();
+        let id = s.add(feed, 0, "ad", Origin::Api).id;
+        let mut r = s.get(id).cloned().unwrap_or_else(|| unreachable!());
+        r.state = state;
+        r
+    }
+
+    /// Every way an `InsertStart` is taken or ignored.
+    #[test]
+    fn insert_start_verdicts() {
+        use InsertState::*;
+        use StartVerdict::*;
+        let scheduled = rec(1, Scheduled);
+        let interrupted = rec(1, Interrupted);
+        let playing = rec(1, Playing);
+        let done = rec(1, Done);
+        let other_feed = rec(0, Scheduled);
+        let id = scheduled.id;
+        let table = [
+            (Some(1), Some(&scheduled), None, Arm),
+            (Some(1), Some(&interrupted), None, Arm),
+            // The output already armed with this very insert: arm again (resume).
+            (Some(1), Some(&scheduled), Some(id), Arm),
+            (Some(0), Some(&scheduled), None, NotCovering),
+            (None, Some(&scheduled), None, NotCovering),
+            (Some(1), None, None, Unknown),
+            (Some(1), Some(&other_feed), None, Unknown),
+            (Some(1), Some(&playing), None, NotPending),
+            (Some(1), Some(&scheduled), Some(id + 7), OutputBusy(id + 7)),
+        ];
+        for (covers, r, current, want) in table {
+            assert_eq!(
+                start_verdict(covers, 1, r, current, id),
+                want,
+                "covers {covers:?}, record {r:?}, current {current:?}"
+            );
+        }
+        assert_eq!(start_verdict(Some(1), 1, Some(&done), None, id), NotPending);
     }
 }
