@@ -59,12 +59,17 @@ fn start_up_with(
 }
 
 /// Three consecutive free ports for each of HTTP and peers.
+/// Six consecutive free ports (HTTP base, peer base = HTTP + 3) for one
+/// `up`. Blocks are handed out in turn from below the kernel's ephemeral
+/// range (32768 and up), so neither another test of this binary nor the
+/// source port of some outgoing connection can take one between this check
+/// and `up`'s bind.
 fn port_bases() -> (u16, u16) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % 1000) as u16 * 12;
     loop {
-        let p = free_ports(1)[0];
-        if !(1024..=60000).contains(&p) {
-            continue;
-        }
+        let p = 20_000 + start.wrapping_add(NEXT.fetch_add(6, Ordering::Relaxed)) % 12_000;
         let ok = (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
         if ok {
             return (p, p + 3);
