@@ -42,6 +42,9 @@
 //!   that never finished) opening starts a new segment, so no walk ever
 //!   has to get past bytes that are not a whole record; a failed append
 //!   cuts its segment back to where it started, for the same reason.
+//! * Records of an append that failed (synced, never indexed, the writer
+//!   told so) may be indexed by a replay after a crash: fragments of a PUT
+//!   that left this member out, which its rebuild or the scrub replaces.
 //! * The index's trees change together (one sled transaction).
 //! * A segment file is deleted only once no index entry points into it,
 //!   after a durable flush of the index, so a reader never meets a deleted
@@ -294,12 +297,14 @@ impl PackedFragments {
             sync_dir(&dir)?;
         }
         live.entry(current).or_insert((0, len));
-        // A store written before the watermark existed flushed its index
-        // on every append: it is indexed to its end.
+        // No watermark: a new store (no segment before this open) is
+        // indexed to its very start; a store written before the watermark
+        // existed flushed its index on every append: it is indexed to its end.
         let indexed_to = match meta.get(INDEXED_TO)? {
             Some(v) => decode_position(&v).ok_or_else(|| PackedError::CorruptIndex {
                 key: String::from_utf8_lossy(INDEXED_TO).into_owned(),
             })?,
+            None if sizes.is_empty() => (current, 0),
             None => (current, len),
         };
         let packed = PackedFragments {
@@ -382,6 +387,8 @@ impl PackedFragments {
                 );
             }
         }
+        // The watermark is on disk from the first open on, whatever follows.
+        self.index(&[], (w.segment, w.len))?;
         drop(w);
         if reindexed > 0 || skipped > 0 {
             tracing::info!(reindexed, skipped, "packed index recovered from segments");
@@ -402,8 +409,11 @@ impl PackedFragments {
     }
 
     /// Counts an index change that appended `bytes`; flushes the index once
-    /// enough waits (bounding what opening after a crash re-indexes).
-    fn changed(&self, bytes: u64) -> Result<(), PackedError> {
+    /// enough waits (bounding what opening after a crash re-indexes). The
+    /// change itself is done: a failed flush is logged (the next one, or
+    /// the replay after a crash, covers it), never reported as the
+    /// change's failure.
+    fn changed(&self, bytes: u64) {
         let due = {
             let mut unflushed = lock(&self.unflushed);
             unflushed.0 += 1;
@@ -411,9 +421,10 @@ impl PackedFragments {
             unflushed.0 >= INDEX_FLUSH_APPENDS || unflushed.1 >= INDEX_FLUSH_BYTES
         };
         if due {
-            self.flush_index()?;
+            if let Err(e) = self.flush_index() {
+                tracing::warn!(error = %e, "packed index flush failed; retried with the next change");
+            }
         }
-        Ok(())
     }
 
     /// Appends every (key, image) to the current segment, syncs it, and
@@ -439,7 +450,8 @@ impl PackedFragments {
             .collect();
         self.index(&entries, (w.segment, w.len))?;
         drop(w);
-        self.changed(records.iter().map(|r| r.len() as u64).sum())
+        self.changed(records.iter().map(|r| r.len() as u64).sum());
+        Ok(())
     }
 
     /// Writes images at the end of the current segment (rolling to a new
@@ -631,7 +643,8 @@ impl PackedFragments {
                 e.0 = e.0.saturating_sub(u64::from(o.len));
             }
         }
-        self.changed(0)
+        self.changed(0);
+        Ok(())
     }
 
     /// The keys in fan-out shard `shard`, in order.
@@ -695,8 +708,9 @@ impl PackedFragments {
         };
         if !empty.is_empty() {
             // The removals that emptied them must not come back with a
-            // crash once the files are gone.
-            self.flush_index()?;
+            // crash once the files are gone: flushed whatever the counter
+            // says (a removal counts itself only after it is done).
+            flush_durable(&self.db, self.log.as_deref())?;
         }
         for s in empty {
             if self.in_seg.scan_prefix(s.to_be_bytes()).next().is_none() {
@@ -737,6 +751,17 @@ impl PackedFragments {
             }
         }
         let mut w = lock(&self.writer);
+        // Under the writer lock no append can replace a key any more: drop
+        // the ones replaced or removed since they were read, so no stale
+        // copy lands after the new one (a replay takes the last record of a
+        // key).
+        let mut current = Vec::with_capacity(batch.len());
+        for (key, loc, image) in batch {
+            if self.at.get(key.as_bytes())?.and_then(|v| Loc::decode(&v)) == Some(loc) {
+                current.push((key, loc, image));
+            }
+        }
+        let batch = current;
         let locs = self.append(&mut w, batch.iter().map(|(_, _, i)| i.as_slice()))?;
         let entries: Vec<(&str, Loc, Option<Loc>)> = batch
             .iter()
@@ -745,7 +770,7 @@ impl PackedFragments {
             .collect();
         self.index(&entries, (w.segment, w.len))?;
         drop(w);
-        self.changed(bytes)?;
+        self.changed(bytes);
         tracing::debug!(
             segment = s,
             moved = batch.len(),

@@ -69,13 +69,25 @@ pub fn run(c: RingCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The `/v1/ring` document with every insert the switch keeps (it pages
+/// them: the pages are fetched in turn).
 fn get_doc(node: &NodeOpt) -> anyhow::Result<RingDoc> {
-    agent()
-        .get(&node.url("/v1/ring"))
-        .call()
-        .map_err(|e| http_error(e, "ring status"))?
-        .into_json()
-        .context("ring status: not the /v1/ring document")
+    let page = |query: String| -> anyhow::Result<RingDoc> {
+        agent()
+            .get(&node.url(&format!("/v1/ring{query}")))
+            .call()
+            .map_err(|e| http_error(e, "ring status"))?
+            .into_json()
+            .context("ring status: not the /v1/ring document")
+    };
+    let limit = stripecast_ring::switch::INSERTS_PAGE_MAX;
+    let mut doc = page(format!("?inserts_limit={limit}"))?;
+    while let Some(after) = doc.next_inserts_after.take() {
+        let next = page(format!("?inserts_after={after}&inserts_limit={limit}"))?;
+        doc.inserts.extend(next.inserts);
+        doc.next_inserts_after = next.next_inserts_after;
+    }
+    Ok(doc)
 }
 
 /// An optional value, `-` when absent.

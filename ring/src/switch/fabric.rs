@@ -573,6 +573,7 @@ impl Fabric {
             Err(e) => {
                 warn!(feed, insert = id, error = %e, "insert refused");
                 r.state = InsertState::Failed;
+                r.finished_at = Some(now_ms());
                 r.error = Some(e.to_string());
             }
         }
@@ -587,6 +588,7 @@ impl Fabric {
         if let Some(r) = self.schedule.get_mut(id) {
             if r.state != InsertState::Done {
                 r.state = InsertState::Failed;
+                r.finished_at = Some(now_ms());
                 r.error = Some(error);
             }
         }

@@ -48,6 +48,9 @@ async fn doc(st: &State) -> Result<super::RingDoc, HttpResponse> {
 /// page of the inserts.
 async fn ring(st: web::Data<State>, req: actix_web::HttpRequest) -> HttpResponse {
     let page = match web::Query::<InsertPage>::from_query(req.query_string()) {
+        Ok(q) if q.inserts_limit == Some(0) => {
+            return error_response(400, "inserts_limit must be at least 1")
+        }
         Ok(q) => q.into_inner(),
         Err(e) => {
             return error_response(400, &format!("want ?inserts_after=ID&inserts_limit=N: {e}"))

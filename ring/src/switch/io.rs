@@ -79,6 +79,10 @@ pub struct FeedInput {
     cctx: ChildContext,
     /// Per feed: datagrams dropped at a full mailbox (the fabric reports them).
     dropped: Arc<Vec<AtomicU64>>,
+    /// One sender kept for the fabric's life: actix lets a fresh sender
+    /// past a full mailbox once, so a clone per datagram would never see
+    /// it full.
+    to_fabric: Option<Addr<Fabric>>,
 }
 
 impl FeedInput {
@@ -95,6 +99,7 @@ impl FeedInput {
             fabric,
             cctx,
             dropped,
+            to_fabric: None,
         }
     }
 }
@@ -133,15 +138,22 @@ impl StreamHandler<io::Result<Bytes>> for FeedInput {
     fn handle(&mut self, item: io::Result<Bytes>, _: &mut Context<Self>) {
         match item {
             Ok(data) => {
-                if let Some(f) = self.fabric.live_addr() {
-                    let sent = f.try_send(Input {
+                if self.to_fabric.is_none() {
+                    self.to_fabric = self.fabric.live_addr();
+                }
+                if let Some(f) = &self.to_fabric {
+                    match f.try_send(Input {
                         feed: self.feed,
                         data,
-                    });
-                    if let Err(actix::prelude::SendError::Full(_)) = sent {
-                        if let Some(n) = self.dropped.get(self.feed) {
-                            n.fetch_add(1, Ordering::Relaxed);
+                    }) {
+                        Ok(()) => {}
+                        Err(SendError::Full(_)) => {
+                            if let Some(n) = self.dropped.get(self.feed) {
+                                n.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
+                        // The fabric restarted: the next datagram goes to the new one.
+                        Err(SendError::Closed(_)) => self.to_fabric = None,
                     }
                 }
             }

@@ -177,16 +177,20 @@ impl Schedule {
     /// Forgets the finished inserts (done or failed) beyond the newest
     /// `keep`, those that finished first going first; answers their ids
     /// (for the journal to forget them too). Bounds the schedule at `keep`
-    /// finished inserts plus the ones still to play.
+    /// finished inserts plus the ones still to play (and the highest id,
+    /// which a restarted switch counts on to hand out fresh ids).
     pub fn prune_finished(&mut self, keep: usize) -> Vec<u64> {
         if self.inserts.len() <= keep {
             return Vec::new();
         }
+        let highest = self.inserts.keys().next_back().copied();
         let mut finished: Vec<(u64, u64)> = self
             .inserts
             .values()
-            .filter(|r| r.state.finished())
-            .map(|r| (r.finished_at.unwrap_or(0), r.id))
+            .filter(|r| r.state.finished() && Some(r.id) != highest)
+            // A record without a finish time (journaled by an older switch)
+            // counts as finished last: it is not forgotten first.
+            .map(|r| (r.finished_at.unwrap_or(u64::MAX), r.id))
             .collect();
         let Some(excess) = finished.len().checked_sub(keep).filter(|&n| n > 0) else {
             return Vec::new();
@@ -264,6 +268,16 @@ mod tests {
         assert_eq!(s.prune_finished(3), Vec::<u64>::new());
         assert_eq!(s.prune_finished(0).len(), 3);
         assert_eq!(s.all().count(), 2);
+        // The highest id stays, finished or not: a restarted switch hands
+        // out ids above it, never one of a forgotten insert again.
+        for &id in &ids[8..] {
+            let r = s.get_mut(id).unwrap();
+            r.state = InsertState::Done;
+            r.finished_at = Some(5000 + id);
+        }
+        assert_eq!(s.prune_finished(0), vec![ids[8]]);
+        let mut restored = Schedule::restore(s.all().cloned().collect::<Vec<_>>());
+        assert_eq!(restored.add(0, 0, "next", Origin::Api).id, ids[9] + 1);
     }
 
     #[test]
