@@ -204,6 +204,13 @@ fn a_damaged_sparse_header_is_an_error() {
     assert!(matches!(p.get(&key(1)), Err(PackedError::Damaged { .. })));
 }
 
+/// The image of fragment `i` of a 4 KiB object, its block all non-zero
+/// and different for each `i`.
+fn filled_image(i: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..4096).map(|b| ((b * 7 + i) % 251) as u8 + 1).collect();
+    small_object_image(i, &data, 4096)
+}
+
 /// The key under which a member stores `small_object_image(i, ..)`.
 fn image_key(i: usize) -> String {
     packed_key(&FragmentName::new(&format!("obj/{i}"), 3, (i % 5) as u8, 5))
@@ -232,10 +239,7 @@ fn appends_whose_index_entries_a_crash_lost_are_found_again() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     let crashed = dir.path().join("crashed");
-    let img = |i: usize| {
-        let data: Vec<u8> = (0..4096).map(|b| ((b * 7 + i) % 251) as u8 + 1).collect();
-        small_object_image(i, &data, 4096)
-    };
+    let img = filled_image;
     let batch = |r: std::ops::Range<usize>| -> Vec<(String, Vec<u8>)> {
         r.map(|i| (image_key(i), img(i))).collect()
     };
@@ -292,10 +296,7 @@ fn a_new_store_that_crashes_before_its_first_index_flush_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
     let crashed = dir.path().join("crashed");
-    let img = |i: usize| {
-        let data: Vec<u8> = (0..4096).map(|b| ((b * 3 + i) % 251) as u8 + 1).collect();
-        small_object_image(i, &data, 4096)
-    };
+    let img = filled_image;
     {
         let p = PackedFragments::open(&live).unwrap();
         // The index as the crash finds it: as the first open left it.
