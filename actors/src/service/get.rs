@@ -30,6 +30,12 @@ use super::{next_id, CallError, ObjectService, ServiceError};
 use crate::protocol::{ErrorKind, Request, Response};
 use crate::transport::TransportError;
 
+/// Tries of a block read from a member that is busy or slow (not down).
+const SHARD_READ_TRIES: u32 = 3;
+
+/// Pause before the second try of such a read, in ms (doubled after).
+const SHARD_RETRY_PAUSE_MS: u64 = 20;
+
 /// Read-ahead held by all GET streams of a member together, at most, in KiB
 /// (1 GiB): a stream that cannot reserve its read-ahead from it when it
 /// starts reads one row at a time (the row being sent is not counted: one
@@ -359,6 +365,11 @@ impl ObjectService {
         Err(corrupt_on)
     }
 
+    /// Reads one block of `member`'s fragment. A member that is only
+    /// loaded (its request window full, or slow to answer) is asked again
+    /// after a short pause, [`SHARD_READ_TRIES`] times in all: under load a
+    /// stream must not lose a row for want of a retry (a second failing
+    /// shard in a row with one member down leaves too few to rebuild).
     async fn read_shard(
         &self,
         obj: &OpenObject,
@@ -371,7 +382,21 @@ impl ObjectService {
             incarnation: obj.record.incarnation,
             lbn,
         };
-        match self.call(member, req).await? {
+        let mut pause = std::time::Duration::from_millis(SHARD_RETRY_PAUSE_MS);
+        let mut tries = 1;
+        let answer = loop {
+            match self.call(member, req.clone()).await {
+                Err(CallError::Down(TransportError::Busy(_) | TransportError::Timeout(_)))
+                    if tries < SHARD_READ_TRIES && self.is_up(member) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => break other?,
+            }
+        };
+        match answer {
             Response::Block(d) => Ok(d),
             other => Err(CallError::Remote(
                 ErrorKind::Internal,
