@@ -376,7 +376,9 @@ impl ObjectService {
         member: u32,
         lbn: u64,
     ) -> Result<Vec<u8>, CallError> {
-        let req = Request::ReadBlock {
+        // Built per try (not cloned up front): the first try, the hot path,
+        // costs what it did before retries existed.
+        let req = || Request::ReadBlock {
             session: obj.session,
             name: obj.record.name.clone(),
             incarnation: obj.record.incarnation,
@@ -385,7 +387,7 @@ impl ObjectService {
         let mut pause = std::time::Duration::from_millis(SHARD_RETRY_PAUSE_MS);
         let mut tries = 1;
         let answer = loop {
-            match self.call(member, req.clone()).await {
+            match self.call(member, req()).await {
                 Err(CallError::Down(TransportError::Busy(_) | TransportError::Timeout(_)))
                     if tries < SHARD_READ_TRIES && self.is_up(member) =>
                 {
