@@ -13,6 +13,7 @@ use common::{Cluster, Opts, BIN};
 use stripecast_actors::meta::MetaCommand;
 use stripecast_actors::protocol::RecordWire;
 use stripecast_actors::testing::{stale_raft_message, StaleRaft};
+use stripecast_config::MemberId;
 
 fn chaos(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -401,7 +402,7 @@ fn injected_stale_messages_change_nothing() {
     ];
     for kind in &kinds {
         for stale in [term.saturating_sub(1), 0] {
-            let msg = stale_raft_message(kind, 0, 2, stale).unwrap();
+            let msg = stale_raft_message(kind, MemberId::new(0), MemberId::new(2), stale).unwrap();
             let (status, answer) = inject(
                 &c,
                 2,

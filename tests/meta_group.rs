@@ -13,7 +13,7 @@ use stripecast_actors::meta::MetaRole;
 /// (leader, term, role) as member `i` reports its replica.
 fn meta(c: &Cluster, i: usize) -> Option<(u64, u64, MetaRole)> {
     let m = c.cluster_doc(i)?.meta?;
-    Some((u64::from(m.leader?), m.term, m.role))
+    Some((u64::from(m.leader?.get()), m.term, m.role))
 }
 
 /// The leader every member in `members` agrees on, with its term.

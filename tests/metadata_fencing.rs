@@ -18,7 +18,7 @@ fn meta(c: &Cluster, i: usize) -> Option<MetaStatus> {
 }
 
 fn leader_of(c: &Cluster, i: usize) -> Option<u64> {
-    meta(c, i)?.leader.map(u64::from)
+    meta(c, i)?.leader.map(|l| u64::from(l.get()))
 }
 
 fn term(c: &Cluster, i: usize) -> Option<u64> {
@@ -128,7 +128,7 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
 
 fn volume(c: &Cluster, i: usize) -> Option<(u64, Vec<u64>)> {
     let m = c.cluster_doc(i)?.meta?;
-    let down: Vec<u64> = m.volume_down.iter().map(|&d| u64::from(d)).collect();
+    let down: Vec<u64> = m.volume_down.iter().map(|&d| u64::from(d.get())).collect();
     Some((u64::from(m.volume_incarnation), down))
 }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_supervisors::{ChildRef, ChildSpec, Pid};
 use tracing::{info, warn};
 
@@ -48,7 +48,7 @@ pub enum MemberState {
 /// One member in the view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberView {
-    pub id: u32,
+    pub id: MemberId,
     pub state: MemberState,
     /// The status it last reported (kept while it is down); `None` until its
     /// first heartbeat (and always for this member itself).
@@ -63,7 +63,7 @@ pub struct MemberView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewSnapshot {
     /// The member this view belongs to.
-    pub me: u32,
+    pub me: MemberId,
     /// Incremented on every change.
     pub epoch: u64,
     /// All members, indexed by id.
@@ -71,12 +71,12 @@ pub struct ViewSnapshot {
 }
 
 impl ViewSnapshot {
-    fn new(me: u32, n: usize) -> Self {
+    fn new(me: MemberId, n: usize) -> Self {
         let now = SystemTime::now();
         ViewSnapshot {
             me,
             epoch: 0,
-            members: (0..n as u32)
+            members: MemberId::all(n)
                 .map(|id| MemberView {
                     id,
                     state: if id == me {
@@ -97,16 +97,16 @@ impl ViewSnapshot {
         self.members.len()
     }
 
-    pub fn member(&self, id: u32) -> Option<&MemberView> {
-        self.members.get(id as usize)
+    pub fn member(&self, id: MemberId) -> Option<&MemberView> {
+        self.members.get(id.position())
     }
 
-    pub fn is_up(&self, id: u32) -> bool {
+    pub fn is_up(&self, id: MemberId) -> bool {
         self.member(id).is_some_and(|m| m.state == MemberState::Up)
     }
 
     /// The ids of the members up, ascending (this member included).
-    pub fn live(&self) -> Vec<u32> {
+    pub fn live(&self) -> Vec<MemberId> {
         self.members
             .iter()
             .filter(|m| m.state == MemberState::Up)
@@ -122,10 +122,10 @@ impl ViewSnapshot {
     /// Applies one link event; true if the view changed.
     fn apply(&mut self, event: &LinkEvent) -> bool {
         let me = self.me;
-        let Some(m) = self.members.get_mut(event.peer() as usize) else {
+        let Some(m) = self.members.get_mut(event.peer().position()) else {
             warn!(
-                member = me,
-                peer = event.peer(),
+                member = %me,
+                peer = %event.peer(),
                 "link event about an unknown member ignored"
             );
             return false;
@@ -199,11 +199,11 @@ impl MembershipView {
         self.read().clone()
     }
 
-    pub fn is_up(&self, id: u32) -> bool {
+    pub fn is_up(&self, id: MemberId) -> bool {
         self.read().is_up(id)
     }
 
-    pub fn live(&self) -> Vec<u32> {
+    pub fn live(&self) -> Vec<MemberId> {
         self.read().live()
     }
 
@@ -212,7 +212,7 @@ impl MembershipView {
     }
 
     /// The status `id` last reported, if any.
-    pub fn status(&self, id: u32) -> Option<NodeStatus> {
+    pub fn status(&self, id: MemberId) -> Option<NodeStatus> {
         self.read().member(id).and_then(|m| m.status.clone())
     }
 }
@@ -244,10 +244,10 @@ impl Membership {
                     changed = true;
                     match e {
                         LinkEvent::Up { peer } => {
-                            info!(member = view.me, peer, epoch = view.epoch, "member up")
+                            info!(member = %view.me, %peer, epoch = view.epoch, "member up")
                         }
                         LinkEvent::Down { peer, reason } => {
-                            warn!(member = view.me, peer, epoch = view.epoch, %reason, "member down")
+                            warn!(member = %view.me, %peer, epoch = view.epoch, %reason, "member down")
                         }
                         LinkEvent::Status { .. } => {}
                     }
@@ -346,7 +346,7 @@ struct LinkState {
 
 struct LinkRelay {
     target: ChildRef<Membership>,
-    latest: BTreeMap<u32, LinkState>,
+    latest: BTreeMap<MemberId, LinkState>,
     /// The incarnation that has seen everything in `latest`.
     delivered_to: Option<Pid>,
 }
@@ -402,11 +402,11 @@ impl Handler<LinkEvent> for LinkRelay {
 mod tests {
     use super::*;
 
-    fn up(peer: u32) -> LinkEvent {
+    fn up(peer: MemberId) -> LinkEvent {
         LinkEvent::Up { peer }
     }
 
-    fn down(peer: u32) -> LinkEvent {
+    fn down(peer: MemberId) -> LinkEvent {
         LinkEvent::Down {
             peer,
             reason: "test".into(),
@@ -415,43 +415,43 @@ mod tests {
 
     #[test]
     fn majority_is_strictly_more_than_half() {
-        let mut v = ViewSnapshot::new(2, 5);
-        assert_eq!(v.live(), vec![2]);
+        let mut v = ViewSnapshot::new(MemberId::new(2), 5);
+        assert_eq!(v.live(), vec![MemberId::new(2)]);
         assert!(!v.has_majority());
-        assert!(v.apply(&up(4)));
+        assert!(v.apply(&up(MemberId::new(4))));
         assert!(!v.has_majority(), "2 of 5 is no majority");
-        assert!(v.apply(&up(3)));
+        assert!(v.apply(&up(MemberId::new(3))));
         assert!(v.has_majority());
-        assert!(v.apply(&down(4)));
+        assert!(v.apply(&down(MemberId::new(4))));
         assert!(!v.has_majority());
 
         // Even N: half is not a majority.
-        let mut v = ViewSnapshot::new(1, 4);
-        v.apply(&up(3));
+        let mut v = ViewSnapshot::new(MemberId::new(1), 4);
+        v.apply(&up(MemberId::new(3)));
         assert!(!v.has_majority());
-        v.apply(&up(0));
+        v.apply(&up(MemberId::new(0)));
         assert!(v.has_majority());
     }
 
     #[test]
     fn self_is_always_up_and_repeats_change_nothing() {
-        let mut v = ViewSnapshot::new(1, 3);
-        assert!(!v.apply(&down(1)));
-        assert!(v.is_up(1));
-        assert!(v.apply(&up(0)));
-        assert!(!v.apply(&up(0)));
-        assert!(!v.apply(&up(9)), "unknown member");
+        let mut v = ViewSnapshot::new(MemberId::new(1), 3);
+        assert!(!v.apply(&down(MemberId::new(1))));
+        assert!(v.is_up(MemberId::new(1)));
+        assert!(v.apply(&up(MemberId::new(0))));
+        assert!(!v.apply(&up(MemberId::new(0))));
+        assert!(!v.apply(&up(MemberId::new(9))), "unknown member");
         let s = NodeStatus {
             incarnation: 4,
             ..Default::default()
         };
         let status = LinkEvent::Status {
-            peer: 0,
+            peer: MemberId::new(0),
             status: s.clone(),
         };
         assert!(v.apply(&status));
         assert!(!v.apply(&status));
-        assert_eq!(v.member(0).unwrap().status, Some(s));
+        assert_eq!(v.member(MemberId::new(0)).unwrap().status, Some(s));
         assert_eq!(v.epoch, 2);
     }
 }

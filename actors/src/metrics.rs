@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use stripecast_config::MemberId;
 
 #[derive(Debug)]
 pub struct Metrics {
-    member: u32,
+    member: MemberId,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// Blocks read, indexed by the member that held them.
@@ -23,7 +24,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(member: u32, members: usize) -> Metrics {
+    pub fn new(member: MemberId, members: usize) -> Metrics {
         Metrics {
             member,
             bytes_in: AtomicU64::new(0),
@@ -37,8 +38,8 @@ impl Metrics {
         }
     }
 
-    pub fn block_read(&self, from: u32) {
-        if let Some(c) = self.blocks_read.get(from as usize) {
+    pub fn block_read(&self, from: MemberId) {
+        if let Some(c) = self.blocks_read.get(from.position()) {
             c.fetch_add(1, Relaxed);
         }
     }
@@ -49,7 +50,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition; `links` is (peer, up) for each other member.
-    pub fn render(&self, links: &[(u32, bool)], extra: &[(&str, &str, u64)]) -> String {
+    pub fn render(&self, links: &[(MemberId, bool)], extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
         let m = self.member;
         let _ = writeln!(

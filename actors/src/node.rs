@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 use tracing::info;
 
@@ -82,14 +82,14 @@ pub enum NodeError {
 }
 
 impl RequestHandler for ObjectService {
-    fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response> {
+    fn handle(&self, from: MemberId, req: Request) -> BoxFuture<'static, Response> {
         let svc = self.clone();
         Box::pin(async move { svc.handle(from, req).await })
     }
 }
 
 impl MetaHost for ObjectService {
-    fn me(&self) -> u32 {
+    fn me(&self) -> MemberId {
         ObjectService::me(self)
     }
 
@@ -106,14 +106,14 @@ impl MetaHost for ObjectService {
 impl PeerRequester for Peers {
     fn request(
         &self,
-        peer: u32,
+        peer: MemberId,
         req: Request,
     ) -> BoxFuture<'static, Result<Response, TransportError>> {
         let peers = self.clone();
         Box::pin(async move { peers.request(peer, req).await })
     }
 
-    fn is_up(&self, peer: u32) -> bool {
+    fn is_up(&self, peer: MemberId) -> bool {
         Peers::is_up(self, peer)
     }
 }
@@ -203,7 +203,7 @@ pub async fn start_member_with(
     )
     .map_err(|e| NodeError::Setup(e.to_string()))?;
     if hooks.any() {
-        tracing::warn!(member = me, %hooks, "test-only hooks on");
+        tracing::warn!(member = %me, %hooks, "test-only hooks on");
     }
     service.set_test_hooks(hooks);
 
@@ -271,7 +271,7 @@ pub async fn start_member_with(
         .into_iter()
         .fold(spec, |spec, child| spec.child(child));
     let tree = Supervisor::start(spec.child(gateway)).await;
-    info!(member = me, http = %cfg.me().http, peer = %cfg.me().peer, "member started");
+    info!(member = %me, http = %cfg.me().http, peer = %cfg.me().peer, "member started");
     Ok(Member {
         tree,
         service,
@@ -306,7 +306,7 @@ fn cluster_doc_fn(
     let me = cfg.id;
     let witness = cfg.witness.as_ref().map(|w| w.id);
     let name = cfg.cluster.name.clone();
-    let members: Vec<(u32, String)> = cfg
+    let members: Vec<(MemberId, String)> = cfg
         .members
         .iter()
         .map(|m| (m.id, m.http.to_string()))
@@ -320,7 +320,7 @@ fn cluster_doc_fn(
             .as_ref()
             .map(|s| s.object_count() as usize)
             .unwrap_or(0);
-        let marks = |id: u32| {
+        let marks = |id: MemberId| {
             store
                 .as_ref()
                 .and_then(|s| s.dirty_count(id).ok())

@@ -6,6 +6,7 @@
 //! Invariant: every request gets exactly one response (an `Error` at worst).
 
 use serde::{Deserialize, Serialize};
+use stripecast_config::MemberId;
 
 /// Most blocks one [`Request::ReadBlocks`] asks for (4 MiB at a 64 KiB stripe).
 pub const READ_BLOCKS_MAX: u32 = 64;
@@ -89,7 +90,7 @@ pub enum Request {
     /// member cut off from the leader alone (a partial partition) still
     /// follows it through any member both can reach.
     RaftRelay {
-        to: u32,
+        to: MemberId,
         #[serde(with = "serde_bytes")]
         msg: Vec<u8>,
     },

@@ -31,6 +31,7 @@ use raft::eraftpb::{Entry, Message, MessageType};
 
 use crate::meta::group::raft_id;
 use crate::meta::MetaCommand;
+use stripecast_config::MemberId;
 
 /// A Raft message a deposed member could still send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +48,8 @@ pub enum StaleRaft {
 /// (for `Request::Raft`): what a deposed leader or candidate still sends.
 pub fn stale_raft_message(
     kind: &StaleRaft,
-    from: u32,
-    to: u32,
+    from: MemberId,
+    to: MemberId,
     term: u64,
 ) -> Result<Vec<u8>, String> {
     let mut m = Message {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use actix::fut::wrap_future;
 use actix::prelude::*;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_persistence::HomeBlock;
 use stripecast_supervisors::{
     Backoff, ChildContext, ChildError, ChildRef, Restart, StartChild, Supervisor,
@@ -38,7 +38,7 @@ use crate::transport::StatusSource;
 const TICK: Duration = Duration::from_millis(100);
 
 pub struct VolumeActor {
-    me: u32,
+    me: MemberId,
     volume_id: u32,
     members: u8,
     service: ObjectService,
@@ -122,7 +122,7 @@ impl VolumeActor {
             return;
         }
         let snap = self.view.snapshot();
-        let down: BTreeSet<u32> = (0..u32::from(self.members))
+        let down: BTreeSet<MemberId> = MemberId::all(usize::from(self.members))
             .filter(|&m| !snap.is_up(m))
             .collect();
         let me = self.me;
@@ -144,14 +144,14 @@ impl VolumeActor {
                 if recorded == down {
                     return Ok(());
                 }
-                let lost: Vec<u32> = down.difference(&recorded).copied().collect();
+                let lost: Vec<MemberId> = down.difference(&recorded).copied().collect();
                 let next = if lost.is_empty() {
                     volume
                 } else {
                     volume.max(own) + 1
                 };
                 info!(
-                    member = me,
+                    member = %me,
                     ?lost,
                     ?down,
                     incarnation = next,
@@ -166,7 +166,7 @@ impl VolumeActor {
             .map(move |res: Result<(), String>, act, _| {
                 act.advancing = false;
                 if let Err(e) = res {
-                    warn!(member = me, error = %e, "controller: could not step the volume");
+                    warn!(member = %me, error = %e, "controller: could not step the volume");
                 }
             }),
         );
@@ -191,8 +191,8 @@ impl VolumeActor {
         if !snap.has_majority() {
             return;
         }
-        let peers: Vec<u32> = snap.live().into_iter().filter(|&m| m != self.me).collect();
-        let statuses: Vec<(u32, NodeStatus)> = peers
+        let peers: Vec<MemberId> = snap.live().into_iter().filter(|&m| m != self.me).collect();
+        let statuses: Vec<(MemberId, NodeStatus)> = peers
             .iter()
             .filter_map(|&m| self.service.peer_status(m).map(|s| (m, s)))
             .collect();
@@ -204,8 +204,8 @@ impl VolumeActor {
             .find(|(_, s)| !s.fresh && s.volume_id != self.volume_id)
         {
             error!(
-                member = self.me,
-                peer = *m,
+                member = %self.me,
+                peer = %*m,
                 theirs = s.volume_id,
                 ours = self.volume_id,
                 "peer belongs to another volume"
@@ -213,17 +213,21 @@ impl VolumeActor {
             return;
         }
         if statuses.iter().all(|(_, s)| s.fresh) {
+            let Some(index) = self.me.fragment_index() else {
+                error!(member = %self.me, "a member id past 254 cannot hold fragments");
+                return;
+            };
             let hb = HomeBlock::new(
                 self.volume_id,
                 self.members,
-                self.me as u8,
+                index,
                 1,
                 now_ns(),
                 "stripecast",
             );
             if store.set_homeblock(hb).is_ok() {
                 // `up` once the group confirms there is nothing to rebuild.
-                info!(member = self.me, "new volume: incarnation 1");
+                info!(member = %self.me, "new volume: incarnation 1");
             }
         } else {
             self.start_rebuild(Mode::Full, ctx);
@@ -253,7 +257,7 @@ impl VolumeActor {
                     Ok(0) => act.service.set_phase(Phase::Up),
                     Ok(n) => {
                         info!(
-                            member = act.me,
+                            member = %act.me,
                             dirty = n,
                             "objects changed while away; rebuilding"
                         );
@@ -262,7 +266,7 @@ impl VolumeActor {
                     // No leader confirms: stay as we are; reads and writes
                     // answer 503 meanwhile anyway.
                     Err(e) => {
-                        tracing::debug!(member = act.me, error = %e, "cannot confirm the dirty set")
+                        tracing::debug!(member = %act.me, error = %e, "cannot confirm the dirty set")
                     }
                 }
             }),
@@ -290,7 +294,7 @@ impl VolumeActor {
             match res {
                 Ok(Ok(_)) | Ok(Err(ChildError::AlreadyPresent(_))) => {}
                 other => {
-                    warn!(member = act.me, result = ?other.map(|r| r.map(|_| ())), "could not start the rebuild");
+                    warn!(member = %act.me, result = ?other.map(|r| r.map(|_| ())), "could not start the rebuild");
                     act.service.set_phase(Phase::Joining);
                 }
             }

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_supervisors::{Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 use tracing::info;
 
@@ -37,7 +37,7 @@ use crate::transport::{transport_spec, RequestHandler, StatusSource};
 
 /// What the witness's transport and replica share.
 struct WitnessHost {
-    me: u32,
+    me: MemberId,
     meta: RwLock<Option<MetaHandle>>,
     peers: OnceLock<Arc<dyn PeerRequester>>,
 }
@@ -49,7 +49,7 @@ impl WitnessHost {
 }
 
 impl MetaHost for WitnessHost {
-    fn me(&self) -> u32 {
+    fn me(&self) -> MemberId {
         self.me
     }
 
@@ -66,7 +66,7 @@ impl MetaHost for WitnessHost {
 struct WitnessHandler(Arc<WitnessHost>);
 
 impl RequestHandler for WitnessHandler {
-    fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response> {
+    fn handle(&self, from: MemberId, req: Request) -> BoxFuture<'static, Response> {
         let host = &self.0;
         let resp = match req {
             Request::Ping => Response::Pong,
@@ -155,7 +155,7 @@ pub async fn start_witness(cfg: MemberConfig) -> Result<Witness, NodeError> {
         .child(meta)
         .child(membership);
     let tree = Supervisor::start(spec).await;
-    info!(member = me, peer = %cfg.my_peer_addr(), "witness started");
+    info!(member = %me, peer = %cfg.my_peer_addr(), "witness started");
     Ok(Witness {
         tree,
         host,

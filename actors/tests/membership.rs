@@ -11,6 +11,7 @@ use common::*;
 use stripecast_actors::membership::{link_events, membership_spec, MemberState, Subscribe};
 use stripecast_actors::protocol::NodeStatus;
 use stripecast_actors::transport::LinkEvent;
+use stripecast_config::MemberId;
 use stripecast_supervisors::{Backoff, Strategy, Supervisor, SupervisorSpec};
 
 #[actix_rt::test]
@@ -30,8 +31,8 @@ async fn heartbeats_carry_each_members_status_into_the_others_views() {
     nodes[1].status.set(status.clone());
     assert!(
         wait_for(Duration::from_secs(2), || {
-            nodes[0].view.status(1).as_ref() == Some(&status)
-                && nodes[2].view.status(1).as_ref() == Some(&status)
+            nodes[0].view.status(MemberId::new(1)).as_ref() == Some(&status)
+                && nodes[2].view.status(MemberId::new(1)).as_ref() == Some(&status)
         })
         .await
     );
@@ -67,11 +68,13 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
         .await
         .unwrap();
     for peer in [0, 1, 3, 4] {
-        events.do_send(LinkEvent::Up { peer });
+        events.do_send(LinkEvent::Up {
+            peer: MemberId::new(peer),
+        });
     }
     assert!(
         wait_for(Duration::from_secs(1), || view.live()
-            == vec![0, 1, 2, 3, 4])
+            == ids(&[0, 1, 2, 3, 4]))
         .await
     );
     assert!(view.snapshot().has_majority());
@@ -81,11 +84,11 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
     pid.wait_exit().await;
     // While no incarnation runs, members 0 and 1 go down and 4 reports a status.
     events.do_send(LinkEvent::Down {
-        peer: 0,
+        peer: MemberId::new(0),
         reason: "gone".into(),
     });
     events.do_send(LinkEvent::Down {
-        peer: 1,
+        peer: MemberId::new(1),
         reason: "gone".into(),
     });
     let status = NodeStatus {
@@ -93,15 +96,19 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
         ..NodeStatus::default()
     };
     events.do_send(LinkEvent::Status {
-        peer: 4,
+        peer: MemberId::new(4),
         status: status.clone(),
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(view.live(), vec![0, 1, 2, 3, 4], "nobody applied them yet");
+    assert_eq!(
+        view.live(),
+        ids(&[0, 1, 2, 3, 4]),
+        "nobody applied them yet"
+    );
 
-    assert!(wait_for(Duration::from_secs(2), || view.live() == vec![2, 3, 4]).await);
+    assert!(wait_for(Duration::from_secs(2), || view.live() == ids(&[2, 3, 4])).await);
     assert!(view.snapshot().has_majority());
-    assert_eq!(view.status(4), Some(status));
+    assert_eq!(view.status(MemberId::new(4)), Some(status));
     // The old subscriber hears of it too, without subscribing again.
     assert!(
         wait_for(Duration::from_secs(1), || {
@@ -109,12 +116,14 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
                 .lock()
                 .unwrap()
                 .last()
-                .is_some_and(|v| v.live() == vec![2, 3, 4])
+                .is_some_and(|v| v.live() == ids(&[2, 3, 4]))
         })
         .await
     );
     // And the new incarnation keeps following live events.
-    events.do_send(LinkEvent::Up { peer: 1 });
-    assert!(wait_for(Duration::from_secs(1), || view.live() == vec![1, 2, 3, 4]).await);
+    events.do_send(LinkEvent::Up {
+        peer: MemberId::new(1),
+    });
+    assert!(wait_for(Duration::from_secs(1), || view.live() == ids(&[1, 2, 3, 4])).await);
     sup.shutdown().await;
 }

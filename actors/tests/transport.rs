@@ -5,12 +5,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// Member 1, as a pattern.
+const M1: MemberId = MemberId::new(1);
 use futures::future::join_all;
 use stripecast_actors::membership::MemberState;
 use stripecast_actors::protocol::{ErrorKind, Request, Response};
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
 use stripecast_actors::transport::{LinkFaults, TransportError, TransportLimits};
+use stripecast_config::MemberId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -21,7 +25,7 @@ fn echo(tag: &str, n: usize) -> Vec<u8> {
     p
 }
 
-async fn round_trip(from: &Node, to: u32, payload: Vec<u8>) {
+async fn round_trip(from: &Node, to: MemberId, payload: Vec<u8>) {
     let got = from
         .peers
         .request(
@@ -55,15 +59,21 @@ async fn full_mesh_one_connection_per_pair_and_requests_both_ways() {
             }
         }
     }
-    round_trip(&nodes[2], 0, vec![0x5A; 4 << 20]).await;
+    round_trip(&nodes[2], MemberId::new(0), vec![0x5A; 4 << 20]).await;
     // A request to oneself is served locally; an unknown id is refused.
     assert_eq!(
-        nodes[1].peers.request(1, Request::Ping).await,
+        nodes[1]
+            .peers
+            .request(MemberId::new(1), Request::Ping)
+            .await,
         Ok(Response::Pong)
     );
     assert_eq!(
-        nodes[1].peers.request(7, Request::Ping).await,
-        Err(TransportError::UnknownPeer(7))
+        nodes[1]
+            .peers
+            .request(MemberId::new(7), Request::Ping)
+            .await,
+        Err(TransportError::UnknownPeer(MemberId::new(7)))
     );
 
     // No false "down" while heartbeats flow: 3 heartbeat timeouts of quiet.
@@ -71,22 +81,22 @@ async fn full_mesh_one_connection_per_pair_and_requests_both_ways() {
     for n in &nodes {
         for p in 0..3 {
             assert_eq!(
-                n.transitions(p),
+                n.transitions(MemberId::new(p)),
                 vec![MemberState::Up],
                 "member {} sees {p}",
                 n.id
             );
         }
-        assert_eq!(lowest_live_with_majority(&n.view), Some(0));
+        assert_eq!(lowest_live_with_majority(&n.view), Some(MemberId::new(0)));
     }
 
     // Exactly one connection per pair: member i accepted one from each lower
     // id and dialed each higher id, once, and nothing else.
     for n in &nodes {
         let s = n.peers.stats();
-        assert_eq!(s.handshakes_accepted, u64::from(n.id), "{s:?}");
-        assert_eq!(s.handshakes_dialed, u64::from(2 - n.id), "{s:?}");
-        assert_eq!(s.tcp_accepted, u64::from(n.id), "{s:?}");
+        assert_eq!(s.handshakes_accepted, u64::from(n.id.get()), "{s:?}");
+        assert_eq!(s.handshakes_dialed, u64::from(2 - n.id.get()), "{s:?}");
+        assert_eq!(s.tcp_accepted, u64::from(n.id.get()), "{s:?}");
         assert_eq!(s.handshake_failures + s.bad_frames, 0, "{s:?}");
     }
     for n in &nodes {
@@ -112,18 +122,18 @@ async fn a_wrong_secret_is_refused_and_the_good_peers_carry_on() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     for n in &nodes[..2] {
-        assert!(n.sees_down(2));
+        assert!(n.sees_down(MemberId::new(2)));
         assert!(n.peers.stats().handshake_failures >= 1);
-        assert!(n.transitions(2).is_empty(), "never up");
+        assert!(n.transitions(MemberId::new(2)).is_empty(), "never up");
         assert_eq!(
-            n.peers.request(2, Request::Ping).await,
-            Err(TransportError::PeerDown(2))
+            n.peers.request(MemberId::new(2), Request::Ping).await,
+            Err(TransportError::PeerDown(MemberId::new(2)))
         );
     }
-    assert!(nodes[2].sees_down(0) && nodes[2].sees_down(1));
+    assert!(nodes[2].sees_down(MemberId::new(0)) && nodes[2].sees_down(MemberId::new(1)));
     assert_eq!(nodes[2].peers.stats().handshakes_accepted, 0);
-    round_trip(&nodes[0], 1, echo("ok", 10)).await;
-    round_trip(&nodes[1], 0, echo("ok", 10)).await;
+    round_trip(&nodes[0], MemberId::new(1), echo("ok", 10)).await;
+    round_trip(&nodes[1], MemberId::new(0), echo("ok", 10)).await;
     for n in &nodes {
         n.sup.shutdown().await;
     }
@@ -192,12 +202,14 @@ async fn garbage_on_the_peer_port_costs_only_that_connection() {
     // A well-formed hello from a member that may not dial member 2's side
     // (id 2 claims to dial itself), and one from a stranger.
     for (me, members) in [(2u32, vec![0, 1, 2]), (9, vec![0, 1, 2, 9])] {
-        let hs = HandshakeConfig::new(me, "transport-test", SECRET, members);
+        let hs = HandshakeConfig::new(MemberId::new(me), "transport-test", SECRET, ids(&members));
         let mut f = Framed::new(
             TcpStream::connect(target).await.unwrap(),
             FrameCodec::handshake(),
         );
-        assert!(handshake::dial(&mut f, &hs, 2).await.is_err());
+        assert!(handshake::dial(&mut f, &hs, MemberId::new(2))
+            .await
+            .is_err());
     }
 
     assert!(
@@ -211,11 +223,11 @@ async fn garbage_on_the_peer_port_costs_only_that_connection() {
     // Nothing else was touched: the links never went down and requests flow.
     for n in &nodes {
         for p in 0..3 {
-            assert_eq!(n.transitions(p), vec![MemberState::Up]);
+            assert_eq!(n.transitions(MemberId::new(p)), vec![MemberState::Up]);
         }
     }
-    round_trip(&nodes[0], 2, echo("after", 64)).await;
-    round_trip(&nodes[2], 1, echo("after", 64)).await;
+    round_trip(&nodes[0], MemberId::new(2), echo("after", 64)).await;
+    round_trip(&nodes[2], MemberId::new(1), echo("after", 64)).await;
     for n in &nodes {
         n.sup.shutdown().await;
     }
@@ -241,15 +253,18 @@ async fn a_stopped_member_is_down_at_once_pending_requests_fail_and_it_comes_bac
     let peers = n0.peers.clone();
     let pending = actix_rt::spawn(async move {
         let start = Instant::now();
-        (peers.request(2, Request::Ping).await, start.elapsed())
+        (
+            peers.request(MemberId::new(2), Request::Ping).await,
+            start.elapsed(),
+        )
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let stopped = Instant::now();
     n2.sup.shutdown().await;
     assert!(
-        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(2)
-            && n1.sees_down(2))
+        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(MemberId::new(2))
+            && n1.sees_down(MemberId::new(2)))
         .await
     );
     // A closed connection is a failure at once, not after the heartbeat timeout.
@@ -259,35 +274,41 @@ async fn a_stopped_member_is_down_at_once_pending_requests_fail_and_it_comes_bac
         stopped.elapsed()
     );
     let (result, took) = pending.await.unwrap();
-    assert_eq!(result, Err(TransportError::PeerDown(2)));
+    assert_eq!(result, Err(TransportError::PeerDown(MemberId::new(2))));
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert_eq!(lowest_live_with_majority(&n0.view), Some(0));
+    assert_eq!(lowest_live_with_majority(&n0.view), Some(MemberId::new(0)));
 
     // Member 2 comes back on the same port: the dialers (0 and 1) reconnect.
     let n2 = Node::start(&cfgs[2]).await;
     wait_mesh(&[&n0, &n1, &n2], Duration::from_secs(5)).await;
-    round_trip(&n0, 2, echo("back", 10)).await;
-    round_trip(&n2, 1, echo("back", 10)).await;
+    round_trip(&n0, MemberId::new(2), echo("back", 10)).await;
+    round_trip(&n2, MemberId::new(1), echo("back", 10)).await;
     for n in [&n0, &n1] {
         assert_eq!(
-            n.transitions(2),
+            n.transitions(MemberId::new(2)),
             vec![MemberState::Up, MemberState::Down, MemberState::Up]
         );
         assert!(
-            n.down_reasons(2).iter().any(|r| r.contains("link stopped")),
+            n.down_reasons(MemberId::new(2))
+                .iter()
+                .any(|r| r.contains("link stopped")),
             "{:?}",
-            n.down_reasons(2)
+            n.down_reasons(MemberId::new(2))
         );
     }
 
     // The same for member 0, which dials: it redials everybody when it returns.
     n0.sup.shutdown().await;
-    assert!(wait_for(t.heartbeat_timeout(), || n1.sees_down(0) && n2.sees_down(0)).await);
-    assert_eq!(lowest_live_with_majority(&n1.view), Some(1));
+    assert!(
+        wait_for(t.heartbeat_timeout(), || n1.sees_down(MemberId::new(0))
+            && n2.sees_down(MemberId::new(0)))
+        .await
+    );
+    assert_eq!(lowest_live_with_majority(&n1.view), Some(MemberId::new(1)));
     let n0 = Node::start(&cfgs[0]).await;
     wait_mesh(&[&n0, &n1, &n2], Duration::from_secs(5)).await;
-    assert_eq!(lowest_live_with_majority(&n1.view), Some(0));
-    round_trip(&n1, 0, echo("again", 10)).await;
+    assert_eq!(lowest_live_with_majority(&n1.view), Some(MemberId::new(0)));
+    round_trip(&n1, MemberId::new(0), echo("again", 10)).await;
     for n in [&n0, &n1, &n2] {
         n.sup.shutdown().await;
     }
@@ -309,26 +330,32 @@ async fn a_silent_peer_is_down_within_the_heartbeat_timeout() {
         TcpStream::connect(cfgs[1].me().peer).await.unwrap(),
         FrameCodec::handshake(),
     );
-    handshake::dial(&mut fake, &hs, 1).await.unwrap();
-    assert!(wait_for(Duration::from_secs(2), || n1.sees_up(0)).await);
+    handshake::dial(&mut fake, &hs, MemberId::new(1))
+        .await
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(2), || n1.sees_up(MemberId::new(0))).await);
     let up_at = Instant::now();
 
     let peers = n1.peers.clone();
-    let pending = actix_rt::spawn(async move { peers.request(0, Request::Ping).await });
+    let pending =
+        actix_rt::spawn(async move { peers.request(MemberId::new(0), Request::Ping).await });
 
-    assert!(wait_for(t.heartbeat_timeout() * 3, || n1.sees_down(0)).await);
+    assert!(wait_for(t.heartbeat_timeout() * 3, || n1.sees_down(MemberId::new(0))).await);
     let took = up_at.elapsed();
     assert!(
         took >= t.heartbeat_timeout() / 2,
         "down too early: {took:?}"
     );
-    assert_eq!(pending.await.unwrap(), Err(TransportError::PeerDown(0)));
+    assert_eq!(
+        pending.await.unwrap(),
+        Err(TransportError::PeerDown(MemberId::new(0)))
+    );
     assert!(n1
-        .down_reasons(0)
+        .down_reasons(MemberId::new(0))
         .iter()
         .any(|r| r.contains("heartbeat timeout")));
     // Member 2 was never affected.
-    assert_eq!(n1.transitions(2), vec![MemberState::Up]);
+    assert_eq!(n1.transitions(MemberId::new(2)), vec![MemberState::Up]);
     drop(fake);
     n1.sup.shutdown().await;
     n2.sup.shutdown().await;
@@ -355,7 +382,9 @@ async fn backpressure_beyond_the_window_and_queue_is_busy_and_nothing_is_mismatc
             let payload = echo(&format!("req-{i}"), i);
             (
                 payload.clone(),
-                peers.request(1, Request::Echo { payload }).await,
+                peers
+                    .request(MemberId::new(1), Request::Echo { payload })
+                    .await,
             )
         }
     });
@@ -368,7 +397,7 @@ async fn backpressure_beyond_the_window_and_queue_is_busy_and_nothing_is_mismatc
                 assert_eq!(got, payload, "response matched to the wrong request");
                 ok += 1;
             }
-            Err(TransportError::Busy(1)) => busy += 1,
+            Err(TransportError::Busy(M1)) => busy += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -382,7 +411,7 @@ async fn backpressure_beyond_the_window_and_queue_is_busy_and_nothing_is_mismatc
         start.elapsed()
     );
     // The window is free again afterwards.
-    round_trip(&n0, 1, echo("after", 3)).await;
+    round_trip(&n0, MemberId::new(1), echo("after", 3)).await;
     n0.sup.shutdown().await;
     n1.sup.shutdown().await;
 }
@@ -397,10 +426,11 @@ async fn a_partition_takes_the_link_down_and_healing_brings_it_back() {
     wait_mesh(&refs, Duration::from_secs(5)).await;
 
     let cut = Instant::now();
-    nodes[0].peers.faults().partition(1, true);
+    nodes[0].peers.faults().partition(MemberId::new(1), true);
     assert!(
-        wait_for(t.heartbeat_timeout() * 3, || nodes[0].sees_down(1)
-            && nodes[1].sees_down(0))
+        wait_for(t.heartbeat_timeout() * 3, || nodes[0]
+            .sees_down(MemberId::new(1))
+            && nodes[1].sees_down(MemberId::new(0)))
         .await
     );
     assert!(
@@ -409,24 +439,27 @@ async fn a_partition_takes_the_link_down_and_healing_brings_it_back() {
         cut.elapsed()
     );
     assert_eq!(
-        nodes[0].peers.request(1, Request::Ping).await,
-        Err(TransportError::PeerDown(1))
+        nodes[0]
+            .peers
+            .request(MemberId::new(1), Request::Ping)
+            .await,
+        Err(TransportError::PeerDown(MemberId::new(1)))
     );
     // The third member still sees both, and both still reach it.
-    assert!(nodes[2].sees_up(0) && nodes[2].sees_up(1));
-    round_trip(&nodes[0], 2, echo("via 2", 5)).await;
-    round_trip(&nodes[1], 2, echo("via 2", 5)).await;
+    assert!(nodes[2].sees_up(MemberId::new(0)) && nodes[2].sees_up(MemberId::new(1)));
+    round_trip(&nodes[0], MemberId::new(2), echo("via 2", 5)).await;
+    round_trip(&nodes[1], MemberId::new(2), echo("via 2", 5)).await;
     // It stays down while partitioned (no flapping through redials).
     tokio::time::sleep(t.heartbeat_timeout() * 2).await;
     assert_eq!(
-        nodes[0].transitions(1),
+        nodes[0].transitions(MemberId::new(1)),
         vec![MemberState::Up, MemberState::Down]
     );
 
-    nodes[0].peers.faults().partition(1, false);
+    nodes[0].peers.faults().partition(MemberId::new(1), false);
     wait_mesh(&refs, Duration::from_secs(3)).await;
-    round_trip(&nodes[0], 1, echo("healed", 5)).await;
-    round_trip(&nodes[1], 0, echo("healed", 5)).await;
+    round_trip(&nodes[0], MemberId::new(1), echo("healed", 5)).await;
+    round_trip(&nodes[1], MemberId::new(0), echo("healed", 5)).await;
     for n in &nodes {
         n.sup.shutdown().await;
     }
@@ -441,7 +474,7 @@ async fn a_corrupt_frame_costs_the_connection_and_the_dialer_reconnects() {
     wait_mesh(&refs, Duration::from_secs(5)).await;
 
     nodes[0].peers.faults().set(
-        1,
+        MemberId::new(1),
         LinkFaults {
             corrupt: 1.0,
             ..LinkFaults::default()
@@ -453,23 +486,28 @@ async fn a_corrupt_frame_costs_the_connection_and_the_dialer_reconnects() {
         .await
     );
     assert!(
-        wait_for(Duration::from_secs(2), || nodes[1].transitions(0).len()
+        wait_for(Duration::from_secs(2), || nodes[1]
+            .transitions(MemberId::new(0))
+            .len()
             >= 2)
         .await
     );
     assert!(
         nodes[1]
-            .down_reasons(0)
+            .down_reasons(MemberId::new(0))
             .iter()
             .any(|r| r.contains("checksum")),
         "{:?}",
-        nodes[1].down_reasons(0)
+        nodes[1].down_reasons(MemberId::new(0))
     );
-    nodes[0].peers.faults().clear(1);
+    nodes[0].peers.faults().clear(MemberId::new(1));
     wait_mesh(&refs, Duration::from_secs(3)).await;
-    round_trip(&nodes[0], 1, echo("clean", 50)).await;
+    round_trip(&nodes[0], MemberId::new(1), echo("clean", 50)).await;
     // Member 2's links were not touched.
-    assert_eq!(nodes[2].transitions(0), vec![MemberState::Up]);
+    assert_eq!(
+        nodes[2].transitions(MemberId::new(0)),
+        vec![MemberState::Up]
+    );
     for n in &nodes {
         n.sup.shutdown().await;
     }
@@ -481,12 +519,21 @@ async fn an_injected_delay_shows_in_the_round_trip_time() {
     let cfgs = configs(2, fast_timeouts());
     let nodes = start_cluster(&cfgs).await;
     wait_mesh(&[&nodes[0], &nodes[1]], Duration::from_secs(5)).await;
-    nodes[0].peers.faults().update(1, |f| f.delay_ms = 120);
-    nodes[1].peers.faults().update(0, |f| f.delay_ms = 60);
+    nodes[0]
+        .peers
+        .faults()
+        .update(MemberId::new(1), |f| f.delay_ms = 120);
+    nodes[1]
+        .peers
+        .faults()
+        .update(MemberId::new(0), |f| f.delay_ms = 60);
     for _ in 0..3 {
         let start = Instant::now();
         assert_eq!(
-            nodes[0].peers.request(1, Request::Ping).await,
+            nodes[0]
+                .peers
+                .request(MemberId::new(1), Request::Ping)
+                .await,
             Ok(Response::Pong)
         );
         assert!(
@@ -496,7 +543,10 @@ async fn an_injected_delay_shows_in_the_round_trip_time() {
         );
     }
     // Delayed heartbeats still arrive in time: the link stays up.
-    assert_eq!(nodes[0].transitions(1), vec![MemberState::Up]);
+    assert_eq!(
+        nodes[0].transitions(MemberId::new(1)),
+        vec![MemberState::Up]
+    );
     for n in &nodes {
         n.sup.shutdown().await;
     }
@@ -521,7 +571,9 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
                 let payload = echo(&format!("{tag}-{i}"), i);
                 (
                     payload.clone(),
-                    peers.request(1, Request::Echo { payload }).await,
+                    peers
+                        .request(MemberId::new(1), Request::Echo { payload })
+                        .await,
                 )
             }
         }))
@@ -530,7 +582,7 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
     // Duplicates and swaps both ways: every request gets its own answer.
     for (a, b) in [(0usize, 1u32), (1, 0)] {
         nodes[a].peers.faults().set(
-            b,
+            MemberId::new(b),
             LinkFaults {
                 duplicate: 0.5,
                 reorder: true,
@@ -545,7 +597,7 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
     // Dropped responses time out; whatever arrives is the right answer.
     nodes[0].peers.faults().clear_all();
     nodes[1].peers.faults().set(
-        0,
+        MemberId::new(0),
         LinkFaults {
             drop: 0.3,
             ..LinkFaults::default()
@@ -560,7 +612,7 @@ async fn duplicated_reordered_and_dropped_frames_never_mismatch_responses() {
             }
             // A lost response times out; if enough heartbeats are lost in a
             // row the link itself goes down, which fails what is pending.
-            Err(TransportError::Timeout(1) | TransportError::PeerDown(1)) => lost += 1,
+            Err(TransportError::Timeout(M1) | TransportError::PeerDown(M1)) => lost += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -581,17 +633,19 @@ async fn restarted_links_and_membership_reattach() {
 
     // Kill member 1's link to 0 (member 1 accepts it) and to 2 (member 1 dials it).
     for peer in [0, 2] {
-        let pid = nodes[1].peers.link_pid(peer).unwrap();
+        let pid = nodes[1].peers.link_pid(MemberId::new(peer)).unwrap();
         pid.kill();
         pid.wait_exit().await;
         assert!(
-            wait_for(Duration::from_secs(1), || nodes[1].peers.link_pid(peer)
+            wait_for(Duration::from_secs(1), || nodes[1]
+                .peers
+                .link_pid(MemberId::new(peer))
                 != Some(pid.clone()))
             .await
         );
         wait_mesh(&refs, Duration::from_secs(3)).await;
-        round_trip(&nodes[1], peer, echo("relinked", 8)).await;
-        round_trip(&nodes[peer as usize], 1, echo("relinked", 8)).await;
+        round_trip(&nodes[1], MemberId::new(peer), echo("relinked", 8)).await;
+        round_trip(&nodes[peer as usize], MemberId::new(1), echo("relinked", 8)).await;
     }
 
     // Kill member 0's membership actor; the restarted one keeps the view and
@@ -601,15 +655,24 @@ async fn restarted_links_and_membership_reattach() {
     pid.wait_exit().await;
     let epoch = nodes[0].view.epoch();
     nodes[2].sup.shutdown().await;
-    assert!(wait_for(t.heartbeat_timeout() * 3, || nodes[0].sees_down(2)).await);
     assert!(
-        wait_for(Duration::from_secs(1), || nodes[0].transitions(2).last()
+        wait_for(t.heartbeat_timeout() * 3, || nodes[0]
+            .sees_down(MemberId::new(2)))
+        .await
+    );
+    assert!(
+        wait_for(Duration::from_secs(1), || nodes[0]
+            .transitions(MemberId::new(2))
+            .last()
             == Some(&MemberState::Down))
         .await
     );
     assert!(nodes[0].view.epoch() > epoch);
-    assert_eq!(nodes[0].view.live(), vec![0, 1]);
-    assert_eq!(lowest_live_with_majority(&nodes[0].view), Some(0));
+    assert_eq!(nodes[0].view.live(), ids(&[0, 1]));
+    assert_eq!(
+        lowest_live_with_majority(&nodes[0].view),
+        Some(MemberId::new(0))
+    );
     nodes[0].sup.shutdown().await;
     nodes[1].sup.shutdown().await;
 }
@@ -624,37 +687,49 @@ async fn the_controller_needs_a_live_majority() {
     wait_mesh(&refs, Duration::from_secs(5)).await;
     assert!(nodes
         .iter()
-        .all(|n| lowest_live_with_majority(&n.view) == Some(0)));
+        .all(|n| lowest_live_with_majority(&n.view) == Some(MemberId::new(0))));
 
     nodes[0].sup.shutdown().await;
     assert!(
-        wait_for(t.heartbeat_timeout() * 3, || nodes[1].sees_down(0)
-            && nodes[2].sees_down(0))
+        wait_for(t.heartbeat_timeout() * 3, || nodes[1]
+            .sees_down(MemberId::new(0))
+            && nodes[2].sees_down(MemberId::new(0)))
         .await
     );
-    assert_eq!(lowest_live_with_majority(&nodes[1].view), Some(1));
-    assert_eq!(lowest_live_with_majority(&nodes[2].view), Some(1));
+    assert_eq!(
+        lowest_live_with_majority(&nodes[1].view),
+        Some(MemberId::new(1))
+    );
+    assert_eq!(
+        lowest_live_with_majority(&nodes[2].view),
+        Some(MemberId::new(1))
+    );
 
     // Split the remaining two: each is alone, a minority, with no controller.
-    nodes[1].peers.faults().partition(2, true);
+    nodes[1].peers.faults().partition(MemberId::new(2), true);
     assert!(
-        wait_for(t.heartbeat_timeout() * 3, || nodes[1].sees_down(2)
-            && nodes[2].sees_down(1))
+        wait_for(t.heartbeat_timeout() * 3, || nodes[1]
+            .sees_down(MemberId::new(2))
+            && nodes[2].sees_down(MemberId::new(1)))
         .await
     );
     assert_eq!(lowest_live_with_majority(&nodes[1].view), None);
     assert_eq!(lowest_live_with_majority(&nodes[2].view), None);
     // Subscribers saw each step.
     let last = nodes[2].changes.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(last.live(), vec![2]);
+    assert_eq!(last.live(), ids(&[2]));
 
-    nodes[1].peers.faults().partition(2, false);
+    nodes[1].peers.faults().partition(MemberId::new(2), false);
     assert!(
-        wait_for(Duration::from_secs(3), || nodes[1].sees_up(2)
-            && nodes[2].sees_up(1))
+        wait_for(Duration::from_secs(3), || nodes[1]
+            .sees_up(MemberId::new(2))
+            && nodes[2].sees_up(MemberId::new(1)))
         .await
     );
-    assert_eq!(lowest_live_with_majority(&nodes[2].view), Some(1));
+    assert_eq!(
+        lowest_live_with_majority(&nodes[2].view),
+        Some(MemberId::new(1))
+    );
     nodes[1].sup.shutdown().await;
     nodes[2].sup.shutdown().await;
 }
@@ -681,7 +756,7 @@ async fn raft_messages_pass_a_full_request_window() {
             actix_rt::spawn(async move {
                 peers
                     .request(
-                        1,
+                        MemberId::new(1),
                         Request::Echo {
                             payload: echo("d", i),
                         },
@@ -694,14 +769,14 @@ async fn raft_messages_pass_a_full_request_window() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(
-        n0.peers.request(1, Request::Ping).await,
-        Err(TransportError::Busy(1)),
+        n0.peers.request(MemberId::new(1), Request::Ping).await,
+        Err(TransportError::Busy(MemberId::new(1))),
         "the data window is full"
     );
     // A Raft message still goes through, ahead of every data request.
     let got = n0
         .peers
-        .request(1, Request::Raft { msg: vec![1, 2, 3] })
+        .request(MemberId::new(1), Request::Raft { msg: vec![1, 2, 3] })
         .await;
     assert_eq!(got, Ok(Response::Done));
     assert_eq!(
@@ -738,8 +813,10 @@ async fn inbound_requests_beyond_the_limit_are_refused_not_queued() {
     )
     .await;
     wait_mesh(&[&n0, &n1], Duration::from_secs(5)).await;
-    let results =
-        futures::future::join_all((0..6).map(|_| n0.peers.request(1, Request::Ping))).await;
+    let results = futures::future::join_all(
+        (0..6).map(|_| n0.peers.request(MemberId::new(1), Request::Ping)),
+    )
+    .await;
     let pongs = results.iter().filter(|r| **r == Ok(Response::Pong)).count();
     let refused = results
         .iter()
@@ -784,7 +861,10 @@ async fn a_member_whose_runtime_dies_is_down_at_once() {
     let system2 = rx.recv().unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || {
-            n0.sees_up(1) && n0.sees_up(2) && n1.sees_up(0) && n1.sees_up(2)
+            n0.sees_up(MemberId::new(1))
+                && n0.sees_up(MemberId::new(2))
+                && n1.sees_up(MemberId::new(0))
+                && n1.sees_up(MemberId::new(2))
         })
         .await
     );
@@ -792,8 +872,8 @@ async fn a_member_whose_runtime_dies_is_down_at_once() {
     system2.stop();
     thread.join().unwrap();
     assert!(
-        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(2)
-            && n1.sees_down(2))
+        wait_for(t.heartbeat_timeout() * 3, || n0.sees_down(MemberId::new(2))
+            && n1.sees_down(MemberId::new(2)))
         .await
     );
     assert!(
@@ -801,15 +881,17 @@ async fn a_member_whose_runtime_dies_is_down_at_once() {
         "took {:?}",
         killed.elapsed()
     );
-    assert!(n0.sees_up(1) && n1.sees_up(0));
-    round_trip(&n0, 1, echo("still", 4)).await;
+    assert!(n0.sees_up(MemberId::new(1)) && n1.sees_up(MemberId::new(0)));
+    round_trip(&n0, MemberId::new(1), echo("still", 4)).await;
     n0.sup.shutdown().await;
     n1.sup.shutdown().await;
 }
 
 /// The lowest live member if the live members are a strict majority: the
 /// view facts these tests check (who leads is the metadata group's business).
-fn lowest_live_with_majority(view: &stripecast_actors::membership::MembershipView) -> Option<u32> {
+fn lowest_live_with_majority(
+    view: &stripecast_actors::membership::MembershipView,
+) -> Option<MemberId> {
     let snap = view.snapshot();
     if snap.has_majority() {
         snap.live().first().copied()

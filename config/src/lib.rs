@@ -111,6 +111,7 @@ mod endpoint;
 mod error;
 mod field;
 mod file;
+mod ids;
 mod keymap;
 pub mod limits;
 mod local;
@@ -129,6 +130,7 @@ mod timeouts;
 mod validate;
 
 pub use error::{ConfigError, ErrorKind};
+pub use ids::MemberId;
 pub use local::{local_cluster, try_local_cluster, try_local_witness};
 pub use model::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, WitnessEntry};
 pub use switch_model::{

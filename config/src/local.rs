@@ -10,7 +10,9 @@ use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::limits::{MAX_MEMBERS, MIN_MEMBERS};
-use crate::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, Timeouts, WitnessEntry};
+use crate::{
+    ClusterConfig, MemberConfig, MemberEntry, MemberId, StoreSettings, Timeouts, WitnessEntry,
+};
 
 /// The file name errors carry: the parameters came from no file.
 const ORIGIN: &str = "<local cluster>";
@@ -94,7 +96,7 @@ pub fn try_local_cluster(
         };
         let localhost = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         members.push(MemberEntry {
-            id,
+            id: MemberId::new(id),
             peer: localhost(port(peer_base_port, "peer")?),
             http: localhost(port(http_base_port, "http")?),
         });
@@ -102,7 +104,7 @@ pub fn try_local_cluster(
 
     let configs: Vec<MemberConfig> = (0..nodes)
         .map(|id| MemberConfig {
-            id,
+            id: MemberId::new(id),
             data_dir: data_root.join(format!("member-{id}")),
             cluster: ClusterConfig {
                 name: name.to_owned(),
@@ -144,7 +146,7 @@ pub fn try_local_witness(
         ));
     };
     let n = first.members.len();
-    let id = u32::try_from(n).unwrap_or(u32::MAX);
+    let id = MemberId::new(u32::try_from(n).unwrap_or(u32::MAX));
     let port = u16::try_from(n)
         .ok()
         .and_then(|n| peer_base_port.checked_add(n))

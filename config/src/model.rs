@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::MemberId;
 use crate::limits::{
     DEFAULT_HEAL_OBJECTS_IN_FLIGHT, DEFAULT_PARITY, DEFAULT_READER_CACHE_FILES, DEFAULT_STRIPE_SIZE,
 };
@@ -30,7 +31,7 @@ use crate::timeouts::Timeouts;
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
     /// This member's id; one of `members[..].id`.
-    pub id: u32,
+    pub id: MemberId,
     /// Directory holding this member's fragments and catalog. A relative path
     /// is relative to the process's working directory, not to the file.
     pub data_dir: PathBuf,
@@ -116,7 +117,7 @@ impl Default for StoreSettings {
 #[serde(deny_unknown_fields)]
 pub struct MemberEntry {
     /// Member id, in `0..N`; also its position in the block layout.
-    pub id: u32,
+    pub id: MemberId,
     /// Address of the member-to-member (peer) port.
     pub peer: SocketAddr,
     /// Address of the HTTP API.
@@ -130,7 +131,7 @@ pub struct MemberEntry {
 #[serde(deny_unknown_fields)]
 pub struct WitnessEntry {
     /// Its id, at least N (after every member's).
-    pub id: u32,
+    pub id: MemberId,
     /// Address of its peer port.
     pub peer: SocketAddr,
 }
@@ -163,7 +164,7 @@ impl MemberConfig {
 
     /// Every process this one keeps a peer link to: the other members and
     /// the witness (or, for the witness, every member), as (id, peer address).
-    pub fn links(&self) -> impl Iterator<Item = (u32, SocketAddr)> + '_ {
+    pub fn links(&self) -> impl Iterator<Item = (MemberId, SocketAddr)> + '_ {
         self.peers()
             .map(|m| (m.id, m.peer))
             .chain(self.witness.iter().map(|w| (w.id, w.peer)))
@@ -171,7 +172,7 @@ impl MemberConfig {
     }
 
     /// The voters of the metadata group: every member and the witness.
-    pub fn voters(&self) -> Vec<u32> {
+    pub fn voters(&self) -> Vec<MemberId> {
         self.members
             .iter()
             .map(|m| m.id)
@@ -198,7 +199,7 @@ impl MemberConfig {
     }
 
     /// The entry of member `id`, if it exists.
-    pub fn member(&self, id: u32) -> Option<&MemberEntry> {
+    pub fn member(&self, id: MemberId) -> Option<&MemberEntry> {
         self.members.iter().find(|m| m.id == id)
     }
 
@@ -232,7 +233,7 @@ mod tests {
 
     fn entry(id: u32) -> MemberEntry {
         MemberEntry {
-            id,
+            id: MemberId::new(id),
             peer: SocketAddr::from(([127, 0, 0, 1], 7400 + id as u16)),
             http: SocketAddr::from(([127, 0, 0, 1], 8400 + id as u16)),
         }
@@ -240,7 +241,7 @@ mod tests {
 
     fn config(n: u32, parity: u8) -> MemberConfig {
         MemberConfig {
-            id: 1,
+            id: MemberId::new(1),
             data_dir: PathBuf::from("/tmp/x"),
             cluster: ClusterConfig {
                 name: "demo".into(),
@@ -260,12 +261,12 @@ mod tests {
     fn convenience_accessors() {
         let c = config(4, 1);
         assert_eq!(c.me(), &entry(1));
-        assert_eq!(c.member(3), Some(&entry(3)));
-        assert_eq!(c.member(4), None);
+        assert_eq!(c.member(MemberId::new(3)), Some(&entry(3)));
+        assert_eq!(c.member(MemberId::new(4)), None);
         assert_eq!(c.member_count(), 4);
         assert_eq!(c.data_members(), 3);
         assert!(!c.is_mirror());
-        let peers: Vec<u32> = c.peers().map(|m| m.id).collect();
+        let peers: Vec<u32> = c.peers().map(|m| m.id.get()).collect();
         assert_eq!(peers, vec![0, 2, 3]);
     }
 
@@ -273,18 +274,18 @@ mod tests {
     fn a_witness_is_a_voter_and_a_link_but_not_a_member() {
         let mut c = config(2, 1);
         c.witness = Some(WitnessEntry {
-            id: 2,
+            id: MemberId::new(2),
             peer: SocketAddr::from(([127, 0, 0, 1], 7402)),
         });
-        assert_eq!(c.voters(), vec![0, 1, 2]);
-        let links: Vec<u32> = c.links().map(|(id, _)| id).collect();
+        assert_eq!(c.voters(), [0, 1, 2].map(MemberId::new));
+        let links: Vec<u32> = c.links().map(|(id, _)| id.get()).collect();
         assert_eq!(links, vec![0, 2]);
         assert_eq!(c.member_count(), 2);
         assert!(!c.is_witness());
-        c.id = 2;
+        c.id = MemberId::new(2);
         assert!(c.is_witness());
         assert_eq!(c.my_peer_addr().port(), 7402);
-        let links: Vec<u32> = c.links().map(|(id, _)| id).collect();
+        let links: Vec<u32> = c.links().map(|(id, _)| id.get()).collect();
         assert_eq!(links, vec![0, 1]);
     }
 
@@ -301,7 +302,7 @@ mod tests {
     #[should_panic(expected = "not in the member list")]
     fn me_panics_only_on_unvalidated_config() {
         let mut c = config(3, 1);
-        c.id = 9;
+        c.id = MemberId::new(9);
         let _ = c.me();
     }
 

@@ -28,8 +28,8 @@ use crate::limits::{
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
-    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, RingLink, StoreSettings, Timeouts,
-    WitnessEntry,
+    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, MemberId, RingLink, StoreSettings,
+    Timeouts, WitnessEntry,
 };
 
 #[derive(Debug, Deserialize)]
@@ -150,14 +150,14 @@ impl RawDocument for RawConfig {
             .enumerate()
             .map(|(i, m)| {
                 Ok(MemberEntry {
-                    id: *m.id.get_ref(),
+                    id: MemberId::new(*m.id.get_ref()),
                     peer: socket_addr(&m.peer, Field::MemberPeer(i))?,
                     http: socket_addr(&m.http, Field::MemberHttp(i))?,
                 })
             })
             .collect::<Result<Vec<_>, Violation>>()?;
         Ok(MemberConfig {
-            id: *self.id.get_ref(),
+            id: MemberId::new(*self.id.get_ref()),
             data_dir: PathBuf::from(self.data_dir.get_ref()),
             cluster: ClusterConfig {
                 name: self.cluster.name.get_ref().clone(),
@@ -198,7 +198,7 @@ impl RawDocument for RawConfig {
                 .as_ref()
                 .map(|w| {
                     Ok(WitnessEntry {
-                        id: *w.id.get_ref(),
+                        id: MemberId::new(*w.id.get_ref()),
                         peer: socket_addr(&w.peer, Field::WitnessPeer)?,
                     })
                 })

@@ -32,7 +32,7 @@ use crate::limits::{
     MAX_STRIPE_SIZE, MAX_TIMEOUT_MS, MIN_MEMBERS, MIN_SECRET_LEN, MIN_STRIPE_SIZE,
 };
 use crate::timeouts::TimeoutKey;
-use crate::{ErrorKind, MemberConfig};
+use crate::{ErrorKind, MemberConfig, MemberId};
 
 /// Checks every rule, returning the first one broken.
 pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
@@ -271,7 +271,7 @@ fn check_members(c: &MemberConfig) -> Result<(), Violation> {
         ));
     }
 
-    let mut first_index: HashMap<u32, usize> = HashMap::with_capacity(n);
+    let mut first_index: HashMap<MemberId, usize> = HashMap::with_capacity(n);
     for (i, m) in c.members.iter().enumerate() {
         if let Some(first) = first_index.insert(m.id, i) {
             return Err(Violation::new(
@@ -287,7 +287,7 @@ fn check_members(c: &MemberConfig) -> Result<(), Violation> {
     for (i, m) in c.members.iter().enumerate() {
         // n <= MAX_MEMBERS, so the conversion cannot fail; a failure would only
         // make every id acceptable, never panic.
-        if u32::try_from(n).is_ok_and(|n| m.id >= n) {
+        if u32::try_from(n).is_ok_and(|n| m.id.get() >= n) {
             return Err(Violation::new(
                 Field::MemberId(i),
                 ErrorKind::MemberIdOutOfRange,

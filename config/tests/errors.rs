@@ -11,7 +11,7 @@ use stripecast_config::ErrorKind;
 #[test]
 fn fixture_is_valid() {
     let c = parse(BASE).unwrap();
-    assert_eq!(c.id, 0);
+    assert_eq!(c.id.get(), 0);
     assert_eq!(c.member_count(), 3);
     assert_eq!(c.members[2].http.to_string(), "127.0.0.1:8402");
 }

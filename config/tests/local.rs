@@ -12,7 +12,7 @@ fn members_get_consecutive_ports_and_their_own_data_dirs() {
     let configs = local_cluster("demo", SECRET, 4, root, 8400, 7400, 1);
     assert_eq!(configs.len(), 4);
     for (i, c) in configs.iter().enumerate() {
-        assert_eq!(c.id as usize, i);
+        assert_eq!(c.id.position(), i);
         assert_eq!(c.data_dir, root.join(format!("member-{i}")));
         assert_eq!(c.me().peer.to_string(), format!("127.0.0.1:{}", 7400 + i));
         assert_eq!(c.me().http.to_string(), format!("127.0.0.1:{}", 8400 + i));

@@ -18,8 +18,9 @@ const WITNESS: &str = "[witness]\nid = 2\npeer = \"127.0.0.1:7402\"\n";
 fn a_mirror_with_a_witness_parses_and_renders_back() {
     let c = parse(&mirror_with(WITNESS)).unwrap();
     let w = c.witness.clone().unwrap();
-    assert_eq!((w.id, w.peer.port()), (2, 7402));
-    assert_eq!(c.voters(), vec![0, 1, 2]);
+    assert_eq!((w.id.get(), w.peer.port()), (2, 7402));
+    let voters: Vec<u32> = c.voters().into_iter().map(|v| v.get()).collect();
+    assert_eq!(voters, vec![0, 1, 2]);
     assert_eq!(parse(&c.to_toml_string()).unwrap(), c);
 }
 
@@ -29,7 +30,7 @@ fn the_witness_own_config_has_its_id() {
     let c = parse(&text).unwrap();
     assert!(c.is_witness());
     assert_eq!(c.my_peer_addr().port(), 7402);
-    let links: Vec<u32> = c.links().map(|(id, _)| id).collect();
+    let links: Vec<u32> = c.links().map(|(id, _)| id.get()).collect();
     assert_eq!(links, vec![0, 1]);
 }
 

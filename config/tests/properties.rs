@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use stripecast_config::limits::{MAX_READER_CACHE_FILES, MAX_TIMEOUT_MS};
 use stripecast_config::{
-    ClusterConfig, MemberConfig, MemberEntry, RingLink, StoreSettings, Timeouts, WitnessEntry,
+    ClusterConfig, MemberConfig, MemberEntry, MemberId, RingLink, StoreSettings, Timeouts,
+    WitnessEntry,
 };
 
 /// Any string of arbitrary chars (control characters, quotes, newlines and
@@ -96,7 +97,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 .iter()
                 .enumerate()
                 .map(|(i, &id)| MemberEntry {
-                    id,
+                    id: MemberId::new(id),
                     peer: addrs[2 * i],
                     http: addrs[2 * i + 1],
                 })
@@ -135,10 +136,10 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 peer,
             )| MemberConfig {
                 witness: witness.map(|k| WitnessEntry {
-                    id: members.len() as u32 + k,
+                    id: MemberId::new(members.len() as u32 + k),
                     peer,
                 }),
-                id,
+                id: MemberId::new(id),
                 data_dir: PathBuf::from(dir),
                 cluster: ClusterConfig {
                     name,

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use stripecast_actors::transport::wire::{self, Frame, WireError};
 use stripecast_actors::transport::Connection;
+use stripecast_config::MemberId;
 
 /// A frame of a processor-switch connection: the member framing with ring
 /// messages as its application messages.
@@ -44,7 +45,7 @@ pub(crate) fn encode(msg: RingMsg) -> Result<Bytes, WireError> {
 pub const MAX_PREROLL_MS: u64 = 60_000;
 
 /// The switch's id in the handshake (members have ids 0..=254).
-pub const SWITCH_ID: u32 = u32::MAX;
+pub const SWITCH_ID: MemberId = MemberId::new(u32::MAX);
 
 /// One insert a processor is to play: feed, time, object, and where to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

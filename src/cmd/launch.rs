@@ -49,7 +49,7 @@ impl LocalCluster {
         member_exe: Option<std::path::PathBuf>,
     ) -> anyhow::Result<LocalCluster> {
         let mut c = LocalCluster {
-            children: configs.iter().map(|cfg| (cfg.id, None)).collect(),
+            children: configs.iter().map(|cfg| (cfg.id.get(), None)).collect(),
             configs,
             extras: Vec::new(),
             node_args,

@@ -6,12 +6,13 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use stripecast_actors::node::Process;
+use stripecast_config::MemberId;
 
 /// Starts `start` (inside the system) and serves until a signal; `label`
 /// names the process in errors and logs.
 pub fn until_signal<P: Process>(
     label: &str,
-    id: u32,
+    id: MemberId,
     start: impl Future<Output = anyhow::Result<P>>,
 ) -> anyhow::Result<()> {
     actix::System::new().block_on(async move {
@@ -26,7 +27,7 @@ pub fn until_signal<P: Process>(
         if let Some(reason) = exit {
             anyhow::bail!("{label} {id}: supervision tree gave up: {reason}");
         }
-        tracing::info!(member = id, "stopping");
+        tracing::info!(member = %id, "stopping");
         process.shutdown().await;
         Ok(())
     })

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use stripecast_actors::gateway::{ClusterDoc, MemberState};
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts, WitnessEntry};
+use stripecast_config::{
+    ClusterConfig, MemberConfig, MemberEntry, MemberId, Timeouts, WitnessEntry,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stripecast");
 
@@ -85,19 +87,19 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(2 * n + 1);
         let witness = opts.witness.then(|| WitnessEntry {
-            id: n as u32,
+            id: MemberId::new(n as u32),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * n])),
         });
         let members: Vec<MemberEntry> = (0..n)
             .map(|i| MemberEntry {
-                id: i as u32,
+                id: MemberId::new(i as u32),
                 peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
                 http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
             })
             .collect();
         let configs: Vec<MemberConfig> = (0..n)
             .map(|i| MemberConfig {
-                id: i as u32,
+                id: MemberId::new(i as u32),
                 data_dir: dir.path().join(format!("member-{i}")),
                 cluster: ClusterConfig {
                     name: "test".into(),

@@ -5,6 +5,7 @@
 //! operators' scripts match on: `up`, `down`, `rebuilding`).
 
 use serde::{Deserialize, Serialize};
+use stripecast_config::MemberId;
 
 pub use crate::meta::{MetaRole, MetaStatus};
 pub use crate::service::PutOutcome;
@@ -49,7 +50,7 @@ pub enum LinkState {
 /// One member as `/v1/cluster` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MemberDoc {
-    pub id: u32,
+    pub id: MemberId,
     pub state: MemberState,
     pub http: String,
     pub incarnation: u32,
@@ -68,10 +69,10 @@ pub struct MemberDoc {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClusterDoc {
     /// The member that answered.
-    pub id: u32,
+    pub id: MemberId,
     pub cluster: String,
     pub incarnation: u32,
-    pub controller: Option<u32>,
+    pub controller: Option<MemberId>,
     pub members: Vec<MemberDoc>,
     pub objects: usize,
     /// This member's view of the metadata Raft group (absent while it is not running).
@@ -84,7 +85,7 @@ pub struct ClusterDoc {
 
 impl ClusterDoc {
     /// Member `id` as this document shows it.
-    pub fn member(&self, id: u32) -> Option<&MemberDoc> {
+    pub fn member(&self, id: MemberId) -> Option<&MemberDoc> {
         self.members.iter().find(|m| m.id == id)
     }
 
@@ -97,7 +98,7 @@ impl ClusterDoc {
 /// The witness as a member sees it: a voter of the metadata group, no data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessDoc {
-    pub id: u32,
+    pub id: MemberId,
     pub state: LinkState,
 }
 

@@ -10,6 +10,7 @@ use super::docs::{ErrorDoc, ObjectEntry};
 use super::range::{resolve, Served};
 use super::{names, GatewayState};
 use crate::service::ServiceError;
+use stripecast_config::MemberId;
 
 /// An error answer: `{"error": message, "status": code}` with that status
 /// (the one shape of every error body of the HTTP API, for the systems
@@ -176,7 +177,7 @@ async fn cluster(st: web::Data<GatewayState>) -> HttpResponse {
 }
 
 async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
-    let links: Vec<(u32, bool)> = (0..st.service.layout().members() as u32)
+    let links: Vec<(MemberId, bool)> = MemberId::all(st.service.layout().members())
         .filter(|&m| m != st.service.me())
         .map(|m| (m, st.service.is_up(m)))
         .collect();
@@ -267,12 +268,12 @@ fn fault_handle(
         .ok_or_else(|| Box::new(error_response(503, "no transport")))
 }
 
-fn peer_id(req: &HttpRequest, st: &GatewayState) -> Result<u32, Box<HttpResponse>> {
-    let n = st.service.layout().members() as u32;
+fn peer_id(req: &HttpRequest, st: &GatewayState) -> Result<MemberId, Box<HttpResponse>> {
+    let n = st.service.layout().members();
     req.match_info()
         .get("peer")
-        .and_then(|p| p.parse::<u32>().ok())
-        .filter(|&p| p < n && p != st.service.me())
+        .and_then(|p| p.parse::<MemberId>().ok())
+        .filter(|&p| p.position() < n && p != st.service.me())
         .ok_or_else(|| {
             Box::new(error_response(
                 400,
@@ -309,8 +310,8 @@ async fn faults_put(
     match serde_json::from_slice::<crate::transport::faults::LinkFaults>(&body) {
         Ok(faults) => {
             tracing::warn!(
-                member = st.service.me(),
-                peer = p,
+                member = %st.service.me(),
+                peer = %p,
                 ?faults,
                 "fault injection set"
             );
@@ -327,7 +328,7 @@ async fn faults_put(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Injection {
-    from: u32,
+    from: MemberId,
     #[serde(default)]
     request: Option<crate::protocol::Request>,
     #[serde(default)]
@@ -345,15 +346,15 @@ async fn inject(body: web::Bytes, st: web::Data<GatewayState>) -> HttpResponse {
         Ok(i) => i,
         Err(e) => return error_response(400, &format!("injection: {e}")),
     };
-    let n = st.service.layout().members() as u32;
-    if inj.from >= n || inj.from == st.service.me() {
+    let n = st.service.layout().members();
+    if inj.from.position() >= n || inj.from == st.service.me() {
         return error_response(400, &format!("from must be another member id below {n}"));
     }
     match (inj.request, inj.heartbeat) {
         (Some(request), None) => {
             tracing::warn!(
-                member = st.service.me(),
-                peer = inj.from,
+                member = %st.service.me(),
+                peer = %inj.from,
                 ?request,
                 "injected peer request"
             );
@@ -361,8 +362,8 @@ async fn inject(body: web::Bytes, st: web::Data<GatewayState>) -> HttpResponse {
         }
         (None, Some(status)) => {
             tracing::warn!(
-                member = st.service.me(),
-                peer = inj.from,
+                member = %st.service.me(),
+                peer = %inj.from,
                 ?status,
                 "injected heartbeat"
             );

@@ -91,18 +91,18 @@ impl Actor for RebuildJob {
         let mode = self.mode;
         svc.set_phase(Phase::Rebuilding);
         info!(
-            member = svc.me(),
+            member = %svc.me(),
             ?mode,
             restarts = self.cctx.restarts(),
             "rebuild started"
         );
         ctx.spawn(wrap_future::<_, Self>(run(svc, mode, self.volume_id)).map(|res, act, ctx| match res {
             Ok(n) => {
-                info!(member = act.service.me(), objects = n, "rebuild finished");
+                info!(member = %act.service.me(), objects = n, "rebuild finished");
                 ctx.stop();
             }
             Err(e) => {
-                warn!(member = act.service.me(), error = %e, "rebuild failed; it will be retried");
+                warn!(member = %act.service.me(), error = %e, "rebuild failed; it will be retried");
                 let cctx = act.cctx.clone();
                 cctx.fail(ctx, e.to_string());
             }
@@ -208,7 +208,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
             // One object that cannot be rebuilt now must not hold up the rest:
             // its mark stays, and the next pass (or job) tries it again.
             if let Err(e) = result {
-                warn!(member = me, object = %name, error = %e, "object not rebuilt; will retry");
+                warn!(member = %me, object = %name, error = %e, "object not rebuilt; will retry");
                 if mode == Mode::Full {
                     // The checkpoint only moves forward: stop here, resume here.
                     return Err(e);
@@ -240,10 +240,13 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
     store
         .run(move |s| {
             if s.homeblock().is_none() {
+                let index = me.fragment_index().ok_or_else(|| {
+                    StoreError::Internal(format!("member id {me} cannot hold fragments"))
+                })?;
                 s.set_homeblock(HomeBlock::new(
                     volume_id,
                     n,
-                    me as u8,
+                    index,
                     incarnation,
                     crate::service::now_ns(),
                     "stripecast",
@@ -308,7 +311,7 @@ async fn rebuild_object(
     if did_work {
         svc.metrics().objects_rebuilt.fetch_add(1, Relaxed);
     }
-    info!(member = me, object = %name, incarnation = ?incarnation, did_work, "object rebuilt");
+    info!(member = %me, object = %name, incarnation = ?incarnation, did_work, "object rebuilt");
     Ok(())
 }
 
@@ -331,7 +334,7 @@ async fn rebuild_fragment(
         creation_time_ns: r.creation_time_ns,
         stripe_size: r.stripe_size,
         layout,
-        fragment_index: me as usize,
+        fragment_index: me.position(),
     };
     let codec = &codec;
     let mut runs = futures::stream::iter((0..rows).step_by(HEAL_BATCH_ROWS as usize))

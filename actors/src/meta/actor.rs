@@ -17,6 +17,7 @@ use super::runner::{MetaHandle, Sender};
 use crate::protocol::Request;
 use crate::service::PeerRequester;
 use crate::transport::Peers;
+use stripecast_config::MemberId;
 
 /// Milliseconds between two Raft ticks: elections after 10-20 ticks
 /// (0.5-1 s), leader heartbeats every 2 (100 ms).
@@ -24,7 +25,7 @@ pub const TICK_MS: u64 = 50;
 
 /// What the `meta` child serves: a member's object service, or the witness.
 pub trait MetaHost: Send + Sync + 'static {
-    fn me(&self) -> u32;
+    fn me(&self) -> MemberId;
     /// What follows the applied log (a member's catalog and fragments),
     /// built anew at each (re)start; `None` on the witness, which holds no data.
     fn applier(&self) -> Option<Box<dyn Applier>>;
@@ -36,11 +37,11 @@ pub trait MetaHost: Send + Sync + 'static {
 /// this process's replica when `to` is `me`, else relayed (best effort,
 /// like every Raft message: Raft resends).
 pub fn deliver(
-    me: u32,
+    me: MemberId,
     meta: Option<MetaHandle>,
     peers: Option<Arc<dyn PeerRequester>>,
-    from: u32,
-    to: u32,
+    from: MemberId,
+    to: MemberId,
     msg: Vec<u8>,
 ) {
     if to == me {
@@ -62,8 +63,8 @@ pub struct MetaActor {
 impl MetaActor {
     /// Opens the replica of `host` in the group of `voters`, sending through `peers`.
     pub fn open(
-        voters: Vec<u32>,
-        witness: Option<u32>,
+        voters: Vec<MemberId>,
+        witness: Option<MemberId>,
         data_dir: PathBuf,
         host: Arc<dyn MetaHost>,
         peers: Peers,
@@ -79,7 +80,7 @@ impl MetaActor {
             let (via, req) = if peers.is_up(to) {
                 (to, Request::Raft { msg })
             } else {
-                let relays: Vec<u32> = peers
+                let relays: Vec<MemberId> = peers
                     .peer_ids()
                     .into_iter()
                     .filter(|&p| p != to && peers.is_up(p))
@@ -92,7 +93,7 @@ impl MetaActor {
             };
             arbiter.spawn(async move {
                 if let Err(e) = peers.request(via, req).await {
-                    tracing::trace!(member = me, peer = to, via, error = %e, "raft message not delivered");
+                    tracing::trace!(member = %me, peer = %to, %via, error = %e, "raft message not delivered");
                 }
             });
         });
@@ -127,7 +128,7 @@ impl Actor for MetaActor {
         ctx.run_interval(Duration::from_millis(TICK_MS * 4), |act, ctx| {
             if act.handle.as_ref().is_some_and(|h| !h.is_running()) {
                 tracing::error!(
-                    member = act.host.me(),
+                    member = %act.host.me(),
                     "metadata replica stopped; restarting it"
                 );
                 ctx.stop();

@@ -27,6 +27,7 @@ use raft::{Config, RawNode, StateRole};
 
 use super::state::{Applied, MetaCommand, MetaState};
 use super::storage::{MetaStoreError, SledStorage};
+use stripecast_config::MemberId;
 use stripecast_persistence::DurableDb;
 
 /// A replica's part in the group (as `/v1/cluster` shows it: `leader`,
@@ -80,7 +81,7 @@ pub struct MetaConfig {
     /// and so must not stay leader (it cannot do the controller's duty).
     /// It may win an election (its log can be the most complete one) but
     /// hands leadership to a caught-up member at once (see [`hand_over_to`]).
-    pub witness: Option<u32>,
+    pub witness: Option<MemberId>,
 }
 
 impl Default for MetaConfig {
@@ -102,7 +103,7 @@ impl Default for MetaConfig {
 /// happens to have the same sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProposalId {
-    pub member: u32,
+    pub member: MemberId,
     pub boot: u64,
     pub seq: u64,
 }
@@ -110,14 +111,14 @@ pub struct ProposalId {
 impl ProposalId {
     fn encode(self) -> Vec<u8> {
         let mut v = Vec::with_capacity(20);
-        v.extend_from_slice(&self.member.to_le_bytes());
+        v.extend_from_slice(&self.member.get().to_le_bytes());
         v.extend_from_slice(&self.boot.to_le_bytes());
         v.extend_from_slice(&self.seq.to_le_bytes());
         v
     }
 
     fn decode(b: &[u8]) -> Option<ProposalId> {
-        let member = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?);
+        let member = MemberId::new(u32::from_le_bytes(b.get(0..4)?.try_into().ok()?));
         let boot = u64::from_le_bytes(b.get(4..12)?.try_into().ok()?);
         let seq = u64::from_le_bytes(b.get(12..20)?.try_into().ok()?);
         Some(ProposalId { member, boot, seq })
@@ -139,7 +140,7 @@ pub struct AppliedEntry {
 #[derive(Debug, Default)]
 pub struct Output {
     /// Encoded raft messages, by destination member id.
-    pub messages: Vec<(u32, Vec<u8>)>,
+    pub messages: Vec<(MemberId, Vec<u8>)>,
     pub applied: Vec<AppliedEntry>,
     /// Confirmed read indexes: (request context, index to wait for).
     pub reads: Vec<(Vec<u8>, u64)>,
@@ -151,7 +152,7 @@ pub struct Output {
 /// (id, matched index, recently active): the active one furthest along
 /// (raft-rs first brings it up to date, then tells it to campaign), the
 /// lowest id among equals; nobody when none is active.
-pub(crate) fn hand_over_to(followers: &[(u32, u64, bool)]) -> Option<u32> {
+pub(crate) fn hand_over_to(followers: &[(MemberId, u64, bool)]) -> Option<MemberId> {
     followers
         .iter()
         .filter(|(_, _, active)| *active)
@@ -159,12 +160,12 @@ pub(crate) fn hand_over_to(followers: &[(u32, u64, bool)]) -> Option<u32> {
         .map(|(id, _, _)| *id)
 }
 
-pub(crate) fn raft_id(member: u32) -> u64 {
-    u64::from(member) + 1
+pub(crate) fn raft_id(member: MemberId) -> u64 {
+    u64::from(member.get()) + 1
 }
 
-fn member_id(raft: u64) -> Option<u32> {
-    u32::try_from(raft.checked_sub(1)?).ok()
+fn member_id(raft: u64) -> Option<MemberId> {
+    u32::try_from(raft.checked_sub(1)?).ok().map(MemberId::new)
 }
 
 /// Carries what the group applied into the member's own storage (its
@@ -189,7 +190,7 @@ pub trait Applier: Send + 'static {
 
 /// One member's replica of the metadata group.
 pub struct MetaNode {
-    me: u32,
+    me: MemberId,
     raw: RawNode<SledStorage>,
     storage: SledStorage,
     state: MetaState,
@@ -206,8 +207,8 @@ impl MetaNode {
     /// Opens this member's replica in `db`; a new group of `members` is
     /// bootstrapped the first time (every founding member with the same list).
     pub fn open(
-        me: u32,
-        members: &[u32],
+        me: MemberId,
+        members: &[MemberId],
         db: &DurableDb,
         cfg: &MetaConfig,
     ) -> Result<MetaNode, MetaError> {
@@ -225,7 +226,7 @@ impl MetaNode {
             configured.sort_unstable();
             if recorded != configured {
                 tracing::warn!(
-                    member = me,
+                    member = %me,
                     ?recorded,
                     ?configured,
                     "the metadata group's recorded voters (raft ids) differ from the config; the recorded ones count"
@@ -272,7 +273,7 @@ impl MetaNode {
         self.applier = Some(applier);
     }
 
-    pub fn me(&self) -> u32 {
+    pub fn me(&self) -> MemberId {
         self.me
     }
 
@@ -282,7 +283,7 @@ impl MetaNode {
     }
 
     /// The current leader, if known.
-    pub fn leader(&self) -> Option<u32> {
+    pub fn leader(&self) -> Option<MemberId> {
         member_id(self.raw.raft.leader_id)
     }
 
@@ -315,7 +316,7 @@ impl MetaNode {
         self.raw.tick();
         if self.is_witness && self.is_leader() && self.raw.raft.lead_transferee.is_none() {
             let me = raft_id(self.me);
-            let followers: Vec<(u32, u64, bool)> = self
+            let followers: Vec<(MemberId, u64, bool)> = self
                 .raw
                 .raft
                 .prs()
@@ -325,8 +326,8 @@ impl MetaNode {
                 .collect();
             if let Some(to) = hand_over_to(&followers) {
                 tracing::info!(
-                    member = self.me,
-                    peer = to,
+                    member = %self.me,
+                    peer = %to,
                     term = self.term(),
                     "witness hands leadership over"
                 );
@@ -340,7 +341,7 @@ impl MetaNode {
     /// come from this one, a type raft only makes locally, and a term-0
     /// message other than the forwarded kinds (raft-rs reads term 0 as
     /// "local", so a forged one would skip the term check).
-    pub fn step(&mut self, from: u32, bytes: &[u8]) -> Result<(), MetaError> {
+    pub fn step(&mut self, from: MemberId, bytes: &[u8]) -> Result<(), MetaError> {
         let mut msg =
             Message::parse_from_bytes(bytes).map_err(|e| MetaError::BadMessage(e.to_string()))?;
         if msg.to != raft_id(self.me) || msg.from == raft_id(self.me) || msg.from == 0 {
@@ -403,7 +404,7 @@ impl MetaNode {
             MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
                 if log.last_index() == 0 && msg.index > 0 =>
             {
-                tracing::info!(member = self.me, candidate = ?member_id(msg.from), "empty metadata log: no vote until caught up");
+                tracing::info!(member = %self.me, candidate = ?member_id(msg.from), "empty metadata log: no vote until caught up");
                 false
             }
             MessageType::MsgHeartbeat => {
@@ -422,7 +423,7 @@ impl MetaNode {
                 let me = self.me;
                 if let Some(pr) = self.raw.raft.mut_prs().get_mut(msg.from) {
                     if msg.reject_hint < pr.matched {
-                        tracing::warn!(member = me, peer = ?member_id(msg.from), matched = pr.matched, holds = msg.reject_hint, "a member lost its metadata log (replaced disk); replicating it again");
+                        tracing::warn!(member = %me, peer = ?member_id(msg.from), matched = pr.matched, holds = msg.reject_hint, "a member lost its metadata log (replaced disk); replicating it again");
                         pr.matched = msg.reject_hint;
                     }
                 }
@@ -512,7 +513,7 @@ impl MetaNode {
             match m.write_to_bytes() {
                 Ok(b) => out.messages.push((to, b)),
                 Err(e) => {
-                    tracing::error!(member = self.me, peer = to, error = %e, "raft message does not encode")
+                    tracing::error!(member = %self.me, peer = %to, error = %e, "raft message does not encode")
                 }
             }
         }
@@ -536,7 +537,7 @@ impl MetaNode {
                     let proposal = ProposalId::decode(&e.context)
                         .filter(|p| p.member == self.me && p.boot == self.boot);
                     tracing::debug!(
-                        member = self.me,
+                        member = %self.me,
                         index = e.index,
                         term = e.term,
                         ?command,

@@ -2,6 +2,7 @@
 //! `tracing` (target `raft`), so one subscriber sees everything.
 
 use std::fmt::Write as _;
+use stripecast_config::MemberId;
 
 /// A `slog` drain that emits every record as a `tracing` event.
 pub struct TracingDrain;
@@ -42,6 +43,6 @@ impl slog::Drain for TracingDrain {
 }
 
 /// The logger given to raft-rs for member `member`.
-pub fn logger(member: u32) -> slog::Logger {
-    slog::Logger::root(TracingDrain, slog::o!("member" => member))
+pub fn logger(member: MemberId) -> slog::Logger {
+    slog::Logger::root(TracingDrain, slog::o!("member" => member.get()))
 }

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
+use stripecast_config::MemberId;
 use tokio::sync::oneshot;
 
 use super::group::{Applier, MetaConfig, MetaError, MetaNode, ProposalId};
@@ -51,7 +52,7 @@ pub const INBOX_EVENTS: usize = 4096;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaStatus {
     /// The leader this member knows of (the active controller).
-    pub leader: Option<u32>,
+    pub leader: Option<MemberId>,
     /// The Raft term (the controller epoch).
     pub term: u64,
     pub role: super::group::MetaRole,
@@ -69,11 +70,11 @@ pub struct MetaStatus {
     pub volume_incarnation: u32,
     /// The members down at the controller's last committed step.
     #[serde(default)]
-    pub volume_down: Vec<u32>,
+    pub volume_down: Vec<MemberId>,
     /// The controller's tasks in progress, as the log has them: per member
     /// with objects to rebuild, how many are left.
     #[serde(default)]
-    pub rebuilds: BTreeMap<u32, u64>,
+    pub rebuilds: BTreeMap<MemberId, u64>,
 }
 
 /// How long a proposal or a read may wait for the group before it fails.
@@ -98,13 +99,13 @@ type ReadDone = oneshot::Sender<Result<(), WaitError>>;
 type ProposeDone = oneshot::Sender<Result<Applied, WaitError>>;
 
 enum Event {
-    Step(u32, Vec<u8>),
+    Step(MemberId, Vec<u8>),
     Propose(MetaCommand, ProposeDone),
     Read(Reader, ReadDone),
 }
 
 /// Sends raft messages to peers: (member id, encoded message).
-pub type Sender = Arc<dyn Fn(u32, Vec<u8>) + Send + Sync>;
+pub type Sender = Arc<dyn Fn(MemberId, Vec<u8>) + Send + Sync>;
 
 /// The member's way to the metadata replica. Cheap to clone.
 #[derive(Clone)]
@@ -120,8 +121,8 @@ impl MetaHandle {
     /// Opens the replica in `db` and starts its thread; `applier` (if any)
     /// follows everything it applies.
     pub fn start(
-        me: u32,
-        members: Vec<u32>,
+        me: MemberId,
+        members: Vec<MemberId>,
         db: DurableDb,
         cfg: MetaConfig,
         tick: Duration,
@@ -150,7 +151,7 @@ impl MetaHandle {
     }
 
     /// A raft message from peer `from`; dropped (and counted) when the inbox is full.
-    pub fn step(&self, from: u32, msg: Vec<u8>) {
+    pub fn step(&self, from: MemberId, msg: Vec<u8>) {
         if let Err(TrySendError::Full(_)) = self.inbox.try_send(Event::Step(from, msg)) {
             let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
             s.dropped_messages += 1;
@@ -321,7 +322,7 @@ struct Pending {
     done: SharedDone,
     sent_at: Instant,
     /// The leader when it was sent.
-    leader: Option<u32>,
+    leader: Option<MemberId>,
     /// A copy was sent since.
     resent: bool,
 }
@@ -337,7 +338,7 @@ struct ReadWaiter {
 struct Asked {
     readers: Vec<ReadWaiter>,
     sent_at: Instant,
-    leader: Option<u32>,
+    leader: Option<MemberId>,
 }
 
 /// Proposals and reads waiting for the group, with their deadlines.
@@ -448,7 +449,7 @@ fn take(node: &mut MetaNode, waiting: &mut Waiting, wait: Duration, event: Event
     match event {
         Event::Step(from, msg) => {
             if let Err(e) = node.step(from, &msg) {
-                tracing::warn!(member = node.me(), peer = from, error = %e, "raft message refused");
+                tracing::warn!(member = %node.me(), peer = %from, error = %e, "raft message refused");
             }
         }
         event @ (Event::Propose(..) | Event::Read(..)) => {
@@ -541,7 +542,7 @@ fn run(
             }
             Err(e) => {
                 // A storage failure: stop rather than acknowledge anything unpersisted.
-                tracing::error!(member = me, error = %e, "metadata replica failed; stopping it");
+                tracing::error!(member = %me, error = %e, "metadata replica failed; stopping it");
                 break;
             }
         }
@@ -586,7 +587,7 @@ fn run(
             };
         }
     }
-    tracing::info!(member = me, "metadata replica stopped");
+    tracing::info!(member = %me, "metadata replica stopped");
 }
 
 #[cfg(test)]

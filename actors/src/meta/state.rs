@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::RecordWire;
+use stripecast_config::MemberId;
 
 /// An object incarnation as handed out by the metadata group.
 pub type Incarnation = u32;
@@ -46,12 +47,12 @@ pub const RESERVATION_HORIZON_ENTRIES: u64 = 100_000;
 pub enum MetaCommand {
     /// Hand `count` fresh incarnations to `member` (it allocates from them
     /// locally; a restart forgets the rest, which leaves only a gap).
-    Reserve { member: u32, count: u32 },
+    Reserve { member: MemberId, count: u32 },
     /// Make `record` the current incarnation of its object; `missing` are
     /// the members without a fragment of it (they join its dirty sets).
     Commit {
         record: RecordWire,
-        missing: Vec<u32>,
+        missing: Vec<MemberId>,
     },
     /// Remove the object if it is still at `incarnation` (the one the
     /// deleter read; a copy of this command applied after a newer write
@@ -60,11 +61,11 @@ pub enum MetaCommand {
     Delete {
         name: String,
         incarnation: Incarnation,
-        missing: Vec<u32>,
+        missing: Vec<MemberId>,
     },
     /// `member` rebuilt `name` at `incarnation` (`None`: removed it).
     ClearDirty {
-        member: u32,
+        member: MemberId,
         name: String,
         incarnation: Option<Incarnation>,
     },
@@ -74,7 +75,7 @@ pub enum MetaCommand {
     AdvanceVolume {
         incarnation: u32,
         #[serde(default)]
-        down: Vec<u32>,
+        down: Vec<MemberId>,
     },
 }
 
@@ -117,13 +118,13 @@ pub struct MetaState {
     /// Deleted names and their last incarnation.
     pub tombstones: BTreeMap<String, Incarnation>,
     /// Per member, the objects it missed.
-    pub dirty: BTreeMap<u32, BTreeSet<String>>,
+    pub dirty: BTreeMap<MemberId, BTreeSet<String>>,
     /// The cluster volume incarnation (HomeBlock epoch).
     pub volume_incarnation: u32,
     /// The members down when the volume incarnation last changed hands
     /// (the controller's last committed step).
     #[serde(default)]
-    pub volume_down: BTreeSet<u32>,
+    pub volume_down: BTreeSet<MemberId>,
     /// The next incarnation `Reserve` hands out (0 is never used).
     pub next_incarnation: Incarnation,
     /// Incarnations committed at least once (a retried commit of one is
@@ -277,7 +278,7 @@ impl MetaState {
         self.tombstones.retain(|_, inc| *inc >= floor);
     }
 
-    fn mark(&mut self, name: &str, members: &[u32]) {
+    fn mark(&mut self, name: &str, members: &[MemberId]) {
         for m in members {
             self.dirty.entry(*m).or_default().insert(name.to_string());
         }
@@ -312,7 +313,7 @@ mod tests {
         }
     }
 
-    fn commit(name: &str, inc: u32, missing: &[u32]) -> MetaCommand {
+    fn commit(name: &str, inc: u32, missing: &[MemberId]) -> MetaCommand {
         MetaCommand::Commit {
             record: record(name, inc),
             missing: missing.to_vec(),
@@ -330,7 +331,7 @@ mod tests {
             s.apply(
                 2,
                 &MetaCommand::Reserve {
-                    member: 0,
+                    member: MemberId::new(0),
                     count: 10
                 }
             ),
@@ -343,7 +344,7 @@ mod tests {
             s.apply(
                 3,
                 &MetaCommand::Reserve {
-                    member: 1,
+                    member: MemberId::new(1),
                     count: 10
                 }
             ),
@@ -358,16 +359,16 @@ mod tests {
         );
         // Log order decides, not the number: a later commit of a smaller incarnation wins.
         assert_eq!(
-            s.apply(5, &commit("a", 3, &[2])),
+            s.apply(5, &commit("a", 3, &[MemberId::new(2)])),
             Applied::Committed { replaced: Some(12) }
         );
         assert_eq!(s.objects["a"].incarnation, 3);
-        assert!(s.dirty[&2].contains("a"));
+        assert!(s.dirty[&MemberId::new(2)].contains("a"));
         // A retried proposal changes nothing; an old incarnation committed
         // again (a retry that lost to a later write) is superseded, not current.
         let before = s.clone();
         assert_eq!(
-            s.apply(6, &commit("a", 3, &[2])),
+            s.apply(6, &commit("a", 3, &[MemberId::new(2)])),
             Applied::Committed { replaced: Some(3) }
         );
         assert_eq!(s.apply(7, &commit("a", 12, &[])), Applied::Superseded);
@@ -381,7 +382,7 @@ mod tests {
         s.apply(
             1,
             &MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 5,
             },
         );
@@ -392,14 +393,14 @@ mod tests {
                 &MetaCommand::Delete {
                     name: "a".into(),
                     incarnation: 1,
-                    missing: vec![1]
+                    missing: vec![MemberId::new(1)]
                 }
             ),
             Applied::Deleted { removed: Some(1) }
         );
         assert!(!s.objects.contains_key("a"));
         assert_eq!(s.tombstones["a"], 1);
-        assert!(s.dirty[&1].contains("a"));
+        assert!(s.dirty[&MemberId::new(1)].contains("a"));
         let delete_1 = MetaCommand::Delete {
             name: "a".into(),
             incarnation: 1,
@@ -419,26 +420,26 @@ mod tests {
         s.apply(
             1,
             &MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 5,
             },
         );
-        s.apply(2, &commit("a", 1, &[2]));
-        s.apply(3, &commit("a", 2, &[2]));
+        s.apply(2, &commit("a", 1, &[MemberId::new(2)]));
+        s.apply(3, &commit("a", 2, &[MemberId::new(2)]));
         let clear = |inc| MetaCommand::ClearDirty {
-            member: 2,
+            member: MemberId::new(2),
             name: "a".into(),
             incarnation: inc,
         };
         assert_eq!(s.apply(4, &clear(Some(1))), Applied::Cleared(false));
         assert_eq!(s.apply(5, &clear(Some(2))), Applied::Cleared(true));
-        assert!(!s.dirty.contains_key(&2));
+        assert!(!s.dirty.contains_key(&MemberId::new(2)));
         s.apply(
             6,
             &MetaCommand::Delete {
                 name: "a".into(),
                 incarnation: 2,
-                missing: vec![2],
+                missing: vec![MemberId::new(2)],
             },
         );
         assert_eq!(s.apply(7, &clear(Some(2))), Applied::Cleared(false));
@@ -449,7 +450,7 @@ mod tests {
     fn blocks_expire_and_what_only_they_needed_is_forgotten() {
         let mut s = MetaState::new();
         let reserve = MetaCommand::Reserve {
-            member: 0,
+            member: MemberId::new(0),
             count: 4,
         };
         s.apply(1, &reserve);
@@ -487,14 +488,14 @@ mod tests {
         s.apply(
             1,
             &MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 4,
             },
         );
         s.apply(
             2,
             &MetaCommand::Reserve {
-                member: 1,
+                member: MemberId::new(1),
                 count: 4,
             },
         );
@@ -513,7 +514,7 @@ mod tests {
         s.apply(
             2 + RESERVATION_HORIZON_ENTRIES,
             &MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 1,
             },
         );
@@ -528,7 +529,7 @@ mod tests {
             1,
             &MetaCommand::AdvanceVolume {
                 incarnation: 5,
-                down: vec![2],
+                down: vec![MemberId::new(2)],
             },
         );
         assert_eq!(
@@ -550,33 +551,40 @@ mod tests {
         s.apply(
             1,
             &MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 5,
             },
         );
-        s.apply(2, &commit("a", 1, &[1]));
+        s.apply(2, &commit("a", 1, &[MemberId::new(1)]));
         let bytes = s.to_snapshot().unwrap();
         assert_eq!(MetaState::from_snapshot(&bytes).unwrap(), s);
         assert!(MetaState::from_snapshot(&bytes[..bytes.len() / 2]).is_err());
         assert!(MetaState::from_snapshot(b"\xff\x00garbage").is_err());
     }
 
+    fn ids(numbers: &[u32]) -> Vec<MemberId> {
+        numbers.iter().copied().map(MemberId::new).collect()
+    }
+
     fn command() -> impl Strategy<Value = MetaCommand> {
         let name = prop::sample::select(vec!["a", "b", "c"]);
         prop_oneof![
-            (0u32..3, 1u32..4).prop_map(|(member, count)| MetaCommand::Reserve { member, count }),
+            (0u32..3, 1u32..4).prop_map(|(member, count)| MetaCommand::Reserve {
+                member: MemberId::new(member),
+                count
+            }),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2))
-                .prop_map(|(n, i, m)| commit(n, i, &m)),
+                .prop_map(|(n, i, m)| commit(n, i, &ids(&m))),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2)).prop_map(
                 |(n, incarnation, missing)| MetaCommand::Delete {
                     name: n.into(),
                     incarnation,
-                    missing,
+                    missing: ids(&missing),
                 }
             ),
             (0u32..3, name, prop::option::of(1u32..20)).prop_map(|(member, n, incarnation)| {
                 MetaCommand::ClearDirty {
-                    member,
+                    member: MemberId::new(member),
                     name: n.into(),
                     incarnation,
                 }

@@ -2,6 +2,7 @@
 
 use crate::protocol::ErrorKind;
 use crate::store::StoreError;
+use stripecast_config::MemberId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -16,7 +17,7 @@ pub enum ServiceError {
     /// cause keeps its kind (down, busy, timed out...).
     #[error("member {member}: {cause}")]
     Unreachable {
-        member: u32,
+        member: MemberId,
         cause: crate::transport::TransportError,
     },
     #[error("{0}")]
@@ -34,7 +35,7 @@ impl ServiceError {
     }
 
     /// From a peer's error answer.
-    pub fn from_wire(member: u32, kind: ErrorKind, message: &str) -> ServiceError {
+    pub fn from_wire(member: MemberId, kind: ErrorKind, message: &str) -> ServiceError {
         let m = format!("member {member}: {message}");
         match kind {
             ErrorKind::NotFound => ServiceError::NotFound(m),

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use std::ops::Range;
 
 use futures::{Stream, StreamExt, TryStreamExt};
+use stripecast_config::MemberId;
 use stripecast_persistence::{Geometry, Layout, ObjectRecord};
 use tracing::{info, warn};
 
@@ -57,7 +58,7 @@ pub struct OpenObject {
     geometry: Geometry,
     session: u64,
     /// Members whose fragment could not be pinned: their blocks are rebuilt.
-    missing: HashSet<u32>,
+    missing: HashSet<MemberId>,
     /// Whether `session` pinned fragments (closed when this is dropped).
     pinned: bool,
     /// The data blocks of an object of one row, read at open.
@@ -81,7 +82,7 @@ impl Drop for OpenObject {
         }
         let svc = self.svc.clone();
         let session = self.session;
-        let members: Vec<u32> = (0..self.layout.members() as u32)
+        let members: Vec<MemberId> = MemberId::all(self.layout.members())
             .filter(|m| !self.missing.contains(m))
             .collect();
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -122,7 +123,7 @@ impl ObjectService {
                 }
             }
             let session = next_id();
-            let opens = (0..layout.members() as u32).map(|m| {
+            let opens = MemberId::all(layout.members()).map(|m| {
                 let req = Request::OpenRead {
                     session,
                     name: name.to_string(),
@@ -145,7 +146,7 @@ impl ObjectService {
                         missing.insert(m);
                     }
                     Err(e) => {
-                        warn!(member = self.me(), object = %name, peer = m, error = ?e, "fragment unavailable for read");
+                        warn!(member = %self.me(), object = %name, peer = %m, error = ?e, "fragment unavailable for read");
                         missing.insert(m);
                     }
                 }
@@ -192,7 +193,7 @@ impl ObjectService {
         layout: Layout,
         geometry: Geometry,
     ) -> Result<OpenObject, (ServiceError, bool)> {
-        let missing = (0..layout.members() as u32)
+        let missing: HashSet<MemberId> = MemberId::all(layout.members())
             .filter(|&m| !self.is_up(m))
             .collect();
         let mut opened = OpenObject {
@@ -216,7 +217,7 @@ impl ObjectService {
                 let now = self.record(name).await.ok().map(|r| r.incarnation);
                 let replaced = now != Some(opened.record.incarnation);
                 if !replaced {
-                    warn!(member = self.me(), object = %name, error = %e, "one-row object unreadable");
+                    warn!(member = %self.me(), object = %name, error = %e, "one-row object unreadable");
                 }
                 Err((e, replaced))
             }
@@ -333,7 +334,11 @@ impl ObjectService {
 
     /// Reads data block `bn` where the layout puts it (either mirror copy,
     /// alternating). `Err(Some(slot))` names a slot whose block failed its checksum.
-    async fn read_direct(&self, obj: &OpenObject, bn: u64) -> Result<Vec<u8>, Option<(u32, u64)>> {
+    async fn read_direct(
+        &self,
+        obj: &OpenObject,
+        bn: u64,
+    ) -> Result<Vec<u8>, Option<(MemberId, u64)>> {
         let places = obj.layout.read_locations(bn);
         let first = if places.len() > 1 {
             (self.next_mirror_turn() % places.len() as u64) as usize
@@ -343,7 +348,7 @@ impl ObjectService {
         let mut corrupt_on = None;
         for i in 0..places.len() {
             let loc = places[(first + i) % places.len()];
-            let member = loc.member as u32;
+            let member = MemberId::of_position(loc.member);
             if obj.missing.contains(&member) || !self.is_up(member) {
                 continue;
             }
@@ -353,12 +358,12 @@ impl ObjectService {
                     return Ok(data);
                 }
                 Err(CallError::Remote(ErrorKind::Corrupt, msg)) => {
-                    warn!(member = self.me(), object = %obj.record.name, peer = member, lbn = loc.lbn, error = %msg, "corrupt block; rebuilding from its row");
+                    warn!(member = %self.me(), object = %obj.record.name, peer = %member, lbn = loc.lbn, error = %msg, "corrupt block; rebuilding from its row");
                     self.inner.metrics.corrupt_blocks.fetch_add(1, Relaxed);
                     corrupt_on.get_or_insert((member, loc.lbn));
                 }
                 Err(e) => {
-                    warn!(member = self.me(), object = %obj.record.name, peer = member, error = ?e, "block read failed; rebuilding from its row");
+                    warn!(member = %self.me(), object = %obj.record.name, peer = %member, error = ?e, "block read failed; rebuilding from its row");
                 }
             }
         }
@@ -373,7 +378,7 @@ impl ObjectService {
     async fn read_shard(
         &self,
         obj: &OpenObject,
-        member: u32,
+        member: MemberId,
         lbn: u64,
     ) -> Result<Vec<u8>, CallError> {
         // Built per try (not cloned up front): the first try, the hot path,
@@ -447,7 +452,7 @@ impl ObjectService {
         let fetches = (0..n)
             .filter(|&s| shards[s].is_none() && !failed[s])
             .map(|s| {
-                let member = layout.shard_member(row, s) as u32;
+                let member = MemberId::of_position(layout.shard_member(row, s));
                 async move {
                     if obj.missing.contains(&member) || !self.is_up(member) {
                         return (s, None);
@@ -496,7 +501,7 @@ impl ObjectService {
     ) -> Option<Vec<u8>> {
         let me = self.me();
         let fetches = (0..layout.members()).map(|s| {
-            let member = layout.shard_member(row, s) as u32;
+            let member = MemberId::of_position(layout.shard_member(row, s));
             let req = Request::ReadBlock {
                 session: 0,
                 name: name.to_string(),
@@ -515,7 +520,7 @@ impl ObjectService {
         });
         let mut shards: Vec<Option<Vec<u8>>> = futures::future::join_all(fetches).await;
         codec.reconstruct(&mut shards).ok()?;
-        shards[layout.member_shard(row, me as usize)].take()
+        shards[layout.member_shard(row, me.position())].take()
     }
 
     /// This member's blocks of `rows`, each rebuilt from its row: one
@@ -532,7 +537,7 @@ impl ObjectService {
         let me = self.me();
         let count = u32::try_from(rows.end.saturating_sub(rows.start)).ok()?;
         debug_assert!(count <= crate::protocol::READ_BLOCKS_MAX);
-        let fetches = (0..layout.members() as u32).map(|member| {
+        let fetches = MemberId::all(layout.members()).map(|member| {
             let req = Request::ReadBlocks {
                 name: name.to_string(),
                 incarnation,
@@ -566,7 +571,7 @@ impl ObjectService {
             codec.reconstruct(&mut shards).ok()?;
             out.push(
                 shards
-                    .get_mut(layout.member_shard(row, me as usize))?
+                    .get_mut(layout.member_shard(row, me.position()))?
                     .take()?,
             );
         }
@@ -574,7 +579,7 @@ impl ObjectService {
     }
 
     /// Rewrites a corrupt block on its member, in the background.
-    fn repair(&self, obj: &OpenObject, member: u32, lbn: u64, data: Vec<u8>) {
+    fn repair(&self, obj: &OpenObject, member: MemberId, lbn: u64, data: Vec<u8>) {
         let svc = self.clone();
         let name = obj.record.name.clone();
         let incarnation = obj.record.incarnation;
@@ -588,10 +593,10 @@ impl ObjectService {
             match svc.call(member, req).await {
                 Ok(_) => {
                     svc.inner.metrics.repairs.fetch_add(1, Relaxed);
-                    info!(member = svc.me(), object = %name, peer = member, lbn, "corrupt block repaired from parity");
+                    info!(member = %svc.me(), object = %name, peer = %member, lbn, "corrupt block repaired from parity");
                 }
                 Err(e) => {
-                    warn!(member = svc.me(), object = %name, peer = member, lbn, error = ?e, "repair failed")
+                    warn!(member = %svc.me(), object = %name, peer = %member, lbn, error = ?e, "repair failed")
                 }
             }
         });

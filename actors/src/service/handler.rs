@@ -1,6 +1,7 @@
 //! What this member does with a request about its own fragments, whether it
 //! came from a peer over the transport or from this member's own coordinator.
 
+use stripecast_config::MemberId;
 use stripecast_persistence::fragment::fragment_image;
 use stripecast_persistence::packed::MAX_IMAGE_BYTES;
 use stripecast_persistence::{FragmentSpec, Layout};
@@ -13,7 +14,7 @@ use crate::store::StoreError;
 impl ObjectService {
     /// The fragment a write request describes, if it is this member's.
     fn fragment_spec(&self, spec: UploadSpec) -> Result<FragmentSpec, StoreError> {
-        if u32::from(spec.fragment_index) != self.inner.me {
+        if MemberId::from(spec.fragment_index) != self.inner.me {
             return Err(StoreError::BadRequest(format!(
                 "fragment {} sent to member {}",
                 spec.fragment_index, self.inner.me
@@ -32,11 +33,11 @@ impl ObjectService {
     }
 
     /// Handles one request; every failure becomes a `Response::Error`.
-    pub async fn handle(&self, from: u32, req: Request) -> Response {
+    pub async fn handle(&self, from: MemberId, req: Request) -> Response {
         match self.handle_inner(from, req).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(member = self.me(), peer = from, error = %e, "request failed");
+                tracing::debug!(member = %self.me(), peer = %from, error = %e, "request failed");
                 Response::Error {
                     kind: e.kind(),
                     message: e.to_string(),
@@ -45,7 +46,7 @@ impl ObjectService {
         }
     }
 
-    async fn handle_inner(&self, from: u32, req: Request) -> Result<Response, StoreError> {
+    async fn handle_inner(&self, from: MemberId, req: Request) -> Result<Response, StoreError> {
         let inner = &self.inner;
         match req {
             Request::Ping => Ok(Response::Pong),

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::BoxFuture;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_persistence::{Codec, Layout, ObjectRecord};
 use stripecast_supervisors::{ChildRef, Supervisor};
 
@@ -50,10 +50,10 @@ pub trait PeerRequester: Send + Sync + 'static {
     /// only loaded.
     fn request(
         &self,
-        peer: u32,
+        peer: MemberId,
         req: Request,
     ) -> BoxFuture<'static, Result<Response, TransportError>>;
-    fn is_up(&self, peer: u32) -> bool;
+    fn is_up(&self, peer: MemberId) -> bool;
 }
 
 /// Why a call to a member failed.
@@ -66,7 +66,7 @@ pub(crate) enum CallError {
 }
 
 impl CallError {
-    fn into_service(self, member: u32) -> ServiceError {
+    fn into_service(self, member: MemberId) -> ServiceError {
         match self {
             CallError::Down(cause) => ServiceError::Unreachable { member, cause },
             CallError::Remote(kind, m) => ServiceError::from_wire(member, kind, &m),
@@ -87,7 +87,7 @@ pub enum Phase {
 }
 
 struct Inner {
-    me: u32,
+    me: MemberId,
     phase: std::sync::RwLock<Phase>,
     rebuild_remaining: AtomicU64,
     view: OnceLock<crate::membership::MembershipView>,
@@ -184,7 +184,7 @@ impl ObjectService {
         let _ = self.inner.peers.set(peers);
     }
 
-    pub fn me(&self) -> u32 {
+    pub fn me(&self) -> MemberId {
         self.inner.me
     }
 
@@ -224,13 +224,13 @@ impl ObjectService {
     pub fn set_phase(&self, phase: Phase) {
         let mut p = self.inner.phase.write().unwrap_or_else(|p| p.into_inner());
         if *p != phase {
-            tracing::info!(member = self.inner.me, from = ?*p, to = ?phase, "member phase");
+            tracing::info!(member = %self.inner.me, from = ?*p, to = ?phase, "member phase");
             *p = phase;
         }
     }
 
     /// The status `member` last reported in its heartbeats.
-    pub fn peer_status(&self, member: u32) -> Option<crate::protocol::NodeStatus> {
+    pub fn peer_status(&self, member: MemberId) -> Option<crate::protocol::NodeStatus> {
         self.inner.view.get()?.status(member)
     }
 
@@ -254,13 +254,13 @@ impl ObjectService {
         &self.inner.store
     }
 
-    pub fn is_up(&self, member: u32) -> bool {
+    pub fn is_up(&self, member: MemberId) -> bool {
         member == self.inner.me || self.inner.peers.get().is_some_and(|p| p.is_up(member))
     }
 
     /// Members 0..N split into (live, down).
-    pub fn live_and_down(&self) -> (Vec<u32>, Vec<u32>) {
-        (0..self.inner.layout.members() as u32).partition(|&m| self.is_up(m))
+    pub fn live_and_down(&self) -> (Vec<MemberId>, Vec<MemberId>) {
+        MemberId::all(self.inner.layout.members()).partition(|&m| self.is_up(m))
     }
 
     /// Live members a write needs: max(N - parity, majority); on the
@@ -271,7 +271,7 @@ impl ObjectService {
     }
 
     /// Sends `req` to `member`, or handles it here when it is this member.
-    pub(crate) async fn call(&self, member: u32, req: Request) -> Result<Response, CallError> {
+    pub(crate) async fn call(&self, member: MemberId, req: Request) -> Result<Response, CallError> {
         let resp = if member == self.inner.me {
             self.handle(member, req).await
         } else {
@@ -344,14 +344,14 @@ impl ObjectService {
         };
         match meta.propose(cmd).await {
             Ok(Applied::Deleted { removed: Some(inc) }) => {
-                tracing::info!(member = self.inner.me, object = %name, incarnation = inc, "object deleted");
+                tracing::info!(member = %self.inner.me, object = %name, incarnation = inc, "object deleted");
                 Ok(inc)
             }
             // Another delete, or a newer write, came first: this delete is
             // ordered just before it (the incarnation read was current when
             // read), so it did happen and the newer write stands.
             Ok(Applied::Deleted { removed: None }) => {
-                tracing::info!(member = self.inner.me, object = %name, incarnation = record.incarnation, "object deleted (overtaken)");
+                tracing::info!(member = %self.inner.me, object = %name, incarnation = record.incarnation, "object deleted (overtaken)");
                 Ok(record.incarnation)
             }
             Ok(other) => Err(ServiceError::Internal(format!(
@@ -361,7 +361,11 @@ impl ObjectService {
         }
     }
 
-    fn require_write_quorum(&self, live: &[u32], down: &[u32]) -> Result<(), ServiceError> {
+    fn require_write_quorum(
+        &self,
+        live: &[MemberId],
+        down: &[MemberId],
+    ) -> Result<(), ServiceError> {
         if live.len() < self.write_quorum() {
             return Err(ServiceError::Unavailable(format!(
                 "cannot write: members {down:?} are down; writes need {} of {} members",

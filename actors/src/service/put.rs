@@ -23,6 +23,7 @@ use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
+use stripecast_config::MemberId;
 use stripecast_persistence::checksum::crc32c_append;
 use stripecast_persistence::packed::packable;
 
@@ -106,18 +107,18 @@ pub struct PutOutcome {
     pub length: u64,
     pub incarnation: u32,
     /// Members that hold no fragment of it and will rebuild it.
-    pub missed_by: Vec<u32>,
+    pub missed_by: Vec<MemberId>,
 }
 
 /// Members that dropped out of one PUT, and the members it started with.
 struct Writers<'a> {
-    live: &'a [u32],
-    failed: Mutex<BTreeSet<u32>>,
+    live: &'a [MemberId],
+    failed: Mutex<BTreeSet<MemberId>>,
     quorum: usize,
 }
 
 impl Writers<'_> {
-    fn active(&self) -> Vec<u32> {
+    fn active(&self) -> Vec<MemberId> {
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         self.live
             .iter()
@@ -126,7 +127,7 @@ impl Writers<'_> {
             .collect()
     }
 
-    fn is_active(&self, m: u32) -> bool {
+    fn is_active(&self, m: MemberId) -> bool {
         !self
             .failed
             .lock()
@@ -135,10 +136,10 @@ impl Writers<'_> {
     }
 
     /// Leaves `member` out; fails the PUT when too few remain.
-    fn fail(&self, member: u32, e: CallError) -> Result<(), ServiceError> {
+    fn fail(&self, member: MemberId, e: CallError) -> Result<(), ServiceError> {
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         if failed.insert(member) {
-            tracing::warn!(peer = member, error = %e.into_service(member), "member left out of a PUT");
+            tracing::warn!(peer = %member, error = %e.into_service(member), "member left out of a PUT");
         }
         let left = self.live.len() - failed.len();
         if left < self.quorum {
@@ -153,7 +154,7 @@ impl Writers<'_> {
     /// Settles the answers of one round: failures leave their member out.
     fn settle(
         &self,
-        members: &[u32],
+        members: &[MemberId],
         results: Vec<Result<crate::protocol::Response, CallError>>,
     ) -> Result<(), ServiceError> {
         for (&m, r) in members.iter().zip(results) {
@@ -249,11 +250,11 @@ impl ObjectService {
             }
         };
         let holders = writers.active();
-        let missing: Vec<u32> = (0..self.inner.layout.members() as u32)
+        let missing: Vec<MemberId> = MemberId::all(self.inner.layout.members())
             .filter(|m| !holders.contains(m))
             .collect();
         // Members that failed mid-way hold a partial upload: drop it.
-        let dropped: Vec<u32> = live
+        let dropped: Vec<MemberId> = live
             .iter()
             .copied()
             .filter(|m| !holders.contains(m))
@@ -267,7 +268,7 @@ impl ObjectService {
         for attempt in 0..COMMIT_ATTEMPTS {
             match meta.propose(cmd.clone()).await {
                 Ok(Applied::Committed { .. }) | Ok(Applied::Superseded) => {
-                    tracing::info!(member = self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
+                    tracing::info!(member = %self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
                     return Ok(PutOutcome {
                         name: name.to_string(),
                         length: record.length,
@@ -304,12 +305,12 @@ impl ObjectService {
                 Err(e) => last = e,
             }
         }
-        tracing::warn!(member = self.inner.me, object = %name, incarnation, "commit outcome unknown; fragments kept");
+        tracing::warn!(member = %self.inner.me, object = %name, incarnation, "commit outcome unknown; fragments kept");
         Err(self.meta_unavailable(last))
     }
 
     /// Tells `members` to forget the upload and any fragment it wrote.
-    async fn abort_upload(&self, upload: &Upload, members: &[u32]) {
+    async fn abort_upload(&self, upload: &Upload, members: &[MemberId]) {
         let aborts = members.iter().map(|&m| {
             let req = match upload {
                 Upload::Streamed(id) => Request::AbortUpload { upload: *id },
@@ -354,11 +355,11 @@ impl ObjectService {
             for (member, mut block) in self.encode_row(0, row)? {
                 // Trailing zeros are the member's to add back (FIG. 9 padding).
                 block.truncate(stripecast_persistence::packed::sparse::trimmed_len(&block));
-                blocks[member as usize] = block;
+                blocks[member.position()] = block;
             }
         }
         let sends = writers.live.iter().map(|&m| {
-            let block = std::mem::take(&mut blocks[m as usize]);
+            let block = std::mem::take(&mut blocks[m.position()]);
             self.call(
                 m,
                 Request::StoreFragment {
@@ -373,7 +374,13 @@ impl ObjectService {
         Ok(self.new_record(name, length, incarnation, crc, created))
     }
 
-    fn upload_spec(&self, name: &str, incarnation: u32, created: u64, member: u32) -> UploadSpec {
+    fn upload_spec(
+        &self,
+        name: &str,
+        incarnation: u32,
+        created: u64,
+        member: MemberId,
+    ) -> UploadSpec {
         let layout = self.inner.layout;
         UploadSpec {
             name: name.to_string(),
@@ -382,7 +389,7 @@ impl ObjectService {
             stripe_size: self.inner.stripe,
             members: layout.members() as u8,
             parity: layout.parity() as u8,
-            fragment_index: member as u8,
+            fragment_index: member.fragment_index().unwrap_or(u8::MAX),
         }
     }
 
@@ -499,7 +506,11 @@ impl ObjectService {
     }
 
     /// A row's blocks with its parity, each with the member that holds it.
-    fn encode_row(&self, row: u64, data: Vec<u8>) -> Result<Vec<(u32, Vec<u8>)>, ServiceError> {
+    fn encode_row(
+        &self,
+        row: u64,
+        data: Vec<u8>,
+    ) -> Result<Vec<(MemberId, Vec<u8>)>, ServiceError> {
         let layout = self.inner.layout;
         let stripe = self.inner.stripe as usize;
         let mut shards: Vec<Vec<u8>> = data.chunks_exact(stripe).map(<[u8]>::to_vec).collect();
@@ -514,8 +525,8 @@ impl ObjectService {
             .into_iter()
             .enumerate()
             .map(|(s, block)| {
-                let member = layout.shard_member(row, s) as u32;
-                debug_assert!(member < layout.members() as u32);
+                let member = MemberId::of_position(layout.shard_member(row, s));
+                debug_assert!(member.position() < layout.members());
                 (member, block)
             })
             .collect())

@@ -62,7 +62,7 @@ impl ObjectService {
         self.metrics()
             .corrupt_blocks
             .fetch_add(report.corrupt, std::sync::atomic::Ordering::Relaxed);
-        info!(member = self.me(), ?report, "scrub finished");
+        info!(member = %self.me(), ?report, "scrub finished");
         Ok(report)
     }
 
@@ -103,7 +103,7 @@ impl ObjectService {
                     checked_all.push((path, c));
                 }
                 Err(e) => {
-                    warn!(member = me, fragment = %path, error = %e, "fragment unreadable; left for the rebuild");
+                    warn!(member = %me, fragment = %path, error = %e, "fragment unreadable; left for the rebuild");
                     report.unrepairable += 1;
                 }
             }
@@ -127,7 +127,7 @@ impl ObjectService {
                 })
                 .await
                 .unwrap_or_else(|e| {
-                    warn!(member = me, error = %e, "no answer from the metadata group; scrub removes nothing");
+                    warn!(member = %me, error = %e, "no answer from the metadata group; scrub removes nothing");
                     Vec::new()
                 }),
             None => Vec::new(),
@@ -151,7 +151,7 @@ impl ObjectService {
                     })
                     .await;
                 report.stale_removed += 1;
-                info!(member = me, object = %name, incarnation, "stale fragment removed by scrub");
+                info!(member = %me, object = %name, incarnation, "stale fragment removed by scrub");
                 continue;
             }
             if pending {
@@ -162,7 +162,7 @@ impl ObjectService {
                 // repair it from now.
                 report.not_current += 1;
                 if !bad.is_empty() {
-                    info!(member = me, object = %name, incarnation, bad = bad.len(), "corrupt blocks in a fragment that is not current; left");
+                    info!(member = %me, object = %name, incarnation, bad = bad.len(), "corrupt blocks in a fragment that is not current; left");
                 }
                 continue;
             }
@@ -185,7 +185,7 @@ impl ObjectService {
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     None => {
-                        warn!(member = me, object = %name, lbn = row, "corrupt block cannot be rebuilt now");
+                        warn!(member = %me, object = %name, lbn = row, "corrupt block cannot be rebuilt now");
                         report.unrepairable += 1;
                     }
                 }

@@ -19,6 +19,7 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::Arc;
 use std::time::Duration;
 
+use stripecast_config::MemberId;
 use stripecast_persistence::PackedFragments;
 use tokio::sync::oneshot;
 
@@ -55,7 +56,7 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the thread writing into `packed`.
-    pub fn start(packed: Arc<PackedFragments>, member: u32) -> std::io::Result<GroupCommit> {
+    pub fn start(packed: Arc<PackedFragments>, member: MemberId) -> std::io::Result<GroupCommit> {
         let (queue, rx) = sync_channel(QUEUE_FRAGMENTS);
         let stats = Arc::new(GroupCommitStats::default());
         let s = stats.clone();
@@ -85,9 +86,9 @@ impl GroupCommit {
     }
 }
 
-fn compact(packed: &PackedFragments, member: u32) {
+fn compact(packed: &PackedFragments, member: MemberId) {
     if let Err(e) = packed.compact_step() {
-        tracing::warn!(member, error = %e, "packed segment compaction failed");
+        tracing::warn!(%member, error = %e, "packed segment compaction failed");
     }
 }
 
@@ -95,7 +96,7 @@ fn run(
     packed: Arc<PackedFragments>,
     rx: Receiver<(String, Vec<u8>, Done)>,
     stats: Arc<GroupCommitStats>,
-    member: u32,
+    member: MemberId,
 ) {
     let mut flushes: u64 = 0;
     loop {
@@ -105,7 +106,7 @@ fn run(
                 // Idle: make the index durable too, so a crash now has
                 // nothing to re-index.
                 if let Err(e) = packed.flush_index() {
-                    tracing::warn!(member, error = %e, "packed index flush failed");
+                    tracing::warn!(%member, error = %e, "packed index flush failed");
                 }
                 compact(&packed, member);
                 continue;
@@ -132,10 +133,10 @@ fn run(
                 stats
                     .fragments
                     .fetch_add(images.len() as u64, Ordering::Relaxed);
-                tracing::debug!(member, fragments = images.len(), "packed fragments flushed");
+                tracing::debug!(%member, fragments = images.len(), "packed fragments flushed");
             }
             Err(e) => {
-                tracing::error!(member, fragments = images.len(), error = %e, "packed fragments not stored")
+                tracing::error!(member = %member, fragments = images.len(), error = %e, "packed fragments not stored")
             }
         }
         for done in dones {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use stripecast_config::MemberId;
 use stripecast_persistence::fragment::tree::{adopt_flat_fragments, create_shards};
 use stripecast_persistence::{
     packed_key, Catalog, FragmentError, FragmentName, FragmentReader, HomeBlock, ObjectRecord,
@@ -67,7 +68,7 @@ impl std::fmt::Display for FragmentAt {
 }
 
 pub struct LocalStore {
-    member: u32,
+    member: MemberId,
     /// Objects in the catalog, kept here because sled counts by scanning and
     /// the count goes out in every heartbeat status.
     objects: std::sync::atomic::AtomicU64,
@@ -94,7 +95,7 @@ impl LocalStore {
     /// Opens (creating if needed) `data_dir/fragments` and `data_dir/catalog`.
     pub fn open(
         data_dir: &Path,
-        member: u32,
+        member: MemberId,
         reader_cache_files: usize,
     ) -> Result<LocalStore, StoreError> {
         let fragments = data_dir.join("fragments");
@@ -104,7 +105,7 @@ impl LocalStore {
             adopt_flat_fragments(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         if adopted > 0 {
             info!(
-                member,
+                %member,
                 adopted, "flat fragment files moved into their shards"
             );
         }
@@ -115,7 +116,7 @@ impl LocalStore {
         let group_commit = GroupCommit::start(packed.clone(), member)
             .map_err(|e| StoreError::Internal(format!("starting the group commit: {e}")))?;
         let homeblock = catalog.homeblock()?;
-        info!(member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
+        info!(%member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
         Ok(LocalStore {
             objects: std::sync::atomic::AtomicU64::new(catalog.object_count() as u64),
             homeblock: Mutex::new(homeblock),
@@ -131,7 +132,7 @@ impl LocalStore {
         })
     }
 
-    pub fn member(&self) -> u32 {
+    pub fn member(&self) -> MemberId {
         self.member
     }
 
@@ -150,7 +151,7 @@ impl LocalStore {
     }
 
     fn fragment_name(&self, name: &str, incarnation: u32, count: u8) -> FragmentName {
-        let index = u8::try_from(self.member).unwrap_or(u8::MAX);
+        let index = self.member.fragment_index().unwrap_or(u8::MAX);
         FragmentName::new(name, incarnation, index, count)
     }
 
@@ -222,7 +223,7 @@ impl LocalStore {
             FragmentAt::File(path) => self.unlink(path),
             FragmentAt::Packed(key) => {
                 if let Err(e) = self.packed.remove(key) {
-                    warn!(member = self.member, key, error = %e, "cannot remove packed fragment");
+                    warn!(member = %self.member, key, error = %e, "cannot remove packed fragment");
                 }
             }
         }
@@ -230,10 +231,10 @@ impl LocalStore {
 
     fn unlink(&self, path: &Path) {
         match std::fs::remove_file(path) {
-            Ok(()) => debug!(member = self.member, path = %path.display(), "fragment removed"),
+            Ok(()) => debug!(member = %self.member, path = %path.display(), "fragment removed"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                warn!(member = self.member, path = %path.display(), error = %e, "cannot remove fragment")
+                warn!(member = %self.member, path = %path.display(), error = %e, "cannot remove fragment")
             }
         }
     }
@@ -271,7 +272,7 @@ impl LocalStore {
         self.catalog.put_homeblock(&hb)?;
         *lock(&self.homeblock) = Some(hb);
         info!(
-            member = self.member,
+            member = %self.member,
             incarnation = hb.incarnation,
             dirty = hb.is_dirty(),
             "homeblock stored"
@@ -279,8 +280,8 @@ impl LocalStore {
         Ok(())
     }
 
-    pub fn dirty_count(&self, member: u32) -> Result<usize, StoreError> {
-        Ok(self.catalog.dirty_count(member as usize)?)
+    pub fn dirty_count(&self, member: MemberId) -> Result<usize, StoreError> {
+        Ok(self.catalog.dirty_count(member.position())?)
     }
 
     /// Whether this member holds a whole, verified fragment of (name, incarnation).
@@ -377,7 +378,7 @@ impl LocalStore {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            warn!(member = self.member, session = id, "read session expired");
+            warn!(member = %self.member, session = id, "read session expired");
             Self::release(&mut cache, id);
         }
         *cache.pins.entry(key.clone()).or_default() += 1;
@@ -452,7 +453,7 @@ impl LocalStore {
             }
         }
         self.forget_readers(name);
-        info!(member = self.member, object = %name, incarnation, lbn, "block rewritten");
+        info!(member = %self.member, object = %name, incarnation, lbn, "block rewritten");
         Ok(())
     }
 

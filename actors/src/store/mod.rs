@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
+use stripecast_config::MemberId;
 use stripecast_persistence::packed::PackedError;
 use stripecast_persistence::{CatalogError, FragmentError};
 use tracing::error;
@@ -117,11 +118,11 @@ impl StoreActor {
     pub fn open(
         shared: SharedStore,
         data_dir: &Path,
-        member: u32,
+        member: MemberId,
         reader_cache_files: usize,
     ) -> Result<StoreActor, StoreError> {
         let store = LocalStore::open(data_dir, member, reader_cache_files).inspect_err(|e| {
-            error!(member, error = %e, "cannot open the store");
+            error!(%member, error = %e, "cannot open the store");
         })?;
         shared.set(Some(Arc::new(store)));
         Ok(StoreActor { shared })

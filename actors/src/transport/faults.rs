@@ -27,6 +27,7 @@ use bytes::{Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use stripecast_config::MemberId;
 
 /// The faults injected on the link to one peer. The default is no fault.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ impl LinkFaults {
 /// Shared, run-time settable faults of one member, per peer id. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct FaultHandle {
-    inner: Arc<RwLock<BTreeMap<u32, LinkFaults>>>,
+    inner: Arc<RwLock<BTreeMap<MemberId, LinkFaults>>>,
 }
 
 impl FaultHandle {
@@ -78,16 +79,16 @@ impl FaultHandle {
         Self::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, LinkFaults>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<MemberId, LinkFaults>> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u32, LinkFaults>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<MemberId, LinkFaults>> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Replaces the faults on the link to `peer` (clearing them if `faults` is clear).
-    pub fn set(&self, peer: u32, faults: LinkFaults) {
+    pub fn set(&self, peer: MemberId, faults: LinkFaults) {
         let mut map = self.write();
         if faults.is_clear() {
             map.remove(&peer);
@@ -97,27 +98,27 @@ impl FaultHandle {
     }
 
     /// Changes the faults on the link to `peer` in place.
-    pub fn update(&self, peer: u32, f: impl FnOnce(&mut LinkFaults)) {
+    pub fn update(&self, peer: MemberId, f: impl FnOnce(&mut LinkFaults)) {
         let mut current = self.get(peer);
         f(&mut current);
         self.set(peer, current);
     }
 
     /// Sets or heals a partition from `peer`, leaving other faults as they are.
-    pub fn partition(&self, peer: u32, on: bool) {
+    pub fn partition(&self, peer: MemberId, on: bool) {
         self.update(peer, |f| f.partition = on);
     }
 
     /// The faults on the link to `peer`.
-    pub fn get(&self, peer: u32) -> LinkFaults {
+    pub fn get(&self, peer: MemberId) -> LinkFaults {
         self.read().get(&peer).cloned().unwrap_or_default()
     }
 
-    pub fn is_partitioned(&self, peer: u32) -> bool {
+    pub fn is_partitioned(&self, peer: MemberId) -> bool {
         self.read().get(&peer).is_some_and(|f| f.partition)
     }
 
-    pub fn clear(&self, peer: u32) {
+    pub fn clear(&self, peer: MemberId) {
         self.write().remove(&peer);
     }
 
@@ -126,7 +127,7 @@ impl FaultHandle {
     }
 
     /// Every link with a fault set.
-    pub fn snapshot(&self) -> BTreeMap<u32, LinkFaults> {
+    pub fn snapshot(&self) -> BTreeMap<MemberId, LinkFaults> {
         self.read().clone()
     }
 }
@@ -144,13 +145,13 @@ pub(crate) struct Verdict {
 /// seed (reseeded whenever the seed changes), from entropy otherwise.
 #[derive(Debug)]
 pub(crate) struct FaultRng {
-    peer: u32,
+    peer: MemberId,
     seed: Option<u64>,
     rng: ChaCha8Rng,
 }
 
 impl FaultRng {
-    pub(crate) fn new(peer: u32) -> FaultRng {
+    pub(crate) fn new(peer: MemberId) -> FaultRng {
         FaultRng {
             peer,
             seed: None,
@@ -164,7 +165,7 @@ impl FaultRng {
             self.seed = faults.seed;
             self.rng = match faults.seed {
                 Some(s) => ChaCha8Rng::seed_from_u64(
-                    s ^ u64::from(self.peer).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    s ^ u64::from(self.peer.get()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 ),
                 None => ChaCha8Rng::from_entropy(),
             };
@@ -220,13 +221,13 @@ mod tests {
     #[test]
     fn set_get_clear_and_serde() {
         let h = FaultHandle::new();
-        assert!(h.get(1).is_clear());
-        h.partition(1, true);
-        assert!(h.is_partitioned(1));
-        h.update(1, |f| f.delay_ms = 5);
-        h.partition(1, false);
-        assert_eq!(h.get(1).delay_ms, 5);
-        h.set(1, LinkFaults::default());
+        assert!(h.get(MemberId::new(1)).is_clear());
+        h.partition(MemberId::new(1), true);
+        assert!(h.is_partitioned(MemberId::new(1)));
+        h.update(MemberId::new(1), |f| f.delay_ms = 5);
+        h.partition(MemberId::new(1), false);
+        assert_eq!(h.get(MemberId::new(1)).delay_ms, 5);
+        h.set(MemberId::new(1), LinkFaults::default());
         assert!(h.snapshot().is_empty());
 
         let f: LinkFaults = serde_json::from_str(r#"{"drop": 0.5, "reorder": true}"#).unwrap();
@@ -238,7 +239,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let frame = Bytes::from_static(b"0123456789");
-        let mut rng = FaultRng::new(1);
+        let mut rng = FaultRng::new(MemberId::new(1));
         let v = apply(&LinkFaults::partition(), frame.clone(), &mut rng);
         assert!(v.copies.is_empty());
         let v = apply(
@@ -297,21 +298,21 @@ mod tests {
         let frames: Vec<Bytes> = (0..200u32)
             .map(|i| Bytes::from(i.to_le_bytes().repeat(8)))
             .collect();
-        let run = |peer: u32| {
+        let run = |peer: MemberId| {
             let mut rng = FaultRng::new(peer);
             frames
                 .iter()
                 .map(|f| apply(&faults, f.clone(), &mut rng).copies)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(run(1), run(1));
-        assert_ne!(run(1), run(2));
+        assert_eq!(run(MemberId::new(1)), run(MemberId::new(1)));
+        assert_ne!(run(MemberId::new(1)), run(MemberId::new(2)));
         let unseeded = LinkFaults {
             seed: None,
             ..faults.clone()
         };
-        let mut a = FaultRng::new(1);
-        let mut b = FaultRng::new(1);
+        let mut a = FaultRng::new(MemberId::new(1));
+        let mut b = FaultRng::new(MemberId::new(1));
         let differ = frames.iter().any(|f| {
             apply(&unseeded, f.clone(), &mut a).copies != apply(&unseeded, f.clone(), &mut b).copies
         });

@@ -29,7 +29,7 @@ use futures::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
@@ -48,11 +48,11 @@ type HmacSha256 = Hmac<Sha256>;
 /// What a member needs to run handshakes.
 #[derive(Clone)]
 pub struct HandshakeConfig {
-    pub me: u32,
+    pub me: MemberId,
     pub cluster: String,
     secret: Vec<u8>,
     /// Every member id of the cluster (this one included).
-    pub members: BTreeSet<u32>,
+    pub members: BTreeSet<MemberId>,
 }
 
 impl fmt::Debug for HandshakeConfig {
@@ -68,10 +68,10 @@ impl fmt::Debug for HandshakeConfig {
 
 impl HandshakeConfig {
     pub fn new(
-        me: u32,
+        me: MemberId,
         cluster: impl Into<String>,
         secret: impl AsRef<[u8]>,
-        members: impl IntoIterator<Item = u32>,
+        members: impl IntoIterator<Item = MemberId>,
     ) -> Self {
         HandshakeConfig {
             me,
@@ -110,19 +110,19 @@ pub enum HandshakeError {
     #[error("peer belongs to cluster {0:?}")]
     Cluster(String),
     #[error("member {0} is not in this cluster")]
-    UnknownMember(u32),
+    UnknownMember(MemberId),
     #[error("member {from} may not dial member {me}: the lower id dials")]
-    WrongDirection { from: u32, me: u32 },
+    WrongDirection { from: MemberId, me: MemberId },
     #[error("peer claims to be member {got}, expected member {expected}")]
-    WrongPeer { expected: u32, got: u32 },
+    WrongPeer { expected: MemberId, got: MemberId },
     #[error("peer meant to reach member {named}, but this is member {me}")]
-    WrongTarget { me: u32, named: u32 },
+    WrongTarget { me: MemberId, named: MemberId },
     #[error("nonce of {0} bytes, expected {NONCE_LEN}")]
     BadNonce(usize),
     #[error("proof of the cluster secret is wrong")]
     BadProof,
     #[error("connections from member {0} are refused (partitioned by fault injection)")]
-    Refused(u32),
+    Refused(MemberId),
 }
 
 fn nonce() -> Vec<u8> {
@@ -135,8 +135,8 @@ fn nonce() -> Vec<u8> {
 fn proof(
     hs: &HandshakeConfig,
     role: &[u8],
-    dialer: u32,
-    acceptor: u32,
+    dialer: MemberId,
+    acceptor: MemberId,
     nonce_d: &[u8],
     nonce_a: &[u8],
 ) -> HmacSha256 {
@@ -150,8 +150,8 @@ fn proof(
     mac.update(&PROTOCOL_VERSION.to_le_bytes());
     mac.update(&(hs.cluster.len() as u64).to_le_bytes());
     mac.update(hs.cluster.as_bytes());
-    mac.update(&dialer.to_le_bytes());
-    mac.update(&acceptor.to_le_bytes());
+    mac.update(&dialer.get().to_le_bytes());
+    mac.update(&acceptor.get().to_le_bytes());
     mac.update(nonce_d);
     mac.update(nonce_a);
     mac
@@ -224,7 +224,7 @@ fn check_common(hs: &HandshakeConfig, h: &Hello) -> Result<(), HandshakeError> {
 pub async fn dial<S>(
     framed: &mut Framed<S, FrameCodec>,
     hs: &HandshakeConfig,
-    peer: u32,
+    peer: MemberId,
 ) -> Result<(), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -275,8 +275,8 @@ where
 pub async fn accept<S>(
     framed: &mut Framed<S, FrameCodec>,
     hs: &HandshakeConfig,
-    admit: impl Fn(u32) -> bool,
-) -> Result<u32, HandshakeError>
+    admit: impl Fn(MemberId) -> bool,
+) -> Result<MemberId, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -333,8 +333,17 @@ mod tests {
     use super::*;
     use tokio::io::DuplexStream;
 
-    fn cfg(me: u32, secret: &str) -> HandshakeConfig {
-        HandshakeConfig::new(me, "demo", secret, 0..3)
+    const M0: MemberId = MemberId::new(0);
+    const M1: MemberId = MemberId::new(1);
+    const M2: MemberId = MemberId::new(2);
+    const M7: MemberId = MemberId::new(7);
+
+    fn ids(numbers: impl IntoIterator<Item = u32>) -> Vec<MemberId> {
+        numbers.into_iter().map(MemberId::new).collect()
+    }
+
+    fn cfg(me: MemberId, secret: &str) -> HandshakeConfig {
+        HandshakeConfig::new(me, "demo", secret, ids(0..3))
     }
 
     fn pair() -> (
@@ -350,9 +359,9 @@ mod tests {
 
     async fn run(
         dialer: HandshakeConfig,
-        target: u32,
+        target: MemberId,
         acceptor: HandshakeConfig,
-    ) -> (Result<(), HandshakeError>, Result<u32, HandshakeError>) {
+    ) -> (Result<(), HandshakeError>, Result<MemberId, HandshakeError>) {
         let (mut d, mut a) = pair();
         let acc = async move {
             let r = accept(&mut a, &acceptor, |_| true).await;
@@ -369,14 +378,14 @@ mod tests {
 
     #[actix_rt::test]
     async fn matching_secrets_authenticate_both_ways() {
-        let (d, a) = run(cfg(0, "0123456789abcdef"), 2, cfg(2, "0123456789abcdef")).await;
+        let (d, a) = run(cfg(M0, "0123456789abcdef"), M2, cfg(M2, "0123456789abcdef")).await;
         d.unwrap();
-        assert_eq!(a.unwrap(), 0);
+        assert_eq!(a.unwrap(), M0);
     }
 
     #[actix_rt::test]
     async fn wrong_secret_fails_on_both_sides() {
-        let (d, a) = run(cfg(0, "0123456789abcdef"), 1, cfg(1, "fedcba9876543210")).await;
+        let (d, a) = run(cfg(M0, "0123456789abcdef"), M1, cfg(M1, "fedcba9876543210")).await;
         assert!(matches!(a, Err(HandshakeError::BadProof)), "{a:?}");
         assert!(matches!(d, Err(HandshakeError::Closed)), "{d:?}");
     }
@@ -384,44 +393,49 @@ mod tests {
     #[actix_rt::test]
     async fn wrong_cluster_version_direction_and_target_are_refused() {
         let s = "0123456789abcdef";
-        let other = HandshakeConfig::new(0, "other", s, 0..3);
-        let (_, a) = run(other, 1, cfg(1, s)).await;
+        let other = HandshakeConfig::new(M0, "other", s, ids(0..3));
+        let (_, a) = run(other, M1, cfg(M1, s)).await;
         assert!(matches!(a, Err(HandshakeError::Cluster(c)) if c == "other"));
 
         // The higher id may not dial the lower one.
-        let (_, a) = run(cfg(2, s), 1, cfg(1, s)).await;
+        let (_, a) = run(cfg(M2, s), M1, cfg(M1, s)).await;
         assert!(matches!(
             a,
-            Err(HandshakeError::WrongDirection { from: 2, me: 1 })
+            Err(HandshakeError::WrongDirection { from: M2, me: M1 })
         ));
 
         // A dialer that meant to reach member 2 but reached member 1.
-        let (d, a) = run(cfg(0, s), 2, cfg(1, s)).await;
+        let (d, a) = run(cfg(M0, s), M2, cfg(M1, s)).await;
         assert!(matches!(
             a,
-            Err(HandshakeError::WrongTarget { me: 1, named: 2 })
+            Err(HandshakeError::WrongTarget { me: M1, named: M2 })
         ));
         assert!(d.is_err());
 
         // Not a member at all.
-        let stranger = HandshakeConfig::new(7, "demo", s, [7, 9]);
-        let (_, a) = run(stranger, 9, HandshakeConfig::new(9, "demo", s, 0..10)).await;
+        let stranger = HandshakeConfig::new(M7, "demo", s, ids([7, 9]));
+        let (_, a) = run(
+            stranger,
+            MemberId::new(9),
+            HandshakeConfig::new(MemberId::new(9), "demo", s, ids(0..10)),
+        )
+        .await;
         assert!(a.is_ok(), "7 is a member of 0..10");
-        let stranger = HandshakeConfig::new(7, "demo", s, [7, 9]);
-        let (_, a) = run(stranger, 2, cfg(2, s)).await;
-        assert!(matches!(a, Err(HandshakeError::UnknownMember(7))));
+        let stranger = HandshakeConfig::new(M7, "demo", s, ids([7, 9]));
+        let (_, a) = run(stranger, M2, cfg(M2, s)).await;
+        assert!(matches!(a, Err(HandshakeError::UnknownMember(M7))));
 
         // Another version.
         let (mut d, mut a) = pair();
         let bad = Frame::Hello(Hello {
             version: PROTOCOL_VERSION + 1,
             cluster: "demo".into(),
-            from: 0,
-            to: 1,
+            from: M0,
+            to: M1,
             nonce: vec![0; NONCE_LEN],
         });
         send(&mut d, &bad).await.unwrap();
-        let r = accept(&mut a, &cfg(1, s), |_| true).await;
+        let r = accept(&mut a, &cfg(M1, s), |_| true).await;
         assert!(matches!(r, Err(HandshakeError::Version { .. })), "{r:?}");
     }
 
@@ -429,30 +443,30 @@ mod tests {
     async fn refused_member_gets_no_hello() {
         let s = "0123456789abcdef";
         let (mut d, mut a) = pair();
-        let hs0 = cfg(0, s);
+        let hs0 = cfg(M0, s);
         let dialer = async move {
-            let r = dial(&mut d, &hs0, 1).await;
+            let r = dial(&mut d, &hs0, M1).await;
             drop(d);
             r
         };
         let acceptor = async move {
-            let r = accept(&mut a, &cfg(1, s), |id| id != 0).await;
+            let r = accept(&mut a, &cfg(M1, s), |id| id != M0).await;
             drop(a);
             r
         };
         let (d, a) = futures::join!(dialer, acceptor);
-        assert!(matches!(a, Err(HandshakeError::Refused(0))));
+        assert!(matches!(a, Err(HandshakeError::Refused(M0))));
         assert!(matches!(d, Err(HandshakeError::Closed)));
     }
 
     #[actix_rt::test]
     async fn a_reflected_proof_is_rejected() {
         // The acceptor's proof over the same transcript is not the dialer's.
-        let hs = cfg(1, "0123456789abcdef");
-        let a = proof(&hs, b"acceptor", 0, 1, &[1; 32], &[2; 32])
+        let hs = cfg(M1, "0123456789abcdef");
+        let a = proof(&hs, b"acceptor", M0, M1, &[1; 32], &[2; 32])
             .finalize()
             .into_bytes();
-        assert!(proof(&hs, b"dialer", 0, 1, &[1; 32], &[2; 32])
+        assert!(proof(&hs, b"dialer", M0, M1, &[1; 32], &[2; 32])
             .verify_slice(&a)
             .is_err());
     }

@@ -46,6 +46,7 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
+use stripecast_config::MemberId;
 use stripecast_supervisors::Backoff;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -254,8 +255,8 @@ enum DialError {
 pub(crate) struct PeerLink {
     sh: Arc<Shared>,
     slot: Arc<PeerSlot>,
-    me: u32,
-    peer: u32,
+    me: MemberId,
+    peer: MemberId,
     /// We have the lower id: we dial, and redial.
     dialer: bool,
     backoff: Backoff,
@@ -308,8 +309,8 @@ impl PeerLink {
         }
         if self.faults().is_partitioned(self.peer) {
             debug!(
-                member = self.me,
-                peer = self.peer,
+                member = %self.me,
+                peer = %self.peer,
                 "not dialing: partitioned"
             );
             self.schedule_retry(ctx);
@@ -333,13 +334,13 @@ impl PeerLink {
                     match &e {
                         DialError::Handshake(_) => {
                             Stats::bump(&act.sh.stats.handshake_failures);
-                            warn!(member = act.me, peer = act.peer, %addr, reason = %e, "outbound handshake failed; connection closed");
+                            warn!(member = %act.me, peer = %act.peer, %addr, reason = %e, "outbound handshake failed; connection closed");
                         }
                         _ if act.streak == 0 => {
-                            info!(member = act.me, peer = act.peer, %addr, reason = %e, "cannot reach peer; will retry")
+                            info!(member = %act.me, peer = %act.peer, %addr, reason = %e, "cannot reach peer; will retry")
                         }
                         _ => {
-                            debug!(member = act.me, peer = act.peer, %addr, reason = %e, "cannot reach peer; will retry")
+                            debug!(member = %act.me, peer = %act.peer, %addr, reason = %e, "cannot reach peer; will retry")
                         }
                     }
                     act.schedule_retry(ctx);
@@ -406,7 +407,7 @@ impl PeerLink {
             served: super::dedup::SeenIds::new(super::dedup::SEEN_REQUEST_IDS),
         });
         self.slot.up.store(true, Ordering::Release);
-        info!(member = self.me, peer = self.peer, %addr, gen, dialer = self.dialer, "link up");
+        info!(member = %self.me, peer = %self.peer, %addr, gen, dialer = %self.dialer, "link up");
         self.sh.emit(LinkEvent::Up { peer: self.peer });
         // Let the peer learn our status without waiting a heartbeat interval.
         self.heartbeat();
@@ -439,7 +440,7 @@ impl PeerLink {
         }
         if was_up {
             let addr = addr.map(|a| a.to_string()).unwrap_or_default();
-            warn!(member = self.me, peer = self.peer, %addr, %reason, "link down");
+            warn!(member = %self.me, peer = %self.peer, %addr, %reason, "link down");
             self.sh.emit(LinkEvent::Down {
                 peer: self.peer,
                 reason: reason.to_string(),
@@ -481,7 +482,7 @@ impl PeerLink {
         }) {
             Ok(f) => f,
             Err(e) => {
-                warn!(member = self.me, peer = self.peer, error = %e, "cannot encode heartbeat");
+                warn!(member = %self.me, peer = %self.peer, error = %e, "cannot encode heartbeat");
                 return;
             }
         };
@@ -494,8 +495,8 @@ impl PeerLink {
             .is_err()
         {
             debug!(
-                member = self.me,
-                peer = self.peer,
+                member = %self.me,
+                peer = %self.peer,
                 "writer queue full; heartbeat skipped"
             );
         }
@@ -550,8 +551,8 @@ impl PeerLink {
                     let _ = p.reply.send(Ok(body));
                 }
                 None => debug!(
-                    member = self.me,
-                    peer = self.peer,
+                    member = %self.me,
+                    peer = %self.peer,
                     id,
                     "response to no pending request (late or duplicated)"
                 ),
@@ -577,8 +578,8 @@ impl PeerLink {
         if !conn.served.first_time(id) {
             // A duplicated frame: the original is (being) served and answered.
             debug!(
-                member = self.me,
-                peer = self.peer,
+                member = %self.me,
+                peer = %self.peer,
                 id,
                 "duplicate request dropped"
             );
@@ -621,7 +622,7 @@ impl PeerLink {
                     Err(p) => Err(p),
                 };
             let response = answer.unwrap_or_else(|_| {
-                warn!(member = me, peer, id, "request handler panicked");
+                warn!(member = %me, %peer, id, "request handler panicked");
                 Response::Error {
                     kind: ErrorKind::Internal,
                     message: "request handler panicked".into(),
@@ -655,7 +656,11 @@ fn encode_response(id: u64, body: Response) -> Option<Bytes> {
 }
 
 /// Connects to `addr` and runs the dialer's handshake, all within connect_timeout.
-async fn dial_peer(sh: Arc<Shared>, peer: u32, addr: SocketAddr) -> Result<Connection, DialError> {
+async fn dial_peer(
+    sh: Arc<Shared>,
+    peer: MemberId,
+    addr: SocketAddr,
+) -> Result<Connection, DialError> {
     let attempt = async {
         let stream = TcpStream::connect(addr).await.map_err(DialError::Connect)?;
         let _ = stream.set_nodelay(true);
@@ -677,7 +682,7 @@ async fn writer_task(
     mut rx: Lanes,
     mut sink: FramedWrite<OwnedWriteHalf, FrameCodec>,
     faults: FaultHandle,
-    peer: u32,
+    peer: MemberId,
     close_limit: Duration,
     link: Addr<PeerLink>,
     gen: u64,
@@ -759,7 +764,7 @@ impl Actor for PeerLink {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let t = &self.sh.timeouts;
-        info!(member = self.me, peer = self.peer, addr = %self.slot.addr, dialer = self.dialer, "link started");
+        info!(member = %self.me, peer = %self.peer, addr = %self.slot.addr, dialer = %self.dialer, "link started");
         ctx.run_interval(t.heartbeat_interval(), |act, _| act.heartbeat());
         // Check silence several times per timeout so detection is prompt.
         let every =
@@ -804,7 +809,7 @@ impl StreamHandler<Inbound> for PeerLink {
             }
             ReadEvent::Bad(e) => {
                 Stats::bump(&self.sh.stats.bad_frames);
-                warn!(member = self.me, peer = self.peer, addr = %conn.addr, error = %e, "undecodable frame; closing the connection");
+                warn!(member = %self.me, peer = %self.peer, addr = %conn.addr, error = %e, "undecodable frame; closing the connection");
                 self.disconnect(format!("undecodable frame: {e}"), ctx);
             }
             ReadEvent::Closed => {
@@ -824,7 +829,7 @@ impl Handler<Attach> for PeerLink {
 
     fn handle(&mut self, Attach(conn): Attach, ctx: &mut Context<Self>) {
         if self.dialer {
-            warn!(member = self.me, peer = self.peer, addr = %conn.addr, "inbound connection for a peer we dial; dropped");
+            warn!(member = %self.me, peer = %self.peer, addr = %conn.addr, "inbound connection for a peer we dial; dropped");
             return;
         }
         if self.faults().is_partitioned(self.peer) {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use actix::fut::wrap_future;
 use actix::prelude::*;
+use stripecast_config::MemberId;
 use stripecast_supervisors::ChildContext;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
@@ -58,7 +59,7 @@ impl Listener {
         TcpListener::from_std(std)
     }
 
-    fn hand_off(&mut self, peer: u32, conn: Connection) {
+    fn hand_off(&mut self, peer: MemberId, conn: Connection) {
         let addr = conn.addr;
         match self.sh.slots.get(&peer).and_then(|s| s.live_link()) {
             Some(link) => {
@@ -66,7 +67,7 @@ impl Listener {
                 link.do_send(Attach(conn));
             }
             None => {
-                warn!(member = self.sh.me, peer, %addr, "link not running; inbound connection dropped")
+                warn!(member = %self.sh.me, %peer, %addr, "link not running; inbound connection dropped")
             }
         }
     }
@@ -75,7 +76,7 @@ impl Listener {
 async fn accept_one(
     sh: Arc<Shared>,
     stream: TcpStream,
-) -> Result<(u32, Framed<TcpStream, FrameCodec>), HandshakeError> {
+) -> Result<(MemberId, Framed<TcpStream, FrameCodec>), HandshakeError> {
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let faults = sh.faults.clone();
@@ -95,12 +96,12 @@ impl Actor for Listener {
         let listener = match Self::bind(addr) {
             Ok(l) => l,
             Err(e) => {
-                warn!(member = self.sh.me, %addr, error = %e, "cannot listen on the peer address");
+                warn!(member = %self.sh.me, %addr, error = %e, "cannot listen on the peer address");
                 self.cctx.fail(ctx, format!("cannot listen on {addr}: {e}"));
                 return;
             }
         };
-        info!(member = self.sh.me, %addr, "listening for peers");
+        info!(member = %self.sh.me, %addr, "listening for peers");
         let accepts = futures::stream::unfold(listener, |l| async move {
             let next = l.accept().await;
             if next.is_err() {
@@ -118,13 +119,13 @@ impl StreamHandler<Accepted> for Listener {
         let (stream, addr) = match item {
             Ok(x) => x,
             Err(e) => {
-                warn!(member = me, error = %e, "accept failed");
+                warn!(member = %me, error = %e, "accept failed");
                 return;
             }
         };
         Stats::bump(&self.sh.stats.tcp_accepted);
         if self.in_handshake >= self.sh.limits.max_handshakes {
-            warn!(member = me, %addr, "too many handshakes in progress; connection closed");
+            warn!(member = %me, %addr, "too many handshakes in progress; connection closed");
             return;
         }
         self.in_handshake += 1;
@@ -135,11 +136,11 @@ impl StreamHandler<Accepted> for Listener {
                 Ok((peer, framed)) => act.hand_off(peer, Connection::from_handshake(framed, addr)),
                 // An injected partition is expected, not suspicious.
                 Err(e @ HandshakeError::Refused(_)) => {
-                    debug!(member = me, %addr, reason = %e, "inbound connection refused")
+                    debug!(member = %me, %addr, reason = %e, "inbound connection refused")
                 }
                 Err(e) => {
                     Stats::bump(&act.sh.stats.handshake_failures);
-                    warn!(member = me, %addr, reason = %e, "inbound handshake failed; connection closed");
+                    warn!(member = %me, %addr, reason = %e, "inbound handshake failed; connection closed");
                 }
             }
         }));

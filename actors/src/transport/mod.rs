@@ -54,9 +54,10 @@
 //! # use stripecast_actors::transport::{transport_spec, RequestHandler, StatusSource};
 //! # use stripecast_supervisors::{Strategy, Supervisor, SupervisorSpec};
 //! # use futures::future::BoxFuture;
+//! # use stripecast_config::MemberId;
 //! struct Pong;
 //! impl RequestHandler for Pong {
-//!     fn handle(&self, _from: u32, _req: Request) -> BoxFuture<'static, Response> {
+//!     fn handle(&self, _from: MemberId, _req: Request) -> BoxFuture<'static, Response> {
 //!         Box::pin(async { Response::Pong })
 //!     }
 //! }
@@ -71,8 +72,8 @@
 //!         .child(membership),
 //! )
 //! .await;
-//! if peers.is_up(1) {
-//!     let _ = peers.request(1, Request::Ping).await;
+//! if peers.is_up(MemberId::new(1)) {
+//!     let _ = peers.request(MemberId::new(1), Request::Ping).await;
 //! }
 //! println!("live: {:?}", view.live());
 //! # member.shutdown().await;
@@ -87,7 +88,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures::future::BoxFuture;
-use stripecast_config::MemberConfig;
+use stripecast_config::{MemberConfig, MemberId};
 use stripecast_supervisors::{Backoff, ChildRef, ChildSpec, Pid, Strategy, SupervisorSpec};
 use tokio::sync::{oneshot, Semaphore};
 
@@ -108,7 +109,7 @@ use listener::Listener;
 /// Serves the requests peers send to this member.
 pub trait RequestHandler: Send + Sync + 'static {
     /// Called for each inbound request; runs concurrently with others.
-    fn handle(&self, from: u32, req: Request) -> BoxFuture<'static, Response>;
+    fn handle(&self, from: MemberId, req: Request) -> BoxFuture<'static, Response>;
 }
 
 /// What this member says about itself in its heartbeats; the owner (the
@@ -136,20 +137,20 @@ impl StatusSource {
 pub enum TransportError {
     /// The peer is down (no connection), or went down with the request pending.
     #[error("member {0} is down")]
-    PeerDown(u32),
+    PeerDown(MemberId),
     /// No response within `request_timeout` (time spent queued included).
     #[error("request to member {0} timed out")]
-    Timeout(u32),
+    Timeout(MemberId),
     /// The peer's in-flight window and waiting queue are full; nothing was sent.
     #[error("too many requests pending for member {0}")]
-    Busy(u32),
+    Busy(MemberId),
     #[error("member {0} is not in the cluster")]
-    UnknownPeer(u32),
+    UnknownPeer(MemberId),
     /// The encoded request exceeds the frame limit; nothing was sent.
     #[error("request to member {peer} is over the {max}-byte frame limit")]
-    TooLarge { peer: u32, max: usize },
+    TooLarge { peer: MemberId, max: usize },
     #[error("request to member {peer} could not be encoded: {message}")]
-    Encode { peer: u32, message: String },
+    Encode { peer: MemberId, message: String },
     /// This member's transport is not running (yet, or any more).
     #[error("the transport is not running")]
     NotStarted,
@@ -160,16 +161,16 @@ pub enum TransportError {
 #[rtype(result = "()")]
 pub enum LinkEvent {
     /// An authenticated connection to `peer` is established.
-    Up { peer: u32 },
+    Up { peer: MemberId },
     /// The connection to `peer` is gone (closed, garbage, silence, link stopped).
-    Down { peer: u32, reason: String },
+    Down { peer: MemberId, reason: String },
     /// `peer` reported a new status in a heartbeat (sent on the first
     /// heartbeat of a connection and whenever it changes, not on every one).
-    Status { peer: u32, status: NodeStatus },
+    Status { peer: MemberId, status: NodeStatus },
 }
 
 impl LinkEvent {
-    pub fn peer(&self) -> u32 {
+    pub fn peer(&self) -> MemberId {
         match self {
             LinkEvent::Up { peer }
             | LinkEvent::Down { peer, .. }
@@ -239,7 +240,7 @@ impl Stats {
 /// The state of the link to one peer shared by its actor incarnations,
 /// [`Peers`] and the listener.
 pub(crate) struct PeerSlot {
-    pub id: u32,
+    pub id: MemberId,
     /// The peer's member-to-member address (dialed if we have the lower id).
     pub addr: SocketAddr,
     /// The link actor's current incarnation (set once, at spec building).
@@ -260,18 +261,18 @@ impl PeerSlot {
 
 /// Everything the transport's actors and [`Peers`] share.
 pub(crate) struct Shared {
-    pub me: u32,
+    pub me: MemberId,
     pub listen: SocketAddr,
     pub timeouts: stripecast_config::Timeouts,
     pub limits: TransportLimits,
     pub handshake: handshake::HandshakeConfig,
-    pub slots: BTreeMap<u32, Arc<PeerSlot>>,
+    pub slots: BTreeMap<MemberId, Arc<PeerSlot>>,
     pub handler: Arc<dyn RequestHandler>,
     pub status: StatusSource,
     pub events: Recipient<LinkEvent>,
     /// The witness's id: its link's events are not sent to `events` (the
     /// membership view is of the members, who hold data); `is_up` reports it.
-    pub witness: Option<u32>,
+    pub witness: Option<MemberId>,
     pub faults: FaultHandle,
     pub stats: Stats,
     pub next_id: AtomicU64,
@@ -305,7 +306,7 @@ impl Peers {
     /// response, `PeerDown` if the connection is lost meanwhile, or `Timeout`
     /// after `request_timeout` in all. A request to this member's own id is
     /// served by the local handler, without the network.
-    pub async fn request(&self, peer: u32, req: Request) -> Result<Response, TransportError> {
+    pub async fn request(&self, peer: MemberId, req: Request) -> Result<Response, TransportError> {
         let sh = &self.shared;
         let limit = sh.timeouts.request_timeout();
         if peer == sh.me {
@@ -373,7 +374,7 @@ impl Peers {
 
     /// Whether an authenticated connection to `peer` is up right now (this
     /// member's own id: always).
-    pub fn is_up(&self, peer: u32) -> bool {
+    pub fn is_up(&self, peer: MemberId) -> bool {
         if peer == self.shared.me {
             return true;
         }
@@ -389,12 +390,12 @@ impl Peers {
     }
 
     /// This member's id.
-    pub fn me(&self) -> u32 {
+    pub fn me(&self) -> MemberId {
         self.shared.me
     }
 
     /// The ids of the other members.
-    pub fn peer_ids(&self) -> Vec<u32> {
+    pub fn peer_ids(&self) -> Vec<MemberId> {
         self.shared.slots.keys().copied().collect()
     }
 
@@ -412,7 +413,7 @@ impl Peers {
 
     /// The pid of the link actor to `peer` (current incarnation), e.g. to
     /// monitor it or, in tests, to kill it.
-    pub fn link_pid(&self, peer: u32) -> Option<Pid> {
+    pub fn link_pid(&self, peer: MemberId) -> Option<Pid> {
         self.shared
             .slots
             .get(&peer)
@@ -446,7 +447,7 @@ pub fn transport_spec_with(
     status: StatusSource,
     events: Recipient<LinkEvent>,
 ) -> (ChildSpec, Peers) {
-    let slots: BTreeMap<u32, Arc<PeerSlot>> = cfg
+    let slots: BTreeMap<MemberId, Arc<PeerSlot>> = cfg
         .links()
         .map(|(id, addr)| {
             (

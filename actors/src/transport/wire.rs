@@ -30,6 +30,7 @@ use std::marker::PhantomData;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use stripecast_config::MemberId;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::protocol::{NodeStatus, Request, Response};
@@ -52,9 +53,9 @@ pub struct Hello {
     /// The cluster name the sender belongs to.
     pub cluster: String,
     /// The sender's member id.
-    pub from: u32,
+    pub from: MemberId,
     /// The member id the sender believes it is talking to.
-    pub to: u32,
+    pub to: MemberId,
     /// A fresh random challenge (32 bytes).
     #[serde(with = "serde_bytes")]
     pub nonce: Vec<u8>,
@@ -293,8 +294,8 @@ mod tests {
             Frame::Hello(Hello {
                 version: 1,
                 cluster: "demo".into(),
-                from: 0,
-                to: 2,
+                from: MemberId::new(0),
+                to: MemberId::new(2),
                 nonce: vec![7; 32],
             }),
             Frame::Proof { mac: vec![1; 32] },

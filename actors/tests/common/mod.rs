@@ -18,7 +18,7 @@ use stripecast_actors::protocol::{ErrorKind, Request, Response};
 use stripecast_actors::transport::{
     transport_spec_with, Peers, RequestHandler, StatusSource, TransportLimits,
 };
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, MemberId, Timeouts};
 use stripecast_supervisors::{ChildRef, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 
 /// The reason of a member never seen up.
@@ -59,7 +59,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
     let ports = free_ports(2 * n as usize);
     let members: Vec<MemberEntry> = (0..n)
         .map(|id| MemberEntry {
-            id,
+            id: MemberId::new(id),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[id as usize])),
             http: SocketAddr::from(([127, 0, 0, 1], ports[(n + id) as usize])),
         })
@@ -67,7 +67,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
     (0..n)
         .map(|id| {
             let cfg = MemberConfig {
-                id,
+                id: MemberId::new(id),
                 data_dir: PathBuf::from(format!("/nonexistent/member-{id}")),
                 cluster: ClusterConfig {
                     name: "transport-test".into(),
@@ -114,7 +114,7 @@ impl TestHandler {
 struct Handler(Arc<TestHandler>);
 
 impl RequestHandler for Handler {
-    fn handle(&self, _from: u32, req: Request) -> BoxFuture<'static, Response> {
+    fn handle(&self, _from: MemberId, req: Request) -> BoxFuture<'static, Response> {
         let h = self.0.clone();
         Box::pin(async move {
             if req.is_control() {
@@ -158,7 +158,7 @@ impl actix::Handler<ViewChanged> for Recorder {
 }
 
 pub struct Node {
-    pub id: u32,
+    pub id: MemberId,
     pub cfg: MemberConfig,
     pub sup: SupervisorHandle,
     pub peers: Peers,
@@ -218,20 +218,20 @@ impl Node {
 
     /// True if this node sees exactly `up` as its live peers (through both
     /// the transport and the membership view).
-    pub fn sees_up(&self, peer: u32) -> bool {
+    pub fn sees_up(&self, peer: MemberId) -> bool {
         self.peers.is_up(peer) && self.view.is_up(peer)
     }
 
-    pub fn sees_down(&self, peer: u32) -> bool {
+    pub fn sees_down(&self, peer: MemberId) -> bool {
         !self.peers.is_up(peer) && !self.view.is_up(peer)
     }
 
     /// Every state change of `peer` recorded by the subscriber, in order,
     /// from its first connection on (the initial "not connected yet" is left out).
-    pub fn transitions(&self, peer: u32) -> Vec<MemberState> {
+    pub fn transitions(&self, peer: MemberId) -> Vec<MemberState> {
         let mut out: Vec<MemberState> = Vec::new();
         for v in self.changes.lock().unwrap().iter() {
-            let m = &v.members[peer as usize];
+            let m = &v.members[peer.position()];
             if m.reason.as_deref() == Some(NOT_CONNECTED) {
                 continue;
             }
@@ -244,10 +244,10 @@ impl Node {
     }
 
     /// The recorded "down" reasons of `peer`.
-    pub fn down_reasons(&self, peer: u32) -> Vec<String> {
+    pub fn down_reasons(&self, peer: MemberId) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for v in self.changes.lock().unwrap().iter() {
-            if let Some(r) = &v.members[peer as usize].reason {
+            if let Some(r) = &v.members[peer.position()].reason {
                 if out.last() != Some(r) {
                     out.push(r.clone());
                 }
@@ -288,4 +288,9 @@ pub async fn start_cluster(cfgs: &[MemberConfig]) -> Vec<Node> {
         nodes.push(Node::start(cfg).await);
     }
     nodes
+}
+
+/// Member ids from their numbers.
+pub fn ids(numbers: &[u32]) -> Vec<MemberId> {
+    numbers.iter().copied().map(MemberId::new).collect()
 }

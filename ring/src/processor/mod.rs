@@ -72,7 +72,7 @@ impl RingProcessor {
             [cfg.id, SWITCH_ID],
         );
         RingProcessor {
-            me: cfg.id,
+            me: cfg.id.get(),
             switch: link.switch,
             hs,
             svc,

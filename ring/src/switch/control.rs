@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix::prelude::*;
+use stripecast_config::MemberId;
 use stripecast_supervisors::{ChildContext, ChildRef};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
@@ -53,7 +54,7 @@ impl ControlListener {
             SWITCH_ID,
             cluster,
             secret.as_bytes(),
-            members.into_iter().chain([SWITCH_ID]),
+            members.into_iter().map(MemberId::new).chain([SWITCH_ID]),
         );
         ControlListener {
             addr,
@@ -160,7 +161,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric:
     let handle = conn::run(conn, QUEUE, on_msg, on_end);
     match fab
         .send(Register {
-            member,
+            member: member.get(),
             addr,
             tx: handle.tx,
             kill: handle.kill,
@@ -168,7 +169,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric:
         .await
     {
         Ok(Ok(conn_id)) => id.set(conn_id),
-        Ok(Err(why)) => warn!(peer = %addr, member, reason = %why, "processor refused"),
+        Ok(Err(why)) => warn!(peer = %addr, %member, reason = %why, "processor refused"),
         Err(_) => {}
     }
 }

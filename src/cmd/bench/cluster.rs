@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context as _};
 use serde::Serialize;
 use stripecast_actors::gateway::MemberState;
-use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, Timeouts};
+use stripecast_config::{ClusterConfig, MemberConfig, MemberEntry, MemberId, Timeouts};
 
 use crate::cmd::client::encode_name;
 use crate::cmd::launch::LocalCluster;
@@ -144,14 +144,14 @@ pub fn bench_configs(
     let ports = free_ports(2 * nodes)?;
     let members: Vec<MemberEntry> = (0..nodes)
         .map(|i| MemberEntry {
-            id: i as u32,
+            id: MemberId::new(i as u32),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
             http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
         })
         .collect();
     Ok((0..nodes)
         .map(|i| MemberConfig {
-            id: i as u32,
+            id: MemberId::new(i as u32),
             data_dir: dir.join(format!("member-{i}")),
             cluster: ClusterConfig {
                 name: "bench".into(),

@@ -29,6 +29,7 @@ use stripecast_actors::transport::LinkFaults;
 use stripecast_chaos::{FaultEvent, FaultKind};
 
 use crate::cmd::launch::LocalCluster;
+use stripecast_config::MemberId;
 
 /// Fragment files flipped per `rot` event, at most.
 const ROT_FILES_PER_EVENT: usize = 3;
@@ -212,7 +213,7 @@ impl Nemesis {
             .call()
             .ok()
             .and_then(|r| r.into_json::<ClusterDoc>().ok())
-            .and_then(|d| d.members.into_iter().find(|m| m.id == from))
+            .and_then(|d| d.members.into_iter().find(|m| m.id.get() == from))
             .map_or(0, |m| m.incarnation);
         let status = NodeStatus {
             incarnation: known + 1,
@@ -285,7 +286,8 @@ impl Nemesis {
             2 => ("stale vote request", StaleRaft::Vote),
             _ => ("stale leader heartbeat", StaleRaft::Heartbeat),
         };
-        let msg = match stale_raft_message(&kind, from, member, stale) {
+        let msg = match stale_raft_message(&kind, MemberId::new(from), MemberId::new(member), stale)
+        {
             Ok(m) => m,
             Err(e) => return format!("{what}: cannot encode: {e}"),
         };

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::*;
+use stripecast_config::MemberId;
 
 struct Net {
     dirs: Vec<tempfile::TempDir>,
@@ -38,7 +39,8 @@ impl Net {
     fn start(&mut self, m: u32) {
         let db = stripecast_persistence::DurableDb::open(self.dirs[m as usize].path().join("meta"))
             .unwrap();
-        let node = MetaNode::open(m, &self.members, &db, &self.cfg).unwrap();
+        let members: Vec<MemberId> = self.members.iter().copied().map(MemberId::new).collect();
+        let node = MetaNode::open(MemberId::new(m), &members, &db, &self.cfg).unwrap();
         self.nodes.insert(m, node);
     }
 
@@ -53,7 +55,7 @@ impl Net {
             for id in ids {
                 let out = self.nodes.get_mut(&id).unwrap().ready().unwrap();
                 for (to, msg) in out.messages {
-                    self.queue.push_back((id, to, msg));
+                    self.queue.push_back((id, to.get(), msg));
                 }
                 self.applied.entry(id).or_default().extend(out.applied);
             }
@@ -64,7 +66,7 @@ impl Net {
                 continue;
             }
             if let Some(node) = self.nodes.get_mut(&to) {
-                node.step(from, &msg).unwrap();
+                node.step(MemberId::new(from), &msg).unwrap();
             }
         }
     }
@@ -82,8 +84,8 @@ impl Net {
         let leaders: Vec<u32> = self
             .nodes
             .values()
-            .filter(|n| n.is_leader() && !self.cut.contains(&n.me()))
-            .map(|n| n.me())
+            .filter(|n| n.is_leader() && !self.cut.contains(&n.me().get()))
+            .map(|n| n.me().get())
             .collect();
         (leaders.len() == 1).then(|| leaders[0])
     }
@@ -107,7 +109,7 @@ impl Net {
     /// The result of proposal `id`, once applied on its proposer.
     fn result(&self, id: ProposalId) -> Option<Applied> {
         self.applied
-            .get(&id.member)?
+            .get(&id.member.get())?
             .iter()
             .find(|a| a.proposal == Some(id))
             .map(|a| a.result.clone())
@@ -121,7 +123,7 @@ fn reserve_one(net: &mut Net, at: u32) {
     net.propose(
         at,
         MetaCommand::Reserve {
-            member: 0,
+            member: MemberId::new(0),
             count: 1,
         },
     );
@@ -132,7 +134,13 @@ fn reserve_one(net: &mut Net, at: u32) {
 fn group_with_one_entry(count: u32) -> (Net, u32) {
     let mut net = Net::new(3, MetaConfig::default());
     let leader = net.elect();
-    net.propose(leader, MetaCommand::Reserve { member: 0, count });
+    net.propose(
+        leader,
+        MetaCommand::Reserve {
+            member: MemberId::new(0),
+            count,
+        },
+    );
     net.tick(3);
     (net, leader)
 }
@@ -146,7 +154,7 @@ fn a_leader_is_elected_and_every_member_applies_the_same_log() {
     let r = net.propose(
         follower,
         MetaCommand::Reserve {
-            member: follower,
+            member: MemberId::new(follower),
             count: 5,
         },
     );
@@ -179,7 +187,7 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     let lost = net.propose(
         old,
         MetaCommand::Reserve {
-            member: old,
+            member: MemberId::new(old),
             count: 7,
         },
     );
@@ -189,7 +197,7 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     let won = net.propose(
         new,
         MetaCommand::Reserve {
-            member: new,
+            member: MemberId::new(new),
             count: 3,
         },
     );
@@ -218,7 +226,7 @@ fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
             leader,
             MetaCommand::Commit {
                 record: record(&format!("o{i}"), i),
-                missing: vec![victim],
+                missing: vec![MemberId::new(victim)],
             },
         );
     }
@@ -228,7 +236,7 @@ fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
     let want = net.nodes[&leader].state().clone();
     assert_eq!(want.objects.len(), 5);
     assert_eq!(net.nodes[&victim].state(), &want);
-    assert_eq!(want.dirty[&victim].len(), 5);
+    assert_eq!(want.dirty[&MemberId::new(victim)].len(), 5);
 }
 
 #[test]
@@ -267,7 +275,7 @@ fn garbage_from_a_peer_is_an_error_not_a_panic() {
     let mut net = Net::new(3, MetaConfig::default());
     let node = net.nodes.get_mut(&0).unwrap();
     assert!(matches!(
-        node.step(1, b"\xff\xff\xff garbage"),
+        node.step(MemberId::new(1), b"\xff\xff\xff garbage"),
         Err(MetaError::BadMessage(_))
     ));
 }
@@ -287,7 +295,7 @@ fn forged_and_stale_messages_change_nothing() {
     let r = net.propose(
         leader,
         MetaCommand::Reserve {
-            member: 0,
+            member: MemberId::new(0),
             count: 4,
         },
     );
@@ -305,26 +313,40 @@ fn forged_and_stale_messages_change_nothing() {
     };
     for kind in [forged, StaleRaft::Vote, StaleRaft::Heartbeat] {
         // Term 0 would skip raft's term check: refused outright.
-        let msg = stale_raft_message(&kind, other, follower, 0).unwrap();
+        let msg =
+            stale_raft_message(&kind, MemberId::new(other), MemberId::new(follower), 0).unwrap();
         let node = net.nodes.get_mut(&follower).unwrap();
         assert!(matches!(
-            node.step(other, &msg),
+            node.step(MemberId::new(other), &msg),
             Err(MetaError::BadMessage(_))
         ));
         // Addressed to another member, or claiming to come from this one: refused.
-        let msg = stale_raft_message(&kind, other, leader, term + 5).unwrap();
+        let msg = stale_raft_message(&kind, MemberId::new(other), MemberId::new(leader), term + 5)
+            .unwrap();
         assert!(matches!(
-            node.step(other, &msg),
+            node.step(MemberId::new(other), &msg),
             Err(MetaError::BadMessage(_))
         ));
-        let msg = stale_raft_message(&kind, follower, follower, term + 5).unwrap();
+        let msg = stale_raft_message(
+            &kind,
+            MemberId::new(follower),
+            MemberId::new(follower),
+            term + 5,
+        )
+        .unwrap();
         assert!(matches!(
-            node.step(other, &msg),
+            node.step(MemberId::new(other), &msg),
             Err(MetaError::BadMessage(_))
         ));
         // A deposed member's message (an older term): stepped and ignored.
-        let msg = stale_raft_message(&kind, other, follower, term - 1).unwrap();
-        node.step(other, &msg).unwrap();
+        let msg = stale_raft_message(
+            &kind,
+            MemberId::new(other),
+            MemberId::new(follower),
+            term - 1,
+        )
+        .unwrap();
+        node.step(MemberId::new(other), &msg).unwrap();
         net.pump();
     }
     net.tick(5);
@@ -344,7 +366,7 @@ fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
         net.propose(
             leader,
             MetaCommand::Reserve {
-                member: 0,
+                member: MemberId::new(0),
                 count: 2,
             },
         );
@@ -359,7 +381,7 @@ fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
     net.propose(
         leader,
         MetaCommand::Reserve {
-            member: 0,
+            member: MemberId::new(0),
             count: 2,
         },
     );
@@ -380,31 +402,32 @@ fn an_empty_replica_votes_for_no_candidate_with_a_log() {
     let node = net.nodes.get_mut(&wiped).unwrap();
     let before = node.raw.raft.vote;
     let mut vote = raft::eraftpb::Message {
-        from: raft_id(other),
-        to: raft_id(wiped),
+        from: raft_id(MemberId::new(other)),
+        to: raft_id(MemberId::new(wiped)),
         term: 50,
         index: 7,
         log_term: 3,
         ..Default::default()
     };
     vote.set_msg_type(MessageType::MsgRequestVote);
-    node.step(other, &vote.write_to_bytes().unwrap()).unwrap();
+    node.step(MemberId::new(other), &vote.write_to_bytes().unwrap())
+        .unwrap();
     assert_eq!(node.raw.raft.vote, before, "no vote granted");
     assert_eq!(node.term(), 0, "not even the term moved");
     // Malformed forwarded messages are refused, not a panic.
     let mut prop = raft::eraftpb::Message {
-        from: raft_id(other),
-        to: raft_id(wiped),
+        from: raft_id(MemberId::new(other)),
+        to: raft_id(MemberId::new(wiped)),
         ..Default::default()
     };
     prop.set_msg_type(MessageType::MsgPropose);
     assert!(matches!(
-        node.step(other, &prop.write_to_bytes().unwrap()),
+        node.step(MemberId::new(other), &prop.write_to_bytes().unwrap()),
         Err(MetaError::BadMessage(_))
     ));
     prop.set_msg_type(MessageType::MsgReadIndex);
     assert!(matches!(
-        node.step(other, &prop.write_to_bytes().unwrap()),
+        node.step(MemberId::new(other), &prop.write_to_bytes().unwrap()),
         Err(MetaError::BadMessage(_))
     ));
 }
@@ -412,11 +435,18 @@ fn an_empty_replica_votes_for_no_candidate_with_a_log() {
 #[test]
 fn a_witness_hands_leadership_to_the_member_furthest_along() {
     assert_eq!(
-        hand_over_to(&[(0, 5, true), (1, 9, true), (3, 9, true)]),
-        Some(1)
+        hand_over_to(&[
+            (MemberId::new(0), 5, true),
+            (MemberId::new(1), 9, true),
+            (MemberId::new(3), 9, true)
+        ]),
+        Some(MemberId::new(1))
     );
-    assert_eq!(hand_over_to(&[(0, 5, true), (1, 9, false)]), Some(0));
-    assert_eq!(hand_over_to(&[(0, 5, false)]), None);
+    assert_eq!(
+        hand_over_to(&[(MemberId::new(0), 5, true), (MemberId::new(1), 9, false)]),
+        Some(MemberId::new(0))
+    );
+    assert_eq!(hand_over_to(&[(MemberId::new(0), 5, false)]), None);
     assert_eq!(hand_over_to(&[]), None);
 }
 
@@ -426,7 +456,7 @@ fn a_witness_hands_leadership_to_the_member_furthest_along() {
 #[test]
 fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     let cfg = MetaConfig {
-        witness: Some(2),
+        witness: Some(MemberId::new(2)),
         ..MetaConfig::default()
     };
     let mut net = Net::new(3, cfg);
@@ -446,7 +476,7 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     let id = net.propose(
         leader,
         MetaCommand::Reserve {
-            member: 0,
+            member: MemberId::new(0),
             count: 5,
         },
     );
@@ -484,7 +514,7 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     let next = net.propose(
         1,
         MetaCommand::Reserve {
-            member: 1,
+            member: MemberId::new(1),
             count: 1,
         },
     );

@@ -7,11 +7,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::*;
+use stripecast_config::MemberId;
 
 #[derive(Clone, Default)]
 struct Links {
-    handles: Arc<RwLock<BTreeMap<u32, MetaHandle>>>,
-    cut: Arc<RwLock<BTreeSet<u32>>>,
+    handles: Arc<RwLock<BTreeMap<MemberId, MetaHandle>>>,
+    cut: Arc<RwLock<BTreeSet<MemberId>>>,
 }
 
 struct Group {
@@ -22,9 +23,9 @@ struct Group {
 impl Group {
     fn start(n: u32) -> Group {
         let links = Links::default();
-        let members: Vec<u32> = (0..n).collect();
+        let members: Vec<MemberId> = (0..n).map(MemberId::new).collect();
         let mut dirs = Vec::new();
-        for m in 0..n {
+        for m in (0..n).map(MemberId::new) {
             let dir = tempfile::tempdir().unwrap();
             let db = stripecast_persistence::DurableDb::open(dir.path().join("meta")).unwrap();
             dirs.push(dir);
@@ -53,13 +54,13 @@ impl Group {
         Group { _dirs: dirs, links }
     }
 
-    fn handle(&self, m: u32) -> MetaHandle {
+    fn handle(&self, m: MemberId) -> MetaHandle {
         self.links.handles.read().unwrap()[&m].clone()
     }
 
-    async fn leader(&self) -> u32 {
+    async fn leader(&self) -> MemberId {
         for _ in 0..500 {
-            let leaders: Vec<u32> = self
+            let leaders: Vec<MemberId> = self
                 .links
                 .handles
                 .read()
@@ -91,7 +92,7 @@ use crate::meta::test_record as record;
 
 /// Reserves incarnations 1..=4 for `member` and commits `name` at
 /// incarnation 2, through `h` (acknowledged: applied on that member).
-async fn reserve_and_commit(h: &MetaHandle, member: u32, name: &str) {
+async fn reserve_and_commit(h: &MetaHandle, member: MemberId, name: &str) {
     let got = h.propose(MetaCommand::Reserve { member, count: 4 }).await;
     assert_eq!(got, Ok(Applied::Reserved { first: 1, count: 4 }));
     let got = h
@@ -107,12 +108,12 @@ async fn reserve_and_commit(h: &MetaHandle, member: u32, name: &str) {
 async fn proposals_answer_when_applied_and_reads_see_them_everywhere() {
     let g = Group::start(3);
     let leader = g.leader().await;
-    let follower = (leader + 1) % 3;
+    let follower = MemberId::new((leader.get() + 1) % 3);
     reserve_and_commit(&g.handle(follower), follower, "a").await;
     // Acknowledged on the follower: a read on any member sees it at once.
     for m in 0..3 {
         let inc = g
-            .handle(m)
+            .handle(MemberId::new(m))
             .read(|s| s.objects.get("a").map(|r| r.incarnation))
             .await;
         assert_eq!(inc, Ok(Some(2)), "member {m}");
@@ -169,7 +170,7 @@ async fn an_isolated_member_acknowledges_nothing() {
 async fn concurrent_reads_share_read_index_requests() {
     let g = Group::start(3);
     let leader = g.leader().await;
-    let follower = (leader + 1) % 3;
+    let follower = MemberId::new((leader.get() + 1) % 3);
     reserve_and_commit(&g.handle(leader), leader, "v").await;
     let h = g.handle(follower);
     let before = h.status().read_index_requests;

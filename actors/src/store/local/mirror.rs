@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use stripecast_config::MemberId;
 use stripecast_persistence::{packed_key, Batch, ObjectRecord};
 use tracing::{debug, info};
 
@@ -42,9 +43,9 @@ pub enum MirrorChange {
     /// The object is gone; `removed` was its incarnation.
     Remove { name: String, removed: u32 },
     /// `member` missed `name` (it joins the member's dirty set).
-    Mark { member: u32, name: String },
+    Mark { member: MemberId, name: String },
     /// `member` has rebuilt `name` (it leaves the member's dirty set).
-    Clear { member: u32, name: String },
+    Clear { member: MemberId, name: String },
 }
 
 /// The volume-wide part of the state a HomeBlock carries.
@@ -99,10 +100,10 @@ impl LocalStore {
                     batch.remove_object(name.clone());
                 }
                 MirrorChange::Mark { member, name } => {
-                    batch.mark_dirty(*member as usize, name.clone());
+                    batch.mark_dirty(member.position(), name.clone());
                 }
                 MirrorChange::Clear { member, name } => {
-                    batch.clear_dirty(*member as usize, name.clone());
+                    batch.clear_dirty(member.position(), name.clone());
                 }
             }
         }
@@ -133,7 +134,7 @@ impl LocalStore {
     pub fn reconcile(
         &self,
         objects: &BTreeMap<String, ObjectRecord>,
-        dirty: &BTreeMap<u32, BTreeSet<String>>,
+        dirty: &BTreeMap<MemberId, BTreeSet<String>>,
         members: u32,
         volume: VolumeMirror,
     ) -> Result<(), StoreError> {
@@ -163,14 +164,14 @@ impl LocalStore {
             }
         }
         let empty = BTreeSet::new();
-        for m in 0..members {
+        for m in MemberId::all(members as usize) {
             let want = dirty.get(&m).unwrap_or(&empty);
-            let have: BTreeSet<String> = self.catalog.dirty(m as usize)?.into_iter().collect();
+            let have: BTreeSet<String> = self.catalog.dirty(m.position())?.into_iter().collect();
             for name in want.difference(&have) {
-                batch.mark_dirty(m as usize, name.clone());
+                batch.mark_dirty(m.position(), name.clone());
             }
             for name in have.difference(want) {
-                batch.clear_dirty(m as usize, name.clone());
+                batch.clear_dirty(m.position(), name.clone());
             }
         }
         let hb = self.volume_homeblock(&mut batch, volume);
@@ -184,7 +185,7 @@ impl LocalStore {
             .store(objects.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.drop_fragments(&unlink);
         info!(
-            member = self.member,
+            member = %self.member,
             objects = objects.len(),
             removed = unlink.len(),
             "catalog reconciled with the metadata snapshot"
@@ -246,7 +247,7 @@ impl LocalStore {
                 *incarnation,
                 *count,
             ))));
-            debug!(member = self.member, object = %name, incarnation, "replaced fragment removed");
+            debug!(member = %self.member, object = %name, incarnation, "replaced fragment removed");
         }
     }
 }

@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
+use stripecast_config::MemberId;
 use stripecast_persistence::{FragmentSpec, FragmentWriter, HomeBlock, Layout, ObjectRecord};
 
 use super::*;
@@ -44,7 +45,7 @@ fn has_fragment(store: &LocalStore, name: &str, incarnation: u32) -> bool {
 
 fn open() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path(), 0, 256).unwrap();
+    let store = LocalStore::open(dir.path(), MemberId::new(0), 256).unwrap();
     store
         .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
         .unwrap();
@@ -97,7 +98,7 @@ fn replaying_a_batch_changes_nothing() {
         put("a", 3, None),
         put("b", 4, None),
         MirrorChange::Mark {
-            member: 2,
+            member: MemberId::new(2),
             name: "a".into(),
         },
         // A retried commit of the current record: replaced is itself.
@@ -124,7 +125,7 @@ fn replaying_a_batch_changes_nothing() {
     store
         .mirror(
             &[MirrorChange::Clear {
-                member: 2,
+                member: MemberId::new(2),
                 name: "a".into(),
             }],
             VolumeMirror {
@@ -154,7 +155,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
                 put("b", 2, None),
                 put("c", 3, None),
                 MirrorChange::Mark {
-                    member: 1,
+                    member: MemberId::new(1),
                     name: "c".into(),
                 },
             ],
@@ -167,9 +168,10 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
         .into_iter()
         .map(|r| (r.name.clone(), r))
         .collect();
-    let dirty: BTreeMap<u32, BTreeSet<String>> = [(2, ["d".to_string()].into_iter().collect())]
-        .into_iter()
-        .collect();
+    let dirty: BTreeMap<MemberId, BTreeSet<String>> =
+        [(MemberId::new(2), ["d".to_string()].into_iter().collect())]
+            .into_iter()
+            .collect();
     store
         .reconcile(
             &objects,
@@ -206,7 +208,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
 #[test]
 fn reads_keep_the_reader_cache_bounded_and_list_no_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path(), 0, 4).unwrap();
+    let store = LocalStore::open(dir.path(), MemberId::new(0), 4).unwrap();
     store
         .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
         .unwrap();
