@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{free_ports, tail, Cluster, Opts, BIN};
-use stripecast_config::RingLink;
+use stripecast_config::{MemberId, RingLink};
 use stripecast_ring::switch::http::InsertRequest;
 use stripecast_ring::switch::{InsertRec, InsertState, Origin, RingDoc};
 use stripecast_ring::{Direction, RingState};
@@ -269,7 +269,7 @@ impl Rig {
 
     /// The planner's view of the same history, to compare with the switch's.
     fn expected(&self, failures: &[usize], returns: &[usize]) -> RingState {
-        let mut r = RingState::new(self.direction, vec![0, 1, 2]).unwrap();
+        let mut r = RingState::new(self.direction, (0..3).map(MemberId::new).collect()).unwrap();
         for &p in failures {
             r.fail(p).unwrap();
         }
@@ -435,10 +435,10 @@ fn ring_kill_during_inserts_shifts_down_and_inserts_resume() {
     assert_eq!(doc.spare, None);
     assert_ring_matches(&doc, &rig.expected(&[1], &[]));
     let r1 = insert_rec(&doc, ids[1]);
-    assert_eq!(r1.players, [1, 0], "{r1:?}");
+    assert_eq!(r1.players, [MemberId::new(1), MemberId::new(0)], "{r1:?}");
     assert_eq!(r1.resumes, 1);
     let r0 = insert_rec(&doc, ids[0]);
-    assert_eq!(r0.players, [0, 2], "{r0:?}");
+    assert_eq!(r0.players, [MemberId::new(0), MemberId::new(2)], "{r0:?}");
 
     let outs = rig.outputs();
     for (g, cap) in outs.iter().enumerate() {
@@ -478,7 +478,7 @@ fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
     let at1 = now_ms() + 1500;
     let first = rig.insert(0, 1, at1);
     let doc = rig.wait_done(&[first]);
-    assert_eq!(insert_rec(&doc, first).players, [2]);
+    assert_eq!(insert_rec(&doc, first).players, [MemberId::new(2)]);
 
     rig.cluster.spawn(1);
     rig.cluster.wait_member_up(1, Duration::from_secs(30));
@@ -492,13 +492,13 @@ fn ring_returning_processor_is_the_spare_and_covers_a_second_failure() {
     let doc = rig.wait("feed 0 covered by the returned processor", |d| {
         d.feeds[0].system == Some(1)
     });
-    assert_eq!(doc.feeds[0].member, Some(1));
+    assert_eq!(doc.feeds[0].member, Some(MemberId::new(1)));
     assert_eq!(doc.spare, None);
     assert_ring_matches(&doc, &rig.expected(&[1, 0], &[1]));
     let at0 = now_ms() + 1500;
     let second = rig.insert(2, 0, at0);
     let doc = rig.wait_done(&[second]);
-    assert_eq!(insert_rec(&doc, second).players, [1]);
+    assert_eq!(insert_rec(&doc, second).players, [MemberId::new(1)]);
 
     // no spare left: a further failure leaves feed 1 on its network feed, reported
     rig.cluster.kill(2);

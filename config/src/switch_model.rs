@@ -20,6 +20,7 @@
 //! Parsing lives in `switch_raw` / `switch_parse`, the rules in
 //! `switch_validate`, rendering in `switch_render`, files in `file`.
 
+use crate::MemberId;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,7 +84,7 @@ pub struct FeedConfig {
 /// whose `ring` actor is this position's processor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SystemConfig {
-    pub member: u32,
+    pub member: MemberId,
 }
 
 /// Finished inserts a switch keeps unless its file says otherwise.
@@ -159,7 +160,7 @@ impl SwitchConfig {
     }
 
     /// Member id per ring position.
-    pub fn members(&self) -> Vec<u32> {
+    pub fn members(&self) -> Vec<MemberId> {
         self.systems.iter().map(|s| s.member).collect()
     }
 }

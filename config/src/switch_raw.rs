@@ -135,7 +135,7 @@ impl RawDocument for RawSwitch {
                 .get_ref()
                 .iter()
                 .map(|s| SystemConfig {
-                    member: *s.member.get_ref(),
+                    member: crate::MemberId::new(*s.member.get_ref()),
                 })
                 .collect(),
         })

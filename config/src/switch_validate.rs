@@ -17,6 +17,7 @@
 //! * a cue object name is 1..=255 bytes, has no control characters and does
 //!   not start with '/', so it is a plain object key.
 
+use crate::MemberId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -154,7 +155,7 @@ fn check_counts(c: &SwitchConfig) -> Result {
 }
 
 fn check_systems(c: &SwitchConfig) -> Result {
-    let mut first_index: HashMap<u32, usize> = HashMap::with_capacity(c.systems.len());
+    let mut first_index: HashMap<MemberId, usize> = HashMap::with_capacity(c.systems.len());
     for (i, s) in c.systems.iter().enumerate() {
         if let Some(first) = first_index.insert(s.member, i) {
             return Err(Violation::new(

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use common::switch::{assert_error, parse, with, BASE};
 use stripecast_config::limits::MAX_RING_FEEDS;
-use stripecast_config::{ErrorKind, OutputTarget, RingDirection, SwitchConfig, SwitchTimeouts};
+use stripecast_config::{
+    ErrorKind, MemberId, OutputTarget, RingDirection, SwitchConfig, SwitchTimeouts,
+};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -30,7 +32,7 @@ fn base_parses() {
         OutputTarget::File(PathBuf::from("/tmp/out1.ts"))
     );
     assert_eq!(c.feeds[1].cue_object, None);
-    assert_eq!(c.members(), vec![0, 1, 2]);
+    assert_eq!(c.members(), [0, 1, 2].map(MemberId::new));
 }
 
 #[test]

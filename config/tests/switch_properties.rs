@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use stripecast_config::limits::MAX_TIMEOUT_MS;
 use stripecast_config::{
-    ConfigError, FeedConfig, OutputTarget, RingDirection, SwitchConfig, SwitchTimeouts,
+    ConfigError, FeedConfig, MemberId, OutputTarget, RingDirection, SwitchConfig, SwitchTimeouts,
     SystemConfig,
 };
 
@@ -76,7 +76,9 @@ fn valid_config() -> impl Strategy<Value = SwitchConfig> {
                 .collect();
             let systems: Vec<SystemConfig> = members
                 .into_iter()
-                .map(|member| SystemConfig { member })
+                .map(|member| SystemConfig {
+                    member: MemberId::new(member),
+                })
                 .collect();
             (
                 Just((addrs[0], addrs[1], feeds)),

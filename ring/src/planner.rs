@@ -43,6 +43,7 @@
 //! reports it.
 
 use serde::{Deserialize, Serialize};
+use stripecast_config::MemberId;
 
 /// The wiring of the switched systems: which neighbour a processor may serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -156,14 +157,14 @@ pub struct FeedStatus {
     /// Ring position of the covering video system; `None` when uncovered.
     pub system: Option<usize>,
     /// Member at that position; `None` when uncovered.
-    pub member: Option<u32>,
+    pub member: Option<MemberId>,
 }
 
 /// One switched system / processor in the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemStatus {
     pub position: usize,
-    pub member: u32,
+    pub member: MemberId,
     pub alive: bool,
     pub state: SystemState,
     /// The feed its processor serves (`None`: spare or dead).
@@ -190,7 +191,7 @@ pub struct RingStatus {
 pub struct RingState {
     direction: Direction,
     /// Member id per ring position.
-    members: Vec<u32>,
+    members: Vec<MemberId>,
     alive: Vec<bool>,
     /// Per feed: offset of its (last) processor from its own position.
     delta: Vec<i8>,
@@ -201,7 +202,7 @@ pub struct RingState {
 impl RingState {
     /// `members[p]` is the member at ring position `p`; there must be one per
     /// position, so `members.len() - 1` feeds (at least 2).
-    pub fn new(direction: Direction, members: Vec<u32>) -> Result<Self, RingError> {
+    pub fn new(direction: Direction, members: Vec<MemberId>) -> Result<Self, RingError> {
         let n = members.len().saturating_sub(1);
         if n < 2 {
             return Err(RingError::TooFewFeeds(n));
@@ -217,7 +218,7 @@ impl RingState {
 
     /// A ring of `feeds` feeds whose position `p` is member `p`.
     pub fn with_feeds(direction: Direction, feeds: usize) -> Result<Self, RingError> {
-        let members = (0..=feeds).map(|p| p as u32).collect();
+        let members = (0..=feeds).map(MemberId::of_position).collect();
         Self::new(direction, members)
     }
 
@@ -233,7 +234,7 @@ impl RingState {
         self.direction
     }
 
-    pub fn members(&self) -> &[u32] {
+    pub fn members(&self) -> &[MemberId] {
         &self.members
     }
 

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::planner::{Direction, FailOutcome, Plan, RingState, SystemState, Walk};
 use super::switch_table::{route, selections, Signal};
+use stripecast_config::MemberId;
 
 const MODES: [Direction; 3] = [Direction::Up, Direction::Down, Direction::Either];
 
@@ -228,16 +229,20 @@ fn status_after_a_failure() {
         system: Some(system),
         member: Some(member),
     };
-    let mut r = RingState::new(Direction::Down, vec![10, 11, 12]).expect("2 feeds");
+    let mut r = RingState::new(
+        Direction::Down,
+        vec![MemberId::new(10), MemberId::new(11), MemberId::new(12)],
+    )
+    .expect("2 feeds");
     let s = r.status();
     assert_eq!(s.direction, Direction::Down);
-    assert_eq!(s.feeds[0], feed(0, 0, 10));
+    assert_eq!(s.feeds[0], feed(0, 0, MemberId::new(10)));
     assert_eq!(s.spare, Some(2));
     assert_eq!(
         s.systems[0],
         SystemStatus {
             position: 0,
-            member: 10,
+            member: MemberId::new(10),
             alive: true,
             state: SystemState::Normal,
             covers: Some(0),
@@ -245,8 +250,8 @@ fn status_after_a_failure() {
     );
     r.fail(1).expect("valid");
     let s = r.status();
-    assert_eq!(s.feeds[1], feed(1, 0, 10));
-    assert_eq!(s.feeds[0], feed(0, 2, 12));
+    assert_eq!(s.feeds[1], feed(1, 0, MemberId::new(10)));
+    assert_eq!(s.feeds[0], feed(0, 2, MemberId::new(12)));
     assert!(!s.systems[1].alive);
     assert_eq!(s.systems[1].state, SystemState::FailDown);
     assert_eq!(s.spare, None);
@@ -254,7 +259,7 @@ fn status_after_a_failure() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    assert!(RingState::new(Direction::Either, vec![1, 2]).is_err());
+    assert!(RingState::new(Direction::Either, vec![MemberId::new(1), MemberId::new(2)]).is_err());
     assert!(RingState::new(Direction::Either, vec![]).is_err());
     let mut r = ring(Direction::Either, 2);
     assert!(r.fail(3).is_err());
@@ -353,7 +358,7 @@ fn truth_table_selects_only_connected_inputs() {
 #[test]
 fn ring_per_item_lookups_agree_with_the_tables() {
     for direction in [Direction::Up, Direction::Down, Direction::Either] {
-        let mut r = RingState::new(direction, (0..6).collect()).unwrap();
+        let mut r = RingState::new(direction, (0..6).map(MemberId::new).collect()).unwrap();
         for p in [2, 0, 4] {
             let _ = r.fail(p);
             let coverage = r.coverage();

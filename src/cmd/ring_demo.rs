@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context as _};
 use stripecast_config::{
-    FeedConfig, MemberConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts,
-    SystemConfig,
+    FeedConfig, MemberConfig, MemberId, OutputTarget, RingDirection, RingLink, SwitchConfig,
+    SwitchTimeouts, SystemConfig,
 };
 use stripecast_ts::gen::{generate, GenParams};
 
@@ -80,7 +80,11 @@ pub fn plan(
                 cue_object: Some(DEMO_AD.to_owned()),
             })
             .collect(),
-        systems: (0..=n).map(|i| SystemConfig { member: i as u32 }).collect(),
+        systems: (0..=n)
+            .map(|i| SystemConfig {
+                member: MemberId::new(i as u32),
+            })
+            .collect(),
     };
     cfg.validate()?;
     Ok(cfg)

@@ -18,7 +18,7 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::StreamExt;
-use stripecast_config::{MemberConfig, RingLink};
+use stripecast_config::{MemberConfig, MemberId, RingLink};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
@@ -47,7 +47,7 @@ struct Link {
 }
 
 pub struct RingProcessor {
-    me: u32,
+    me: MemberId,
     switch: SocketAddr,
     hs: HandshakeConfig,
     svc: ObjectService,
@@ -72,7 +72,7 @@ impl RingProcessor {
             [cfg.id, SWITCH_ID],
         );
         RingProcessor {
-            me: cfg.id.get(),
+            me: cfg.id,
             switch: link.switch,
             hs,
             svc,
@@ -94,10 +94,10 @@ impl RingProcessor {
         match crate::protocol::encode(msg) {
             Ok(b) => {
                 if link.tx.try_send(b).is_err() {
-                    debug!(member = self.me, "switch queue full; message dropped");
+                    debug!(member = %self.me, "switch queue full; message dropped");
                 }
             }
-            Err(e) => warn!(member = self.me, error = %e, "cannot encode a ring message"),
+            Err(e) => warn!(member = %self.me, error = %e, "cannot encode a ring message"),
         }
     }
 
@@ -125,7 +125,7 @@ impl RingProcessor {
             match res {
                 Ok(conn) => act.attach(conn, ctx),
                 Err(e) => {
-                    debug!(member = act.me, switch = %act.switch, error = %e, "cannot reach the switch");
+                    debug!(member = %act.me, switch = %act.switch, error = %e, "cannot reach the switch");
                     act.retry(ctx);
                 }
             }
@@ -141,7 +141,7 @@ impl RingProcessor {
     }
 
     fn attach(&mut self, conn: crate::protocol::RingConnection, ctx: &mut Context<Self>) {
-        info!(member = self.me, switch = %self.switch, "connected to the switch");
+        info!(member = %self.me, switch = %self.switch, "connected to the switch");
         self.attempt = 0;
         let gen = self.gen;
         let (me, me2) = (ctx.address(), ctx.address());
@@ -182,7 +182,7 @@ impl RingProcessor {
                     return;
                 }
                 if let Err(e) = &res {
-                    warn!(member = act.me, insert = id, object = %object, error = %e, "cannot fetch the insert");
+                    warn!(member = %act.me, insert = id, object = %object, error = %e, "cannot fetch the insert");
                 }
                 if let Some(msg) = act.player.fetched(id, res) {
                     act.send(msg);
@@ -219,7 +219,7 @@ impl RingProcessor {
                     _ => 0,
                 };
                 info!(
-                    member = self.me,
+                    member = %self.me,
                     feed,
                     event = cue.splice_event_id,
                     preroll_ms,
@@ -250,7 +250,7 @@ impl Actor for RingProcessor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        info!(member = self.me, switch = %self.switch, "ring processor started");
+        info!(member = %self.me, switch = %self.switch, "ring processor started");
         self.dial(ctx);
         ctx.run_interval(self.heartbeat, |act, _| act.send(RingMsg::Ping));
         ctx.run_interval(DRIVE, |act, ctx| act.drive(ctx));
@@ -278,7 +278,7 @@ impl Handler<Inbound> for RingProcessor {
                 inserts,
             } => {
                 if self.feed != feed || self.position != Some(position) {
-                    info!(member = self.me, position, feed = ?feed, inserts = inserts.len(), "assignment");
+                    info!(member = %self.me, position, feed = ?feed, inserts = inserts.len(), "assignment");
                     self.watcher = ProgramWatcher::new();
                     self.last_pcr = None;
                 }
@@ -297,7 +297,7 @@ impl Handler<Inbound> for RingProcessor {
                 self.drive(ctx);
             }
             other => debug!(
-                member = self.me,
+                member = %self.me,
                 kind = other.kind(),
                 "unexpected message from the switch"
             ),
@@ -319,7 +319,7 @@ impl Handler<Lost> for RingProcessor {
         if self.link.as_ref().map(|l| l.gen) != Some(m.gen) {
             return;
         }
-        warn!(member = self.me, switch = %self.switch, reason = %m.reason, "lost the switch");
+        warn!(member = %self.me, switch = %self.switch, reason = %m.reason, "lost the switch");
         self.forget();
         self.retry(ctx);
     }

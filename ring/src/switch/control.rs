@@ -46,7 +46,7 @@ impl ControlListener {
         addr: SocketAddr,
         cluster: &str,
         secret: &str,
-        members: Vec<u32>,
+        members: Vec<MemberId>,
         fabric: ChildRef<Fabric>,
         cctx: ChildContext,
     ) -> Self {
@@ -54,7 +54,7 @@ impl ControlListener {
             SWITCH_ID,
             cluster,
             secret.as_bytes(),
-            members.into_iter().map(MemberId::new).chain([SWITCH_ID]),
+            members.into_iter().chain([SWITCH_ID]),
         );
         ControlListener {
             addr,
@@ -161,7 +161,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric:
     let handle = conn::run(conn, QUEUE, on_msg, on_end);
     match fab
         .send(Register {
-            member: member.get(),
+            member,
             addr,
             tx: handle.tx,
             kill: handle.kill,

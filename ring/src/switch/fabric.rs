@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::Bytes;
-use stripecast_config::SwitchConfig;
+use stripecast_config::{MemberId, SwitchConfig};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -57,7 +57,7 @@ struct FeedPath {
 
 struct Proc {
     conn: u64,
-    member: u32,
+    member: MemberId,
     addr: SocketAddr,
     tx: mpsc::Sender<Bytes>,
     last_seen: Instant,
@@ -211,7 +211,7 @@ impl Fabric {
                 if p.tx.try_send(bytes).is_err() {
                     debug!(
                         position,
-                        member = p.member,
+                        member = %p.member,
                         kind,
                         "processor queue full; message dropped"
                     );
@@ -288,7 +288,7 @@ impl Fabric {
         };
         let had = self.procs.get_mut(p).and_then(Option::take);
         if let Some(old) = &had {
-            info!(position = p, member, peer = %old.addr, reason, "processor lost");
+            info!(position = p, %member, peer = %old.addr, reason, "processor lost");
         }
         let feed = self.ring.covers(p);
         let before = self.ring.assignment();
@@ -299,18 +299,18 @@ impl Fabric {
                     let now_covered_by = feed.and_then(|g| self.ring.coverer(g));
                     match &outcome {
                         FailOutcome::Covered(plan) => {
-                            info!(position = p, member, feed = ?feed, shifts = plan.shifts.len(), walk = ?plan.walk, "ring shifted")
+                            info!(position = p, %member, feed = ?feed, shifts = plan.shifts.len(), walk = ?plan.walk, "ring shifted")
                         }
                         FailOutcome::Uncovered { feed } => {
                             warn!(
                                 position = p,
-                                member,
+                                %member,
                                 feed,
                                 "no spare left: output carries its network feed without inserts"
                             )
                         }
                         _ => {
-                            info!(position = p, member, outcome = ?outcome, "ring position failed")
+                            info!(position = p, %member, outcome = ?outcome, "ring position failed")
                         }
                     }
                     self.last_failover = Some(FailoverDoc {
@@ -467,7 +467,7 @@ impl Fabric {
             RingMsg::InsertFailed { id, error } => {
                 let Some(g) = covers else { return };
                 if self.schedule.get(id).is_some_and(|r| r.feed == g) {
-                    warn!(feed = g, insert = id, member, error = %error, "processor cannot play the insert");
+                    warn!(feed = g, insert = id, %member, error = %error, "processor cannot play the insert");
                     self.fail_insert(g, id, error);
                 }
             }
@@ -514,7 +514,7 @@ impl Fabric {
     fn on_insert_start(
         &mut self,
         p: usize,
-        member: u32,
+        member: MemberId,
         covers: Option<usize>,
         id: u64,
         feed: usize,
@@ -527,7 +527,7 @@ impl Fabric {
             StartVerdict::NotCovering => {
                 warn!(
                     position = p,
-                    member,
+                    %member,
                     feed,
                     insert = id,
                     "insert start from a processor not covering the feed; ignored"
@@ -566,7 +566,7 @@ impl Fabric {
                 if r.players.last() != Some(&member) {
                     r.players.push(member);
                 }
-                info!(feed, insert = id, member, from, "insert armed");
+                info!(feed, insert = id, %member, %from, "insert armed");
                 self.feeds[feed].current = Some(id);
                 self.feeds[feed].last_progress = from;
             }
@@ -742,7 +742,7 @@ impl Handler<Input> for Fabric {
 #[derive(Message)]
 #[rtype(result = "Result<u64, String>")]
 pub struct Register {
-    pub member: u32,
+    pub member: MemberId,
     pub addr: SocketAddr,
     pub tx: mpsc::Sender<Bytes>,
     pub kill: oneshot::Sender<()>,
@@ -775,7 +775,7 @@ impl Handler<Register> for Fabric {
                 Ok(plans) => {
                     info!(
                         position = p,
-                        member = msg.member,
+                        member = %msg.member,
                         plans = plans.len(),
                         "processor returned (spare unless it re-covers a feed)"
                     )
@@ -785,7 +785,7 @@ impl Handler<Register> for Fabric {
             self.save(true, &[]);
             self.interrupt_moved(&before);
         } else {
-            info!(position = p, member = msg.member, peer = %msg.addr, "processor connected");
+            info!(position = p, member = %msg.member, peer = %msg.addr, "processor connected");
         }
         self.assign_all();
         Ok(conn)

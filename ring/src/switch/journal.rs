@@ -220,11 +220,16 @@ mod tests {
     use super::*;
     use crate::planner::Direction;
     use crate::switch::schedule::{Origin, Schedule};
+    use stripecast_config::MemberId;
 
     #[test]
     fn journal_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ring = RingState::new(Direction::Either, vec![0, 1, 2]).unwrap();
+        let mut ring = RingState::new(
+            Direction::Either,
+            vec![MemberId::new(0), MemberId::new(1), MemberId::new(2)],
+        )
+        .unwrap();
         ring.fail(1).unwrap();
         let mut s = Schedule::default();
         let id = s.add(1, 42, "ad", Origin::Api).id;

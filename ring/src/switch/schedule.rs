@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::InsertOrder;
+use stripecast_config::MemberId;
 
 /// Where an insert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,9 +72,9 @@ pub struct InsertRec {
     /// Packets of the insert output so far.
     pub played: u64,
     /// The member whose processor plays (or last played) it.
-    pub by: Option<u32>,
+    pub by: Option<MemberId>,
     /// Every member that played part of it, in order.
-    pub players: Vec<u32>,
+    pub players: Vec<MemberId>,
     /// Unix ms of its first packet out / its last.
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::{InsertRec, InsertState};
 use crate::planner::{Direction, SystemState};
+use stripecast_config::MemberId;
 
 /// One feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +22,7 @@ pub struct FeedDoc {
     pub feed: usize,
     /// Ring position of the covering video system (`None`: uncovered).
     pub system: Option<usize>,
-    pub member: Option<u32>,
+    pub member: Option<MemberId>,
     pub input: String,
     pub output: String,
     pub packets_in: u64,
@@ -40,7 +41,7 @@ pub struct FeedDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemDoc {
     pub position: usize,
-    pub member: u32,
+    pub member: MemberId,
     pub alive: bool,
     pub state: SystemState,
     /// The feed its processor serves (`None`: spare or dead).
@@ -53,7 +54,7 @@ pub struct SystemDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailoverDoc {
     pub position: usize,
-    pub member: u32,
+    pub member: MemberId,
     /// Unix ms when the switch noticed.
     pub at: u64,
     pub reason: String,

@@ -324,7 +324,7 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         .get(FEED)
         .and_then(|f| f.member)
         .context("feed 1's member in the switch status")?;
-    let victim = usize::try_from(killed).context("member id")?;
+    let victim = killed.position();
     ensure!(
         victim < MEMBERS,
         "feed {FEED} covered by unknown member {killed}"
@@ -348,7 +348,7 @@ fn one_run(insert: &[u8]) -> anyhow::Result<Run> {
         after_kill_gap: Vec::new(),
         base_median: Vec::new(),
         base_max: Vec::new(),
-        killed,
+        killed: killed.get(),
         players,
     };
     for (g, cap) in outs.iter().enumerate() {
