@@ -51,7 +51,7 @@ pub fn stale_raft_message(
     from: MemberId,
     to: MemberId,
     term: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, StaleRaftError> {
     let mut m = Message {
         from: raft_id(from),
         to: raft_id(to),
@@ -67,9 +67,7 @@ pub fn stale_raft_message(
             let e = Entry {
                 term,
                 index: index + 1,
-                data: rmp_serde::to_vec(command)
-                    .map_err(|e| e.to_string())?
-                    .into(),
+                data: rmp_serde::to_vec(command)?.into(),
                 ..Default::default()
             };
             m.entries = vec![e].into();
@@ -81,7 +79,16 @@ pub fn stale_raft_message(
         }
         StaleRaft::Heartbeat => m.set_msg_type(MessageType::MsgHeartbeat),
     }
-    m.write_to_bytes().map_err(|e| e.to_string())
+    Ok(m.write_to_bytes()?)
+}
+
+/// Why a stale Raft message could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StaleRaftError {
+    #[error("command: {0}")]
+    Command(#[from] rmp_serde::encode::Error),
+    #[error("raft message: {0}")]
+    Message(#[from] protobuf::ProtobufError),
 }
 
 /// The hooks a member runs with.

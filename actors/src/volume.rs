@@ -30,6 +30,7 @@ use tracing::{error, info, warn};
 
 use crate::jobs::rebuild::{Mode, RebuildJob};
 use crate::membership::{Membership, MembershipView, Subscribe, ViewChanged};
+use crate::meta::runner::WaitError;
 use crate::meta::MetaCommand;
 use crate::protocol::NodeStatus;
 use crate::service::{now_ns, ObjectService, Phase};
@@ -139,8 +140,7 @@ impl VolumeActor {
             wrap_future::<_, Self>(async move {
                 let (volume, recorded) = meta
                     .read(|s| (s.volume_incarnation, s.volume_down.clone()))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 if recorded == down {
                     return Ok(());
                 }
@@ -161,9 +161,9 @@ impl VolumeActor {
                     incarnation: next,
                     down: down.into_iter().collect(),
                 };
-                meta.propose(cmd).await.map(drop).map_err(|e| e.to_string())
+                meta.propose(cmd).await.map(drop)
             })
-            .map(move |res: Result<(), String>, act, _| {
+            .map(move |res: Result<(), WaitError>, act, _| {
                 act.advancing = false;
                 if let Err(e) = res {
                     warn!(member = %me, error = %e, "controller: could not step the volume");

@@ -70,7 +70,7 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use stripecast_config::{ErrorKind, SwitchConfig};
+//! use stripecast_config::{ErrorKind, MemberId, SwitchConfig};
 //!
 //! let text = r#"
 //! data_dir = "/tmp/ring/switch"
@@ -104,7 +104,7 @@
 //!     .replace("output = \"udp://127.0.0.1:9000\"", "output = \"file://out/1.ts\"");
 //! let config = SwitchConfig::parse(&fixed, Path::new("switch.toml")).unwrap();
 //! assert_eq!(config.feed_count(), 2);
-//! assert_eq!(config.members(), vec![0, 1, 2]);
+//! assert_eq!(config.members(), [0, 1, 2].map(MemberId::new));
 //! ```
 
 mod endpoint;

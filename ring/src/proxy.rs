@@ -50,7 +50,16 @@ async fn forward(st: &SwitchHttp, path: String, how: Forward) -> HttpResponse {
     }
 }
 
-fn call(addr: SocketAddr, path: &str, how: Forward) -> Result<(u16, Vec<u8>), String> {
+/// Why the switch gave no answer.
+#[derive(Debug, thiserror::Error)]
+enum ProxyError {
+    #[error(transparent)]
+    Http(#[from] Box<ureq::Error>),
+    #[error("reading the answer: {0}")]
+    Body(#[from] std::io::Error),
+}
+
+fn call(addr: SocketAddr, path: &str, how: Forward) -> Result<(u16, Vec<u8>), ProxyError> {
     let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
     let url = format!("http://{addr}{path}");
     let res = match how {
@@ -62,11 +71,11 @@ fn call(addr: SocketAddr, path: &str, how: Forward) -> Result<(u16, Vec<u8>), St
     };
     let res = match res {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Box::new(e).into()),
     };
     let status = res.status();
     let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut res.into_reader(), &mut body).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_end(&mut res.into_reader(), &mut body)?;
     Ok((status, body))
 }
 

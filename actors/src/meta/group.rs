@@ -27,6 +27,7 @@ use raft::{Config, RawNode, StateRole};
 
 use super::state::{Applied, MetaCommand, MetaState};
 use super::storage::{MetaStoreError, SledStorage};
+use crate::store::StoreError;
 use stripecast_config::MemberId;
 use stripecast_persistence::DurableDb;
 
@@ -60,7 +61,7 @@ pub enum MetaError {
     #[error("command does not encode: {0}")]
     Encode(String),
     #[error("applying to the member's storage: {0}")]
-    Apply(String),
+    Apply(#[from] crate::store::StoreError),
 }
 
 /// Timing and bounds of the group.
@@ -178,12 +179,12 @@ fn member_id(raft: u64) -> Option<MemberId> {
 /// acknowledged by a member whose storage cannot follow the log.
 pub trait Applier: Send + 'static {
     /// The state was replaced wholesale (a snapshot from the leader).
-    fn reset(&mut self, state: &MetaState) -> Result<(), String>;
+    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError>;
     /// `entries` were applied, in order; `state` is the state after them.
-    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), String>;
+    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), StoreError>;
     /// Everything applied so far must be durable: the log is about to be
     /// compacted past it (it can no longer be replayed).
-    fn persist(&mut self) -> Result<(), String> {
+    fn persist(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 }

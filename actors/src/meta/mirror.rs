@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::group::{AppliedEntry, Applier};
 use super::state::{Applied, MetaCommand, MetaState};
 use crate::service::record_from_wire;
-use crate::store::{MirrorChange, SharedStore, VolumeMirror};
+use crate::store::{MirrorChange, SharedStore, StoreError, VolumeMirror};
 
 /// Mirrors the group into one member's store.
 pub struct StoreMirror {
@@ -66,29 +66,24 @@ pub fn changes_of(entry: &AppliedEntry) -> Vec<MirrorChange> {
 }
 
 impl Applier for StoreMirror {
-    fn reset(&mut self, state: &MetaState) -> Result<(), String> {
-        let store = self.store.get().map_err(|e| e.to_string())?;
+    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError> {
+        let store = self.store.get()?;
         let objects: BTreeMap<_, _> = state
             .objects
             .iter()
             .map(|(n, r)| (n.clone(), record_from_wire(r)))
             .collect();
-        store
-            .reconcile(&objects, &state.dirty, self.members, volume(state))
-            .map_err(|e| e.to_string())
+        store.reconcile(&objects, &state.dirty, self.members, volume(state))
     }
 
-    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), String> {
+    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), StoreError> {
         let changes: Vec<MirrorChange> = entries.iter().flat_map(changes_of).collect();
-        let store = self.store.get().map_err(|e| e.to_string())?;
+        let store = self.store.get()?;
         let count = u8::try_from(self.members).unwrap_or(u8::MAX);
-        store
-            .mirror(&changes, volume(state), count)
-            .map_err(|e| e.to_string())
+        store.mirror(&changes, volume(state), count)
     }
 
-    fn persist(&mut self) -> Result<(), String> {
-        let store = self.store.get().map_err(|e| e.to_string())?;
-        store.flush_catalog().map_err(|e| e.to_string())
+    fn persist(&mut self) -> Result<(), StoreError> {
+        self.store.get()?.flush_catalog()
     }
 }

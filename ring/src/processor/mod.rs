@@ -28,7 +28,7 @@ use self::player::Player;
 use super::conn;
 use super::now_ms;
 use super::protocol::{RingMsg, MAX_PREROLL_MS, SWITCH_ID};
-use stripecast_actors::service::ObjectService;
+use stripecast_actors::service::{ObjectService, ServiceError};
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
 use stripecast_actors::transport::Connection;
@@ -108,15 +108,13 @@ impl RingProcessor {
         let fut = async move {
             let stream = tokio::time::timeout(limit, TcpStream::connect(addr))
                 .await
-                .map_err(|_| "connect timed out".to_owned())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| DialError::ConnectTimeout)??;
             let _ = stream.set_nodelay(true);
             let mut framed = Framed::new(stream, FrameCodec::handshake());
             tokio::time::timeout(limit, handshake::dial(&mut framed, &hs, SWITCH_ID))
                 .await
-                .map_err(|_| "handshake timed out".to_owned())?
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Connection::from_handshake(framed, addr))
+                .map_err(|_| DialError::HandshakeTimeout)??;
+            Ok::<_, DialError>(Connection::from_handshake(framed, addr))
         };
         ctx.spawn(wrap_future::<_, Self>(fut).map(move |res, act, ctx| {
             if gen != act.gen {
@@ -235,13 +233,26 @@ impl RingProcessor {
     }
 }
 
-async fn fetch(svc: ObjectService, name: String) -> Result<Vec<u8>, String> {
-    let obj = svc.open(&name).await.map_err(|e| e.to_string())?;
+/// Why the switch could not be reached (the processor dials again).
+#[derive(Debug, thiserror::Error)]
+enum DialError {
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    #[error("handshake: {0}")]
+    Handshake(#[from] handshake::HandshakeError),
+}
+
+async fn fetch(svc: ObjectService, name: String) -> Result<Vec<u8>, ServiceError> {
+    let obj = svc.open(&name).await?;
     let len = obj.len();
     let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     let mut chunks = std::pin::pin!(svc.stream(obj, 0, len));
     while let Some(c) = chunks.next().await {
-        out.extend_from_slice(&c.map_err(|e| e.to_string())?);
+        out.extend_from_slice(&c?);
     }
     Ok(out)
 }

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{InsertOrder, RingMsg};
+use stripecast_actors::service::ServiceError;
 use stripecast_ts::packet::packets;
 use stripecast_ts::program::ProgramWatcher;
-use stripecast_ts::splice::Insert;
+use stripecast_ts::splice::{Insert, SpliceError};
 use stripecast_ts::PACKET_SIZE;
 
 /// Packets a stream may run ahead of the switch's played count.
@@ -29,6 +30,20 @@ pub const FETCH_TRIES: u32 = 20;
 /// How long before its time an insert's object is fetched.
 pub const PREFETCH_MS: u64 = 30_000;
 
+/// Why a fetched object cannot be played (it will not get better by
+/// fetching it again).
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("object {name:?} is {len} bytes, not whole 188-byte TS packets")]
+    NotWholePackets { name: String, len: usize },
+    #[error("object {name:?}: {source}")]
+    NotAnInsert {
+        name: String,
+        #[source]
+        source: SpliceError,
+    },
+}
+
 /// A fetched insert, checked and ready to stream.
 #[derive(Debug, Clone)]
 pub struct Media {
@@ -39,14 +54,17 @@ pub struct Media {
 
 impl Media {
     /// Checks `ts` is a whole TS with a program and extracts its PSI packets.
-    pub fn new(name: &str, ts: Vec<u8>) -> Result<Media, String> {
+    pub fn new(name: &str, ts: Vec<u8>) -> Result<Media, MediaError> {
         if ts.is_empty() || ts.len() % PACKET_SIZE != 0 {
-            return Err(format!(
-                "object {name:?} is {} bytes, not whole 188-byte TS packets",
-                ts.len()
-            ));
+            return Err(MediaError::NotWholePackets {
+                name: name.to_string(),
+                len: ts.len(),
+            });
         }
-        Insert::new(name, &ts).map_err(|e| format!("object {name:?}: {e}"))?;
+        Insert::new(name, &ts).map_err(|source| MediaError::NotAnInsert {
+            name: name.to_string(),
+            source,
+        })?;
         let mut w = ProgramWatcher::new();
         let mut psi = Vec::new();
         for p in packets(&ts).flatten() {
@@ -153,18 +171,18 @@ impl Player {
     }
 
     /// A fetch ended; returns the message to send if the insert cannot be played.
-    pub fn fetched(&mut self, id: u64, result: Result<Vec<u8>, String>) -> Option<RingMsg> {
+    pub fn fetched(&mut self, id: u64, result: Result<Vec<u8>, ServiceError>) -> Option<RingMsg> {
         let o = self.orders.get_mut(&id)?;
         o.fetching = false;
         // a malformed TS will not get better; a read error may
         let (error, fatal) = match result {
-            Err(e) => (e, false),
+            Err(e) => (e.to_string(), false),
             Ok(ts) => match Media::new(&o.order.object, ts) {
                 Ok(m) => {
                     o.media = Some(m);
                     return None;
                 }
-                Err(e) => (e, true),
+                Err(e) => (e.to_string(), true),
             },
         };
         o.failures += 1;
@@ -349,7 +367,9 @@ mod tests {
         // a read error is retried, not failed at once
         p.assign(Some(1), vec![order(3, 0, 0)]);
         p.to_fetch(0);
-        assert!(p.fetched(3, Err("503".into())).is_none());
+        assert!(p
+            .fetched(3, Err(ServiceError::Unavailable("503".into())))
+            .is_none());
         assert!(p.to_fetch(0).is_empty(), "retry waits a moment");
     }
 }

@@ -557,13 +557,13 @@ struct LazyMirror {
 }
 
 impl Applier for LazyMirror {
-    fn reset(&mut self, state: &MetaState) -> Result<(), String> {
+    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError> {
         // A snapshot's reconcile is durable at once (as the store's is).
         self.durable.lock().unwrap().extend(1..=state.applied_index);
         Ok(())
     }
 
-    fn applied(&mut self, entries: &[AppliedEntry], _: &MetaState) -> Result<(), String> {
+    fn applied(&mut self, entries: &[AppliedEntry], _: &MetaState) -> Result<(), StoreError> {
         self.volatile
             .lock()
             .unwrap()
@@ -571,7 +571,7 @@ impl Applier for LazyMirror {
         Ok(())
     }
 
-    fn persist(&mut self) -> Result<(), String> {
+    fn persist(&mut self) -> Result<(), StoreError> {
         let mut v = self.volatile.lock().unwrap();
         self.durable.lock().unwrap().append(&mut v);
         Ok(())
