@@ -13,6 +13,7 @@ use common::{Cluster, Opts, BIN};
 use stripecast_actors::meta::MetaCommand;
 use stripecast_actors::protocol::RecordWire;
 use stripecast_actors::testing::{stale_raft_message, StaleRaft};
+use stripecast_chaos::{CheckDoc, Report, RunDoc, ViolationKind};
 use stripecast_config::MemberId;
 
 fn chaos(args: &[&str]) -> Output {
@@ -31,25 +32,14 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn read_json(p: &Path) -> serde_json::Value {
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> T {
     serde_json::from_slice(&std::fs::read(p).expect("report written")).expect("JSON report")
 }
 
-/// Every violation kind the checker counts.
-const VIOLATIONS: [&str; 7] = [
-    "wrong_bytes",
-    "stale_read",
-    "lost_write",
-    "divergence",
-    "unavailable_after_convergence",
-    "not_converged",
-    "unrepaired_rot",
-];
-
-fn count(report: &serde_json::Value, kind: &str) -> u64 {
-    report["report"]["counts"][kind]
-        .as_u64()
-        .unwrap_or(u64::MAX)
+/// Violations of `kind` (`u64::MAX` when the report does not list the kind:
+/// every kind must be listed, zeros included).
+fn count(report: &Report, kind: ViolationKind) -> u64 {
+    report.counts.get(&kind).copied().unwrap_or(u64::MAX)
 }
 
 #[test]
@@ -73,14 +63,19 @@ fn rot_with_fixed_seeds_gives_no_violation() {
             hist.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "seed {seed}: {}", text(&out));
-        let r = read_json(&json);
-        assert_eq!(r["ok"], true, "seed {seed}: {}", text(&out));
-        for kind in VIOLATIONS {
-            assert_eq!(count(&r, kind), 0, "seed {seed} {kind}: {}", text(&out));
+        let r: RunDoc = read_json(&json);
+        assert!(r.ok, "seed {seed}: {}", text(&out));
+        for kind in ViolationKind::ALL {
+            assert_eq!(
+                count(&r.report, kind),
+                0,
+                "seed {seed} {kind:?}: {}",
+                text(&out)
+            );
         }
-        let figures = &r["report"]["figures"];
-        assert!(figures["all"]["ops"].as_u64().unwrap() > 50, "{figures}");
-        assert_eq!(figures["final_reads"], 12 * 5);
+        let figures = &r.report.figures;
+        assert!(figures.all.ops > 50, "{figures:?}");
+        assert_eq!(figures.final_reads, 12 * 5);
         // Rot really flipped bytes in fragment files or packed images.
         let history = std::fs::read_to_string(&hist).unwrap();
         let flipped = history
@@ -112,10 +107,10 @@ fn clean_run(dir: &Path, seed: &str, args: &[&str]) -> Vec<String> {
     all.extend_from_slice(args);
     let out = chaos(&all);
     assert!(out.status.success(), "seed {seed}: {}", text(&out));
-    let r = read_json(&json);
-    assert_eq!(r["ok"], true, "seed {seed}: {}", text(&out));
-    assert!(r["report"]["violations"].as_array().unwrap().is_empty());
-    let per_fault = r["report"]["figures"]["per_fault"].as_object().unwrap();
+    let r: RunDoc = read_json(&json);
+    assert!(r.ok, "seed {seed}: {}", text(&out));
+    assert!(r.report.violations.is_empty());
+    let per_fault = &r.report.figures.per_fault;
     assert!(per_fault.len() >= 3, "seed {seed}: {per_fault:?}");
     per_fault.keys().cloned().collect()
 }
@@ -186,12 +181,12 @@ fn pre_raft_seed_is_clean(faults: &str, seed: &str) {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let r = read_json(&json);
-    for kind in VIOLATIONS {
+    let r: RunDoc = read_json(&json);
+    for kind in ViolationKind::ALL {
         assert_eq!(
-            count(&r, kind),
+            count(&r.report, kind),
             0,
-            "{faults} seed {seed} {kind}: {}",
+            "{faults} seed {seed} {kind:?}: {}",
             text(&out)
         );
     }
@@ -251,9 +246,13 @@ fn a_member_serving_unverified_blocks_under_rot_is_reported() {
         json.to_str().unwrap(),
     ]);
     assert!(!out.status.success(), "{}", text(&out));
-    let r = read_json(&json);
-    assert_eq!(r["ok"], false);
-    assert!(count(&r, "wrong_bytes") >= 1, "{}", text(&out));
+    let r: RunDoc = read_json(&json);
+    assert!(!r.ok);
+    assert!(
+        count(&r.report, ViolationKind::WrongBytes) >= 1,
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("[wrong bytes]"), "{}", text(&out));
 }
 
@@ -331,9 +330,14 @@ fn chaos_check_finds_a_stale_read_in_an_outside_history() {
         json.to_str().unwrap(),
     ]);
     assert!(!out.status.success(), "{}", text(&out));
-    let r = read_json(&json);
-    assert_eq!(count(&r, "stale_read"), 1, "{}", text(&out));
-    assert_eq!(count(&r, "wrong_bytes"), 0);
+    let r: CheckDoc = read_json(&json);
+    assert_eq!(
+        count(&r.report, ViolationKind::StaleRead),
+        1,
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count(&r.report, ViolationKind::WrongBytes), 0);
 
     let path = dir.path().join("broken.jsonl");
     std::fs::write(&path, format!("{}\n{{\"type\":\"op\"", valid[0])).unwrap();

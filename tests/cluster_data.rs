@@ -3,6 +3,7 @@
 mod common;
 
 use common::{pattern, Cluster, Opts};
+use stripecast_actors::gateway::docs::ObjectEntry;
 
 const S: usize = 65536;
 
@@ -251,19 +252,14 @@ fn delete_head_and_list() {
     let data = pattern(S + 5, 1);
     assert_eq!(c.put(0, "dir/a", &data).0, 201);
     assert_eq!(c.put(0, "dir/b", b"hello").0, 201);
-    let list: serde_json::Value = ureq::get(&format!("{}/v1/objects", c.url(1)))
+    let list: Vec<ObjectEntry> = ureq::get(&format!("{}/v1/objects", c.url(1)))
         .call()
         .unwrap()
         .into_json()
         .unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = list.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, vec!["dir/a", "dir/b"]);
-    assert_eq!(list[0]["length"], (S + 5) as u64);
+    assert_eq!(list[0].length, (S + 5) as u64);
     let head = ureq::head(&format!("{}/v1/objects/dir/a", c.url(2)))
         .call()
         .unwrap();

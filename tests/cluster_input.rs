@@ -7,6 +7,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{pattern, Cluster, MemberState};
+use std::collections::BTreeMap;
+use stripecast_actors::gateway::ClusterDoc;
+use stripecast_actors::transport::faults::LinkFaults;
+use stripecast_config::MemberId;
 
 /// Sends a raw request line (no client-side path normalisation) and returns the status.
 fn raw_status(addr: &str, method: &str, path: &str) -> u16 {
@@ -96,19 +100,14 @@ fn garbage_and_a_wrong_secret_on_peer_ports_are_refused_and_service_goes_on() {
     let impostor_view = ureq::get(&format!("http://{}/v1/cluster", fake.me().http))
         .call()
         .ok()
-        .and_then(|r| r.into_json::<serde_json::Value>().ok());
+        .and_then(|r| r.into_json::<ClusterDoc>().ok());
     let _ = impostor.kill();
     let _ = impostor.wait();
     if let Some(v) = impostor_view {
-        let states: Vec<&str> = v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["state"].as_str().unwrap())
-            .collect();
+        let states: Vec<MemberState> = v.members.iter().map(|m| m.state).collect();
         assert_eq!(
             &states[..2],
-            &["down", "down"],
+            &[MemberState::Down, MemberState::Down],
             "the impostor is never let in"
         );
     }
@@ -138,12 +137,12 @@ fn faults_can_be_injected_and_cleared_over_http() {
     ureq::put(&url)
         .send_string(r#"{"partition": true}"#)
         .unwrap();
-    let all: serde_json::Value = ureq::get(&format!("{}/v1/faults", c.url(0)))
+    let all: BTreeMap<MemberId, LinkFaults> = ureq::get(&format!("{}/v1/faults", c.url(0)))
         .call()
         .unwrap()
         .into_json()
         .unwrap();
-    assert_eq!(all["1"]["partition"], true);
+    assert!(all[&MemberId::new(1)].partition);
     c.wait_until(
         "the partition is seen by both sides",
         Duration::from_secs(10),

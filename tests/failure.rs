@@ -418,8 +418,8 @@ fn a_scrub_finds_and_repairs_rot_in_parity_blocks_that_reads_never_touch() {
         .iter()
         .any(|b| !b.ok()));
     let report = c.scrub(2);
-    assert_eq!(report["corrupt"], 1, "{report}");
-    assert_eq!(report["repaired"], 1, "{report}");
+    assert_eq!(report.corrupt, 1, "{report:?}");
+    assert_eq!(report.repaired, 1, "{report:?}");
     assert!(FragmentReader::open(&path)
         .unwrap()
         .verify_all()
@@ -432,7 +432,7 @@ fn a_scrub_finds_and_repairs_rot_in_parity_blocks_that_reads_never_touch() {
     c.wait_down(&[0], T);
     assert!(c.get(1, "p").1 == data);
     let clean = c.scrub(1);
-    assert_eq!(clean["corrupt"], 0);
+    assert_eq!(clean.corrupt, 0);
 }
 
 /// A fragment whose removal was missed (here: put back after its
@@ -456,8 +456,8 @@ fn a_scrub_removes_a_replaced_fragment_the_group_will_never_make_current() {
     std::fs::write(&path, &saved).unwrap();
     assert_eq!(c.fragments(1).len(), 2);
     let report = c.scrub(1);
-    assert_eq!(report["stale_removed"], 1, "{report}");
-    assert_eq!(report["corrupt"], 0, "{report}");
+    assert_eq!(report.stale_removed, 1, "{report:?}");
+    assert_eq!(report.corrupt, 0, "{report:?}");
     assert!(!path.exists());
     assert_eq!(c.fragments(1).len(), 1);
     for i in 0..3 {

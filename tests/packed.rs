@@ -90,17 +90,17 @@ fn rot_in_a_packed_fragment_is_never_served_and_the_scrub_repairs_it() {
     // A reader that met the rot repaired it at once (a data block); else
     // (parity, which reads skip) the scrub finds and repairs it.
     let report = c.scrub(1);
-    assert_eq!(report["repaired"], report["corrupt"], "{report}");
+    assert_eq!(report.repaired, report.corrupt, "{report:?}");
     let by_readers: u64 = (0..3)
         .map(|i| c.metric(i, "stripecast_block_repairs_total"))
         .sum();
-    let by_scrub = report["repaired"].as_u64().unwrap();
+    let by_scrub = report.repaired;
     assert!(
         by_readers + by_scrub >= 1,
-        "the rot was repaired ({report})"
+        "the rot was repaired ({report:?})"
     );
     let again = c.scrub(1);
-    assert_eq!(again["corrupt"], 0, "{again}");
+    assert_eq!(again.corrupt, 0, "{again:?}");
     // Still exact with member 0 gone (member 1's block is needed now).
     let mut c = c;
     c.kill(0);

@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_ports, pattern, BIN};
+use stripecast_actors::gateway::ClusterDoc;
+use stripecast_ring::planner::SystemState;
+use stripecast_ring::switch::{InsertState, RingDoc};
 
 fn start_up(
     dir: &std::path::Path,
@@ -144,8 +147,8 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     let ls = cli(&node, &["ls"]);
     assert!(String::from_utf8_lossy(&ls.stdout).contains("videos/a.ts"));
     let status = cli(&node, &["status", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(v["members"].as_array().unwrap().len(), 3);
+    let v: ClusterDoc = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v.members.len(), 3);
 
     // Ctrl-C: every member stops and `up` exits cleanly.
     interrupt(&up);
@@ -187,12 +190,12 @@ fn free_run(offsets: &[u16], udp: bool) -> u16 {
     }
 }
 
-fn ring_doc(node: &str) -> Option<serde_json::Value> {
+fn ring_doc(node: &str) -> Option<RingDoc> {
     let out = cli(node, &["ring", "status", "--json"]);
     serde_json::from_slice(&out.stdout).ok()
 }
 
-fn wait_ring(node: &str, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_ring(node: &str, what: &str, ok: impl Fn(&RingDoc) -> bool) -> RingDoc {
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         if let Some(d) = ring_doc(node).filter(|d| ok(d)) {
@@ -232,15 +235,13 @@ fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
     // the demo feeds carry a cue 4 s into each loop; each inserts the demo ad
     let doc = wait_ring(&node, "a cue insert done on each feed", |d| {
         (0..2).all(|g| {
-            d["inserts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["feed"] == g && r["state"] == "done" && r["object"] == "demo/ad.ts")
+            d.inserts
+                .iter()
+                .any(|r| r.feed == g && r.state == InsertState::Done && r.object == "demo/ad.ts")
         })
     });
-    assert_eq!(doc["spare"], 2, "{doc}");
-    assert_eq!(doc["feeds"][1]["system"], 1);
+    assert_eq!(doc.spare, Some(2), "{doc:?}");
+    assert_eq!(doc.feeds[1].system, Some(1));
     let pid: i32 = std::fs::read_to_string(data_dir.join("member-1/member.pid"))
         .unwrap()
         .trim()
@@ -253,10 +254,10 @@ fn up_ring_runs_switch_feeds_and_cue_inserts_and_shifts_on_a_kill() {
     .unwrap();
     // either: shifting up takes one shift (the spare takes feed 1), down two
     let doc = wait_ring(&node, "feed 1 on the spare", |d| {
-        d["feeds"][1]["system"] == 2
+        d.feeds[1].system == Some(2)
     });
-    assert_eq!(doc["systems"][1]["alive"], false);
-    assert_eq!(doc["systems"][2]["state"], "fail_up");
+    assert!(!doc.systems[1].alive);
+    assert_eq!(doc.systems[2].state, SystemState::FailUp);
     let text = cli(&node, &["ring", "status"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(

@@ -45,6 +45,17 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
+    /// Every kind, in report order.
+    pub const ALL: [ViolationKind; 7] = [
+        ViolationKind::WrongBytes,
+        ViolationKind::StaleRead,
+        ViolationKind::LostWrite,
+        ViolationKind::Divergence,
+        ViolationKind::UnavailableAfterConvergence,
+        ViolationKind::NotConverged,
+        ViolationKind::UnrepairedRot,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             ViolationKind::WrongBytes => "wrong bytes",
@@ -203,15 +214,7 @@ pub fn check(entries: &[Entry]) -> Report {
     report.violations.sort_by(|a, b| {
         (a.kind, a.at_us, &a.key, a.member).cmp(&(b.kind, b.at_us, &b.key, b.member))
     });
-    for kind in [
-        ViolationKind::WrongBytes,
-        ViolationKind::StaleRead,
-        ViolationKind::LostWrite,
-        ViolationKind::Divergence,
-        ViolationKind::UnavailableAfterConvergence,
-        ViolationKind::NotConverged,
-        ViolationKind::UnrepairedRot,
-    ] {
+    for kind in ViolationKind::ALL {
         report.counts.insert(kind, 0);
     }
     for v in &report.violations {

@@ -26,10 +26,12 @@
 pub mod checker;
 pub mod history;
 pub mod payload;
+pub mod run_doc;
 pub mod schedule;
 pub mod workload;
 
 pub use checker::{check, Report, Violation, ViolationKind};
 pub use history::{Entry, FaultSpan, Op, OpKind, Outcome};
+pub use run_doc::{CheckDoc, RunDoc};
 pub use schedule::{FaultEvent, FaultKind, Schedule};
 pub use workload::{ClientOp, Workload};

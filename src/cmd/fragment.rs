@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::Serialize;
 use stripecast_persistence::fragment::{BlockCheck, FragmentName};
 use stripecast_persistence::{Cell, FragmentReader};
 
@@ -45,6 +45,60 @@ fn cell_label(r: &FragmentReader, lbn: u64) -> String {
     }
 }
 
+/// `fragment inspect --json` of a file that does not open.
+#[derive(Serialize)]
+struct OpenFailedDoc {
+    file: String,
+    ok: bool,
+    error: String,
+}
+
+/// `fragment inspect --json`: the header, every block's checksum, the verdict.
+#[derive(Serialize)]
+struct InspectDoc<'a> {
+    file: String,
+    ok: bool,
+    file_name: FileNameDoc,
+    header: HeaderDoc<'a>,
+    blocks: Vec<BlockDoc>,
+    bad_blocks: Vec<u64>,
+}
+
+/// Whether the file's name is a canonical fragment name, and names its header.
+#[derive(Serialize)]
+struct FileNameDoc {
+    canonical: bool,
+    matches_header: Option<bool>,
+}
+
+/// The header's fields (FIG. 6).
+#[derive(Serialize)]
+struct HeaderDoc<'a> {
+    major: u8,
+    minor: u8,
+    fragment_count: u8,
+    fragment_index: u8,
+    raid_level: u8,
+    parity: u8,
+    stripe_size: u32,
+    incarnation: u32,
+    creation_time_ns: u64,
+    object_name: &'a str,
+    object_len: u64,
+    block_count: u64,
+    checksum_kind: &'static str,
+}
+
+/// One block's checksum, stored and computed (hex).
+#[derive(Serialize)]
+struct BlockDoc {
+    lbn: u64,
+    cell: String,
+    stored: String,
+    computed: String,
+    ok: bool,
+}
+
 fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
     let parsed_name = file
         .file_name()
@@ -54,10 +108,12 @@ fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
         Ok(r) => r,
         Err(e) => {
             if as_json {
-                println!(
-                    "{}",
-                    json!({ "file": file.display().to_string(), "ok": false, "error": e.to_string() })
-                );
+                let doc = OpenFailedDoc {
+                    file: file.display().to_string(),
+                    ok: false,
+                    error: e.to_string(),
+                };
+                println!("{}", serde_json::to_string(&doc)?);
             }
             return Err(anyhow::Error::new(e).context("fragment does not open"));
         }
@@ -71,38 +127,41 @@ fn inspect(file: &Path, as_json: bool) -> anyhow::Result<()> {
         _ => None,
     };
     if as_json {
-        let v = json!({
-            "file": file.display().to_string(),
-            "ok": bad.is_empty(),
-            "file_name": {
-                "canonical": matches!(parsed_name, Some(Ok(_))),
-                "matches_header": name_matches,
+        let doc = InspectDoc {
+            file: file.display().to_string(),
+            ok: bad.is_empty(),
+            file_name: FileNameDoc {
+                canonical: matches!(parsed_name, Some(Ok(_))),
+                matches_header: name_matches,
             },
-            "header": {
-                "major": stripecast_persistence::fragment::header::MAJOR,
-                "minor": stripecast_persistence::fragment::header::MINOR,
-                "fragment_count": h.fragment_count,
-                "fragment_index": h.fragment_index,
-                "raid_level": layout.raid_level().as_u8(),
-                "parity": h.parity,
-                "stripe_size": h.stripe_size,
-                "incarnation": h.incarnation,
-                "creation_time_ns": h.creation_time_ns,
-                "object_name": reader.object_name(),
-                "object_len": h.object_len,
-                "block_count": reader.block_count(),
-                "checksum_kind": h.checksum_kind.name(),
+            header: HeaderDoc {
+                major: stripecast_persistence::fragment::header::MAJOR,
+                minor: stripecast_persistence::fragment::header::MINOR,
+                fragment_count: h.fragment_count,
+                fragment_index: h.fragment_index,
+                raid_level: layout.raid_level().as_u8(),
+                parity: h.parity,
+                stripe_size: h.stripe_size,
+                incarnation: h.incarnation,
+                creation_time_ns: h.creation_time_ns,
+                object_name: reader.object_name(),
+                object_len: h.object_len,
+                block_count: reader.block_count(),
+                checksum_kind: h.checksum_kind.name(),
             },
-            "blocks": checks.iter().map(|c| json!({
-                "lbn": c.lbn,
-                "cell": cell_label(&reader, c.lbn),
-                "stored": format!("{:08x}", c.stored),
-                "computed": format!("{:08x}", c.computed),
-                "ok": c.ok(),
-            })).collect::<Vec<_>>(),
-            "bad_blocks": bad,
-        });
-        println!("{v}");
+            blocks: checks
+                .iter()
+                .map(|c| BlockDoc {
+                    lbn: c.lbn,
+                    cell: cell_label(&reader, c.lbn),
+                    stored: format!("{:08x}", c.stored),
+                    computed: format!("{:08x}", c.computed),
+                    ok: c.ok(),
+                })
+                .collect(),
+            bad_blocks: bad.clone(),
+        };
+        println!("{}", serde_json::to_string(&doc)?);
     } else {
         println!("file            {}", file.display());
         match (&parsed_name, name_matches) {

@@ -26,6 +26,13 @@ pub struct Args {
 }
 
 /// The cell labels of the layout, row by row.
+/// `layout --json`: each row's cells, member by member.
+#[derive(serde::Serialize)]
+struct LayoutDoc {
+    members: usize,
+    rows: Vec<Vec<String>>,
+}
+
 fn table(layout: &Layout, blocks: u64) -> Vec<Vec<String>> {
     let rows = layout.rows_for_blocks(blocks);
     (0..rows)
@@ -56,8 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let rows = table(&layout, args.blocks);
     if args.json {
-        let v = serde_json::json!({ "members": layout.members(), "rows": rows });
-        println!("{v}");
+        let doc = LayoutDoc {
+            members: layout.members(),
+            rows,
+        };
+        println!("{}", serde_json::to_string(&doc)?);
         return Ok(());
     }
     let scheme = match layout.scheme() {

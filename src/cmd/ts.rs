@@ -79,6 +79,15 @@ pub fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// `ts check --json`: the report, whether it is a valid stream, and why not.
+#[derive(serde::Serialize)]
+struct CheckDoc<'a> {
+    #[serde(flatten)]
+    report: &'a stripecast_ts::check::Report,
+    valid: bool,
+    errors: Vec<String>,
+}
+
 pub fn run(cmd: TsCommand) -> anyhow::Result<()> {
     match cmd {
         TsCommand::Gen(a) => {
@@ -95,10 +104,12 @@ pub fn run(cmd: TsCommand) -> anyhow::Result<()> {
             let r = check(&ts);
             let errors = r.errors();
             if a.json {
-                let mut v = serde_json::to_value(&r).context("encoding the report")?;
-                v["valid"] = serde_json::Value::Bool(errors.is_empty());
-                v["errors"] = serde_json::json!(errors);
-                println!("{v}");
+                let doc = CheckDoc {
+                    report: &r,
+                    valid: errors.is_empty(),
+                    errors: errors.clone(),
+                };
+                println!("{}", serde_json::to_string(&doc)?);
             } else {
                 println!("packets: {}", r.packets);
                 println!(

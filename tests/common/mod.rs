@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use stripecast_actors::gateway::{ClusterDoc, MemberState};
+use stripecast_actors::service::ScrubReport;
 use stripecast_config::{
     ClusterConfig, MemberConfig, MemberEntry, MemberId, Timeouts, WitnessEntry,
 };
@@ -317,7 +318,7 @@ impl Cluster {
     }
 
     /// `POST /v1/scrub` on member `i`: its report.
-    pub fn scrub(&self, i: usize) -> serde_json::Value {
+    pub fn scrub(&self, i: usize) -> ScrubReport {
         ureq::post(&format!("{}/v1/scrub", self.url(i)))
             .call()
             .unwrap()

@@ -12,7 +12,7 @@
 //! nor garbage (its commit may still come) is left alone: nothing serves it,
 //! and its peers may hold nothing to repair it from.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stripecast_persistence::fragment::{list_shard, FragmentName};
 use stripecast_persistence::Codec;
 use tracing::{info, warn};
@@ -21,7 +21,7 @@ use super::{ObjectService, ServiceError};
 use crate::store::FragmentAt;
 
 /// What a scrub found and did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScrubReport {
     pub fragments: u64,
     pub blocks: u64,

@@ -9,7 +9,6 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use stripecast_persistence::Codec;
 
 #[derive(clap::Args, Debug)]
@@ -52,6 +51,24 @@ fn measure(bytes: usize, samples: usize, batch: Duration, mut f: impl FnMut()) -
         .collect();
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
+}
+
+/// `bench codec --json`.
+#[derive(serde::Serialize)]
+struct CodecDoc {
+    memcpy_gbps: f64,
+    memcpy_4_blocks_gbps: f64,
+    block_bytes: usize,
+    cases: Vec<CaseDoc>,
+}
+
+/// One codec's throughput, as a ratio to memcpy of the same bytes.
+#[derive(serde::Serialize)]
+struct CaseDoc {
+    name: String,
+    gbps: f64,
+    ratio: f64,
+    memcpy_gbps: f64,
 }
 
 struct Case {
@@ -138,18 +155,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
 
     if args.json {
-        let v = json!({
-            "memcpy_gbps": memcpy8,
-            "memcpy_4_blocks_gbps": memcpy4,
-            "block_bytes": BLOCK,
-            "cases": cases.iter().map(|c| json!({
-                "name": c.name,
-                "gbps": c.gbps,
-                "ratio": c.gbps / c.memcpy_gbps,
-                "memcpy_gbps": c.memcpy_gbps,
-            })).collect::<Vec<_>>(),
-        });
-        println!("{v}");
+        let doc = CodecDoc {
+            memcpy_gbps: memcpy8,
+            memcpy_4_blocks_gbps: memcpy4,
+            block_bytes: BLOCK,
+            cases: cases
+                .iter()
+                .map(|c| CaseDoc {
+                    name: c.name.clone(),
+                    gbps: c.gbps,
+                    ratio: c.gbps / c.memcpy_gbps,
+                    memcpy_gbps: c.memcpy_gbps,
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string(&doc)?);
     } else {
         println!("codec throughput at 64 KiB blocks (data bytes, GB/s = 1e9 B/s)");
         println!("memcpy 4 x 64 KiB: {memcpy4:8.2} GB/s");

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use stripecast_actors::gateway::ClusterDoc;
 use stripecast_chaos::history::{self, Entry, FaultSpan};
-use stripecast_chaos::{check, FaultKind, Schedule, Workload};
+use stripecast_chaos::{check, CheckDoc, FaultKind, RunDoc, Schedule, Workload};
 use stripecast_config::{try_local_cluster, try_local_witness};
 
 use self::clients::Shared;
@@ -122,7 +122,12 @@ fn check_file(a: CheckArgs) -> anyhow::Result<()> {
     let report = check(&entries);
     print!("{}", report::summary(&report));
     if let Some(path) = &a.json {
-        report::write_json(path, &serde_json::json!({ "report": report }))?;
+        report::write_json(
+            path,
+            &CheckDoc {
+                report: report.clone(),
+            },
+        )?;
     }
     verdict(&report)
 }
@@ -318,20 +323,20 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.json {
         report::write_json(
             path,
-            &serde_json::json!({
-                "seed": seed,
-                "members": a.members,
-                "parity": a.parity,
-                "duration_s": a.duration.as_secs_f64(),
-                "clients": a.clients,
-                "keys": a.keys,
-                "faults": kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
-                "schedule": schedule.events,
-                "converged": converged,
-                "converge_ms": after_ms,
-                "ok": report.ok(),
-                "report": report,
-            }),
+            &RunDoc {
+                seed,
+                members: a.members,
+                parity: a.parity,
+                duration_s: a.duration.as_secs_f64(),
+                clients: a.clients,
+                keys: a.keys,
+                faults: kinds.iter().map(|k| k.name().to_string()).collect(),
+                schedule: schedule.events.clone(),
+                converged,
+                converge_ms: after_ms,
+                ok: report.ok(),
+                report: report.clone(),
+            },
         )?;
     }
     nemesis.cluster.stop();

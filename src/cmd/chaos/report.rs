@@ -163,7 +163,7 @@ pub fn summary(r: &Report) -> String {
     s
 }
 
-pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
