@@ -21,6 +21,7 @@ mod error;
 mod get;
 mod handler;
 mod put;
+mod rows;
 mod scrub;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -27,6 +27,7 @@ use stripecast_config::MemberId;
 use stripecast_persistence::checksum::crc32c_append;
 use stripecast_persistence::packed::packable;
 
+use super::rows::RowCutter;
 use super::{next_id, now_ns, CallError, ObjectService, ServiceError};
 use crate::meta::runner::WaitError;
 use crate::meta::{Applied, MetaCommand, MetaHandle};
@@ -94,6 +95,45 @@ where
         }
     }
     Ok((head, false))
+}
+
+/// Why a PUT's commit can never happen (its fragments are dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abandon {
+    /// The incarnation's reservation is too old to commit.
+    Expired,
+    /// The group applied it and refused it.
+    Refused,
+    /// The first proposal never entered the log (busy or refused before it).
+    NotLogged,
+}
+
+/// What one commit proposal's answer means for the PUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitVerdict {
+    /// Committed now or by an earlier attempt: acknowledge the PUT.
+    Stored,
+    /// It can never commit: drop the fragments and fail the PUT.
+    Abandon(Abandon),
+    /// The outcome is unknown: propose again (idempotent), keep the
+    /// fragments (an earlier attempt may still commit).
+    AskAgain,
+}
+
+/// Decides on the answer to commit attempt `attempt` (from 0).
+fn commit_verdict(attempt: usize, answer: &Result<Applied, WaitError>) -> CommitVerdict {
+    match answer {
+        Ok(Applied::Committed { .. } | Applied::Superseded) => CommitVerdict::Stored,
+        Ok(Applied::Expired) => CommitVerdict::Abandon(Abandon::Expired),
+        Ok(_) => CommitVerdict::Abandon(Abandon::Refused),
+        // Only the first attempt is known to be out of the log: after an
+        // attempt with an unknown outcome, a refusal does not say that one
+        // will not commit.
+        Err(WaitError::Busy | WaitError::Refused(_)) if attempt == 0 => {
+            CommitVerdict::Abandon(Abandon::NotLogged)
+        }
+        Err(_) => CommitVerdict::AskAgain,
+    }
 }
 
 /// How many times a commit whose outcome is unknown is proposed again
@@ -260,14 +300,34 @@ impl ObjectService {
             .filter(|m| !holders.contains(m))
             .collect();
         self.abort_upload(&upload, &dropped).await;
+        self.commit(&meta, name, &upload, record, missing, &holders)
+            .await
+    }
+
+    /// The last step of a PUT: commits `record` through the metadata group
+    /// (with the members that hold no fragment of it as `missing`), asking
+    /// again while the outcome is unknown. A commit that cannot happen
+    /// drops the uploaded fragments; one whose outcome stays unknown keeps
+    /// them (it may still commit).
+    async fn commit(
+        &self,
+        meta: &MetaHandle,
+        name: &str,
+        upload: &Upload,
+        record: RecordWire,
+        missing: Vec<MemberId>,
+        holders: &[MemberId],
+    ) -> Result<PutOutcome, ServiceError> {
+        let incarnation = record.incarnation;
         let cmd = MetaCommand::Commit {
             record: record.clone(),
             missing: missing.clone(),
         };
         let mut last = WaitError::Timeout;
         for attempt in 0..COMMIT_ATTEMPTS {
-            match meta.propose(cmd.clone()).await {
-                Ok(Applied::Committed { .. }) | Ok(Applied::Superseded) => {
+            let answer = meta.propose(cmd.clone()).await;
+            match commit_verdict(attempt, &answer) {
+                CommitVerdict::Stored => {
                     tracing::info!(member = %self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
                     return Ok(PutOutcome {
                         name: name.to_string(),
@@ -276,33 +336,30 @@ impl ObjectService {
                         missed_by: missing,
                     });
                 }
-                Ok(Applied::Expired) => {
-                    // Nothing can commit this incarnation any more.
-                    *self
-                        .inner
-                        .incarnations
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = IncarnationPool::empty();
-                    self.abort_upload(&upload, &holders).await;
-                    return Err(ServiceError::Unavailable(format!(
-                        "commit of {name:?}: incarnation {incarnation} was reserved too long ago; retry"
-                    )));
+                CommitVerdict::AskAgain => {
+                    if let Err(e) = answer {
+                        last = e;
+                    }
                 }
-                Ok(other) => {
-                    self.abort_upload(&upload, &holders).await;
-                    return Err(ServiceError::Internal(format!(
-                        "commit of {name:?} refused: {other:?}"
-                    )));
+                CommitVerdict::Abandon(why) => {
+                    if why == Abandon::Expired {
+                        *self
+                            .inner
+                            .incarnations
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = IncarnationPool::empty();
+                    }
+                    self.abort_upload(upload, holders).await;
+                    return Err(match (why, answer) {
+                        (Abandon::Expired, _) => ServiceError::Unavailable(format!(
+                            "commit of {name:?}: incarnation {incarnation} was reserved too long ago; retry"
+                        )),
+                        (_, Err(e)) => self.meta_unavailable(e),
+                        (_, Ok(other)) => ServiceError::Internal(format!(
+                            "commit of {name:?} refused: {other:?}"
+                        )),
+                    });
                 }
-                // The first attempt never entered the log: nothing can
-                // commit it later. (After an attempt with an unknown
-                // outcome, the fragments must stay: that one may commit.)
-                Err(e @ (WaitError::Busy | WaitError::Refused(_))) if attempt == 0 => {
-                    self.abort_upload(&upload, &holders).await;
-                    return Err(self.meta_unavailable(e));
-                }
-                // The outcome is unknown: ask again (idempotent), keep the fragments.
-                Err(e) => last = e,
             }
         }
         tracing::warn!(member = %self.inner.me, object = %name, incarnation, "commit outcome unknown; fragments kept");
@@ -419,7 +476,7 @@ impl ObjectService {
     async fn put_inner<S, E>(
         &self,
         name: &str,
-        mut body: S,
+        body: S,
         incarnation: u32,
         upload: u64,
         writers: &Writers<'_>,
@@ -428,10 +485,23 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let layout = self.inner.layout;
-        let k = layout.data_per_row();
-        let stripe = self.inner.stripe as usize;
         let created = now_ns();
+        self.begin_upload(name, incarnation, created, upload, writers)
+            .await?;
+        let (length, crc) = self.stream_rows(body, upload, writers).await?;
+        self.finish_upload(upload, length, writers).await?;
+        Ok(self.new_record(name, length, incarnation, crc, created))
+    }
+
+    /// Step 1 of a streamed PUT: every live member opens its fragment.
+    async fn begin_upload(
+        &self,
+        name: &str,
+        incarnation: u32,
+        created: u64,
+        upload: u64,
+        writers: &Writers<'_>,
+    ) -> Result<(), ServiceError> {
         let live = writers.live;
         let begins = live.iter().map(|&m| {
             self.call(
@@ -442,55 +512,60 @@ impl ObjectService {
                 },
             )
         });
-        writers.settle(live, futures::future::join_all(begins).await)?;
+        writers.settle(live, futures::future::join_all(begins).await)
+    }
 
-        let row_bytes = k * stripe;
-        let mut row_buf: Vec<u8> = Vec::with_capacity(row_bytes);
+    /// Step 2: the body, cut into rows, each row's blocks sent to their
+    /// members with at most `write_window` rows in flight; answers the
+    /// object's length and CRC-32C.
+    async fn stream_rows<S, E>(
+        &self,
+        mut body: S,
+        upload: u64,
+        writers: &Writers<'_>,
+    ) -> Result<(u64, u32), ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let row_bytes = self.inner.layout.data_per_row() * self.inner.stripe as usize;
+        let mut cutter = RowCutter::new(row_bytes);
         let mut row: u64 = 0;
-        let mut length: u64 = 0;
-        let mut crc: u32 = 0;
         let mut inflight = FuturesUnordered::new();
-        loop {
-            let chunk = match body.next().await {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => {
-                    return Err(ServiceError::BadRequest(format!(
-                        "reading the request body: {e}"
-                    )))
-                }
-                None => break,
-            };
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| ServiceError::BadRequest(format!("reading the request body: {e}")))?;
             self.inner
                 .metrics
                 .bytes_in
                 .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            crc = crc32c_append(crc, &chunk);
-            length += chunk.len() as u64;
-            let mut rest: &[u8] = &chunk;
-            while !rest.is_empty() {
-                let take = (row_bytes - row_buf.len()).min(rest.len());
-                row_buf.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                if row_buf.len() == row_bytes {
-                    let full = std::mem::replace(&mut row_buf, Vec::with_capacity(row_bytes));
-                    inflight.push(self.send_row(upload, row, full, writers));
-                    row += 1;
-                    while inflight.len() >= self.inner.write_window {
-                        if let Some(r) = inflight.next().await {
-                            r?;
-                        }
+            for full in cutter.push(&chunk) {
+                inflight.push(self.send_row(upload, row, full, writers));
+                row += 1;
+                while inflight.len() >= self.inner.write_window {
+                    if let Some(r) = inflight.next().await {
+                        r?;
                     }
                 }
             }
         }
-        if !row_buf.is_empty() {
-            row_buf.resize(row_bytes, 0);
-            inflight.push(self.send_row(upload, row, row_buf, writers));
+        let (last, length, crc) = cutter.finish();
+        if let Some(last) = last {
+            inflight.push(self.send_row(upload, row, last, writers));
         }
         while let Some(r) = inflight.next().await {
             r?;
         }
+        Ok((length, crc))
+    }
 
+    /// Step 3: the members still in the PUT make their fragments durable.
+    async fn finish_upload(
+        &self,
+        upload: u64,
+        length: u64,
+        writers: &Writers<'_>,
+    ) -> Result<(), ServiceError> {
         let active = writers.active();
         let finishes = active.iter().map(|&m| {
             self.call(
@@ -501,8 +576,7 @@ impl ObjectService {
                 },
             )
         });
-        writers.settle(&active, futures::future::join_all(finishes).await)?;
-        Ok(self.new_record(name, length, incarnation, crc, created))
+        writers.settle(&active, futures::future::join_all(finishes).await)
     }
 
     /// A row's blocks with its parity, each with the member that holds it.
@@ -563,5 +637,45 @@ impl ObjectService {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_verdicts_by_table() {
+        use CommitVerdict::{AskAgain, Stored};
+        let abandon = CommitVerdict::Abandon;
+        let refused = || WaitError::Refused("no leader".into());
+        let table: Vec<(usize, Result<Applied, WaitError>, CommitVerdict)> = vec![
+            (0, Ok(Applied::Committed { replaced: None }), Stored),
+            (2, Ok(Applied::Committed { replaced: Some(3) }), Stored),
+            // an earlier attempt committed it
+            (1, Ok(Applied::Superseded), Stored),
+            (0, Ok(Applied::Expired), abandon(Abandon::Expired)),
+            (
+                1,
+                Ok(Applied::Refused("bad".into())),
+                abandon(Abandon::Refused),
+            ),
+            (0, Ok(Applied::Cleared(true)), abandon(Abandon::Refused)),
+            // the first attempt is known not to be in the log
+            (0, Err(WaitError::Busy), abandon(Abandon::NotLogged)),
+            (0, Err(refused()), abandon(Abandon::NotLogged)),
+            // later ones are not: an earlier one may still commit
+            (1, Err(WaitError::Busy), AskAgain),
+            (2, Err(refused()), AskAgain),
+            (0, Err(WaitError::Timeout), AskAgain),
+            (0, Err(WaitError::Stopped), AskAgain),
+        ];
+        for (attempt, answer, want) in table {
+            assert_eq!(
+                commit_verdict(attempt, &answer),
+                want,
+                "{attempt} {answer:?}"
+            );
+        }
     }
 }
