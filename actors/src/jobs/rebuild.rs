@@ -18,6 +18,7 @@
 //! mid-rebuild resumes where it stopped; the member is marked current only
 //! when its dirty set is empty.
 
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::atomic::Ordering::Relaxed;
 
 use actix::fut::wrap_future;
@@ -35,7 +36,7 @@ use tracing::{info, warn};
 
 use crate::jobs::throttle::Throttle;
 use crate::meta::runner::WaitError;
-use crate::meta::{Applied, MetaCommand};
+use crate::meta::{Applied, MetaCommand, MetaHandle};
 use crate::service::{ObjectService, Phase, ServiceError};
 use crate::store::StoreError;
 
@@ -150,94 +151,163 @@ fn metadata(what: &'static str) -> impl FnOnce(WaitError) -> RebuildError {
     move |source| RebuildError::Metadata { what, source }
 }
 
+/// What a pass over the pending names leads to, given the mode it ran in
+/// and whether it found anything to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Rebuild the names found, in this mode.
+    Pass(Mode),
+    /// Every object the group had is here: now clear the marks left for
+    /// this member (a `Full` rebuild ends with a `Dirty` one).
+    Dirty,
+    /// Nothing left: this member is current.
+    Current,
+}
+
+/// Decides the next step from the mode and whether names are pending.
+fn next_step(mode: Mode, pending: bool) -> Next {
+    match (mode, pending) {
+        (mode, true) => Next::Pass(mode),
+        (Mode::Full, false) => Next::Dirty,
+        (Mode::Dirty, false) => Next::Current,
+    }
+}
+
+/// Whether an object that failed to rebuild ends the pass: a `Full`
+/// rebuild's checkpoint only moves forward (stop there, resume there); a
+/// `Dirty` one leaves the object's mark and goes on with the rest.
+fn failure_ends_pass(mode: Mode) -> bool {
+    mode == Mode::Full
+}
+
 /// Runs the job to the end; answers the number of objects processed.
 async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, RebuildError> {
-    let me = svc.me();
-    let store = svc.store().clone();
     let meta = svc.meta().ok_or(RebuildError::NoMetadata)?;
-    let mut ckpt: Checkpoint = store
+    let mut ckpt = load_checkpoint(&svc).await?;
+    let throttle = Throttle::new(svc.heal_settings().max_mb_per_s);
+    let mut processed = 0u64;
+    loop {
+        let names = pending(&svc, &meta, mode, &ckpt).await?;
+        match next_step(mode, !names.is_empty()) {
+            Next::Pass(m) => {
+                processed += rebuild_pass(&svc, &names, m, &throttle, &mut ckpt).await?;
+            }
+            Next::Dirty => mode = Mode::Dirty,
+            Next::Current => break,
+        }
+    }
+    take_homeblock(&svc, &meta, volume_id).await?;
+    svc.set_rebuild_remaining(0);
+    svc.set_phase(Phase::Up);
+    Ok(processed)
+}
+
+/// Where an interrupted `Full` rebuild stopped (nothing: from the start).
+async fn load_checkpoint(svc: &ObjectService) -> Result<Checkpoint, RebuildError> {
+    Ok(svc
+        .store()
         .run(|s| Ok(s.catalog().checkpoint(CHECKPOINT)?))
         .await?
         .and_then(|b| rmp_serde::from_slice(&b).ok())
-        .unwrap_or_default();
-    let mut processed = 0u64;
-    let heal = svc.heal_settings();
-    let throttle = Throttle::new(heal.max_mb_per_s);
-    loop {
-        // Linearizable reads: what the group had committed when asked.
-        let mut names: Vec<String> = match mode {
-            Mode::Full => meta
-                .read(|s| s.objects.keys().cloned().collect::<Vec<_>>())
-                .await
-                .map_err(metadata("listing the objects"))?,
-            Mode::Dirty => meta
-                .read(move |s| {
-                    s.dirty
-                        .get(&me)
-                        .map(|d| d.iter().cloned().collect::<Vec<_>>())
-                        .unwrap_or_default()
-                })
-                .await
-                .map_err(metadata("reading the dirty set"))?,
-        };
+        .unwrap_or_default())
+}
+
+/// The names this pass must rebuild, by a linearizable read (what the
+/// group had committed when asked): every object past the checkpoint
+/// (`Full`), or this member's dirty set (`Dirty`).
+async fn pending(
+    svc: &ObjectService,
+    meta: &MetaHandle,
+    mode: Mode,
+    ckpt: &Checkpoint,
+) -> Result<Vec<String>, RebuildError> {
+    let me = svc.me();
+    match mode {
+        Mode::Full => {
+            let after = ckpt.after.clone();
+            meta.read(move |s| match &after {
+                Some(after) => s
+                    .objects
+                    .range::<String, _>((Excluded(after), Unbounded))
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>(),
+                None => s.objects.keys().cloned().collect::<Vec<_>>(),
+            })
+            .await
+            .map_err(metadata("listing the objects"))
+        }
+        Mode::Dirty => meta
+            .read(move |s| {
+                s.dirty
+                    .get(&me)
+                    .map(|d| d.iter().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .await
+            .map_err(metadata("reading the dirty set")),
+    }
+}
+
+/// One pass: rebuilds `names` (several objects at once, answers and the
+/// checkpoint in order); answers how many were rebuilt.
+async fn rebuild_pass(
+    svc: &ObjectService,
+    names: &[String],
+    mode: Mode,
+    throttle: &Throttle,
+    ckpt: &mut Checkpoint,
+) -> Result<u64, RebuildError> {
+    let me = svc.me();
+    svc.set_rebuild_remaining(names.len() as u64);
+    let mut results = futures::stream::iter(names.iter())
+        .map(|name| rebuild_object(svc, name, mode, throttle))
+        .buffered(svc.heal_settings().objects_in_flight);
+    let (mut processed, mut failed) = (0u64, 0usize);
+    let mut i = 0usize;
+    while let Some(result) = results.next().await {
+        let name = &names[i];
+        i += 1;
+        // One object that cannot be rebuilt now must not hold up the rest:
+        // its mark stays, and the next pass (or job) tries it again.
+        if let Err(e) = result {
+            warn!(member = %me, object = %name, error = %e, "object not rebuilt; will retry");
+            if failure_ends_pass(mode) {
+                return Err(e);
+            }
+            failed += 1;
+            continue;
+        }
+        processed += 1;
+        svc.set_rebuild_remaining((names.len() - i) as u64);
         if mode == Mode::Full {
-            if let Some(after) = &ckpt.after {
-                names.retain(|n| n > after);
-            }
-        }
-        if names.is_empty() {
-            if mode == Mode::Full {
-                // Everything the group had is here; now clear the marks left for us.
-                mode = Mode::Dirty;
-                continue;
-            }
-            break;
-        }
-        svc.set_rebuild_remaining(names.len() as u64);
-        let mut failed = 0usize;
-        // Several objects at once; answers (and the checkpoint) in order.
-        let throttle = &throttle;
-        let svc_ref = &svc;
-        let mut results = futures::stream::iter(names.iter())
-            .map(|name| async move { rebuild_object(svc_ref, name, mode, throttle).await })
-            .buffered(heal.objects_in_flight);
-        let mut i = 0usize;
-        while let Some(result) = results.next().await {
-            let name = &names[i];
-            i += 1;
-            // One object that cannot be rebuilt now must not hold up the rest:
-            // its mark stays, and the next pass (or job) tries it again.
-            if let Err(e) = result {
-                warn!(member = %me, object = %name, error = %e, "object not rebuilt; will retry");
-                if mode == Mode::Full {
-                    // The checkpoint only moves forward: stop here, resume here.
-                    return Err(e);
-                }
-                failed += 1;
-                continue;
-            }
-            processed += 1;
-            svc.set_rebuild_remaining((names.len() - i) as u64);
-            if mode == Mode::Full {
-                ckpt.after = Some(name.clone());
-                let bytes = rmp_serde::to_vec(&ckpt)?;
-                store
-                    .run(move |s| Ok(s.catalog().put_checkpoint(CHECKPOINT, &bytes)?))
-                    .await?;
-            }
-        }
-        if failed > 0 {
-            return Err(RebuildError::Left(failed));
+            ckpt.after = Some(name.clone());
+            let bytes = rmp_serde::to_vec(&*ckpt)?;
+            svc.store()
+                .run(move |s| Ok(s.catalog().put_checkpoint(CHECKPOINT, &bytes)?))
+                .await?;
         }
     }
-    // Current: a fresh member takes the volume's HomeBlock.
+    if failed > 0 {
+        return Err(RebuildError::Left(failed));
+    }
+    Ok(processed)
+}
+
+/// The last step: a member that is current (a fresh one) takes the
+/// volume's HomeBlock, and the checkpoint goes.
+async fn take_homeblock(
+    svc: &ObjectService,
+    meta: &MetaHandle,
+    volume_id: u32,
+) -> Result<(), RebuildError> {
+    let me = svc.me();
     let incarnation = meta
         .read(|s| s.volume_incarnation)
         .await
         .map_err(metadata("reading the volume incarnation"))?
         .max(1);
     let n = svc.layout().members() as u8;
-    store
+    svc.store()
         .run(move |s| {
             if s.homeblock().is_none() {
                 let index = me.fragment_index().ok_or_else(|| {
@@ -256,9 +326,7 @@ async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, 
             Ok(())
         })
         .await?;
-    svc.set_rebuild_remaining(0);
-    svc.set_phase(Phase::Up);
-    Ok(processed)
+    Ok(())
 }
 
 /// Brings one object on this member up to its current record: rebuilds
@@ -393,4 +461,26 @@ async fn rebuild_fragment(
         .await
         .map_err(|e| RebuildError::Blocking(e.to_string()))??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_rebuild_ends_with_a_dirty_pass_then_current() {
+        // (mode, names pending) -> next step
+        let table = [
+            ((Mode::Full, true), Next::Pass(Mode::Full)),
+            ((Mode::Full, false), Next::Dirty),
+            ((Mode::Dirty, true), Next::Pass(Mode::Dirty)),
+            ((Mode::Dirty, false), Next::Current),
+        ];
+        for ((mode, pending), want) in table {
+            assert_eq!(next_step(mode, pending), want, "{mode:?} {pending}");
+        }
+        // only a full rebuild (checkpointed in order) stops at a failure
+        assert!(failure_ends_pass(Mode::Full));
+        assert!(!failure_ends_pass(Mode::Dirty));
+    }
 }
