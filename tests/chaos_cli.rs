@@ -405,7 +405,7 @@ fn injected_stale_messages_change_nothing() {
         StaleRaft::Heartbeat,
     ];
     for kind in &kinds {
-        for stale in [term.saturating_sub(1), 0] {
+        for stale in [term.get().saturating_sub(1), 0] {
             let msg = stale_raft_message(kind, MemberId::new(0), MemberId::new(2), stale).unwrap();
             let (status, answer) = inject(
                 &c,

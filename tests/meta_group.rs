@@ -13,7 +13,7 @@ use stripecast_actors::meta::MetaRole;
 /// (leader, term, role) as member `i` reports its replica.
 fn meta(c: &Cluster, i: usize) -> Option<(u64, u64, MetaRole)> {
     let m = c.cluster_doc(i)?.meta?;
-    Some((u64::from(m.leader?.get()), m.term, m.role))
+    Some((u64::from(m.leader?.get()), m.term.get(), m.role))
 }
 
 /// The leader every member in `members` agrees on, with its term.
@@ -51,7 +51,7 @@ fn members_agree_on_a_leader_and_replace_a_killed_one() {
     });
     let commits: Vec<u64> = all
         .iter()
-        .map(|&i| c.cluster_doc(i).unwrap().meta.unwrap().applied_index)
+        .map(|&i| c.cluster_doc(i).unwrap().meta.unwrap().applied_index.get())
         .collect();
     assert!(commits.iter().all(|&a| a > 0), "{commits:?}");
 }

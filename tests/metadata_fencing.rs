@@ -22,7 +22,7 @@ fn leader_of(c: &Cluster, i: usize) -> Option<u64> {
 }
 
 fn term(c: &Cluster, i: usize) -> Option<u64> {
-    Some(meta(c, i)?.term)
+    Some(meta(c, i)?.term.get())
 }
 
 /// The member every member names as leader, once they agree.

@@ -35,6 +35,7 @@ use crate::gateway::docs::LinkState;
 use crate::gateway::{ClusterDoc, Gateway, MemberDoc, MemberState, WitnessDoc};
 use crate::membership::{link_events, membership_spec, MembershipView};
 use crate::meta::mirror::StoreMirror;
+use crate::meta::LogIndex;
 use crate::meta::{Applier, MetaActor, MetaHandle, MetaHost};
 use crate::metrics::Metrics;
 use crate::protocol::{Request, Response};
@@ -336,13 +337,15 @@ fn cluster_doc_fn(
                 .iter()
                 .map(|(id, http)| {
                     let applied_index = if *id == me {
-                        meta.as_ref().map_or(0, |m| m.applied_index)
+                        meta.as_ref()
+                            .map_or(LogIndex::default(), |m| m.applied_index)
                     } else {
-                        view.status(*id).map_or(0, |s| s.applied_index)
+                        view.status(*id)
+                            .map_or(LogIndex::default(), |s| s.applied_index)
                     };
                     let lag = meta
                         .as_ref()
-                        .map_or(0, |m| m.commit_index.saturating_sub(applied_index));
+                        .map_or(0, |m| m.commit_index.entries_since(applied_index));
                     let (state, incarnation, remaining) = if *id == me {
                         let state = if service.phase() == Phase::Up {
                             MemberState::Up

@@ -195,8 +195,8 @@ pub struct NodeStatus {
     /// Members whose dirty sets this member holds marks for: a member listed
     /// by any live peer is not current, whatever its incarnation.
     #[serde(default)]
-    pub marks_for: Vec<u32>,
+    pub marks_for: Vec<MemberId>,
     /// The highest metadata log index this member has applied.
     #[serde(default)]
-    pub applied_index: u64,
+    pub applied_index: crate::meta::LogIndex,
 }

@@ -31,6 +31,7 @@ use tracing::{error, info, warn};
 use crate::jobs::rebuild::{Mode, RebuildJob};
 use crate::membership::{Membership, MembershipView, Subscribe, ViewChanged};
 use crate::meta::runner::WaitError;
+use crate::meta::LogIndex;
 use crate::meta::MetaCommand;
 use crate::protocol::NodeStatus;
 use crate::service::{now_ns, ObjectService, Phase};
@@ -101,8 +102,11 @@ impl VolumeActor {
             fresh: hb.is_none(),
             objects: store.object_count(),
             volume_id: hb.map(|h| h.volume_id).unwrap_or(0),
-            marks_for: store.marks_for(u32::from(self.members)),
-            applied_index: self.service.meta().map_or(0, |m| m.status().applied_index),
+            marks_for: store.marks_for(usize::from(self.members)),
+            applied_index: self
+                .service
+                .meta()
+                .map_or(LogIndex::default(), |m| m.status().applied_index),
         });
     }
 

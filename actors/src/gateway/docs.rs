@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use stripecast_config::MemberId;
 
-pub use crate::meta::{MetaRole, MetaStatus};
+pub use crate::meta::{LogIndex, MetaRole, MetaStatus, Term};
 pub use crate::service::PutOutcome;
 
 /// A member's state as `/v1/cluster` shows it.
@@ -59,7 +59,7 @@ pub struct MemberDoc {
     /// The highest metadata log index the member has applied (its own, or
     /// as its heartbeats last said).
     #[serde(default)]
-    pub applied_index: u64,
+    pub applied_index: LogIndex,
     /// How far it is behind the commit index this member knows, in entries.
     #[serde(default)]
     pub lag: u64,
@@ -90,8 +90,8 @@ impl ClusterDoc {
     }
 
     /// The metadata group's term this member knows (0 while it has none).
-    pub fn term(&self) -> u64 {
-        self.meta.as_ref().map_or(0, |m| m.term)
+    pub fn term(&self) -> Term {
+        self.meta.as_ref().map_or(Term::default(), |m| m.term)
     }
 }
 

@@ -25,6 +25,7 @@ use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, Entry, EntryType, Message, MessageType};
 use raft::{Config, RawNode, StateRole};
 
+use super::numbers::{LogIndex, Term};
 use super::state::{Applied, MetaCommand, MetaState};
 use super::storage::{MetaStoreError, SledStorage};
 use crate::store::StoreError;
@@ -129,8 +130,8 @@ impl ProposalId {
 /// One command as it was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedEntry {
-    pub index: u64,
-    pub term: u64,
+    pub index: LogIndex,
+    pub term: Term,
     /// Set when this member proposed it.
     pub proposal: Option<ProposalId>,
     pub command: MetaCommand,
@@ -241,13 +242,13 @@ impl MetaNode {
                 let at = s.applied_index;
                 (s, at)
             }
-            _ => (MetaState::new(), 0),
+            _ => (MetaState::new(), LogIndex::default()),
         };
         let config = Config {
             id: raft_id(me),
             election_tick: cfg.election_ticks,
             heartbeat_tick: cfg.heartbeat_ticks,
-            applied,
+            applied: applied.get(),
             max_size_per_msg: cfg.max_message_bytes,
             max_inflight_msgs: cfg.max_inflight_messages,
             check_quorum: true,
@@ -292,8 +293,8 @@ impl MetaNode {
         self.raw.raft.state == StateRole::Leader
     }
 
-    pub fn term(&self) -> u64 {
-        self.raw.raft.term
+    pub fn term(&self) -> Term {
+        Term::new(self.raw.raft.term)
     }
 
     /// This replica's part in the group now.
@@ -306,8 +307,8 @@ impl MetaNode {
         }
     }
 
-    pub fn commit_index(&self) -> u64 {
-        self.raw.raft.raft_log.committed
+    pub fn commit_index(&self) -> LogIndex {
+        LogIndex::new(self.raw.raft.raft_log.committed)
     }
 
     /// Advances the logical clock one tick. A witness that leads starts
@@ -329,7 +330,7 @@ impl MetaNode {
                 tracing::info!(
                     member = %self.me,
                     peer = %to,
-                    term = self.term(),
+                    term = %self.term(),
                     "witness hands leadership over"
                 );
                 self.raw.transfer_leader(raft_id(to));
@@ -524,7 +525,7 @@ impl MetaNode {
         for e in entries {
             if e.data.is_empty() {
                 // A new leader's empty entry.
-                self.state.applied_index = self.state.applied_index.max(e.index);
+                self.state.applied_index = self.state.applied_index.max(LogIndex::new(e.index));
                 continue;
             }
             match e.get_entry_type() {
@@ -534,7 +535,7 @@ impl MetaNode {
                             index: e.index,
                             error: err.to_string(),
                         })?;
-                    let result = self.state.apply(e.index, &command);
+                    let result = self.state.apply(LogIndex::new(e.index), &command);
                     let proposal = ProposalId::decode(&e.context)
                         .filter(|p| p.member == self.me && p.boot == self.boot);
                     tracing::debug!(
@@ -546,8 +547,8 @@ impl MetaNode {
                         "applied"
                     );
                     out.applied.push(AppliedEntry {
-                        index: e.index,
-                        term: e.term,
+                        index: LogIndex::new(e.index),
+                        term: Term::new(e.term),
                         proposal,
                         command,
                         result,
@@ -570,13 +571,14 @@ impl MetaNode {
     /// Records a membership change applied at `index`.
     fn conf_applied(&mut self, index: u64, cs: raft::eraftpb::ConfState) -> Result<(), MetaError> {
         self.storage.set_conf_state(cs)?;
-        self.state.applied_index = self.state.applied_index.max(index);
+        self.state.applied_index = self.state.applied_index.max(LogIndex::new(index));
         Ok(())
     }
 
     /// Compacts the log up to the applied index when [`compaction_due`].
     fn maybe_compact(&mut self) -> Result<(), MetaError> {
-        let applied = self.state.applied_index;
+        // raft-rs's own numbers from here on.
+        let applied = self.state.applied_index.get();
         let first = raft::Storage::first_index(&self.storage)?;
         let entries = (applied + 1).saturating_sub(first);
         if compaction_due(entries, self.state.objects.len() as u64, self.compact_every) {

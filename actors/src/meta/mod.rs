@@ -31,6 +31,7 @@ mod logging;
 pub mod actor;
 pub mod group;
 pub mod mirror;
+pub mod numbers;
 pub mod runner;
 pub mod state;
 pub mod storage;
@@ -39,6 +40,7 @@ pub use actor::{deliver, MetaActor, MetaHost};
 pub use group::{
     AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, MetaRole, Output, ProposalId,
 };
+pub use numbers::{LogIndex, Term};
 pub use runner::{MetaHandle, MetaStatus};
 pub use state::{Applied, MetaCommand, MetaState};
 pub use storage::{MetaStoreError, SledStorage};

@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::numbers::{LogIndex, Term};
+
 use std::collections::BTreeMap;
 
 use stripecast_config::MemberId;
@@ -54,12 +56,12 @@ pub struct MetaStatus {
     /// The leader this member knows of (the active controller).
     pub leader: Option<MemberId>,
     /// The Raft term (the controller epoch).
-    pub term: u64,
+    pub term: Term,
     pub role: super::group::MetaRole,
     /// The highest log index known committed.
-    pub commit_index: u64,
+    pub commit_index: LogIndex,
     /// The highest log index applied here.
-    pub applied_index: u64,
+    pub applied_index: LogIndex,
     /// Peer messages dropped because the inbox was full.
     pub dropped_messages: u64,
     /// Read-index requests this member has sent (each answers a batch of reads).
@@ -482,7 +484,8 @@ fn run(
     };
     let mut next_tick = Instant::now() + tick;
     // (leader, term, commit index, applied index, read-index requests) last published.
-    let mut published = (None, u64::MAX, u64::MAX, u64::MAX, u64::MAX);
+    let never = LogIndex::new(u64::MAX);
+    let mut published = (None, Term::new(u64::MAX), never, never, u64::MAX);
     while !stopping.load(Ordering::SeqCst) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
@@ -549,7 +552,7 @@ fn run(
         let applied = node.state().applied_index;
         let (ready, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting.confirmed)
             .into_iter()
-            .partition(|(index, _)| *index <= applied);
+            .partition(|(index, _)| *index <= applied.get());
         waiting.confirmed = pending;
         for (_, r) in ready {
             (r.reader)(node.state());

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::numbers::LogIndex;
 use crate::protocol::RecordWire;
 use stripecast_config::MemberId;
 
@@ -131,9 +132,9 @@ pub struct MetaState {
     /// `Superseded`, never current again); only those of usable blocks.
     pub used: BTreeSet<Incarnation>,
     /// Usable reserved blocks: first incarnation -> (count, log index reserved at).
-    pub reservations: BTreeMap<Incarnation, (u32, u64)>,
+    pub reservations: BTreeMap<Incarnation, (u32, LogIndex)>,
     /// The log index of the last command applied.
-    pub applied_index: u64,
+    pub applied_index: LogIndex,
 }
 
 impl MetaState {
@@ -145,8 +146,8 @@ impl MetaState {
     }
 
     /// Applies the command committed at `index` (in log order, each index once).
-    pub fn apply(&mut self, index: u64, cmd: &MetaCommand) -> Applied {
-        debug_assert!(index > self.applied_index || index == 0);
+    pub fn apply(&mut self, index: LogIndex, cmd: &MetaCommand) -> Applied {
+        debug_assert!(index > self.applied_index || index == LogIndex::default());
         self.applied_index = self.applied_index.max(index);
         match cmd {
             MetaCommand::Reserve { member: _, count } => {
@@ -255,11 +256,11 @@ impl MetaState {
     /// Drops blocks reserved `RESERVATION_HORIZON_ENTRIES` or more before
     /// `index`, and what is remembered only for them: blocks are reserved
     /// in increasing incarnation order, so the expired ones are a prefix.
-    fn forget_expired(&mut self, index: u64) {
+    fn forget_expired(&mut self, index: LogIndex) {
         let expired: Vec<Incarnation> = self
             .reservations
             .iter()
-            .take_while(|(_, (_, at))| at.saturating_add(RESERVATION_HORIZON_ENTRIES) <= index)
+            .take_while(|(_, (_, at))| index.entries_since(*at) >= RESERVATION_HORIZON_ENTRIES)
             .map(|(first, _)| *first)
             .collect();
         if expired.is_empty() {
@@ -324,12 +325,12 @@ mod tests {
     fn reservations_never_overlap_and_commits_need_one() {
         let mut s = MetaState::new();
         assert_eq!(
-            s.apply(1, &commit("a", 1, &[])),
+            s.apply(LogIndex::new(1), &commit("a", 1, &[])),
             Applied::Refused("incarnation 1 was never reserved".into())
         );
         assert_eq!(
             s.apply(
-                2,
+                LogIndex::new(2),
                 &MetaCommand::Reserve {
                     member: MemberId::new(0),
                     count: 10
@@ -342,7 +343,7 @@ mod tests {
         );
         assert_eq!(
             s.apply(
-                3,
+                LogIndex::new(3),
                 &MetaCommand::Reserve {
                     member: MemberId::new(1),
                     count: 10
@@ -354,12 +355,12 @@ mod tests {
             }
         );
         assert_eq!(
-            s.apply(4, &commit("a", 12, &[])),
+            s.apply(LogIndex::new(4), &commit("a", 12, &[])),
             Applied::Committed { replaced: None }
         );
         // Log order decides, not the number: a later commit of a smaller incarnation wins.
         assert_eq!(
-            s.apply(5, &commit("a", 3, &[MemberId::new(2)])),
+            s.apply(LogIndex::new(5), &commit("a", 3, &[MemberId::new(2)])),
             Applied::Committed { replaced: Some(12) }
         );
         assert_eq!(s.objects["a"].incarnation, 3);
@@ -368,28 +369,31 @@ mod tests {
         // again (a retry that lost to a later write) is superseded, not current.
         let before = s.clone();
         assert_eq!(
-            s.apply(6, &commit("a", 3, &[MemberId::new(2)])),
+            s.apply(LogIndex::new(6), &commit("a", 3, &[MemberId::new(2)])),
             Applied::Committed { replaced: Some(3) }
         );
-        assert_eq!(s.apply(7, &commit("a", 12, &[])), Applied::Superseded);
+        assert_eq!(
+            s.apply(LogIndex::new(7), &commit("a", 12, &[])),
+            Applied::Superseded
+        );
         assert_eq!(s.objects, before.objects);
-        assert_eq!(s.applied_index, 7);
+        assert_eq!(s.applied_index, LogIndex::new(7));
     }
 
     #[test]
     fn deletes_leave_tombstones_and_marks() {
         let mut s = MetaState::new();
         s.apply(
-            1,
+            LogIndex::new(1),
             &MetaCommand::Reserve {
                 member: MemberId::new(0),
                 count: 5,
             },
         );
-        s.apply(2, &commit("a", 1, &[]));
+        s.apply(LogIndex::new(2), &commit("a", 1, &[]));
         assert_eq!(
             s.apply(
-                3,
+                LogIndex::new(3),
                 &MetaCommand::Delete {
                     name: "a".into(),
                     incarnation: 1,
@@ -406,11 +410,17 @@ mod tests {
             incarnation: 1,
             missing: vec![],
         };
-        assert_eq!(s.apply(4, &delete_1), Applied::Deleted { removed: None });
-        s.apply(5, &commit("a", 2, &[]));
+        assert_eq!(
+            s.apply(LogIndex::new(4), &delete_1),
+            Applied::Deleted { removed: None }
+        );
+        s.apply(LogIndex::new(5), &commit("a", 2, &[]));
         assert!(s.tombstones.is_empty());
         // A copy of the first delete applied after the newer write keeps it.
-        assert_eq!(s.apply(6, &delete_1), Applied::Deleted { removed: None });
+        assert_eq!(
+            s.apply(LogIndex::new(6), &delete_1),
+            Applied::Deleted { removed: None }
+        );
         assert_eq!(s.objects["a"].incarnation, 2);
     }
 
@@ -418,32 +428,44 @@ mod tests {
     fn clear_dirty_only_for_the_incarnation_rebuilt() {
         let mut s = MetaState::new();
         s.apply(
-            1,
+            LogIndex::new(1),
             &MetaCommand::Reserve {
                 member: MemberId::new(0),
                 count: 5,
             },
         );
-        s.apply(2, &commit("a", 1, &[MemberId::new(2)]));
-        s.apply(3, &commit("a", 2, &[MemberId::new(2)]));
+        s.apply(LogIndex::new(2), &commit("a", 1, &[MemberId::new(2)]));
+        s.apply(LogIndex::new(3), &commit("a", 2, &[MemberId::new(2)]));
         let clear = |inc| MetaCommand::ClearDirty {
             member: MemberId::new(2),
             name: "a".into(),
             incarnation: inc,
         };
-        assert_eq!(s.apply(4, &clear(Some(1))), Applied::Cleared(false));
-        assert_eq!(s.apply(5, &clear(Some(2))), Applied::Cleared(true));
+        assert_eq!(
+            s.apply(LogIndex::new(4), &clear(Some(1))),
+            Applied::Cleared(false)
+        );
+        assert_eq!(
+            s.apply(LogIndex::new(5), &clear(Some(2))),
+            Applied::Cleared(true)
+        );
         assert!(!s.dirty.contains_key(&MemberId::new(2)));
         s.apply(
-            6,
+            LogIndex::new(6),
             &MetaCommand::Delete {
                 name: "a".into(),
                 incarnation: 2,
                 missing: vec![MemberId::new(2)],
             },
         );
-        assert_eq!(s.apply(7, &clear(Some(2))), Applied::Cleared(false));
-        assert_eq!(s.apply(8, &clear(None)), Applied::Cleared(true));
+        assert_eq!(
+            s.apply(LogIndex::new(7), &clear(Some(2))),
+            Applied::Cleared(false)
+        );
+        assert_eq!(
+            s.apply(LogIndex::new(8), &clear(None)),
+            Applied::Cleared(true)
+        );
     }
 
     #[test]
@@ -453,10 +475,10 @@ mod tests {
             member: MemberId::new(0),
             count: 4,
         };
-        s.apply(1, &reserve);
-        s.apply(2, &commit("a", 1, &[]));
+        s.apply(LogIndex::new(1), &reserve);
+        s.apply(LogIndex::new(2), &commit("a", 1, &[]));
         s.apply(
-            3,
+            LogIndex::new(3),
             &MetaCommand::Delete {
                 name: "a".into(),
                 incarnation: 1,
@@ -466,17 +488,20 @@ mod tests {
         assert!(s.used.contains(&1) && s.tombstones.contains_key("a"));
         let late = 1 + RESERVATION_HORIZON_ENTRIES;
         // The block of 1..5 is too old: its last incarnations cannot commit.
-        assert_eq!(s.apply(late, &commit("b", 2, &[])), Applied::Expired);
+        assert_eq!(
+            s.apply(LogIndex::new(late), &commit("b", 2, &[])),
+            Applied::Expired
+        );
         assert!(s.used.is_empty(), "forgotten with their block");
         assert!(s.tombstones.is_empty());
         assert!(!s.objects.contains_key("b"));
         // A fresh block works, above everything handed out before.
         assert_eq!(
-            s.apply(late + 1, &reserve),
+            s.apply(LogIndex::new(late + 1), &reserve),
             Applied::Reserved { first: 5, count: 4 }
         );
         assert_eq!(
-            s.apply(late + 2, &commit("b", 5, &[])),
+            s.apply(LogIndex::new(late + 2), &commit("b", 5, &[])),
             Applied::Committed { replaced: None }
         );
         assert_eq!(s.reservations.len(), 1);
@@ -486,25 +511,25 @@ mod tests {
     fn only_fragments_that_can_never_be_current_are_garbage() {
         let mut s = MetaState::new();
         s.apply(
-            1,
+            LogIndex::new(1),
             &MetaCommand::Reserve {
                 member: MemberId::new(0),
                 count: 4,
             },
         );
         s.apply(
-            2,
+            LogIndex::new(2),
             &MetaCommand::Reserve {
                 member: MemberId::new(1),
                 count: 4,
             },
         );
-        s.apply(3, &commit("a", 6, &[]));
+        s.apply(LogIndex::new(3), &commit("a", 6, &[]));
         // 6 is current; 2 (an older number) may still commit: both kept.
         assert!(!s.fragment_is_garbage("a", 6));
         assert!(!s.fragment_is_garbage("a", 2));
         // 2 commits after 6 (log order wins): now 6 is garbage.
-        s.apply(4, &commit("a", 2, &[]));
+        s.apply(LogIndex::new(4), &commit("a", 2, &[]));
         assert!(s.fragment_is_garbage("a", 6));
         assert!(!s.fragment_is_garbage("a", 2));
         // Never reserved: not ours to judge.
@@ -512,7 +537,7 @@ mod tests {
         // 3 was never committed; once its block expires it never can be.
         assert!(!s.fragment_is_garbage("b", 3));
         s.apply(
-            2 + RESERVATION_HORIZON_ENTRIES,
+            LogIndex::new(2 + RESERVATION_HORIZON_ENTRIES),
             &MetaCommand::Reserve {
                 member: MemberId::new(0),
                 count: 1,
@@ -526,7 +551,7 @@ mod tests {
     fn volume_incarnation_only_advances() {
         let mut s = MetaState::new();
         s.apply(
-            1,
+            LogIndex::new(1),
             &MetaCommand::AdvanceVolume {
                 incarnation: 5,
                 down: vec![MemberId::new(2)],
@@ -534,7 +559,7 @@ mod tests {
         );
         assert_eq!(
             s.apply(
-                2,
+                LogIndex::new(2),
                 &MetaCommand::AdvanceVolume {
                     incarnation: 3,
                     down: vec![]
@@ -549,13 +574,13 @@ mod tests {
     fn snapshots_round_trip_and_bad_bytes_are_errors() {
         let mut s = MetaState::new();
         s.apply(
-            1,
+            LogIndex::new(1),
             &MetaCommand::Reserve {
                 member: MemberId::new(0),
                 count: 5,
             },
         );
-        s.apply(2, &commit("a", 1, &[MemberId::new(1)]));
+        s.apply(LogIndex::new(2), &commit("a", 1, &[MemberId::new(1)]));
         let bytes = s.to_snapshot().unwrap();
         assert_eq!(MetaState::from_snapshot(&bytes).unwrap(), s);
         assert!(MetaState::from_snapshot(&bytes[..bytes.len() / 2]).is_err());
@@ -601,7 +626,7 @@ mod tests {
             let mut s = MetaState::new();
             let mut handed = BTreeSet::new();
             for (i, c) in cmds.iter().enumerate() {
-                if let Applied::Reserved { first, count } = s.apply(i as u64 + 1, c) {
+                if let Applied::Reserved { first, count } = s.apply(LogIndex::new(i as u64 + 1), c) {
                     for inc in first..first + count {
                         prop_assert!(handed.insert(inc), "incarnation {} handed out twice", inc);
                     }
@@ -614,7 +639,7 @@ mod tests {
             }
             let mut again = MetaState::new();
             for (i, c) in cmds.iter().enumerate() {
-                again.apply(i as u64 + 1, c);
+                again.apply(LogIndex::new(i as u64 + 1), c);
             }
             prop_assert_eq!(again, s);
         }

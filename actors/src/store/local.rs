@@ -250,9 +250,9 @@ impl LocalStore {
     }
 
     /// Members (of `n`) whose dirty sets hold marks here.
-    pub fn marks_for(&self, n: u32) -> Vec<u32> {
-        (0..n)
-            .filter(|&m| self.catalog.has_dirty(m as usize).unwrap_or(false))
+    pub fn marks_for(&self, n: usize) -> Vec<MemberId> {
+        MemberId::all(n)
+            .filter(|m| self.catalog.has_dirty(m.position()).unwrap_or(false))
             .collect()
     }
 

@@ -309,8 +309,8 @@ mod tests {
                     fresh: false,
                     objects: 4,
                     volume_id: 77,
-                    marks_for: vec![2],
-                    applied_index: 17,
+                    marks_for: vec![MemberId::new(2)],
+                    applied_index: crate::meta::LogIndex::new(17),
                 },
             },
             Frame::Request {
@@ -440,7 +440,7 @@ mod tests {
                         objects: rebuild_remaining,
                         volume_id: incarnation,
                         marks_for: Vec::new(),
-                        applied_index: 0,
+                        applied_index: crate::meta::LogIndex::new(0),
                     },
                 }
             ),

@@ -233,7 +233,7 @@ impl Nemesis {
             .call()
             .ok()
             .and_then(|r| r.into_json::<ClusterDoc>().ok())
-            .map_or(0, |d| d.term())
+            .map_or(0, |d| d.term().get())
     }
 
     /// A crafted peer message: a stale heartbeat, or a Raft message of a

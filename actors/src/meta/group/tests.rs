@@ -290,7 +290,7 @@ fn forged_and_stale_messages_change_nothing() {
     net.tick(40);
     net.cut.clear();
     let leader = net.elect();
-    let term = net.nodes[&leader].term();
+    let term = net.nodes[&leader].term().get();
     assert!(term >= 2, "term {term}");
     let r = net.propose(
         leader,
@@ -309,7 +309,7 @@ fn forged_and_stale_messages_change_nothing() {
             record: record("x", 1),
             missing: vec![],
         },
-        index: before.applied_index,
+        index: before.applied_index.get(),
     };
     for kind in [forged, StaleRaft::Vote, StaleRaft::Heartbeat] {
         // Term 0 would skip raft's term check: refused outright.
@@ -353,7 +353,7 @@ fn forged_and_stale_messages_change_nothing() {
     let after = net.nodes[&follower].state();
     assert_eq!(after.objects, before.objects);
     assert!(after.objects.is_empty());
-    assert_eq!(net.nodes[&follower].term(), term);
+    assert_eq!(net.nodes[&follower].term().get(), term);
     assert_eq!(net.leader(), Some(leader));
 }
 
@@ -413,7 +413,7 @@ fn an_empty_replica_votes_for_no_candidate_with_a_log() {
     node.step(MemberId::new(other), &vote.write_to_bytes().unwrap())
         .unwrap();
     assert_eq!(node.raw.raft.vote, before, "no vote granted");
-    assert_eq!(node.term(), 0, "not even the term moved");
+    assert_eq!(node.term(), Term::new(0), "not even the term moved");
     // Malformed forwarded messages are refused, not a panic.
     let mut prop = raft::eraftpb::Message {
         from: raft_id(MemberId::new(other)),
@@ -559,7 +559,10 @@ struct LazyMirror {
 impl Applier for LazyMirror {
     fn reset(&mut self, state: &MetaState) -> Result<(), StoreError> {
         // A snapshot's reconcile is durable at once (as the store's is).
-        self.durable.lock().unwrap().extend(1..=state.applied_index);
+        self.durable
+            .lock()
+            .unwrap()
+            .extend(1..=state.applied_index.get());
         Ok(())
     }
 
@@ -567,7 +570,7 @@ impl Applier for LazyMirror {
         self.volatile
             .lock()
             .unwrap()
-            .extend(entries.iter().map(|e| e.index));
+            .extend(entries.iter().map(|e| e.index.get()));
         Ok(())
     }
 
@@ -613,7 +616,7 @@ fn an_unflushed_mirror_loses_nothing_across_crashes_and_compactions() {
             .unwrap()
             .set_applier(Box::new(mirror.clone()));
         net.tick(10);
-        let committed: BTreeSet<u64> = net.applied[&leader].iter().map(|e| e.index).collect();
+        let committed: BTreeSet<u64> = net.applied[&leader].iter().map(|e| e.index.get()).collect();
         let seen: BTreeSet<u64> = mirror
             .durable
             .lock()

@@ -118,7 +118,7 @@ fn replaying_a_batch_changes_nothing() {
     assert!(has_fragment(&store, "a", 3));
     assert!(!has_fragment(&store, "b", 4));
     assert!(store.record("b").unwrap().is_none());
-    assert_eq!(store.marks_for(3), vec![2]);
+    assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     let hb = store.homeblock().unwrap();
     assert_eq!(hb.incarnation, 2);
     assert!(hb.is_dirty());
@@ -197,7 +197,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
     assert!(has_fragment(&store, "a", 8));
     assert!(!has_fragment(&store, "b", 2));
     assert!(has_fragment(&store, "c", 3));
-    assert_eq!(store.marks_for(3), vec![2]);
+    assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     assert_eq!(store.object_count(), 3);
     assert_eq!(store.homeblock().unwrap().incarnation, 4);
 }
