@@ -129,7 +129,7 @@ fn a_member_cut_off_from_everyone_answers_503_not_its_own_catalog() {
 fn volume(c: &Cluster, i: usize) -> Option<(u64, Vec<u64>)> {
     let m = c.cluster_doc(i)?.meta?;
     let down: Vec<u64> = m.volume_down.iter().map(|&d| u64::from(d.get())).collect();
-    Some((u64::from(m.volume_incarnation), down))
+    Some((u64::from(m.volume_incarnation.get()), down))
 }
 
 /// The controller's step (advance the volume when members go down) is in
@@ -167,6 +167,6 @@ fn a_new_leader_finishes_the_dead_leaders_controller_step_once() {
         volume(&c, watcher).is_some_and(|(_, down)| down.is_empty())
     });
     assert_eq!(volume(&c, watcher).unwrap().0, after);
-    let hb = u64::from(c.cluster_doc(watcher).unwrap().incarnation);
+    let hb = u64::from(c.cluster_doc(watcher).unwrap().incarnation.get());
     assert_eq!(hb, after, "the HomeBlock took the volume incarnation");
 }

@@ -442,7 +442,7 @@ mod tests {
         assert!(!v.apply(&up(MemberId::new(0))));
         assert!(!v.apply(&up(MemberId::new(9))), "unknown member");
         let s = NodeStatus {
-            incarnation: 4,
+            incarnation: stripecast_persistence::VolumeIncarnation::new(4),
             ..Default::default()
         };
         let status = LinkEvent::Status {

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use stripecast_config::{MemberConfig, MemberId};
+use stripecast_persistence::VolumeIncarnation;
 use stripecast_supervisors::{ChildSpec, Strategy, Supervisor, SupervisorHandle, SupervisorSpec};
 use tracing::info;
 
@@ -330,7 +331,7 @@ fn cluster_doc_fn(
         ClusterDoc {
             id: me,
             cluster: name.clone(),
-            incarnation: own.map(|h| h.incarnation).unwrap_or(0),
+            incarnation: own.map(|h| h.incarnation).unwrap_or_default(),
             // The active controller is the metadata group's leader.
             controller: meta.as_ref().and_then(|m| m.leader),
             members: members
@@ -354,13 +355,13 @@ fn cluster_doc_fn(
                         };
                         (
                             state,
-                            own.map(|h| h.incarnation).unwrap_or(0),
+                            own.map(|h| h.incarnation).unwrap_or_default(),
                             service.rebuild_remaining(),
                         )
                     } else if !snapshot.is_up(*id) {
                         (
                             MemberState::Down,
-                            view.status(*id).map(|s| s.incarnation).unwrap_or(0),
+                            view.status(*id).map(|s| s.incarnation).unwrap_or_default(),
                             0,
                         )
                     } else {
@@ -369,7 +370,7 @@ fn cluster_doc_fn(
                                 (MemberState::Rebuilding, s.incarnation, s.rebuild_remaining)
                             }
                             Some(s) => (MemberState::Up, s.incarnation, 0),
-                            None => (MemberState::Rebuilding, 0, 0),
+                            None => (MemberState::Rebuilding, VolumeIncarnation::default(), 0),
                         }
                     };
                     MemberDoc {

@@ -176,7 +176,7 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// The member's HomeBlock incarnation.
-    pub incarnation: u32,
+    pub incarnation: stripecast_persistence::VolumeIncarnation,
     /// The HomeBlock's dirty bit.
     pub dirty: bool,
     /// True while the member rebuilds and must not serve its stale fragments.

@@ -23,6 +23,7 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use stripecast_config::{MemberConfig, MemberId};
 use stripecast_persistence::HomeBlock;
+use stripecast_persistence::VolumeIncarnation;
 use stripecast_supervisors::{
     Backoff, ChildContext, ChildError, ChildRef, Restart, StartChild, Supervisor,
 };
@@ -95,7 +96,7 @@ impl VolumeActor {
         let hb = store.homeblock();
         let phase = self.service.phase();
         self.status.set(NodeStatus {
-            incarnation: hb.map(|h| h.incarnation).unwrap_or(0),
+            incarnation: hb.map(|h| h.incarnation).unwrap_or_default(),
             dirty: hb.is_some_and(|h| h.is_dirty()),
             rebuilding: phase != Phase::Up,
             rebuild_remaining: self.service.rebuild_remaining(),
@@ -138,7 +139,7 @@ impl VolumeActor {
             .ok()
             .and_then(|s| s.homeblock())
             .map(|h| h.incarnation)
-            .unwrap_or(0);
+            .unwrap_or_default();
         self.advancing = true;
         ctx.spawn(
             wrap_future::<_, Self>(async move {
@@ -152,13 +153,13 @@ impl VolumeActor {
                 let next = if lost.is_empty() {
                     volume
                 } else {
-                    volume.max(own) + 1
+                    volume.max(own).next()
                 };
                 info!(
                     member = %me,
                     ?lost,
                     ?down,
-                    incarnation = next,
+                    incarnation = %next,
                     "controller: members changed; stepping the volume"
                 );
                 let cmd = MetaCommand::AdvanceVolume {
@@ -225,7 +226,7 @@ impl VolumeActor {
                 self.volume_id,
                 self.members,
                 index,
-                1,
+                VolumeIncarnation::FIRST,
                 now_ns(),
                 "stripecast",
             );

@@ -22,7 +22,7 @@ async fn heartbeats_carry_each_members_status_into_the_others_views() {
     let refs: Vec<&Node> = nodes.iter().collect();
     wait_mesh(&refs, Duration::from_secs(5)).await;
     let status = NodeStatus {
-        incarnation: 7,
+        incarnation: stripecast_persistence::VolumeIncarnation::new(7),
         dirty: true,
         rebuilding: true,
         rebuild_remaining: 42,
@@ -92,7 +92,7 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
         reason: "gone".into(),
     });
     let status = NodeStatus {
-        incarnation: 3,
+        incarnation: stripecast_persistence::VolumeIncarnation::new(3),
         ..NodeStatus::default()
     };
     events.do_send(LinkEvent::Status {

@@ -741,6 +741,7 @@ pub struct Applied {
 mod tests {
     use super::*;
     use crate::layout::LAYOUT_VERSION;
+    use crate::VolumeIncarnation;
 
     fn rec(name: &str, inc: u32) -> ObjectRecord {
         ObjectRecord {
@@ -819,7 +820,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(dir.path()).unwrap();
         assert_eq!(c.homeblock().unwrap(), None);
-        let hb = HomeBlock::new(9, 3, 0, 1, 2, "vol");
+        let hb = HomeBlock::new(9, 3, 0, VolumeIncarnation::new(1), 2, "vol");
         c.put_homeblock(&hb).unwrap();
         assert_eq!(c.homeblock().unwrap(), Some(hb));
         assert_eq!(

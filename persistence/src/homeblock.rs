@@ -24,6 +24,7 @@
 
 use crate::checksum::{crc32c, le};
 use crate::error::DecodeError;
+use crate::volume_incarnation::VolumeIncarnation;
 
 /// Encoded size.
 pub const HOMEBLOCK_LEN: usize = 84;
@@ -50,7 +51,7 @@ pub struct HomeBlock {
     /// Cluster volume id.
     pub volume_id: u32,
     /// Cluster volume incarnation.
-    pub incarnation: u32,
+    pub incarnation: VolumeIncarnation,
     /// Creation time, ns since the Unix epoch.
     pub creation_time_ns: u64,
     /// State bits ([`STATE_DIRTY`]).
@@ -65,7 +66,7 @@ impl HomeBlock {
         volume_id: u32,
         member_count: u8,
         logical_id: u8,
-        incarnation: u32,
+        incarnation: VolumeIncarnation,
         creation_time_ns: u64,
         name: &str,
     ) -> HomeBlock {
@@ -102,7 +103,7 @@ impl HomeBlock {
 
     /// The controller's step when a member fails: next incarnation, dirty bit clear.
     pub fn advance_incarnation(&mut self) {
-        self.incarnation = self.incarnation.wrapping_add(1);
+        self.incarnation = self.incarnation.next();
         self.set_dirty(false);
     }
 
@@ -124,7 +125,7 @@ impl HomeBlock {
         b[2] = self.member_count;
         b[3] = self.logical_id;
         b[4..8].copy_from_slice(&self.volume_id.to_le_bytes());
-        b[8..12].copy_from_slice(&self.incarnation.to_le_bytes());
+        b[8..12].copy_from_slice(&self.incarnation.get().to_le_bytes());
         b[12..20].copy_from_slice(&self.creation_time_ns.to_le_bytes());
         b[20..24].copy_from_slice(&self.state.to_le_bytes());
         b[24..56].copy_from_slice(&self.name);
@@ -185,7 +186,7 @@ impl HomeBlock {
             member_count: le::u8_at(b, 2),
             logical_id: le::u8_at(b, 3),
             volume_id: le::u32_at(b, 4),
-            incarnation: le::u32_at(b, 8),
+            incarnation: VolumeIncarnation::new(le::u32_at(b, 8)),
             creation_time_ns: le::u64_at(b, 12),
             state,
             name: le::array(b, 24),
@@ -199,7 +200,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> HomeBlock {
-        let mut h = HomeBlock::new(0xDEAD_BEEF, 3, 1, 42, 1_700_000_000_000_000_000, "vol-a");
+        let mut h = HomeBlock::new(
+            0xDEAD_BEEF,
+            3,
+            1,
+            VolumeIncarnation::new(42),
+            1_700_000_000_000_000_000,
+            "vol-a",
+        );
         h.set_dirty(true);
         h
     }
@@ -229,13 +237,13 @@ mod tests {
         let mut h = sample();
         assert!(h.is_dirty());
         h.advance_incarnation();
-        assert_eq!(h.incarnation, 43);
+        assert_eq!(h.incarnation, VolumeIncarnation::new(43));
         assert!(!h.is_dirty());
     }
 
     #[test]
     fn name_truncated_on_char_boundary() {
-        let h = HomeBlock::new(1, 3, 0, 0, 0, &"é".repeat(20));
+        let h = HomeBlock::new(1, 3, 0, VolumeIncarnation::new(0), 0, &"é".repeat(20));
         assert_eq!(h.name_str(), "é".repeat(16));
     }
 
@@ -297,7 +305,7 @@ mod tests {
         #[test]
         fn round_trip(vol in any::<u32>(), n in any::<u8>(), id in any::<u8>(), inc in any::<u32>(),
                       t in any::<u64>(), dirty in any::<bool>(), name in "\\PC{0,40}") {
-            let mut h = HomeBlock::new(vol, n, id, inc, t, &name);
+            let mut h = HomeBlock::new(vol, n, id, VolumeIncarnation::new(inc), t, &name);
             h.set_dirty(dirty);
             prop_assert_eq!(HomeBlock::decode(&h.encode()).unwrap(), h);
         }

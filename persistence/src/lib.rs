@@ -25,6 +25,7 @@ pub mod homeblock;
 pub mod layout;
 pub mod packed;
 pub mod record;
+pub mod volume_incarnation;
 
 pub use catalog::{Applied, Batch, BatchOp, Catalog, DurableDb};
 pub use codec::{Codec, CodecKind};
@@ -34,6 +35,7 @@ pub use homeblock::HomeBlock;
 pub use layout::{Cell, Geometry, Layout, Location, RaidLevel, Scheme};
 pub use packed::{packed_key, PackedFragments};
 pub use record::ObjectRecord;
+pub use volume_incarnation::VolumeIncarnation;
 
 #[cfg(test)]
 mod tests {

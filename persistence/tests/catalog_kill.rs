@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use stripecast_persistence::{Batch, Catalog, HomeBlock, ObjectRecord};
+use stripecast_persistence::{Batch, Catalog, HomeBlock, ObjectRecord, VolumeIncarnation};
 
 const CHILD_ENV: &str = "STRIPECAST_KILL_CHILD_DIR";
 const TEST_NAME: &str = "acknowledged_changes_survive_sigkill";
@@ -29,8 +29,15 @@ fn rec(i: u64) -> ObjectRecord {
 
 fn child(dir: &str) -> ! {
     let c = Catalog::open(dir).expect("child: open catalog");
-    c.put_homeblock(&HomeBlock::new(1, 4, 0, 7, 0, "vol"))
-        .expect("child: homeblock");
+    c.put_homeblock(&HomeBlock::new(
+        1,
+        4,
+        0,
+        VolumeIncarnation::new(7),
+        0,
+        "vol",
+    ))
+    .expect("child: homeblock");
     println!("ACKED homeblock");
     for i in 0.. {
         // Object record + dirty mark for member 3 + journal entry: one atomic, durable batch.
@@ -76,7 +83,10 @@ fn acknowledged_changes_survive_sigkill() {
     let acked = acked.expect("child acknowledged nothing");
 
     let c = Catalog::open(dir.path()).unwrap();
-    assert_eq!(c.homeblock().unwrap().unwrap().incarnation, 7);
+    assert_eq!(
+        c.homeblock().unwrap().unwrap().incarnation,
+        VolumeIncarnation::new(7)
+    );
     for i in 0..=acked {
         assert_eq!(
             c.get_object(&rec(i).name).unwrap(),

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use stripecast_config::MemberId;
+pub use stripecast_persistence::VolumeIncarnation;
 
 pub use crate::meta::{LogIndex, MetaRole, MetaStatus, Term};
 pub use crate::service::PutOutcome;
@@ -53,7 +54,8 @@ pub struct MemberDoc {
     pub id: MemberId,
     pub state: MemberState,
     pub http: String,
-    pub incarnation: u32,
+    /// Its HomeBlock's volume incarnation.
+    pub incarnation: VolumeIncarnation,
     /// Objects this member still has to rebuild (0 when current).
     pub dirty: u64,
     /// The highest metadata log index the member has applied (its own, or
@@ -71,7 +73,8 @@ pub struct ClusterDoc {
     /// The member that answered.
     pub id: MemberId,
     pub cluster: String,
-    pub incarnation: u32,
+    /// The answering member's HomeBlock volume incarnation.
+    pub incarnation: VolumeIncarnation,
     pub controller: Option<MemberId>,
     pub members: Vec<MemberDoc>,
     pub objects: usize,

@@ -27,6 +27,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use stripecast_persistence::fragment::fragment_image;
 use stripecast_persistence::packed::packable;
+use stripecast_persistence::VolumeIncarnation;
 use stripecast_persistence::{
     Codec, CodecError, DecodeError, FragmentError, FragmentSpec, FragmentWriter, HomeBlock,
     ObjectRecord,
@@ -305,7 +306,7 @@ async fn take_homeblock(
         .read(|s| s.volume_incarnation)
         .await
         .map_err(metadata("reading the volume incarnation"))?
-        .max(1);
+        .max(VolumeIncarnation::FIRST);
     let n = svc.layout().members() as u8;
     svc.store()
         .run(move |s| {

@@ -69,7 +69,7 @@ pub struct MetaStatus {
     pub read_index_requests: u64,
     /// The volume incarnation (HomeBlock epoch) in the applied state.
     #[serde(default)]
-    pub volume_incarnation: u32,
+    pub volume_incarnation: stripecast_persistence::VolumeIncarnation,
     /// The members down at the controller's last committed step.
     #[serde(default)]
     pub volume_down: Vec<MemberId>,

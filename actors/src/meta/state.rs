@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::numbers::LogIndex;
 use crate::protocol::RecordWire;
 use stripecast_config::MemberId;
+use stripecast_persistence::VolumeIncarnation;
 
 /// An object incarnation as handed out by the metadata group.
 pub type Incarnation = u32;
@@ -74,7 +75,7 @@ pub enum MetaCommand {
     /// volume incarnation (raised when a member went down, kept when one
     /// came back) and the members down at this step.
     AdvanceVolume {
-        incarnation: u32,
+        incarnation: VolumeIncarnation,
         #[serde(default)]
         down: Vec<MemberId>,
     },
@@ -102,7 +103,7 @@ pub enum Applied {
     /// Whether the dirty mark was removed.
     Cleared(bool),
     VolumeAdvanced {
-        incarnation: u32,
+        incarnation: VolumeIncarnation,
     },
     /// The incarnation's block was reserved more than
     /// `RESERVATION_HORIZON_ENTRIES` ago: reserve a new one.
@@ -121,7 +122,7 @@ pub struct MetaState {
     /// Per member, the objects it missed.
     pub dirty: BTreeMap<MemberId, BTreeSet<String>>,
     /// The cluster volume incarnation (HomeBlock epoch).
-    pub volume_incarnation: u32,
+    pub volume_incarnation: VolumeIncarnation,
     /// The members down when the volume incarnation last changed hands
     /// (the controller's last committed step).
     #[serde(default)]
@@ -553,7 +554,7 @@ mod tests {
         s.apply(
             LogIndex::new(1),
             &MetaCommand::AdvanceVolume {
-                incarnation: 5,
+                incarnation: VolumeIncarnation::new(5),
                 down: vec![MemberId::new(2)],
             },
         );
@@ -561,11 +562,13 @@ mod tests {
             s.apply(
                 LogIndex::new(2),
                 &MetaCommand::AdvanceVolume {
-                    incarnation: 3,
+                    incarnation: VolumeIncarnation::new(3),
                     down: vec![]
                 }
             ),
-            Applied::VolumeAdvanced { incarnation: 5 }
+            Applied::VolumeAdvanced {
+                incarnation: VolumeIncarnation::new(5)
+            }
         );
         assert!(s.volume_down.is_empty(), "member 2 came back");
     }

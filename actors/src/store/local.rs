@@ -116,7 +116,7 @@ impl LocalStore {
         let group_commit = GroupCommit::start(packed.clone(), member)
             .map_err(|e| StoreError::Internal(format!("starting the group commit: {e}")))?;
         let homeblock = catalog.homeblock()?;
-        info!(%member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation), "store opened");
+        info!(%member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation.get()), "store opened");
         Ok(LocalStore {
             objects: std::sync::atomic::AtomicU64::new(catalog.object_count() as u64),
             homeblock: Mutex::new(homeblock),
@@ -273,7 +273,7 @@ impl LocalStore {
         *lock(&self.homeblock) = Some(hb);
         info!(
             member = %self.member,
-            incarnation = hb.incarnation,
+            incarnation = %hb.incarnation,
             dirty = hb.is_dirty(),
             "homeblock stored"
         );

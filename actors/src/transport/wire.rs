@@ -302,7 +302,7 @@ mod tests {
             Frame::Heartbeat {
                 seq: 9,
                 status: NodeStatus {
-                    incarnation: 3,
+                    incarnation: stripecast_persistence::VolumeIncarnation::new(3),
                     dirty: true,
                     rebuilding: false,
                     rebuild_remaining: 12,
@@ -432,7 +432,7 @@ mod tests {
                 |(seq, incarnation, dirty, rebuild_remaining)| Frame::Heartbeat {
                     seq,
                     status: NodeStatus {
-                        incarnation,
+                        incarnation: stripecast_persistence::VolumeIncarnation::new(incarnation),
                         dirty,
                         rebuilding: !dirty,
                         rebuild_remaining,

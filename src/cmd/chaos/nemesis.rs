@@ -214,15 +214,15 @@ impl Nemesis {
             .ok()
             .and_then(|r| r.into_json::<ClusterDoc>().ok())
             .and_then(|d| d.members.into_iter().find(|m| m.id.get() == from))
-            .map_or(0, |m| m.incarnation);
+            .map_or(Default::default(), |m| m.incarnation);
         let status = NodeStatus {
-            incarnation: known + 1,
+            incarnation: known.next(),
             ..NodeStatus::default()
         };
         let answer = self.post_injection(member, json!({ "from": from, "heartbeat": status }));
         format!(
             "heartbeat as from member {from} claiming incarnation {} (known {known}): {answer}",
-            known + 1
+            known.next()
         )
     }
 

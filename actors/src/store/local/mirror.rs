@@ -52,7 +52,7 @@ pub enum MirrorChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VolumeMirror {
     /// The volume incarnation the group reached (the HomeBlock takes it if larger).
-    pub incarnation: u32,
+    pub incarnation: stripecast_persistence::VolumeIncarnation,
     /// Whether any member has objects to rebuild (the HomeBlock's dirty bit).
     pub dirty: bool,
 }

@@ -47,13 +47,20 @@ fn open() -> (tempfile::TempDir, LocalStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path(), MemberId::new(0), 256).unwrap();
     store
-        .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
+        .set_homeblock(HomeBlock::new(
+            7,
+            MEMBERS,
+            0,
+            stripecast_persistence::VolumeIncarnation::new(1),
+            0,
+            "t",
+        ))
         .unwrap();
     (dir, store)
 }
 
 const CLEAN: VolumeMirror = VolumeMirror {
-    incarnation: 1,
+    incarnation: stripecast_persistence::VolumeIncarnation::new(1),
     dirty: false,
 };
 
@@ -109,7 +116,7 @@ fn replaying_a_batch_changes_nothing() {
         },
     ];
     let dirty = VolumeMirror {
-        incarnation: 2,
+        incarnation: stripecast_persistence::VolumeIncarnation::new(2),
         dirty: true,
     };
     store.mirror(&batch, dirty, MEMBERS).unwrap();
@@ -120,7 +127,10 @@ fn replaying_a_batch_changes_nothing() {
     assert!(store.record("b").unwrap().is_none());
     assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     let hb = store.homeblock().unwrap();
-    assert_eq!(hb.incarnation, 2);
+    assert_eq!(
+        hb.incarnation,
+        stripecast_persistence::VolumeIncarnation::new(2)
+    );
     assert!(hb.is_dirty());
     store
         .mirror(
@@ -129,7 +139,7 @@ fn replaying_a_batch_changes_nothing() {
                 name: "a".into(),
             }],
             VolumeMirror {
-                incarnation: 1,
+                incarnation: stripecast_persistence::VolumeIncarnation::new(1),
                 dirty: false,
             },
             MEMBERS,
@@ -137,7 +147,10 @@ fn replaying_a_batch_changes_nothing() {
         .unwrap();
     assert!(store.marks_for(3).is_empty());
     // The incarnation never goes back.
-    assert_eq!(store.homeblock().unwrap().incarnation, 2);
+    assert_eq!(
+        store.homeblock().unwrap().incarnation,
+        stripecast_persistence::VolumeIncarnation::new(2)
+    );
     assert!(!store.homeblock().unwrap().is_dirty());
 }
 
@@ -178,7 +191,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
             &dirty,
             u32::from(MEMBERS),
             VolumeMirror {
-                incarnation: 4,
+                incarnation: stripecast_persistence::VolumeIncarnation::new(4),
                 dirty: true,
             },
         )
@@ -199,7 +212,10 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
     assert!(has_fragment(&store, "c", 3));
     assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     assert_eq!(store.object_count(), 3);
-    assert_eq!(store.homeblock().unwrap().incarnation, 4);
+    assert_eq!(
+        store.homeblock().unwrap().incarnation,
+        stripecast_persistence::VolumeIncarnation::new(4)
+    );
 }
 
 /// The open-file cache holds at most `reader_cache_files` unpinned files.
@@ -210,7 +226,14 @@ fn reads_keep_the_reader_cache_bounded_and_list_no_directory() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path(), MemberId::new(0), 4).unwrap();
     store
-        .set_homeblock(HomeBlock::new(7, MEMBERS, 0, 1, 0, "t"))
+        .set_homeblock(HomeBlock::new(
+            7,
+            MEMBERS,
+            0,
+            stripecast_persistence::VolumeIncarnation::new(1),
+            0,
+            "t",
+        ))
         .unwrap();
     for k in 0..20 {
         fragment(&store, &format!("o{k}"), 3);
