@@ -378,7 +378,7 @@ fn injected_stale_messages_change_nothing() {
     let stale_record = RecordWire {
         name: "inj/x".into(),
         length: 70_000,
-        incarnation: 1,
+        incarnation: stripecast_persistence::Incarnation::new(1),
         members: 3,
         parity: 1,
         stripe_size: 65536,
@@ -396,7 +396,7 @@ fn injected_stale_messages_change_nothing() {
         StaleRaft::Append {
             command: MetaCommand::Delete {
                 name: "inj/x".into(),
-                incarnation: 1,
+                incarnation: stripecast_persistence::Incarnation::new(1),
                 missing: vec![],
             },
             index: 1,

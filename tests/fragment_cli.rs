@@ -16,7 +16,7 @@ fn write_fragment(dir: &Path, name: &str) -> PathBuf {
         dir,
         FragmentSpec {
             name: name.into(),
-            incarnation: 5,
+            incarnation: stripecast_persistence::Incarnation::new(5),
             creation_time_ns: 1_700_000_000_000_000_000,
             stripe_size: STRIPE as u32,
             layout,

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use stripecast_config::MemberId;
+use stripecast_persistence::Incarnation;
 
 /// Most blocks one [`Request::ReadBlocks`] asks for (4 MiB at a 64 KiB stripe).
 pub const READ_BLOCKS_MAX: u32 = 64;
@@ -51,20 +52,20 @@ pub enum Request {
     /// `StoreFragment` whose PUT failed before its commit was proposed.
     ForgetFragment {
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
         members: u8,
     },
     /// Pin this member's fragment of (name, incarnation) open for a read session.
     OpenRead {
         session: u64,
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
     },
     /// One block of a pinned fragment, checksum-verified.
     ReadBlock {
         session: u64,
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
         lbn: u64,
     },
     /// Blocks `first_lbn..first_lbn + count` of this member's fragment of
@@ -73,7 +74,7 @@ pub enum Request {
     /// in one round trip per member.
     ReadBlocks {
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
         first_lbn: u64,
         count: u32,
     },
@@ -97,7 +98,7 @@ pub enum Request {
     /// Replace one block of this member's fragment (repair after bit rot or rebuild).
     WriteBlock {
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
         lbn: u64,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
@@ -118,7 +119,7 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadSpec {
     pub name: String,
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     pub creation_time_ns: u64,
     pub stripe_size: u32,
     pub members: u8,
@@ -132,7 +133,7 @@ pub struct UploadSpec {
 pub struct RecordWire {
     pub name: String,
     pub length: u64,
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     pub members: u8,
     pub parity: u8,
     pub stripe_size: u32,

@@ -747,7 +747,7 @@ mod tests {
         ObjectRecord {
             name: name.into(),
             length: 1000,
-            incarnation: inc,
+            incarnation: crate::Incarnation::new(inc),
             fragment_count: 3,
             parity: 1,
             stripe_size: 65536,
@@ -767,7 +767,10 @@ mod tests {
             c.put_object(&rec(n, 1)).unwrap();
         }
         c.put_object(&rec("a", 2)).unwrap();
-        assert_eq!(c.get_object("a").unwrap().unwrap().incarnation, 2);
+        assert_eq!(
+            c.get_object("a").unwrap().unwrap().incarnation,
+            crate::Incarnation::new(2)
+        );
         let names: Vec<_> = c
             .list_objects()
             .unwrap()
@@ -868,7 +871,10 @@ mod tests {
             .put_checkpoint("j", vec![1]);
         let applied = c.apply(&b).unwrap();
         assert_eq!(applied.marks.len(), 1);
-        assert_eq!(c.get_object("obj").unwrap().unwrap().incarnation, 5);
+        assert_eq!(
+            c.get_object("obj").unwrap().unwrap().incarnation,
+            crate::Incarnation::new(5)
+        );
         assert_eq!(c.dirty(3).unwrap(), vec!["obj"]);
         // A batch with one invalid op writes nothing.
         let mut bad = Batch::new();
@@ -920,7 +926,10 @@ mod tests {
             c.journal_append(b"x").unwrap();
         }
         let c = Catalog::open(dir.path()).unwrap();
-        assert_eq!(c.get_object("keep").unwrap().unwrap().incarnation, 9);
+        assert_eq!(
+            c.get_object("keep").unwrap().unwrap().incarnation,
+            crate::Incarnation::new(9)
+        );
         assert_eq!(c.journal_append(b"y").unwrap(), 1);
     }
 }

@@ -42,6 +42,7 @@
 use crate::checksum::{crc32c, le};
 use crate::error::DecodeError;
 use crate::fragment::header::MAX_NAME_LEN;
+use crate::incarnation::Incarnation;
 use crate::layout::{check_stripe, Geometry, Layout, LAYOUT_VERSION};
 
 /// Envelope version written and accepted.
@@ -161,7 +162,7 @@ pub struct ObjectRecord {
     /// Length in bytes.
     pub length: u64,
     /// Incarnation of the current fragment set.
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     /// Fragment count N of the current set.
     pub fragment_count: u8,
     /// Parity blocks per row m.
@@ -220,7 +221,7 @@ impl ObjectRecord {
         p[1] = self.fragment_count;
         p[2] = self.parity;
         p[4..8].copy_from_slice(&self.stripe_size.to_le_bytes());
-        p[8..12].copy_from_slice(&self.incarnation.to_le_bytes());
+        p[8..12].copy_from_slice(&self.incarnation.get().to_le_bytes());
         p[12..16].copy_from_slice(&self.checksum.to_le_bytes());
         p[16..24].copy_from_slice(&self.length.to_le_bytes());
         p[24..32].copy_from_slice(&self.creation_time_ns.to_le_bytes());
@@ -275,7 +276,7 @@ impl ObjectRecord {
             fragment_count: le::u8_at(p, 1),
             parity: le::u8_at(p, 2),
             stripe_size: le::u32_at(p, 4),
-            incarnation: le::u32_at(p, 8),
+            incarnation: Incarnation::new(le::u32_at(p, 8)),
             checksum: le::u32_at(p, 12),
             length: le::u64_at(p, 16),
             creation_time_ns: le::u64_at(p, 24),
@@ -312,7 +313,7 @@ mod tests {
         ObjectRecord {
             name: "movies/a.mp4".into(),
             length: 123_456_789,
-            incarnation: 3,
+            incarnation: Incarnation::new(3),
             fragment_count: 5,
             parity: 1,
             stripe_size: 65536,
@@ -410,7 +411,7 @@ mod tests {
                 Some(ObjectRecord {
                     name,
                     length,
-                    incarnation: inc,
+                    incarnation: Incarnation::new(inc),
                     fragment_count: l.members() as u8,
                     parity: l.parity() as u8,
                     stripe_size: stripe,

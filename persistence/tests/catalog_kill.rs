@@ -17,7 +17,7 @@ fn rec(i: u64) -> ObjectRecord {
     ObjectRecord {
         name: format!("obj/{i:06}"),
         length: i * 1000,
-        incarnation: 1,
+        incarnation: stripecast_persistence::Incarnation::new(1),
         fragment_count: 4,
         parity: 1,
         stripe_size: 65536,

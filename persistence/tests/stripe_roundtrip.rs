@@ -27,7 +27,7 @@ fn put(dirs: &[tempfile::TempDir], layout: Layout, data: &[u8]) -> Vec<PathBuf> 
                 dirs[i].path(),
                 FragmentSpec {
                     name: "dir/obj".into(),
-                    incarnation: 1,
+                    incarnation: stripecast_persistence::Incarnation::new(1),
                     creation_time_ns: 0,
                     stripe_size: STRIPE,
                     layout,

@@ -4,6 +4,7 @@
 //! fails its checksum, after printing the report.
 
 use std::path::{Path, PathBuf};
+use stripecast_persistence::Incarnation;
 
 use serde::Serialize;
 use stripecast_persistence::fragment::{BlockCheck, FragmentName};
@@ -81,7 +82,7 @@ struct HeaderDoc<'a> {
     raid_level: u8,
     parity: u8,
     stripe_size: u32,
-    incarnation: u32,
+    incarnation: Incarnation,
     creation_time_ns: u64,
     object_name: &'a str,
     object_len: u64,

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use stripecast_config::MemberId;
-pub use stripecast_persistence::VolumeIncarnation;
+pub use stripecast_persistence::{Incarnation, VolumeIncarnation};
 
 pub use crate::meta::{LogIndex, MetaRole, MetaStatus, Term};
 pub use crate::service::PutOutcome;
@@ -110,7 +110,7 @@ pub struct WitnessDoc {
 pub struct ObjectEntry {
     pub name: String,
     pub length: u64,
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     pub created_ns: u64,
 }
 

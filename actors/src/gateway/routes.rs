@@ -5,6 +5,7 @@ use actix_web::body::SizedStream;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use stripecast_persistence::Incarnation;
 
 use super::docs::{ErrorDoc, ObjectEntry};
 use super::range::{resolve, Served};
@@ -81,7 +82,7 @@ async fn list(st: web::Data<GatewayState>) -> HttpResponse {
     }
 }
 
-fn object_headers(b: &mut actix_web::HttpResponseBuilder, incarnation: u32) {
+fn object_headers(b: &mut actix_web::HttpResponseBuilder, incarnation: Incarnation) {
     b.insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::ETAG, format!("\"{incarnation:08x}\"")))
         .insert_header(("x-stripecast-incarnation", incarnation.to_string()))

@@ -47,7 +47,10 @@ pub use storage::{MetaStoreError, SledStorage};
 
 /// A record for tests of the metadata group.
 #[cfg(test)]
-pub(crate) fn test_record(name: &str, incarnation: u32) -> crate::protocol::RecordWire {
+pub(crate) fn test_record(
+    name: &str,
+    incarnation: stripecast_persistence::Incarnation,
+) -> crate::protocol::RecordWire {
     crate::protocol::RecordWire {
         name: name.into(),
         length: 1,
@@ -55,7 +58,7 @@ pub(crate) fn test_record(name: &str, incarnation: u32) -> crate::protocol::Reco
         members: 3,
         parity: 1,
         stripe_size: 65536,
-        crc32c: incarnation,
+        crc32c: incarnation.get(),
         creation_time_ns: 0,
     }
 }

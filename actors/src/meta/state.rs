@@ -32,7 +32,7 @@ use stripecast_config::MemberId;
 use stripecast_persistence::VolumeIncarnation;
 
 /// An object incarnation as handed out by the metadata group.
-pub type Incarnation = u32;
+pub use stripecast_persistence::Incarnation;
 
 /// How many incarnations one `Reserve` hands out at most.
 pub const MAX_RESERVE_INCARNATIONS: u32 = 1 << 16;
@@ -141,7 +141,7 @@ pub struct MetaState {
 impl MetaState {
     pub fn new() -> MetaState {
         MetaState {
-            next_incarnation: 1,
+            next_incarnation: Incarnation::FIRST,
             ..MetaState::default()
         }
     }
@@ -153,7 +153,7 @@ impl MetaState {
         match cmd {
             MetaCommand::Reserve { member: _, count } => {
                 let count = (*count).clamp(1, MAX_RESERVE_INCARNATIONS);
-                let first = self.next_incarnation.max(1);
+                let first = self.next_incarnation.max(Incarnation::FIRST);
                 match first.checked_add(count) {
                     Some(next) => {
                         self.next_incarnation = next;
@@ -166,7 +166,7 @@ impl MetaState {
             }
             MetaCommand::Commit { record, missing } => {
                 let inc = record.incarnation;
-                if inc == 0 || inc >= self.next_incarnation {
+                if inc == Incarnation::default() || inc >= self.next_incarnation {
                     return Applied::Refused(format!("incarnation {inc} was never reserved"));
                 }
                 let current = self.objects.get(&record.name);
@@ -251,7 +251,7 @@ impl MetaState {
         self.reservations
             .range(..=inc)
             .next_back()
-            .is_some_and(|(first, (count, _))| inc < first + count)
+            .is_some_and(|(first, (count, _))| inc.in_block(*first, *count))
     }
 
     /// Drops blocks reserved `RESERVATION_HORIZON_ENTRIES` or more before
@@ -302,7 +302,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn record(name: &str, incarnation: u32) -> RecordWire {
+    fn record(name: &str, incarnation: Incarnation) -> RecordWire {
         RecordWire {
             name: name.into(),
             length: 10,
@@ -310,12 +310,12 @@ mod tests {
             members: 3,
             parity: 1,
             stripe_size: 65536,
-            crc32c: incarnation,
+            crc32c: incarnation.get(),
             creation_time_ns: 1,
         }
     }
 
-    fn commit(name: &str, inc: u32, missing: &[MemberId]) -> MetaCommand {
+    fn commit(name: &str, inc: Incarnation, missing: &[MemberId]) -> MetaCommand {
         MetaCommand::Commit {
             record: record(name, inc),
             missing: missing.to_vec(),
@@ -326,7 +326,7 @@ mod tests {
     fn reservations_never_overlap_and_commits_need_one() {
         let mut s = MetaState::new();
         assert_eq!(
-            s.apply(LogIndex::new(1), &commit("a", 1, &[])),
+            s.apply(LogIndex::new(1), &commit("a", Incarnation::new(1), &[])),
             Applied::Refused("incarnation 1 was never reserved".into())
         );
         assert_eq!(
@@ -338,7 +338,7 @@ mod tests {
                 }
             ),
             Applied::Reserved {
-                first: 1,
+                first: Incarnation::new(1),
                 count: 10
             }
         );
@@ -351,30 +351,40 @@ mod tests {
                 }
             ),
             Applied::Reserved {
-                first: 11,
+                first: Incarnation::new(11),
                 count: 10
             }
         );
         assert_eq!(
-            s.apply(LogIndex::new(4), &commit("a", 12, &[])),
+            s.apply(LogIndex::new(4), &commit("a", Incarnation::new(12), &[])),
             Applied::Committed { replaced: None }
         );
         // Log order decides, not the number: a later commit of a smaller incarnation wins.
         assert_eq!(
-            s.apply(LogIndex::new(5), &commit("a", 3, &[MemberId::new(2)])),
-            Applied::Committed { replaced: Some(12) }
+            s.apply(
+                LogIndex::new(5),
+                &commit("a", Incarnation::new(3), &[MemberId::new(2)])
+            ),
+            Applied::Committed {
+                replaced: Some(Incarnation::new(12))
+            }
         );
-        assert_eq!(s.objects["a"].incarnation, 3);
+        assert_eq!(s.objects["a"].incarnation, Incarnation::new(3));
         assert!(s.dirty[&MemberId::new(2)].contains("a"));
         // A retried proposal changes nothing; an old incarnation committed
         // again (a retry that lost to a later write) is superseded, not current.
         let before = s.clone();
         assert_eq!(
-            s.apply(LogIndex::new(6), &commit("a", 3, &[MemberId::new(2)])),
-            Applied::Committed { replaced: Some(3) }
+            s.apply(
+                LogIndex::new(6),
+                &commit("a", Incarnation::new(3), &[MemberId::new(2)])
+            ),
+            Applied::Committed {
+                replaced: Some(Incarnation::new(3))
+            }
         );
         assert_eq!(
-            s.apply(LogIndex::new(7), &commit("a", 12, &[])),
+            s.apply(LogIndex::new(7), &commit("a", Incarnation::new(12), &[])),
             Applied::Superseded
         );
         assert_eq!(s.objects, before.objects);
@@ -391,38 +401,40 @@ mod tests {
                 count: 5,
             },
         );
-        s.apply(LogIndex::new(2), &commit("a", 1, &[]));
+        s.apply(LogIndex::new(2), &commit("a", Incarnation::new(1), &[]));
         assert_eq!(
             s.apply(
                 LogIndex::new(3),
                 &MetaCommand::Delete {
                     name: "a".into(),
-                    incarnation: 1,
+                    incarnation: Incarnation::new(1),
                     missing: vec![MemberId::new(1)]
                 }
             ),
-            Applied::Deleted { removed: Some(1) }
+            Applied::Deleted {
+                removed: Some(Incarnation::new(1))
+            }
         );
         assert!(!s.objects.contains_key("a"));
-        assert_eq!(s.tombstones["a"], 1);
+        assert_eq!(s.tombstones["a"], Incarnation::new(1));
         assert!(s.dirty[&MemberId::new(1)].contains("a"));
         let delete_1 = MetaCommand::Delete {
             name: "a".into(),
-            incarnation: 1,
+            incarnation: Incarnation::new(1),
             missing: vec![],
         };
         assert_eq!(
             s.apply(LogIndex::new(4), &delete_1),
             Applied::Deleted { removed: None }
         );
-        s.apply(LogIndex::new(5), &commit("a", 2, &[]));
+        s.apply(LogIndex::new(5), &commit("a", Incarnation::new(2), &[]));
         assert!(s.tombstones.is_empty());
         // A copy of the first delete applied after the newer write keeps it.
         assert_eq!(
             s.apply(LogIndex::new(6), &delete_1),
             Applied::Deleted { removed: None }
         );
-        assert_eq!(s.objects["a"].incarnation, 2);
+        assert_eq!(s.objects["a"].incarnation, Incarnation::new(2));
     }
 
     #[test]
@@ -435,19 +447,25 @@ mod tests {
                 count: 5,
             },
         );
-        s.apply(LogIndex::new(2), &commit("a", 1, &[MemberId::new(2)]));
-        s.apply(LogIndex::new(3), &commit("a", 2, &[MemberId::new(2)]));
+        s.apply(
+            LogIndex::new(2),
+            &commit("a", Incarnation::new(1), &[MemberId::new(2)]),
+        );
+        s.apply(
+            LogIndex::new(3),
+            &commit("a", Incarnation::new(2), &[MemberId::new(2)]),
+        );
         let clear = |inc| MetaCommand::ClearDirty {
             member: MemberId::new(2),
             name: "a".into(),
             incarnation: inc,
         };
         assert_eq!(
-            s.apply(LogIndex::new(4), &clear(Some(1))),
+            s.apply(LogIndex::new(4), &clear(Some(Incarnation::new(1)))),
             Applied::Cleared(false)
         );
         assert_eq!(
-            s.apply(LogIndex::new(5), &clear(Some(2))),
+            s.apply(LogIndex::new(5), &clear(Some(Incarnation::new(2)))),
             Applied::Cleared(true)
         );
         assert!(!s.dirty.contains_key(&MemberId::new(2)));
@@ -455,12 +473,12 @@ mod tests {
             LogIndex::new(6),
             &MetaCommand::Delete {
                 name: "a".into(),
-                incarnation: 2,
+                incarnation: Incarnation::new(2),
                 missing: vec![MemberId::new(2)],
             },
         );
         assert_eq!(
-            s.apply(LogIndex::new(7), &clear(Some(2))),
+            s.apply(LogIndex::new(7), &clear(Some(Incarnation::new(2)))),
             Applied::Cleared(false)
         );
         assert_eq!(
@@ -477,20 +495,20 @@ mod tests {
             count: 4,
         };
         s.apply(LogIndex::new(1), &reserve);
-        s.apply(LogIndex::new(2), &commit("a", 1, &[]));
+        s.apply(LogIndex::new(2), &commit("a", Incarnation::new(1), &[]));
         s.apply(
             LogIndex::new(3),
             &MetaCommand::Delete {
                 name: "a".into(),
-                incarnation: 1,
+                incarnation: Incarnation::new(1),
                 missing: vec![],
             },
         );
-        assert!(s.used.contains(&1) && s.tombstones.contains_key("a"));
+        assert!(s.used.contains(&Incarnation::new(1)) && s.tombstones.contains_key("a"));
         let late = 1 + RESERVATION_HORIZON_ENTRIES;
         // The block of 1..5 is too old: its last incarnations cannot commit.
         assert_eq!(
-            s.apply(LogIndex::new(late), &commit("b", 2, &[])),
+            s.apply(LogIndex::new(late), &commit("b", Incarnation::new(2), &[])),
             Applied::Expired
         );
         assert!(s.used.is_empty(), "forgotten with their block");
@@ -499,10 +517,16 @@ mod tests {
         // A fresh block works, above everything handed out before.
         assert_eq!(
             s.apply(LogIndex::new(late + 1), &reserve),
-            Applied::Reserved { first: 5, count: 4 }
+            Applied::Reserved {
+                first: Incarnation::new(5),
+                count: 4
+            }
         );
         assert_eq!(
-            s.apply(LogIndex::new(late + 2), &commit("b", 5, &[])),
+            s.apply(
+                LogIndex::new(late + 2),
+                &commit("b", Incarnation::new(5), &[])
+            ),
             Applied::Committed { replaced: None }
         );
         assert_eq!(s.reservations.len(), 1);
@@ -525,18 +549,18 @@ mod tests {
                 count: 4,
             },
         );
-        s.apply(LogIndex::new(3), &commit("a", 6, &[]));
+        s.apply(LogIndex::new(3), &commit("a", Incarnation::new(6), &[]));
         // 6 is current; 2 (an older number) may still commit: both kept.
-        assert!(!s.fragment_is_garbage("a", 6));
-        assert!(!s.fragment_is_garbage("a", 2));
+        assert!(!s.fragment_is_garbage("a", Incarnation::new(6)));
+        assert!(!s.fragment_is_garbage("a", Incarnation::new(2)));
         // 2 commits after 6 (log order wins): now 6 is garbage.
-        s.apply(LogIndex::new(4), &commit("a", 2, &[]));
-        assert!(s.fragment_is_garbage("a", 6));
-        assert!(!s.fragment_is_garbage("a", 2));
+        s.apply(LogIndex::new(4), &commit("a", Incarnation::new(2), &[]));
+        assert!(s.fragment_is_garbage("a", Incarnation::new(6)));
+        assert!(!s.fragment_is_garbage("a", Incarnation::new(2)));
         // Never reserved: not ours to judge.
-        assert!(!s.fragment_is_garbage("a", 99));
+        assert!(!s.fragment_is_garbage("a", Incarnation::new(99)));
         // 3 was never committed; once its block expires it never can be.
-        assert!(!s.fragment_is_garbage("b", 3));
+        assert!(!s.fragment_is_garbage("b", Incarnation::new(3)));
         s.apply(
             LogIndex::new(2 + RESERVATION_HORIZON_ENTRIES),
             &MetaCommand::Reserve {
@@ -544,8 +568,11 @@ mod tests {
                 count: 1,
             },
         );
-        assert!(s.fragment_is_garbage("b", 3));
-        assert!(!s.fragment_is_garbage("a", 2), "current stays");
+        assert!(s.fragment_is_garbage("b", Incarnation::new(3)));
+        assert!(
+            !s.fragment_is_garbage("a", Incarnation::new(2)),
+            "current stays"
+        );
     }
 
     #[test]
@@ -583,7 +610,10 @@ mod tests {
                 count: 5,
             },
         );
-        s.apply(LogIndex::new(2), &commit("a", 1, &[MemberId::new(1)]));
+        s.apply(
+            LogIndex::new(2),
+            &commit("a", Incarnation::new(1), &[MemberId::new(1)]),
+        );
         let bytes = s.to_snapshot().unwrap();
         assert_eq!(MetaState::from_snapshot(&bytes).unwrap(), s);
         assert!(MetaState::from_snapshot(&bytes[..bytes.len() / 2]).is_err());
@@ -602,11 +632,11 @@ mod tests {
                 count
             }),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2))
-                .prop_map(|(n, i, m)| commit(n, i, &ids(&m))),
+                .prop_map(|(n, i, m)| commit(n, Incarnation::new(i), &ids(&m))),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2)).prop_map(
                 |(n, incarnation, missing)| MetaCommand::Delete {
                     name: n.into(),
-                    incarnation,
+                    incarnation: Incarnation::new(incarnation),
                     missing: ids(&missing),
                 }
             ),
@@ -614,7 +644,7 @@ mod tests {
                 MetaCommand::ClearDirty {
                     member: MemberId::new(member),
                     name: n.into(),
-                    incarnation,
+                    incarnation: incarnation.map(Incarnation::new),
                 }
             }),
         ]
@@ -630,7 +660,7 @@ mod tests {
             let mut handed = BTreeSet::new();
             for (i, c) in cmds.iter().enumerate() {
                 if let Applied::Reserved { first, count } = s.apply(LogIndex::new(i as u64 + 1), c) {
-                    for inc in first..first + count {
+                    for inc in (first.get()..first.get() + count).map(Incarnation::new) {
                         prop_assert!(handed.insert(inc), "incarnation {} handed out twice", inc);
                     }
                 }

@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use stripecast_persistence::Incarnation;
 
 use bytes::Bytes;
 use std::ops::Range;
@@ -494,7 +495,7 @@ impl ObjectService {
     pub async fn rebuild_own_block(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         layout: stripecast_persistence::Layout,
         codec: &stripecast_persistence::Codec,
         row: u64,
@@ -529,7 +530,7 @@ impl ObjectService {
     pub async fn rebuild_own_rows(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         layout: stripecast_persistence::Layout,
         codec: &stripecast_persistence::Codec,
         rows: Range<u64>,

@@ -26,6 +26,7 @@ mod scrub;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use stripecast_persistence::Incarnation;
 
 use futures::future::BoxFuture;
 use stripecast_config::{MemberConfig, MemberId};
@@ -332,7 +333,7 @@ impl ObjectService {
     /// Removes the object: a `Delete` through the metadata group,
     /// acknowledged once applied here; every member removes its fragment
     /// when it applies the entry (a member that is down, when it catches up).
-    pub async fn delete(&self, name: &str) -> Result<u32, ServiceError> {
+    pub async fn delete(&self, name: &str) -> Result<Incarnation, ServiceError> {
         let meta = self.meta_handle()?;
         let record = self.record(name).await?;
         // Down members remove it when they catch up with the log; the
@@ -345,14 +346,14 @@ impl ObjectService {
         };
         match meta.propose(cmd).await {
             Ok(Applied::Deleted { removed: Some(inc) }) => {
-                tracing::info!(member = %self.inner.me, object = %name, incarnation = inc, "object deleted");
+                tracing::info!(member = %self.inner.me, object = %name, incarnation = %inc, "object deleted");
                 Ok(inc)
             }
             // Another delete, or a newer write, came first: this delete is
             // ordered just before it (the incarnation read was current when
             // read), so it did happen and the newer write stands.
             Ok(Applied::Deleted { removed: None }) => {
-                tracing::info!(member = %self.inner.me, object = %name, incarnation = record.incarnation, "object deleted (overtaken)");
+                tracing::info!(member = %self.inner.me, object = %name, incarnation = %record.incarnation, "object deleted (overtaken)");
                 Ok(record.incarnation)
             }
             Ok(other) => Err(ServiceError::Internal(format!(

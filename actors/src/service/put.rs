@@ -18,6 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use stripecast_persistence::Incarnation;
 
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
@@ -55,11 +56,11 @@ impl IncarnationPool {
         }
     }
 
-    fn take(&mut self) -> Option<u32> {
+    fn take(&mut self) -> Option<Incarnation> {
         if self.reserved_at.elapsed() > POOL_MAX_AGE {
             self.left = 0..0;
         }
-        self.left.next()
+        self.left.next().map(Incarnation::new)
     }
 }
 
@@ -70,7 +71,7 @@ enum Upload {
     /// Whole, one request per member, stored packed.
     Packed {
         name: String,
-        incarnation: u32,
+        incarnation: Incarnation,
         members: u8,
     },
 }
@@ -145,7 +146,7 @@ const COMMIT_ATTEMPTS: usize = 3;
 pub struct PutOutcome {
     pub name: String,
     pub length: u64,
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     /// Members that hold no fragment of it and will rebuild it.
     pub missed_by: Vec<MemberId>,
 }
@@ -209,7 +210,7 @@ impl Writers<'_> {
 impl ObjectService {
     /// A fresh incarnation from this member's reserved block (reserving a
     /// new block through the group when it is used up).
-    async fn allocate_incarnation(&self, meta: &MetaHandle) -> Result<u32, ServiceError> {
+    async fn allocate_incarnation(&self, meta: &MetaHandle) -> Result<Incarnation, ServiceError> {
         {
             let mut pool = self
                 .inner
@@ -233,7 +234,7 @@ impl ObjectService {
                     .unwrap_or_else(|p| p.into_inner());
                 if pool.left.is_empty() {
                     *pool = IncarnationPool {
-                        left: first + 1..first + count,
+                        left: first.get().saturating_add(1)..first.get().saturating_add(count),
                         reserved_at: std::time::Instant::now(),
                     };
                 }
@@ -328,7 +329,7 @@ impl ObjectService {
             let answer = meta.propose(cmd.clone()).await;
             match commit_verdict(attempt, &answer) {
                 CommitVerdict::Stored => {
-                    tracing::info!(member = %self.inner.me, object = %name, incarnation, length = record.length, ?missing, "object stored");
+                    tracing::info!(member = %self.inner.me, object = %name, %incarnation, length = record.length, ?missing, "object stored");
                     return Ok(PutOutcome {
                         name: name.to_string(),
                         length: record.length,
@@ -362,7 +363,7 @@ impl ObjectService {
                 }
             }
         }
-        tracing::warn!(member = %self.inner.me, object = %name, incarnation, "commit outcome unknown; fragments kept");
+        tracing::warn!(member = %self.inner.me, object = %name, %incarnation, "commit outcome unknown; fragments kept");
         Err(self.meta_unavailable(last))
     }
 
@@ -393,7 +394,7 @@ impl ObjectService {
         &self,
         name: &str,
         data: Vec<u8>,
-        incarnation: u32,
+        incarnation: Incarnation,
         writers: &Writers<'_>,
     ) -> Result<RecordWire, ServiceError> {
         let layout = self.inner.layout;
@@ -434,7 +435,7 @@ impl ObjectService {
     fn upload_spec(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         created: u64,
         member: MemberId,
     ) -> UploadSpec {
@@ -454,7 +455,7 @@ impl ObjectService {
         &self,
         name: &str,
         length: u64,
-        incarnation: u32,
+        incarnation: Incarnation,
         crc: u32,
         created: u64,
     ) -> RecordWire {
@@ -477,7 +478,7 @@ impl ObjectService {
         &self,
         name: &str,
         body: S,
-        incarnation: u32,
+        incarnation: Incarnation,
         upload: u64,
         writers: &Writers<'_>,
     ) -> Result<RecordWire, ServiceError>
@@ -497,7 +498,7 @@ impl ObjectService {
     async fn begin_upload(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         created: u64,
         upload: u64,
         writers: &Writers<'_>,
@@ -651,7 +652,13 @@ mod tests {
         let refused = || WaitError::Refused("no leader".into());
         let table: Vec<(usize, Result<Applied, WaitError>, CommitVerdict)> = vec![
             (0, Ok(Applied::Committed { replaced: None }), Stored),
-            (2, Ok(Applied::Committed { replaced: Some(3) }), Stored),
+            (
+                2,
+                Ok(Applied::Committed {
+                    replaced: Some(Incarnation::new(3)),
+                }),
+                Stored,
+            ),
             // an earlier attempt committed it
             (1, Ok(Applied::Superseded), Stored),
             (0, Ok(Applied::Expired), abandon(Abandon::Expired)),

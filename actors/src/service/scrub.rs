@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use stripecast_persistence::fragment::{list_shard, FragmentName};
 use stripecast_persistence::Codec;
+use stripecast_persistence::Incarnation;
 use tracing::{info, warn};
 
 use super::{ObjectService, ServiceError};
@@ -109,7 +110,7 @@ impl ObjectService {
             }
         }
         // One linearizable question for all of them: which can never be current?
-        let keys: Vec<(String, u32)> = checked_all
+        let keys: Vec<(String, Incarnation)> = checked_all
             .iter()
             .map(|(_, c)| (c.0.clone(), c.1))
             .collect();
@@ -151,7 +152,7 @@ impl ObjectService {
                     })
                     .await;
                 report.stale_removed += 1;
-                info!(member = %me, object = %name, incarnation, "stale fragment removed by scrub");
+                info!(member = %me, object = %name, %incarnation, "stale fragment removed by scrub");
                 continue;
             }
             if pending {
@@ -162,7 +163,7 @@ impl ObjectService {
                 // repair it from now.
                 report.not_current += 1;
                 if !bad.is_empty() {
-                    info!(member = %me, object = %name, incarnation, bad = bad.len(), "corrupt blocks in a fragment that is not current; left");
+                    info!(member = %me, object = %name, %incarnation, bad = bad.len(), "corrupt blocks in a fragment that is not current; left");
                 }
                 continue;
             }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use stripecast_persistence::Incarnation;
 
 use stripecast_config::MemberId;
 use stripecast_persistence::fragment::tree::{adopt_flat_fragments, create_shards};
@@ -34,15 +35,15 @@ pub use mirror::{MirrorChange, VolumeMirror};
 
 /// Fragments a read session pins, and when it started.
 struct Session {
-    keys: Vec<(String, u32)>,
+    keys: Vec<(String, Incarnation)>,
     opened: Instant,
 }
 
 /// Open fragment files, shared by readers; pinned ones are never evicted.
 #[derive(Default)]
 struct ReaderCache {
-    open: HashMap<(String, u32), Arc<FragmentReader>>,
-    pins: HashMap<(String, u32), usize>,
+    open: HashMap<(String, Incarnation), Arc<FragmentReader>>,
+    pins: HashMap<(String, Incarnation), usize>,
     sessions: HashMap<u64, Session>,
 }
 
@@ -145,12 +146,12 @@ impl LocalStore {
     }
 
     /// The path of this member's fragment of `record`'s incarnation.
-    pub fn fragment_path(&self, name: &str, incarnation: u32, count: u8) -> PathBuf {
+    pub fn fragment_path(&self, name: &str, incarnation: Incarnation, count: u8) -> PathBuf {
         self.fragment_name(name, incarnation, count)
             .path_in(&self.fragments)
     }
 
-    fn fragment_name(&self, name: &str, incarnation: u32, count: u8) -> FragmentName {
+    fn fragment_name(&self, name: &str, incarnation: Incarnation, count: u8) -> FragmentName {
         let index = self.member.fragment_index().unwrap_or(u8::MAX);
         FragmentName::new(name, incarnation, index, count)
     }
@@ -195,7 +196,7 @@ impl LocalStore {
 
     /// Removes this member's packed fragment of (name, incarnation) of a
     /// layout of `members` fragments, if there is one.
-    pub fn forget_packed(&self, name: &str, incarnation: u32, members: u8) {
+    pub fn forget_packed(&self, name: &str, incarnation: Incarnation, members: u8) {
         let key = packed_key(&self.fragment_name(name, incarnation, members));
         self.remove_at(&FragmentAt::Packed(key));
     }
@@ -285,7 +286,7 @@ impl LocalStore {
     }
 
     /// Whether this member holds a whole, verified fragment of (name, incarnation).
-    pub fn has_valid_fragment(&self, name: &str, incarnation: u32) -> bool {
+    pub fn has_valid_fragment(&self, name: &str, incarnation: Incarnation) -> bool {
         match self
             .find_fragment(name, incarnation)
             .and_then(|at| self.open_at(&at))
@@ -306,7 +307,11 @@ impl LocalStore {
     }
 
     /// The open reader for (name, incarnation), opening the file if needed.
-    fn reader(&self, name: &str, incarnation: u32) -> Result<Arc<FragmentReader>, StoreError> {
+    fn reader(
+        &self,
+        name: &str,
+        incarnation: Incarnation,
+    ) -> Result<Arc<FragmentReader>, StoreError> {
         let key = (name.to_string(), incarnation);
         if let Some(r) = lock(&self.readers).open.get(&key) {
             return Ok(r.clone());
@@ -336,7 +341,11 @@ impl LocalStore {
     /// that, the volume's (the HomeBlock's member count); a fragment of
     /// another count (an older incarnation while the volume grows) is not
     /// found, and the reader rebuilds that block from its row.
-    fn find_fragment(&self, name: &str, incarnation: u32) -> Result<FragmentAt, StoreError> {
+    fn find_fragment(
+        &self,
+        name: &str,
+        incarnation: Incarnation,
+    ) -> Result<FragmentAt, StoreError> {
         let from_record = self
             .catalog
             .get_object(name)
@@ -364,7 +373,12 @@ impl LocalStore {
     }
 
     /// Pins this member's fragment of (name, incarnation) for `session`.
-    pub fn open_read(&self, session: u64, name: &str, incarnation: u32) -> Result<(), StoreError> {
+    pub fn open_read(
+        &self,
+        session: u64,
+        name: &str,
+        incarnation: Incarnation,
+    ) -> Result<(), StoreError> {
         self.reader(name, incarnation)?;
         self.read_pins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -422,7 +436,7 @@ impl LocalStore {
     pub fn read_block(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         lbn: u64,
         verify: bool,
     ) -> Result<Vec<u8>, StoreError> {
@@ -438,7 +452,7 @@ impl LocalStore {
     pub fn write_block(
         &self,
         name: &str,
-        incarnation: u32,
+        incarnation: Incarnation,
         lbn: u64,
         data: &[u8],
     ) -> Result<(), StoreError> {
@@ -453,7 +467,7 @@ impl LocalStore {
             }
         }
         self.forget_readers(name);
-        info!(member = %self.member, object = %name, incarnation, lbn, "block rewritten");
+        info!(member = %self.member, object = %name, %incarnation, lbn, "block rewritten");
         Ok(())
     }
 

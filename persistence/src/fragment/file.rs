@@ -30,6 +30,7 @@ use super::header::{check_name, FragmentHeader, HeaderName, HEADER_LEN};
 use super::name::{temp_path, FragmentName};
 use crate::checksum::{crc32c, crc32c_append, ChecksumKind};
 use crate::error::{DecodeError, FragmentError};
+use crate::incarnation::Incarnation;
 use crate::layout::{check_stripe, Layout};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -42,7 +43,7 @@ pub struct FragmentSpec {
     /// Full object name (1..=1024 bytes).
     pub name: String,
     /// Object incarnation.
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     /// Creation time, ns since the Unix epoch.
     pub creation_time_ns: u64,
     /// Stripe (block) size.
@@ -705,7 +706,7 @@ mod tests {
     fn spec(name: &str, layout: Layout, index: usize) -> FragmentSpec {
         FragmentSpec {
             name: name.into(),
-            incarnation: 4,
+            incarnation: Incarnation::new(4),
             creation_time_ns: 99,
             stripe_size: 4096,
             layout,

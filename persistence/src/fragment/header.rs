@@ -41,6 +41,7 @@
 use crate::checksum::{crc32c, le, ChecksumKind};
 use crate::codec::rs::RS_CODE_ID;
 use crate::error::DecodeError;
+use crate::incarnation::Incarnation;
 use crate::layout::{check_stripe, Layout, RaidLevel};
 
 /// Size of the header block.
@@ -95,7 +96,7 @@ pub struct FragmentHeader {
     /// Stripe (block) size in bytes.
     pub stripe_size: u32,
     /// Object incarnation.
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     /// Creation time, ns since the Unix epoch.
     pub creation_time_ns: u64,
     /// Object length in bytes.
@@ -243,7 +244,7 @@ impl FragmentHeader {
         b[2] = self.fragment_count;
         b[3] = layout.raid_level().as_u8();
         b[4..8].copy_from_slice(&self.stripe_size.to_le_bytes());
-        b[8..12].copy_from_slice(&self.incarnation.to_le_bytes());
+        b[8..12].copy_from_slice(&self.incarnation.get().to_le_bytes());
         b[12..20].copy_from_slice(&self.creation_time_ns.to_le_bytes());
         b[52] = self.fragment_index;
         b[53] = self.parity;
@@ -395,7 +396,7 @@ impl FragmentHeader {
             parity,
             fragment_index: le::u8_at(b, 52),
             stripe_size: le::u32_at(b, 4),
-            incarnation: le::u32_at(b, 8),
+            incarnation: Incarnation::new(le::u32_at(b, 8)),
             creation_time_ns: le::u64_at(b, 12),
             object_len: le::u64_at(b, 56),
             checksum_kind,
@@ -472,7 +473,7 @@ pub(crate) mod tests {
             parity: 1,
             fragment_index: 1,
             stripe_size: 65536,
-            incarnation: 7,
+            incarnation: Incarnation::new(7),
             creation_time_ns: 1_700_000_000_123_456_789,
             object_len: 5 * 65536 + 17,
             checksum_kind: ChecksumKind::Crc32c,
@@ -659,7 +660,7 @@ pub(crate) mod tests {
                         parity: layout.parity() as u8,
                         fragment_index: idx % layout.members() as u8,
                         stripe_size: stripe,
-                        incarnation: inc,
+                        incarnation: Incarnation::new(inc),
                         creation_time_ns: t,
                         object_len: len,
                         checksum_kind: ChecksumKind::Crc32c,

@@ -21,6 +21,7 @@
 //! strings never name the same fragment.
 
 use crate::error::DecodeError;
+use crate::incarnation::Incarnation;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,7 +42,7 @@ pub struct FragmentName {
     /// First 16 bytes of BLAKE3 of the full object name.
     pub hash: [u8; 16],
     /// Object incarnation.
-    pub incarnation: u32,
+    pub incarnation: Incarnation,
     /// Fragment index (member column), 0-based.
     pub index: u8,
     /// Fragment count.
@@ -92,7 +93,7 @@ fn unhex(s: &str) -> Option<[u8; 16]> {
 
 impl FragmentName {
     /// The name of fragment `index` of `count` of `object` at `incarnation`.
-    pub fn new(object: &str, incarnation: u32, index: u8, count: u8) -> FragmentName {
+    pub fn new(object: &str, incarnation: Incarnation, index: u8, count: u8) -> FragmentName {
         FragmentName {
             prefix: sanitize_prefix(object),
             hash: object_hash(object),
@@ -170,7 +171,7 @@ impl FragmentName {
         let parsed = FragmentName {
             prefix: prefix.to_owned(),
             hash,
-            incarnation,
+            incarnation: Incarnation::new(incarnation),
             index,
             count,
         };
@@ -211,7 +212,7 @@ mod tests {
 
     #[test]
     fn example() {
-        let n = FragmentName::new("movies/trailer.mp4", 7, 0, 3);
+        let n = FragmentName::new("movies/trailer.mp4", Incarnation::new(7), 0, 3);
         let f = n.file_name();
         assert!(f.starts_with("movies_trailer.mp4-"));
         assert!(f.ends_with(".i7.0of3.frag"));
@@ -224,8 +225,8 @@ mod tests {
 
     #[test]
     fn every_incarnation_of_an_object_shares_its_shard() {
-        let a = FragmentName::new("movies/x.ts", 3, 1, 3);
-        let b = FragmentName::new("movies/x.ts", 900, 0, 4);
+        let a = FragmentName::new("movies/x.ts", Incarnation::new(3), 1, 3);
+        let b = FragmentName::new("movies/x.ts", Incarnation::new(900), 0, 4);
         assert_eq!(a.shard(), b.shard());
         assert_eq!(a.shard().len(), 2);
         let p = a.path_in(Path::new("/d"));
@@ -234,8 +235,8 @@ mod tests {
 
     #[test]
     fn n_and_n_plus_1_coexist() {
-        let a = FragmentName::new("obj", 3, 1, 3).file_name();
-        let b = FragmentName::new("obj", 3, 1, 4).file_name();
+        let a = FragmentName::new("obj", Incarnation::new(3), 1, 3).file_name();
+        let b = FragmentName::new("obj", Incarnation::new(3), 1, 4).file_name();
         assert_ne!(a, b);
     }
 
@@ -261,7 +262,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_name_round_trips(name in "\\PC{1,300}", inc in any::<u32>(), count in 1u8..=255, idx in any::<u8>()) {
-            let n = FragmentName::new(&name, inc, idx % count, count);
+            let n = FragmentName::new(&name, Incarnation::new(inc), idx % count, count);
             let f = n.file_name();
             prop_assert!(f.len() < 255);
             prop_assert!(!f.contains('/') && !f.starts_with('.'));

@@ -150,8 +150,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         create_shards(root).unwrap();
-        let a = FragmentName::new("a", 1, 0, 3);
-        let b = FragmentName::new("b", 1, 2, 3);
+        let a = FragmentName::new("a", crate::Incarnation::new(1), 0, 3);
+        let b = FragmentName::new("b", crate::Incarnation::new(1), 2, 3);
         std::fs::write(a.path_in(root), b"").unwrap();
         std::fs::write(b.path_in(root), b"").unwrap();
         let shard_a = a.path_in(root).parent().unwrap().to_path_buf();
@@ -178,7 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let names: Vec<FragmentName> = (0..20)
-            .map(|i| FragmentName::new(&format!("obj-{i}"), i, 1, 3))
+            .map(|i| FragmentName::new(&format!("obj-{i}"), crate::Incarnation::new(i), 1, 3))
             .collect();
         for n in &names {
             std::fs::write(root.join(n.file_name()), n.file_name()).unwrap();

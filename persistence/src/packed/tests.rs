@@ -1,7 +1,12 @@
 use super::*;
 
 fn key(i: usize) -> String {
-    packed_key(&FragmentName::new(&format!("obj/{i}"), i as u32, 1, 3))
+    packed_key(&FragmentName::new(
+        &format!("obj/{i}"),
+        crate::Incarnation::new(i as u32),
+        1,
+        3,
+    ))
 }
 
 fn image(i: usize, len: usize) -> Vec<u8> {
@@ -128,7 +133,7 @@ fn compaction_moves_live_images_and_deletes_dead_segments() {
 fn small_object_image(i: usize, data: &[u8], len: u64) -> Vec<u8> {
     let spec = crate::fragment::FragmentSpec {
         name: format!("obj/{i}"),
-        incarnation: 3,
+        incarnation: crate::Incarnation::new(3),
         creation_time_ns: 1,
         stripe_size: 65536,
         layout: crate::layout::Layout::raid5(5).unwrap(),
@@ -213,7 +218,12 @@ fn filled_image(i: usize) -> Vec<u8> {
 
 /// The key under which a member stores `small_object_image(i, ..)`.
 fn image_key(i: usize) -> String {
-    packed_key(&FragmentName::new(&format!("obj/{i}"), 3, (i % 5) as u8, 5))
+    packed_key(&FragmentName::new(
+        &format!("obj/{i}"),
+        crate::Incarnation::new(3),
+        (i % 5) as u8,
+        5,
+    ))
 }
 
 fn copy_dir(from: &Path, to: &Path) {

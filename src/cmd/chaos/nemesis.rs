@@ -260,7 +260,7 @@ impl Nemesis {
                         record: RecordWire {
                             name: key.clone(),
                             length: 40,
-                            incarnation: 1,
+                            incarnation: stripecast_persistence::Incarnation::new(1),
                             members: self.members() as u8,
                             parity: self.cluster.configs[0].cluster.parity,
                             stripe_size: 65536,
@@ -277,7 +277,7 @@ impl Nemesis {
                 StaleRaft::Append {
                     command: MetaCommand::Delete {
                         name: key.clone(),
-                        incarnation: 1,
+                        incarnation: stripecast_persistence::Incarnation::new(1),
                         missing: vec![],
                     },
                     index: 1,

@@ -161,12 +161,15 @@ fn a_leader_is_elected_and_every_member_applies_the_same_log() {
     net.tick(3);
     assert_eq!(
         net.result(r),
-        Some(Applied::Reserved { first: 1, count: 5 })
+        Some(Applied::Reserved {
+            first: stripecast_persistence::Incarnation::new(1),
+            count: 5
+        })
     );
     let c = net.propose(
         leader,
         MetaCommand::Commit {
-            record: record("a", 2),
+            record: record("a", stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
         },
     );
@@ -174,7 +177,10 @@ fn a_leader_is_elected_and_every_member_applies_the_same_log() {
     assert_eq!(net.result(c), Some(Applied::Committed { replaced: None }));
     let states: Vec<&MetaState> = net.nodes.values().map(|n| n.state()).collect();
     assert!(states.windows(2).all(|w| w[0] == w[1]), "{states:?}");
-    assert_eq!(states[0].objects["a"].incarnation, 2);
+    assert_eq!(
+        states[0].objects["a"].incarnation,
+        stripecast_persistence::Incarnation::new(2)
+    );
 }
 
 #[test]
@@ -204,7 +210,10 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     net.tick(5);
     assert_eq!(
         net.result(won),
-        Some(Applied::Reserved { first: 1, count: 3 })
+        Some(Applied::Reserved {
+            first: stripecast_persistence::Incarnation::new(1),
+            count: 3
+        })
     );
     assert_eq!(net.result(lost), None);
     // Healed, the old leader steps down, drops its entry and catches up.
@@ -213,7 +222,12 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     assert_eq!(net.result(lost), None);
     assert!(!net.nodes[&old].is_leader() || net.leader() == Some(old));
     let states: Vec<&MetaState> = net.nodes.values().map(|n| n.state()).collect();
-    assert!(states.iter().all(|s| s.next_incarnation == 4), "{states:?}");
+    assert!(
+        states
+            .iter()
+            .all(|s| s.next_incarnation == stripecast_persistence::Incarnation::new(4)),
+        "{states:?}"
+    );
 }
 
 #[test]
@@ -225,7 +239,10 @@ fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
         net.propose(
             leader,
             MetaCommand::Commit {
-                record: record(&format!("o{i}"), i),
+                record: record(
+                    &format!("o{i}"),
+                    stripecast_persistence::Incarnation::new(i),
+                ),
                 missing: vec![MemberId::new(victim)],
             },
         );
@@ -261,13 +278,19 @@ fn a_member_that_fell_behind_a_compaction_gets_a_snapshot() {
     net.cut.clear();
     net.tick(30);
     let want = net.nodes[&leader].state().clone();
-    assert_eq!(want.next_incarnation, 13);
+    assert_eq!(
+        want.next_incarnation,
+        stripecast_persistence::Incarnation::new(13)
+    );
     assert_eq!(net.nodes[&lagging].state(), &want);
     // And it survives a restart from that snapshot.
     net.crash(lagging);
     net.start(lagging);
     net.tick(10);
-    assert_eq!(net.nodes[&lagging].state().next_incarnation, 13);
+    assert_eq!(
+        net.nodes[&lagging].state().next_incarnation,
+        stripecast_persistence::Incarnation::new(13)
+    );
 }
 
 #[test]
@@ -306,7 +329,7 @@ fn forged_and_stale_messages_change_nothing() {
     let before = net.nodes[&follower].state().clone();
     let forged = StaleRaft::Append {
         command: MetaCommand::Commit {
-            record: record("x", 1),
+            record: record("x", stripecast_persistence::Incarnation::new(1)),
             missing: vec![],
         },
         index: before.applied_index.get(),
@@ -372,7 +395,10 @@ fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
         );
     }
     net.tick(5);
-    assert_eq!(net.nodes[&wiped].state().next_incarnation, 11);
+    assert_eq!(
+        net.nodes[&wiped].state().next_incarnation,
+        stripecast_persistence::Incarnation::new(11)
+    );
     net.crash(wiped);
     net.dirs[wiped as usize] = tempfile::tempdir().unwrap();
     net.start(wiped);
@@ -386,7 +412,10 @@ fn a_member_whose_disk_was_replaced_catches_up_without_a_panic() {
         },
     );
     net.tick(10);
-    assert_eq!(net.nodes[&wiped].state().next_incarnation, 13);
+    assert_eq!(
+        net.nodes[&wiped].state().next_incarnation,
+        stripecast_persistence::Incarnation::new(13)
+    );
     assert_eq!(net.nodes[&wiped].state(), net.nodes[&leader].state());
 }
 
@@ -483,7 +512,10 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     net.tick(3);
     assert_eq!(
         net.result(id),
-        Some(Applied::Reserved { first: 1, count: 5 })
+        Some(Applied::Reserved {
+            first: stripecast_persistence::Incarnation::new(1),
+            count: 5
+        })
     );
     // 0 dies; 1 comes back behind the witness, which refuses it its vote.
     net.crash(0);
@@ -500,14 +532,14 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     // It applies the entry once it commits one of its own term (how many
     // ticks that takes depends on raft's randomized timeouts).
     for _ in 0..100 {
-        if net.nodes[&1].state().next_incarnation == 6 {
+        if net.nodes[&1].state().next_incarnation == stripecast_persistence::Incarnation::new(6) {
             break;
         }
         net.tick(1);
     }
     assert_eq!(
         net.nodes[&1].state().next_incarnation,
-        6,
+        stripecast_persistence::Incarnation::new(6),
         "it has the entry"
     );
     // And it goes on committing with the witness alone.
@@ -521,7 +553,10 @@ fn a_witness_elected_with_the_most_complete_log_hands_over_to_a_member() {
     net.tick(3);
     assert_eq!(
         net.result(next),
-        Some(Applied::Reserved { first: 6, count: 1 })
+        Some(Applied::Reserved {
+            first: stripecast_persistence::Incarnation::new(6),
+            count: 1
+        })
     );
 }
 

@@ -94,10 +94,16 @@ use crate::meta::test_record as record;
 /// incarnation 2, through `h` (acknowledged: applied on that member).
 async fn reserve_and_commit(h: &MetaHandle, member: MemberId, name: &str) {
     let got = h.propose(MetaCommand::Reserve { member, count: 4 }).await;
-    assert_eq!(got, Ok(Applied::Reserved { first: 1, count: 4 }));
+    assert_eq!(
+        got,
+        Ok(Applied::Reserved {
+            first: stripecast_persistence::Incarnation::new(1),
+            count: 4
+        })
+    );
     let got = h
         .propose(MetaCommand::Commit {
-            record: record(name, 2),
+            record: record(name, stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
         })
         .await;
@@ -116,7 +122,11 @@ async fn proposals_answer_when_applied_and_reads_see_them_everywhere() {
             .handle(MemberId::new(m))
             .read(|s| s.objects.get("a").map(|r| r.incarnation))
             .await;
-        assert_eq!(inc, Ok(Some(2)), "member {m}");
+        assert_eq!(
+            inc,
+            Ok(Some(stripecast_persistence::Incarnation::new(2))),
+            "member {m}"
+        );
     }
     g.stop();
 }
@@ -137,7 +147,7 @@ async fn an_isolated_member_acknowledges_nothing() {
     g.links.cut.write().unwrap().insert(leader);
     let isolated = g.handle(leader);
     let p = isolated.propose(MetaCommand::Commit {
-        record: record("x", 1),
+        record: record("x", stripecast_persistence::Incarnation::new(1)),
         missing: vec![],
     });
     let r = isolated.read(|s| s.objects.len());
@@ -153,7 +163,7 @@ async fn an_isolated_member_acknowledges_nothing() {
     let got = g
         .handle(new)
         .propose(MetaCommand::Commit {
-            record: record("y", 2),
+            record: record("y", stripecast_persistence::Incarnation::new(2)),
             missing: vec![leader],
         })
         .await;
@@ -182,9 +192,11 @@ async fn concurrent_reads_share_read_index_requests() {
     let got = futures::future::join_all(reads).await;
     // Every read answers, and sees the committed write.
     assert!(
-        got.iter().all(|r| *r == Ok(Some(2))),
+        got.iter()
+            .all(|r| *r == Ok(Some(stripecast_persistence::Incarnation::new(2)))),
         "{:?}",
-        got.iter().find(|r| **r != Ok(Some(2)))
+        got.iter()
+            .find(|r| **r != Ok(Some(stripecast_persistence::Incarnation::new(2))))
     );
     // ... through far fewer read-index rounds than reads (one per turn of
     // the replica's loop, which takes up to READY_BATCH_EVENTS at once).

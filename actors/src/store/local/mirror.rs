@@ -22,6 +22,7 @@
 //!   the Raft log's fsync, not for a second one of the catalog.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use stripecast_persistence::Incarnation;
 
 use stripecast_config::MemberId;
 use stripecast_persistence::{packed_key, Batch, ObjectRecord};
@@ -38,10 +39,10 @@ pub enum MirrorChange {
     /// `record` is current; `replaced` was the incarnation before it.
     Put {
         record: ObjectRecord,
-        replaced: Option<u32>,
+        replaced: Option<Incarnation>,
     },
     /// The object is gone; `removed` was its incarnation.
-    Remove { name: String, removed: u32 },
+    Remove { name: String, removed: Incarnation },
     /// `member` missed `name` (it joins the member's dirty set).
     Mark { member: MemberId, name: String },
     /// `member` has rebuilt `name` (it leaves the member's dirty set).
@@ -71,7 +72,7 @@ impl LocalStore {
         let mut batch = Batch::new();
         // Presence and fragment count of each touched name as the batch goes.
         let mut seen: HashMap<String, Option<u8>> = HashMap::new();
-        let mut unlink: Vec<(String, u32, u8)> = Vec::new();
+        let mut unlink: Vec<(String, Incarnation, u8)> = Vec::new();
         let mut delta: i64 = 0;
         for c in changes {
             match c {
@@ -238,7 +239,7 @@ impl LocalStore {
 
     /// Unlinks the named fragments (after the catalog no longer points at
     /// them) and forgets their cached open files; pinned readers keep theirs.
-    fn drop_fragments(&self, fragments: &[(String, u32, u8)]) {
+    fn drop_fragments(&self, fragments: &[(String, Incarnation, u8)]) {
         for (name, incarnation, count) in fragments {
             self.forget_readers(name);
             self.unlink(&self.fragment_path(name, *incarnation, *count));
@@ -247,7 +248,7 @@ impl LocalStore {
                 *incarnation,
                 *count,
             ))));
-            debug!(member = %self.member, object = %name, incarnation, "replaced fragment removed");
+            debug!(member = %self.member, object = %name, %incarnation, "replaced fragment removed");
         }
     }
 }

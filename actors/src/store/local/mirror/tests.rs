@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet};
+use stripecast_persistence::Incarnation;
 
 use stripecast_config::MemberId;
 use stripecast_persistence::{FragmentSpec, FragmentWriter, HomeBlock, Layout, ObjectRecord};
@@ -7,7 +8,7 @@ use super::*;
 
 const MEMBERS: u8 = 3;
 
-fn record(name: &str, incarnation: u32) -> ObjectRecord {
+fn record(name: &str, incarnation: Incarnation) -> ObjectRecord {
     ObjectRecord {
         name: name.into(),
         length: 10,
@@ -22,7 +23,7 @@ fn record(name: &str, incarnation: u32) -> ObjectRecord {
 }
 
 /// Writes this member's (member 0) fragment of (name, incarnation).
-fn fragment(store: &LocalStore, name: &str, incarnation: u32) {
+fn fragment(store: &LocalStore, name: &str, incarnation: Incarnation) {
     let spec = FragmentSpec {
         name: name.into(),
         incarnation,
@@ -32,11 +33,11 @@ fn fragment(store: &LocalStore, name: &str, incarnation: u32) {
         fragment_index: 0,
     };
     let mut w = FragmentWriter::create(store.fragment_dir(), spec).unwrap();
-    w.append_block(&[incarnation as u8; 4096]).unwrap();
+    w.append_block(&[incarnation.get() as u8; 4096]).unwrap();
     w.finish(10).unwrap();
 }
 
-fn has_fragment(store: &LocalStore, name: &str, incarnation: u32) -> bool {
+fn has_fragment(store: &LocalStore, name: &str, incarnation: Incarnation) -> bool {
     store
         .fragment_path(name, incarnation, MEMBERS)
         .try_exists()
@@ -64,7 +65,8 @@ const CLEAN: VolumeMirror = VolumeMirror {
     dirty: false,
 };
 
-fn put(name: &str, inc: u32, replaced: Option<u32>) -> MirrorChange {
+fn put(name: &str, inc: Incarnation, replaced: Option<u32>) -> MirrorChange {
+    let replaced = replaced.map(Incarnation::new);
     MirrorChange::Put {
         record: record(name, inc),
         replaced,
@@ -75,44 +77,52 @@ fn put(name: &str, inc: u32, replaced: Option<u32>) -> MirrorChange {
 fn only_the_replaced_incarnation_is_unlinked() {
     let (_d, store) = open();
     for inc in [5, 9, 12] {
-        fragment(&store, "a", inc);
+        fragment(&store, "a", Incarnation::new(inc));
     }
-    store.mirror(&[put("a", 9, None)], CLEAN, MEMBERS).unwrap();
+    store
+        .mirror(&[put("a", Incarnation::new(9), None)], CLEAN, MEMBERS)
+        .unwrap();
     // 5 belongs to a PUT whose commit may still come: it stays.
     store
-        .mirror(&[put("a", 12, Some(9))], CLEAN, MEMBERS)
+        .mirror(&[put("a", Incarnation::new(12), Some(9))], CLEAN, MEMBERS)
         .unwrap();
-    assert!(has_fragment(&store, "a", 5));
-    assert!(!has_fragment(&store, "a", 9));
-    assert!(has_fragment(&store, "a", 12));
-    assert_eq!(store.record("a").unwrap().unwrap().incarnation, 12);
+    assert!(has_fragment(&store, "a", Incarnation::new(5)));
+    assert!(!has_fragment(&store, "a", Incarnation::new(9)));
+    assert!(has_fragment(&store, "a", Incarnation::new(12)));
+    assert_eq!(
+        store.record("a").unwrap().unwrap().incarnation,
+        Incarnation::new(12)
+    );
     // A later commit of the smaller incarnation wins by log order.
     store
-        .mirror(&[put("a", 5, Some(12))], CLEAN, MEMBERS)
+        .mirror(&[put("a", Incarnation::new(5), Some(12))], CLEAN, MEMBERS)
         .unwrap();
-    assert_eq!(store.record("a").unwrap().unwrap().incarnation, 5);
-    assert!(has_fragment(&store, "a", 5));
-    assert!(!has_fragment(&store, "a", 12));
+    assert_eq!(
+        store.record("a").unwrap().unwrap().incarnation,
+        Incarnation::new(5)
+    );
+    assert!(has_fragment(&store, "a", Incarnation::new(5)));
+    assert!(!has_fragment(&store, "a", Incarnation::new(12)));
     assert_eq!(store.object_count(), 1);
 }
 
 #[test]
 fn replaying_a_batch_changes_nothing() {
     let (_d, store) = open();
-    fragment(&store, "a", 3);
-    fragment(&store, "b", 4);
+    fragment(&store, "a", Incarnation::new(3));
+    fragment(&store, "b", Incarnation::new(4));
     let batch = vec![
-        put("a", 3, None),
-        put("b", 4, None),
+        put("a", Incarnation::new(3), None),
+        put("b", Incarnation::new(4), None),
         MirrorChange::Mark {
             member: MemberId::new(2),
             name: "a".into(),
         },
         // A retried commit of the current record: replaced is itself.
-        put("a", 3, Some(3)),
+        put("a", Incarnation::new(3), Some(3)),
         MirrorChange::Remove {
             name: "b".into(),
-            removed: 4,
+            removed: Incarnation::new(4),
         },
     ];
     let dirty = VolumeMirror {
@@ -122,8 +132,8 @@ fn replaying_a_batch_changes_nothing() {
     store.mirror(&batch, dirty, MEMBERS).unwrap();
     store.mirror(&batch, dirty, MEMBERS).unwrap();
     assert_eq!(store.object_count(), 1);
-    assert!(has_fragment(&store, "a", 3));
-    assert!(!has_fragment(&store, "b", 4));
+    assert!(has_fragment(&store, "a", Incarnation::new(3)));
+    assert!(!has_fragment(&store, "b", Incarnation::new(4)));
     assert!(store.record("b").unwrap().is_none());
     assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     let hb = store.homeblock().unwrap();
@@ -158,15 +168,15 @@ fn replaying_a_batch_changes_nothing() {
 fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
     let (_d, store) = open();
     for (n, inc) in [("a", 1), ("b", 2), ("c", 3)] {
-        fragment(&store, n, inc);
+        fragment(&store, n, Incarnation::new(inc));
     }
-    fragment(&store, "a", 8);
+    fragment(&store, "a", Incarnation::new(8));
     store
         .mirror(
             &[
-                put("a", 1, None),
-                put("b", 2, None),
-                put("c", 3, None),
+                put("a", Incarnation::new(1), None),
+                put("b", Incarnation::new(2), None),
+                put("c", Incarnation::new(3), None),
                 MirrorChange::Mark {
                     member: MemberId::new(1),
                     name: "c".into(),
@@ -177,10 +187,14 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
         )
         .unwrap();
     // The snapshot: a replaced by 8, b deleted, c unchanged, d new; marks moved.
-    let objects: BTreeMap<String, ObjectRecord> = [record("a", 8), record("c", 3), record("d", 9)]
-        .into_iter()
-        .map(|r| (r.name.clone(), r))
-        .collect();
+    let objects: BTreeMap<String, ObjectRecord> = [
+        record("a", Incarnation::new(8)),
+        record("c", Incarnation::new(3)),
+        record("d", Incarnation::new(9)),
+    ]
+    .into_iter()
+    .map(|r| (r.name.clone(), r))
+    .collect();
     let dirty: BTreeMap<MemberId, BTreeSet<String>> =
         [(MemberId::new(2), ["d".to_string()].into_iter().collect())]
             .into_iter()
@@ -200,16 +214,16 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
         .list()
         .unwrap()
         .into_iter()
-        .map(|r| (r.name, r.incarnation))
+        .map(|r| (r.name, r.incarnation.get()))
         .collect();
     assert_eq!(
         held,
         vec![("a".into(), 8), ("c".into(), 3), ("d".into(), 9)]
     );
-    assert!(!has_fragment(&store, "a", 1));
-    assert!(has_fragment(&store, "a", 8));
-    assert!(!has_fragment(&store, "b", 2));
-    assert!(has_fragment(&store, "c", 3));
+    assert!(!has_fragment(&store, "a", Incarnation::new(1)));
+    assert!(has_fragment(&store, "a", Incarnation::new(8)));
+    assert!(!has_fragment(&store, "b", Incarnation::new(2)));
+    assert!(has_fragment(&store, "c", Incarnation::new(3)));
     assert_eq!(store.marks_for(3), vec![MemberId::new(2)]);
     assert_eq!(store.object_count(), 3);
     assert_eq!(
@@ -236,15 +250,19 @@ fn reads_keep_the_reader_cache_bounded_and_list_no_directory() {
         ))
         .unwrap();
     for k in 0..20 {
-        fragment(&store, &format!("o{k}"), 3);
+        fragment(&store, &format!("o{k}"), Incarnation::new(3));
     }
     for k in 0..20 {
-        let block = store.read_block(&format!("o{k}"), 3, 0, true).unwrap();
+        let block = store
+            .read_block(&format!("o{k}"), Incarnation::new(3), 0, true)
+            .unwrap();
         assert_eq!(block, vec![3u8; 4096]);
         assert!(store.open_readers() <= 4, "{} open", store.open_readers());
     }
     assert!(
-        store.read_block("o0", 4, 0, true).is_err(),
+        store
+            .read_block("o0", Incarnation::new(4), 0, true)
+            .is_err(),
         "another incarnation"
     );
 }
