@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The largest PCR advance accepted between two PCRs without a discontinuity flag: 1 s.
 pub const MAX_PCR_STEP: u64 = PCR_HZ;
-const KEEP: usize = 50;
+const KEEP_ERRORS: usize = 50;
 
 /// Per-PID counts.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub fn check(ts: &[u8]) -> Report {
             Ok(p) => p,
             Err(e) => {
                 r.packet_errors += 1;
-                if r.first_packet_errors.len() < KEEP {
+                if r.first_packet_errors.len() < KEEP_ERRORS {
                     r.first_packet_errors.push(format!("packet {idx}: {e}"));
                 }
                 continue;
@@ -198,7 +198,7 @@ pub fn check(ts: &[u8]) -> Report {
             if !ok {
                 stats.cc_errors += 1;
                 r.cc_error_count += 1;
-                if r.cc_errors.len() < KEEP {
+                if r.cc_errors.len() < KEEP_ERRORS {
                     r.cc_errors.push(CcError {
                         packet: idx,
                         pid,
@@ -225,7 +225,7 @@ pub fn check(ts: &[u8]) -> Report {
                 if p.discontinuity() {
                     r.pcr_discontinuities += 1;
                 } else if step > MAX_PCR_STEP {
-                    if r.pcr_errors.len() < KEEP {
+                    if r.pcr_errors.len() < KEEP_ERRORS {
                         r.pcr_errors.push(format!(
                             "packet {idx} PID {pid:#x}: PCR {prev} -> {pcr} (unflagged jump)"
                         ));
@@ -304,7 +304,7 @@ pub fn check(ts: &[u8]) -> Report {
 }
 
 fn push_err(v: &mut Vec<String>, e: String) {
-    if v.len() < KEEP {
+    if v.len() < KEEP_ERRORS {
         v.push(e);
     }
 }

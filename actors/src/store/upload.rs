@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use crate::store::{SharedStore, StoreError};
 
 /// Blocks buffered ahead of the next one to append; a coordinator keeps fewer in flight.
-const REORDER_LIMIT: usize = 256;
+const REORDER_LIMIT_BLOCKS: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The open upload sessions of this member, by upload id.
@@ -201,7 +201,7 @@ impl Handler<Append> for UploadActor {
                 msg.lbn
             )));
         }
-        if self.pending.len() >= REORDER_LIMIT {
+        if self.pending.len() >= REORDER_LIMIT_BLOCKS {
             return Err(StoreError::BadRequest(format!(
                 "block {} too far ahead of block {}",
                 msg.lbn, self.next

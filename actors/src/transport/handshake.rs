@@ -161,7 +161,7 @@ async fn send<S>(framed: &mut Framed<S, FrameCodec>, frame: &Frame) -> Result<()
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let body = wire::encode_limited(frame, wire::HANDSHAKE_MAX_FRAME)?;
+    let body = wire::encode_limited(frame, wire::HANDSHAKE_MAX_FRAME_BYTES)?;
     framed.send(body).await?;
     Ok(())
 }

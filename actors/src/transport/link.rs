@@ -64,7 +64,7 @@ use crate::protocol::{ErrorKind, NodeStatus, Response};
 const REORDER_HOLD: Duration = Duration::from_millis(20);
 
 /// Frames queued for the writer beyond the request window (responses).
-const WRITER_HEADROOM: usize = 64;
+const WRITER_HEADROOM_FRAMES: usize = 64;
 
 /// Control frames (heartbeats, Raft messages and their answers) queued for
 /// the writer, at most; a control request beyond it fails with `Busy`.
@@ -368,7 +368,7 @@ impl PeerLink {
         let gen = self.next_gen;
         self.next_gen += 1;
         let addr = conn.addr;
-        let (tx, rx) = mpsc::channel(self.sh.limits.max_in_flight.max(1) + WRITER_HEADROOM);
+        let (tx, rx) = mpsc::channel(self.sh.limits.max_in_flight.max(1) + WRITER_HEADROOM_FRAMES);
         let (control, control_rx) = mpsc::channel(CONTROL_LANE_FRAMES);
         let lanes = Lanes::new(control_rx, rx);
         let writer = actix_rt::spawn(writer_task(

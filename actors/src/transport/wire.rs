@@ -18,8 +18,8 @@
 //!   given: every malformed input (too long, truncated, bad checksum, not a
 //!   `Frame`, trailing bytes) is a typed [`WireError`]. A connection that
 //!   yields one is closed by its owner.
-//! * A frame is at most [`MAX_FRAME`] bytes after the handshake and at most
-//!   [`HANDSHAKE_MAX_FRAME`] before it, so an unauthenticated peer cannot make
+//! * A frame is at most [`MAX_FRAME_BYTES`] bytes after the handshake and at most
+//!   [`HANDSHAKE_MAX_FRAME_BYTES`] before it, so an unauthenticated peer cannot make
 //!   us buffer more than a few KiB.
 //! * [`encode`] refuses a frame the receiver would refuse, so an oversized
 //!   request fails at its sender, not by killing the connection.
@@ -37,10 +37,10 @@ use crate::protocol::{NodeStatus, Request, Response};
 
 /// Largest frame body after the handshake: a request carries one block of at
 /// most 16 MiB, plus headroom for the envelope.
-pub const MAX_FRAME: usize = 32 << 20;
+pub const MAX_FRAME_BYTES: usize = 32 << 20;
 
 /// Largest frame body during the handshake (Hello and Proof are ~100 bytes).
-pub const HANDSHAKE_MAX_FRAME: usize = 4 << 10;
+pub const HANDSHAKE_MAX_FRAME_BYTES: usize = 4 << 10;
 
 /// Bytes of the CRC-32C trailer after the MessagePack body.
 const CRC_LEN: usize = 4;
@@ -130,14 +130,14 @@ pub enum WireError {
 }
 
 /// Encodes `frame` as a frame body (MessagePack + CRC trailer), without the
-/// length prefix, checked against [`MAX_FRAME`].
+/// length prefix, checked against [`MAX_FRAME_BYTES`].
 pub fn encode(frame: &Frame) -> Result<Bytes, WireError> {
-    encode_limited(frame, MAX_FRAME)
+    encode_limited(frame, MAX_FRAME_BYTES)
 }
 
 /// [`encode`] for a frame carrying application messages `A`.
 pub fn encode_app<A: Serialize>(frame: &Frame<A>) -> Result<Bytes, WireError> {
-    encode_limited(frame, MAX_FRAME)
+    encode_limited(frame, MAX_FRAME_BYTES)
 }
 
 /// [`encode`] with a custom size limit.
@@ -213,14 +213,14 @@ impl<A> FrameCodec<A> {
         }
     }
 
-    /// The codec for the handshake ([`HANDSHAKE_MAX_FRAME`]).
+    /// The codec for the handshake ([`HANDSHAKE_MAX_FRAME_BYTES`]).
     pub fn handshake() -> Self {
-        Self::new(HANDSHAKE_MAX_FRAME)
+        Self::new(HANDSHAKE_MAX_FRAME_BYTES)
     }
 
-    /// The codec for an authenticated connection ([`MAX_FRAME`]).
+    /// The codec for an authenticated connection ([`MAX_FRAME_BYTES`]).
     pub fn connection() -> Self {
-        Self::new(MAX_FRAME)
+        Self::new(MAX_FRAME_BYTES)
     }
 
     pub fn max_frame(&self) -> usize {
@@ -389,7 +389,7 @@ mod tests {
         assert!(matches!(
             FrameCodec::<NoApp>::handshake().decode(&mut http),
             Err(WireError::TooLarge {
-                max: HANDSHAKE_MAX_FRAME
+                max: HANDSHAKE_MAX_FRAME_BYTES
             })
         ));
 

@@ -3,7 +3,7 @@
 //! processor actor feeds it events and sends the messages it returns.
 //!
 //! Invariants: at most one insert streams at a time, and only for the feed
-//! the processor covers; the stream runs at most [`WINDOW`] packets ahead of
+//! the processor covers; the stream runs at most [`WINDOW_PACKETS`] packets ahead of
 //! what the switch reports played, so a processor that dies takes little
 //! with it and the next one resumes at the switch's count; a stream the
 //! switch never acknowledges is abandoned after [`STALL`] and retried.
@@ -20,9 +20,9 @@ use stripecast_ts::splice::{Insert, SpliceError};
 use stripecast_ts::PACKET_SIZE;
 
 /// Packets a stream may run ahead of the switch's played count.
-pub const WINDOW: u64 = 700;
+pub const WINDOW_PACKETS: u64 = 700;
 /// Packets per InsertData message.
-pub const CHUNK: usize = 70;
+pub const CHUNK_PACKETS: usize = 70;
 /// A stream without progress for this long is abandoned.
 pub const STALL: Duration = Duration::from_secs(5);
 /// Fetch attempts before an insert is reported failed.
@@ -262,8 +262,8 @@ impl Player {
         if let Some(s) = self.stream.as_mut() {
             debug_assert_eq!(Some(s.feed), self.feed);
             let total = s.media.packets();
-            while s.sent < total && (s.sent as u64) < s.played + WINDOW {
-                let to = (s.sent + CHUNK).min(total);
+            while s.sent < total && (s.sent as u64) < s.played + WINDOW_PACKETS {
+                let to = (s.sent + CHUNK_PACKETS).min(total);
                 out.push(RingMsg::InsertData {
                     id: s.id,
                     ts: s.media.ts[s.sent * PACKET_SIZE..to * PACKET_SIZE].to_vec(),
@@ -321,7 +321,7 @@ mod tests {
                 _ => None,
             })
             .sum();
-        assert_eq!(sent as u64, WINDOW);
+        assert_eq!(sent as u64, WINDOW_PACKETS);
         assert!(p.drive(6000).is_empty(), "window full, order 8 waits");
         p.progress(7, 140, false);
         assert_eq!(p.drive(6000).len(), 2);
@@ -344,7 +344,7 @@ mod tests {
         ));
         match &msgs[1] {
             RingMsg::InsertData { ts, .. } => {
-                assert_eq!(ts.len(), CHUNK * PACKET_SIZE);
+                assert_eq!(ts.len(), CHUNK_PACKETS * PACKET_SIZE);
             }
             other => panic!("{other:?}"),
         }

@@ -29,7 +29,7 @@ use stripecast_actors::transport::wire::FrameCodec;
 use stripecast_actors::transport::Connection;
 
 /// Frames queued for one processor before new ones are dropped.
-pub const QUEUE: usize = 4096;
+pub const QUEUE_MESSAGES: usize = 4096;
 /// Time allowed for a handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -158,7 +158,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric:
             },
         )
     };
-    let handle = conn::run(conn, QUEUE, on_msg, on_end);
+    let handle = conn::run(conn, QUEUE_MESSAGES, on_msg, on_end);
     match fab
         .send(Register {
             member,
