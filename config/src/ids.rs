@@ -17,7 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// One node of the peer network: a data member (`0..N`) or the witness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MemberId(u32);
 
@@ -70,6 +70,13 @@ impl From<u8> for MemberId {
     }
 }
 
+/// The bare number, as in every document and message (not `MemberId(n)`).
+impl fmt::Debug for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 impl fmt::Display for MemberId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -112,6 +119,8 @@ mod tests {
         assert_eq!(text.trim(), "id = 3");
         assert_eq!(toml::from_str::<Doc>("id = 3").ok(), Some(Doc { id }));
         assert_eq!(id.to_string(), "3");
+        // in error messages and logs a list of ids reads as numbers
+        assert_eq!(format!("{:?}", [id, MemberId::new(4)]), "[3, 4]");
         assert_eq!("3".parse::<MemberId>().ok(), Some(id));
         assert_eq!(MemberId::at(3), Some(id));
         assert_eq!(

@@ -4,8 +4,8 @@
 //! fragment of an older write is never taken for the current one. Not the
 //! volume's epoch ([`crate::VolumeIncarnation`]).
 //!
-//! On disk a 4-byte little-endian field and 8 hex digits in a fragment's
-//! name; on the wire and in JSON a bare number (`serde(transparent)`).
+//! On disk a 4-byte little-endian field and `.i<decimal>` in a fragment's
+//! name (its `Display`; `LowerHex` serves the ETag); on the wire and in JSON a bare number (`serde(transparent)`).
 //! 0 is never handed out.
 
 use std::fmt;
@@ -13,9 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// One write of one object.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Incarnation(u32);
 
@@ -40,6 +38,13 @@ impl Incarnation {
     /// Whether it lies in the block of `count` starting at `first`.
     pub fn in_block(self, first: Incarnation, count: u32) -> bool {
         first <= self && u64::from(self.0) < u64::from(first.0) + u64::from(count)
+    }
+}
+
+/// The bare number, as in every document and message (not `Incarnation(n)`).
+impl fmt::Debug for Incarnation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

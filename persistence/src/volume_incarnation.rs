@@ -12,9 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The cluster volume's incarnation.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VolumeIncarnation(u32);
 
@@ -33,6 +31,13 @@ impl VolumeIncarnation {
     /// The controller's next step (wraps, as the on-disk field does).
     pub const fn next(self) -> VolumeIncarnation {
         VolumeIncarnation(self.0.wrapping_add(1))
+    }
+}
+
+/// The bare number, as in every document and message (not `VolumeIncarnation(n)`).
+impl fmt::Debug for VolumeIncarnation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
