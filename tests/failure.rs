@@ -92,6 +92,13 @@ fn writes_go_on_with_a_member_down_and_it_rebuilds_exactly_what_changed() {
         4,
         "exactly the dirty objects"
     );
+    // Its fragments of new1 (3 rows) and changed (2 rows) in whole blocks,
+    // and new2's one-row image (its header, one block and a checksum).
+    let rebuilt = c.metric(2, "stripecast_rebuild_bytes_total");
+    assert!(
+        (6 * S as u64..6 * S as u64 + 4096).contains(&rebuilt),
+        "fragment bytes rebuilt: {rebuilt}"
+    );
     let doc2 = c.cluster_doc(2).unwrap();
     assert_eq!(
         doc2.incarnation, inc_before,

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub repairs: AtomicU64,
     pub corrupt_blocks: AtomicU64,
     pub objects_rebuilt: AtomicU64,
+    /// Fragment bytes this member wrote while rebuilding.
+    pub rebuild_bytes: AtomicU64,
+    /// Time rebuild jobs ran, in microseconds (rendered in seconds).
+    pub rebuild_us: AtomicU64,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
@@ -34,6 +38,8 @@ impl Metrics {
             repairs: AtomicU64::new(0),
             corrupt_blocks: AtomicU64::new(0),
             objects_rebuilt: AtomicU64::new(0),
+            rebuild_bytes: AtomicU64::new(0),
+            rebuild_us: AtomicU64::new(0),
             requests: Mutex::new(BTreeMap::new()),
         }
     }
@@ -53,31 +59,34 @@ impl Metrics {
     pub fn render(&self, links: &[(MemberId, bool)], extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
         let m = self.member;
-        let _ = writeln!(
-            out,
-            "# HELP stripecast_bytes_in_total Object bytes received from clients."
+        header(
+            &mut out,
+            "stripecast_bytes_in_total",
+            "Object bytes received from clients.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE stripecast_bytes_in_total counter");
         let _ = writeln!(
             out,
             "stripecast_bytes_in_total{{member=\"{m}\"}} {}",
             self.bytes_in.load(Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP stripecast_bytes_out_total Object bytes sent to clients."
+        header(
+            &mut out,
+            "stripecast_bytes_out_total",
+            "Object bytes sent to clients.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE stripecast_bytes_out_total counter");
         let _ = writeln!(
             out,
             "stripecast_bytes_out_total{{member=\"{m}\"}} {}",
             self.bytes_out.load(Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP stripecast_http_requests_total HTTP requests by method and status."
+        header(
+            &mut out,
+            "stripecast_http_requests_total",
+            "HTTP requests by method and status.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE stripecast_http_requests_total counter");
         for ((method, status), n) in self
             .requests
             .lock()
@@ -86,8 +95,12 @@ impl Metrics {
         {
             let _ = writeln!(out, "stripecast_http_requests_total{{member=\"{m}\",method=\"{method}\",status=\"{status}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP stripecast_blocks_read_total Data blocks read for clients, by the member holding them.");
-        let _ = writeln!(out, "# TYPE stripecast_blocks_read_total counter");
+        header(
+            &mut out,
+            "stripecast_blocks_read_total",
+            "Data blocks read for clients, by the member holding them.",
+            "counter",
+        );
         for (i, c) in self.blocks_read.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -117,20 +130,36 @@ impl Metrics {
                 self.objects_rebuilt.load(Relaxed),
             ),
             (
+                "stripecast_rebuild_bytes_total",
+                "Fragment bytes this member wrote while rebuilding.",
+                self.rebuild_bytes.load(Relaxed),
+            ),
+            (
                 "stripecast_fragment_dir_scans_total",
                 "Fragment directories listed (start-up, scrub; never a read or a write).",
                 stripecast_persistence::fragment::tree::directory_scans(),
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
+            header(&mut out, name, help, "counter");
             let _ = writeln!(out, "{name}{{member=\"{m}\"}} {value}");
         }
+        header(
+            &mut out,
+            "stripecast_rebuild_seconds_total",
+            "Time this member's rebuild jobs ran.",
+            "counter",
+        );
         let _ = writeln!(
             out,
-            "# HELP stripecast_peer_up Whether the link to a peer is up (1) or down (0)."
+            "stripecast_rebuild_seconds_total{{member=\"{m}\"}} {:.6}",
+            self.rebuild_us.load(Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(out, "# TYPE stripecast_peer_up gauge");
+        header(
+            &mut out,
+            "stripecast_peer_up",
+            "Whether the link to a peer is up (1) or down (0).",
+            "gauge",
+        );
         for (peer, up) in links {
             let _ = writeln!(
                 out,
@@ -139,15 +168,20 @@ impl Metrics {
             );
         }
         for (name, help, value) in extra {
-            let _ = writeln!(out, "# HELP {name} {help}");
             let kind = if name.ends_with("_total") {
                 "counter"
             } else {
                 "gauge"
             };
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            header(&mut out, name, help, kind);
             let _ = writeln!(out, "{name}{{member=\"{m}\"}} {value}");
         }
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of one metric family.
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }

@@ -182,7 +182,21 @@ fn failure_ends_pass(mode: Mode) -> bool {
 }
 
 /// Runs the job to the end; answers the number of objects processed.
-async fn run(svc: ObjectService, mut mode: Mode, volume_id: u32) -> Result<u64, RebuildError> {
+async fn run(svc: ObjectService, mode: Mode, volume_id: u32) -> Result<u64, RebuildError> {
+    let began = std::time::Instant::now();
+    let result = run_passes(&svc, mode, volume_id).await;
+    let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+    svc.metrics().rebuild_us.fetch_add(us, Relaxed);
+    result
+}
+
+/// The passes of [`run`], until this member is current.
+async fn run_passes(
+    svc: &ObjectService,
+    mut mode: Mode,
+    volume_id: u32,
+) -> Result<u64, RebuildError> {
+    let svc = svc.clone();
     let meta = svc.meta().ok_or(RebuildError::NoMetadata)?;
     let mut ckpt = load_checkpoint(&svc).await?;
     let throttle = Throttle::new(svc.heal_settings().max_mb_per_s);
@@ -351,13 +365,15 @@ async fn rebuild_object(
     // Counted only when this pass rewrote something: a retried pass (a
     // dirty mark whose clearing failed) finds the work done.
     let mut did_work = false;
+    let mut bytes = 0u64;
     if let Some(r) = &record {
         let (n, inc) = (name.to_string(), r.incarnation);
         let have = store
             .run(move |s| Ok(s.has_valid_fragment(&n, inc)))
             .await?;
         if !have {
-            rebuild_fragment(svc, r, throttle).await?;
+            bytes = rebuild_fragment(svc, r, throttle).await?;
+            svc.metrics().rebuild_bytes.fetch_add(bytes, Relaxed);
             did_work = true;
         }
     }
@@ -380,19 +396,20 @@ async fn rebuild_object(
     if did_work {
         svc.metrics().objects_rebuilt.fetch_add(1, Relaxed);
     }
-    info!(member = %me, object = %name, incarnation = ?incarnation, did_work, "object rebuilt");
+    info!(member = %me, object = %name, incarnation = ?incarnation, did_work, bytes, "object rebuilt");
     Ok(())
 }
 
 /// Writes this member's fragment of `r`, each block decoded from its row:
 /// runs of `HEAL_BATCH_ROWS` rows read with one request per member, a
 /// window of runs in flight, paced by `throttle`. A fragment of one row
-/// that fits is stored packed, as a PUT stores it.
+/// that fits is stored packed, as a PUT stores it. Answers the fragment
+/// bytes written.
 async fn rebuild_fragment(
     svc: &ObjectService,
     r: &ObjectRecord,
     throttle: &Throttle,
-) -> Result<(), RebuildError> {
+) -> Result<u64, RebuildError> {
     let me = svc.me();
     let layout = r.layout()?;
     let codec = Codec::for_layout(&layout)?;
@@ -424,10 +441,13 @@ async fn rebuild_fragment(
         };
         let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
         let image = fragment_image(&spec, r.length, &refs)?;
-        throttle.pace(image.len() as u64).await;
+        let bytes = image.len() as u64;
+        throttle.pace(bytes).await;
         let store = svc.store().get()?;
-        return Ok(store.put_packed(&spec.fragment_name(), image).await?);
+        store.put_packed(&spec.fragment_name(), image).await?;
+        return Ok(bytes);
     }
+    let mut written = 0u64;
     let mut writer = Some(
         svc.store()
             .run(move |s| Ok(FragmentWriter::create(s.fragment_dir(), spec)?))
@@ -435,9 +455,9 @@ async fn rebuild_fragment(
     );
     while let Some(run) = runs.next().await {
         let run = run?;
-        throttle
-            .pace(run.len() as u64 * u64::from(r.stripe_size))
-            .await;
+        let run_bytes = run.len() as u64 * u64::from(r.stripe_size);
+        throttle.pace(run_bytes).await;
+        written += run_bytes;
         let Some(mut w) = writer.take() else {
             return Err(RebuildError::Blocking(
                 "the fragment writer was lost".into(),
@@ -461,7 +481,7 @@ async fn rebuild_fragment(
     actix_rt::task::spawn_blocking(move || w.finish(len))
         .await
         .map_err(|e| RebuildError::Blocking(e.to_string()))??;
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ pub struct Args {
     /// Run the members from this binary (another build, for a before/after comparison).
     #[arg(long)]
     member_bin: Option<std::path::PathBuf>,
+    /// Keep the cluster's directory (members' data, configs and
+    /// `member.log`s) after the run, to read the logs or restart it with
+    /// `stripecast up --dir`.
+    #[arg(long)]
+    keep: bool,
 }
 
 pub(super) fn parse_size(s: &str) -> Result<u64, String> {
@@ -76,9 +81,13 @@ struct Report {
     degraded_vs_healthy: f64,
     /// From SIGKILL of a member to the first byte of a GET that needs its blocks rebuilt.
     kill_to_first_reconstructed_ms: f64,
-    /// The returning member's rebuild of the object, beside the raw disk baseline.
+    /// The returning member's rebuild job (fragment bytes it wrote over the
+    /// time the job ran, from its `/metrics`), beside the raw disk baseline.
     rebuild_mbps: f64,
     rebuild_vs_disk: f64,
+    /// From the returning member first seen (rebuilding) to current with an
+    /// empty dirty set: join, catching up with the group, the rebuild.
+    rejoin_ms: f64,
     /// PUTs of small objects from concurrent clients (absent with `--small 0`).
     small: Option<super::small::SmallReport>,
 }
@@ -220,6 +229,21 @@ pub(super) fn wait_rebuilt(
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(began.map(|b| b.elapsed()).unwrap_or_else(|| t.elapsed()))
+}
+
+/// One sample of a member's `/metrics` (the sum over its label sets).
+fn member_metric(base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = ureq::get(&format!("{base}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .map_err(|e| anyhow::anyhow!("{base}/metrics: {e}"))?
+        .into_string()
+        .context("reading /metrics")?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
 
 fn loopback(pattern: &[u8], size: u64) -> anyhow::Result<Duration> {
@@ -396,14 +420,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .send(&mut reader)
         .map_err(|e| anyhow::anyhow!("PUT while degraded: {e}"))?;
     cluster.spawn(victim)?;
-    let rebuild = wait_rebuilt(&cluster, victim, Duration::from_secs(600))?;
-    // The member's own share of the object is what it rebuilt and wrote.
-    let rebuilt_bytes = args.size / (args.nodes as u64 - u64::from(args.parity)).max(1);
+    let rejoin = wait_rebuilt(&cluster, victim, Duration::from_secs(600))?;
+    let victim_base = &bases[victim];
+    let rebuilt_bytes = member_metric(victim_base, "stripecast_rebuild_bytes_total")?;
+    let rebuild = Duration::from_secs_f64(member_metric(
+        victim_base,
+        "stripecast_rebuild_seconds_total",
+    )?);
+    ensure!(
+        rebuilt_bytes > 0.0 && !rebuild.is_zero(),
+        "the returning member reports no rebuild"
+    );
+    let rebuilt_bytes = rebuilt_bytes as u64;
     cluster.stop();
 
     let lo = loopback(&pat, args.size)?;
     let dk = disk(dir.path(), &pat, args.size)?;
     let dk_small = disk(dir.path(), &pat, rebuilt_bytes)?;
+    if args.keep {
+        eprintln!("cluster directory kept: {}", dir.keep().display());
+    }
     let r = Report {
         nodes: args.nodes,
         size: args.size,
@@ -419,6 +455,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kill_to_first_reconstructed_ms: first_block.as_secs_f64() * 1e3,
         rebuild_mbps: mbps(rebuilt_bytes, rebuild),
         rebuild_vs_disk: dk_small.as_secs_f64() / rebuild.as_secs_f64(),
+        rejoin_ms: rejoin.as_secs_f64() * 1e3,
         small,
     };
     if args.json {
@@ -446,8 +483,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             r.kill_to_first_reconstructed_ms
         );
         println!(
-            "  rebuild   {:>9.1} MB/s   {:.2}x raw disk write+fsync of the same bytes",
-            r.rebuild_mbps, r.rebuild_vs_disk
+            "  rebuild   {:>9.1} MB/s   {:.2}x raw disk write+fsync of the same bytes (the job; rejoin to current {:.0} ms)",
+            r.rebuild_mbps, r.rebuild_vs_disk, r.rejoin_ms
         );
         println!(
             "  loopback  {:>9.1} MB/s   (baseline: one TCP stream on 127.0.0.1)",
