@@ -76,7 +76,7 @@ impl VolumeActor {
         VolumeActor {
             me: cfg.id,
             volume_id: volume_id(cfg),
-            members: cfg.member_count() as u8,
+            members: service.layout().fragment_count(),
             service,
             view,
             membership,

@@ -173,6 +173,19 @@ impl Layout {
         self.parity
     }
 
+    /// The fragment count as the formats store it (one byte): `members()`,
+    /// which [`Layout::new`] bounds by [`MAX_MEMBERS`].
+    pub fn fragment_count(&self) -> u8 {
+        debug_assert!(self.members <= MAX_MEMBERS);
+        u8::try_from(self.members).unwrap_or(u8::MAX)
+    }
+
+    /// Parity blocks per row as the formats store them (one byte; `< members`).
+    pub fn parity_count(&self) -> u8 {
+        debug_assert!(self.parity < self.members);
+        u8::try_from(self.parity).unwrap_or(u8::MAX)
+    }
+
     /// Data blocks per row (k = N - m).
     pub fn data_per_row(&self) -> usize {
         self.members - self.parity

@@ -321,7 +321,7 @@ async fn take_homeblock(
         .await
         .map_err(metadata("reading the volume incarnation"))?
         .max(VolumeIncarnation::FIRST);
-    let n = svc.layout().members() as u8;
+    let n = svc.layout().fragment_count();
     svc.store()
         .run(move |s| {
             if s.homeblock().is_none() {

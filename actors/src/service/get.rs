@@ -28,7 +28,7 @@ use stripecast_config::MemberId;
 use stripecast_persistence::{Geometry, Layout, ObjectRecord};
 use tracing::{info, warn};
 
-use super::{next_id, CallError, ObjectService, ServiceError};
+use super::{next_id, CallError, Internal, ObjectService, ServiceError, Unavailable};
 use crate::protocol::{ErrorKind, Request, Response};
 use crate::transport::TransportError;
 
@@ -104,9 +104,10 @@ impl ObjectService {
         let mut last_missing = Vec::new();
         for attempt in 0..OPEN_ATTEMPTS {
             let record = self.record(name).await?;
-            let layout = record
-                .layout()
-                .map_err(|e| ServiceError::Internal(format!("record of {name:?}: {e}")))?;
+            let layout = record.layout().map_err(|source| Internal::Record {
+                object: name.to_string(),
+                source,
+            })?;
             let geometry = layout.geometry(record.length, record.stripe_size);
             if geometry.rows() <= 1 {
                 match self.read_one_row(record, layout, geometry).await {
@@ -179,10 +180,12 @@ impl ObjectService {
                 actix_rt::time::sleep(std::time::Duration::from_millis(OPEN_RETRY_MS)).await;
             }
         }
-        Err(ServiceError::Unavailable(format!(
-            "object {name:?}: fragments on members {last_missing:?} are unavailable and parity covers {}",
-            self.inner.layout.parity()
-        )))
+        Err(Unavailable::FragmentsMissing {
+            object: name.to_string(),
+            missing: last_missing,
+            parity: self.inner.layout.parity(),
+        }
+        .into())
     }
 
     /// Reads the whole of a one-row object (its data blocks, rebuilt from
@@ -297,11 +300,12 @@ impl ObjectService {
                             let from = start.max(block_start) - block_start;
                             let to = end.min(block_start + len) - block_start;
                             if data.len() < to as usize {
-                                return Err(ServiceError::Internal(format!(
-                                    "block {bn} of {:?}: {} bytes, {to} needed",
-                                    obj.record.name,
-                                    data.len()
-                                )));
+                                return Err(Internal::Block {
+                                    object: obj.record.name.clone(),
+                                    block: bn,
+                                    why: format!("{} bytes, {to} needed", data.len()),
+                                }
+                                .into());
                             }
                             svc.inner.metrics.bytes_out.fetch_add(to - from, Relaxed);
                             Ok(data.slice(from as usize..to as usize))
@@ -330,7 +334,14 @@ impl ObjectService {
         self.row_blocks(obj, row, bn..bn + 1)
             .await?
             .pop()
-            .ok_or_else(|| ServiceError::Internal(format!("block {bn} not read")))
+            .ok_or_else(|| {
+                Internal::Block {
+                    object: obj.record.name.clone(),
+                    block: bn,
+                    why: "not read".into(),
+                }
+                .into()
+            })
     }
 
     /// Reads data block `bn` where the layout puts it (either mirror copy,
@@ -466,15 +477,21 @@ impl ObjectService {
         }
         let have = shards.iter().filter(|s| s.is_some()).count();
         if have < k {
-            return Err(ServiceError::Unavailable(format!(
-                "object {:?} row {row}: only {have} of the {k} blocks needed to rebuild are readable",
-                obj.record.name
-            )));
+            return Err(Unavailable::RowUnreadable {
+                object: obj.record.name.clone(),
+                row,
+                have,
+                needed: k,
+            }
+            .into());
         }
         self.inner
             .codec
             .reconstruct_data(&mut shards)
-            .map_err(|e| ServiceError::Internal(format!("rebuilding row {row}: {e}")))?;
+            .map_err(|source| Internal::Codec {
+                what: format!("rebuilding row {row}"),
+                source,
+            })?;
         for (s, (member, lbn)) in corrupt {
             if let Some(d) = &shards[s] {
                 self.repair(obj, member, lbn, d.clone());
@@ -483,7 +500,11 @@ impl ObjectService {
         blocks
             .map(|bn| {
                 shards[(bn - first_bn) as usize].take().ok_or_else(|| {
-                    ServiceError::Internal(format!("row {row}: block {bn} not rebuilt"))
+                    ServiceError::from(Internal::Block {
+                        object: obj.record.name.clone(),
+                        block: bn,
+                        why: format!("not rebuilt from row {row}"),
+                    })
                 })
             })
             .collect()

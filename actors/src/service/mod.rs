@@ -33,7 +33,7 @@ use stripecast_config::{MemberConfig, MemberId};
 use stripecast_persistence::{Codec, Layout, ObjectRecord};
 use stripecast_supervisors::{ChildRef, Supervisor};
 
-pub use error::ServiceError;
+pub use error::{Internal, ServiceError, Unavailable};
 pub use get::OpenObject;
 pub use put::PutOutcome;
 pub use scrub::ScrubReport;
@@ -293,10 +293,10 @@ impl ObjectService {
     /// The metadata replica, or 503 while it is not running.
     pub(crate) fn meta_handle(&self) -> Result<MetaHandle, ServiceError> {
         self.meta().ok_or_else(|| {
-            ServiceError::Unavailable(format!(
-                "member {}: the metadata replica is not running; retry",
-                self.inner.me
-            ))
+            Unavailable::NoMetadata {
+                member: self.inner.me,
+            }
+            .into()
         })
     }
 
@@ -324,10 +324,11 @@ impl ObjectService {
 
     /// A failed wait on the metadata group as the client sees it.
     pub(crate) fn meta_unavailable(&self, e: WaitError) -> ServiceError {
-        ServiceError::Unavailable(format!(
-            "member {}: metadata group: {e}; retry",
-            self.inner.me
-        ))
+        Unavailable::Metadata {
+            member: self.inner.me,
+            cause: e,
+        }
+        .into()
     }
 
     /// Removes the object: a `Delete` through the metadata group,
@@ -356,9 +357,11 @@ impl ObjectService {
                 tracing::info!(member = %self.inner.me, object = %name, incarnation = %record.incarnation, "object deleted (overtaken)");
                 Ok(record.incarnation)
             }
-            Ok(other) => Err(ServiceError::Internal(format!(
-                "delete of {name:?}: unexpected outcome {other:?}"
-            ))),
+            Ok(other) => Err(Internal::Unexpected {
+                what: format!("delete of {name:?}"),
+                outcome: Box::new(other),
+            }
+            .into()),
             Err(e) => Err(self.meta_unavailable(e)),
         }
     }
@@ -369,11 +372,12 @@ impl ObjectService {
         down: &[MemberId],
     ) -> Result<(), ServiceError> {
         if live.len() < self.write_quorum() {
-            return Err(ServiceError::Unavailable(format!(
-                "cannot write: members {down:?} are down; writes need {} of {} members",
-                self.write_quorum(),
-                self.inner.layout.members()
-            )));
+            return Err(Unavailable::MembersDown {
+                down: down.to_vec(),
+                needed: self.write_quorum(),
+                members: self.inner.layout.members(),
+            }
+            .into());
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ use stripecast_persistence::checksum::crc32c_append;
 use stripecast_persistence::packed::packable;
 
 use super::rows::RowCutter;
-use super::{next_id, now_ns, CallError, ObjectService, ServiceError};
+use super::{next_id, now_ns, CallError, Internal, ObjectService, ServiceError, Unavailable};
 use crate::meta::runner::WaitError;
 use crate::meta::{Applied, MetaCommand, MetaHandle};
 use crate::protocol::{RecordWire, Request, UploadSpec};
@@ -184,10 +184,12 @@ impl Writers<'_> {
         }
         let left = self.live.len() - failed.len();
         if left < self.quorum {
-            return Err(ServiceError::Unavailable(format!(
-                "cannot write: only {left} members could take their fragments ({failed:?} failed); writes need {}",
-                self.quorum
-            )));
+            return Err(Unavailable::WriteFailed {
+                left,
+                failed: failed.iter().copied().collect(),
+                needed: self.quorum,
+            }
+            .into());
         }
         Ok(())
     }
@@ -240,9 +242,11 @@ impl ObjectService {
                 }
                 Ok(first)
             }
-            Ok(other) => Err(ServiceError::Internal(format!(
-                "reserving incarnations: unexpected outcome {other:?}"
-            ))),
+            Ok(other) => Err(Internal::Unexpected {
+                what: "reserving incarnations".into(),
+                outcome: Box::new(other),
+            }
+            .into()),
             Err(e) => Err(self.meta_unavailable(e)),
         }
     }
@@ -271,7 +275,7 @@ impl ObjectService {
             Upload::Packed {
                 name: name.to_string(),
                 incarnation,
-                members: self.inner.layout.members() as u8,
+                members: self.inner.layout.fragment_count(),
             }
         } else {
             Upload::Streamed(next_id())
@@ -352,13 +356,17 @@ impl ObjectService {
                     }
                     self.abort_upload(upload, holders).await;
                     return Err(match (why, answer) {
-                        (Abandon::Expired, _) => ServiceError::Unavailable(format!(
-                            "commit of {name:?}: incarnation {incarnation} was reserved too long ago; retry"
-                        )),
+                        (Abandon::Expired, _) => Unavailable::ReservationExpired {
+                            object: name.to_string(),
+                            incarnation,
+                        }
+                        .into(),
                         (_, Err(e)) => self.meta_unavailable(e),
-                        (_, Ok(other)) => ServiceError::Internal(format!(
-                            "commit of {name:?} refused: {other:?}"
-                        )),
+                        (_, Ok(other)) => Internal::Unexpected {
+                            what: format!("commit of {name:?}"),
+                            outcome: Box::new(other),
+                        }
+                        .into(),
                     });
                 }
             }
@@ -445,8 +453,8 @@ impl ObjectService {
             incarnation,
             creation_time_ns: created,
             stripe_size: self.inner.stripe,
-            members: layout.members() as u8,
-            parity: layout.parity() as u8,
+            members: layout.fragment_count(),
+            parity: layout.parity_count(),
             fragment_index: member.fragment_index().unwrap_or(u8::MAX),
         }
     }
@@ -464,8 +472,8 @@ impl ObjectService {
             name: name.to_string(),
             length,
             incarnation,
-            members: layout.members() as u8,
-            parity: layout.parity() as u8,
+            members: layout.fragment_count(),
+            parity: layout.parity_count(),
             stripe_size: self.inner.stripe,
             crc32c: crc,
             creation_time_ns: created,
@@ -594,7 +602,10 @@ impl ObjectService {
             .inner
             .codec
             .encode_row(&shards)
-            .map_err(|e| ServiceError::Internal(format!("parity of row {row}: {e}")))?;
+            .map_err(|source| Internal::Codec {
+                what: format!("parity of row {row}"),
+                source,
+            })?;
         shards.extend(parity);
         Ok(shards
             .into_iter()

@@ -18,7 +18,7 @@ use stripecast_persistence::Codec;
 use stripecast_persistence::Incarnation;
 use tracing::{info, warn};
 
-use super::{ObjectService, ServiceError};
+use super::{Internal, ObjectService, ServiceError};
 use crate::store::FragmentAt;
 
 /// What a scrub found and did.
@@ -167,8 +167,10 @@ impl ObjectService {
                 }
                 continue;
             }
-            let codec =
-                Codec::for_layout(&layout).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let codec = Codec::for_layout(&layout).map_err(|source| Internal::Codec {
+                what: "the object's layout".into(),
+                source,
+            })?;
             for row in bad {
                 report.corrupt += 1;
                 let rebuilt = self

@@ -656,9 +656,9 @@ pub(crate) mod tests {
                     let layout = Layout::new(n, m).ok()?;
                     let name = truncate_utf8(name, MAX_NAME_LEN);
                     Some(FragmentHeader {
-                        fragment_count: layout.members() as u8,
-                        parity: layout.parity() as u8,
-                        fragment_index: idx % layout.members() as u8,
+                        fragment_count: layout.fragment_count(),
+                        parity: layout.parity_count(),
+                        fragment_index: idx % layout.fragment_count(),
                         stripe_size: stripe,
                         incarnation: Incarnation::new(inc),
                         creation_time_ns: t,

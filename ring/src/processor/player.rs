@@ -282,6 +282,8 @@ impl Player {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stripecast_actors::service::Unavailable;
+    use stripecast_config::MemberId;
     use stripecast_ts::gen::{generate, GenParams};
 
     fn media_ts(ms: u64) -> Vec<u8> {
@@ -368,7 +370,13 @@ mod tests {
         p.assign(Some(1), vec![order(3, 0, 0)]);
         p.to_fetch(0);
         assert!(p
-            .fetched(3, Err(ServiceError::Unavailable("503".into())))
+            .fetched(
+                3,
+                Err(Unavailable::NoMetadata {
+                    member: MemberId::new(0),
+                }
+                .into())
+            )
             .is_none());
         assert!(p.to_fetch(0).is_empty(), "retry waits a moment");
     }

@@ -261,7 +261,7 @@ impl Nemesis {
                             name: key.clone(),
                             length: 40,
                             incarnation: stripecast_persistence::Incarnation::new(1),
-                            members: self.members() as u8,
+                            members: u8::try_from(self.members()).unwrap_or(u8::MAX),
                             parity: self.cluster.configs[0].cluster.parity,
                             stripe_size: 65536,
                             crc32c: 0,
