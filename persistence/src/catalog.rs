@@ -11,9 +11,19 @@
 //! | `journal`     | sequence number (u64 big-endian)      | caller bytes (enveloped)     |
 //! | `meta`        | `homeblock`                           | the 84-byte FIG. 6 HomeBlock |
 //! | `meta`        | `journal_next`                        | next journal seq (u64 LE)    |
+//! | `meta`        | `object_count`                        | records in `objects` (u64 LE)|
+//! | `meta`        | `mirrored_to`                         | caller's log index (u64 LE)  |
 //!
 //! Big-endian integer keys keep sled's byte order equal to numeric order, so a
 //! member's dirty set and the journal are prefix/range scans.
+//!
+//! **Counts without scans.** `object_count` changes in the same transaction
+//! as the records it counts, so opening a catalog of a million records and
+//! asking how many there are reads one key (a catalog written before the
+//! key existed is counted once, on open). `mirrored_to` is how far into its
+//! source (the metadata log) the catalog has taken changes, written in the
+//! same transaction as those changes: after a crash the catalog and the mark
+//! agree, and a replay can skip what the catalog already holds.
 //!
 //! **Durability policy.** sled buffers writes in memory and flushes its log in
 //! the background every 500 ms. Every public mutating method here (and
@@ -53,6 +63,8 @@ const T_JOURNAL: &str = "journal";
 const T_META: &str = "meta";
 const K_HOMEBLOCK: &[u8] = b"homeblock";
 const K_JOURNAL_NEXT: &[u8] = b"journal_next";
+const K_OBJECT_COUNT: &[u8] = b"object_count";
+const K_MIRRORED_TO: &[u8] = b"mirrored_to";
 
 /// Longest job id.
 pub const MAX_JOB_ID_LEN: usize = 1024;
@@ -112,9 +124,14 @@ fn dirty_key(member: usize, name: &str) -> Result<Vec<u8>, CatalogError> {
 }
 
 fn decode_journal_next(v: &[u8]) -> Result<u64, DecodeError> {
-    let arr: [u8; 8] = v.try_into().map_err(|_| {
-        DecodeError::invalid("journal counter", "length", format!("{} bytes", v.len()))
-    })?;
+    decode_counter("journal counter", v)
+}
+
+/// A u64 LE counter of the `meta` tree.
+fn decode_counter(what: &'static str, v: &[u8]) -> Result<u64, DecodeError> {
+    let arr: [u8; 8] = v
+        .try_into()
+        .map_err(|_| DecodeError::invalid(what, "length", format!("{} bytes", v.len())))?;
     Ok(u64::from_le_bytes(arr))
 }
 
@@ -152,6 +169,8 @@ pub enum BatchOp {
     PutHomeBlock(HomeBlock),
     /// Append a journal entry (its sequence number is returned by `apply`).
     JournalAppend(Vec<u8>),
+    /// Record how far into its source the catalog has taken changes.
+    SetMirroredTo(u64),
 }
 
 /// Changes applied atomically and made durable together by [`Catalog::apply`].
@@ -219,6 +238,11 @@ impl Batch {
     /// Append a journal entry.
     pub fn journal_append(&mut self, entry: Vec<u8>) -> &mut Batch {
         self.push(BatchOp::JournalAppend(entry))
+    }
+
+    /// Record that the catalog holds its source's changes up to `index`.
+    pub fn set_mirrored_to(&mut self, index: u64) -> &mut Batch {
+        self.push(BatchOp::SetMirroredTo(index))
     }
 
     /// The operations, in order.
@@ -332,7 +356,7 @@ impl Catalog {
     /// Opens (creating if needed) the catalog in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Catalog, CatalogError> {
         let (db, log) = open_durable(sled::Config::new(), dir.as_ref())?;
-        Ok(Catalog {
+        let catalog = Catalog {
             log,
             objects: db.open_tree(T_OBJECTS)?,
             dirty: db.open_tree(T_DIRTY)?,
@@ -340,7 +364,14 @@ impl Catalog {
             journal: db.open_tree(T_JOURNAL)?,
             meta: db.open_tree(T_META)?,
             db,
-        })
+        };
+        if catalog.meta.get(K_OBJECT_COUNT)?.is_none() {
+            // Written before the count was kept: count once, durably.
+            let n = catalog.objects.len() as u64;
+            catalog.meta.insert(K_OBJECT_COUNT, &n.to_le_bytes())?;
+            catalog.flush()?;
+        }
+        Ok(catalog)
     }
 
     /// Writes everything sled has buffered and fsyncs its log.
@@ -400,9 +431,24 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Number of object records.
-    pub fn object_count(&self) -> usize {
-        self.objects.len()
+    /// Number of object records (one key read, no scan).
+    pub fn object_count(&self) -> Result<u64, CatalogError> {
+        match self.meta.get(K_OBJECT_COUNT)? {
+            None => Ok(0),
+            Some(v) => {
+                decode_counter("object count", &v).map_err(|e| corrupt(T_META, K_OBJECT_COUNT, e))
+            }
+        }
+    }
+
+    /// How far into its source the catalog has taken changes (0: nothing recorded).
+    pub fn mirrored_to(&self) -> Result<u64, CatalogError> {
+        match self.meta.get(K_MIRRORED_TO)? {
+            None => Ok(0),
+            Some(v) => {
+                decode_counter("mirror mark", &v).map_err(|e| corrupt(T_META, K_MIRRORED_TO, e))
+            }
+        }
     }
 
     // ---- HomeBlock ----
@@ -654,6 +700,9 @@ impl Catalog {
                     check_value("journal entry", entry)?;
                     Prepared::Journal(frame(RecordKind::Journal, entry))
                 }
+                BatchOp::SetMirroredTo(index) => {
+                    Prepared::Put(T_META, K_MIRRORED_TO.to_vec(), index.to_le_bytes().to_vec())
+                }
             });
         }
         // Marks are allocated outside the transaction: generate_id is unique and
@@ -684,13 +733,21 @@ impl Catalog {
                 let mut seqs = Vec::new();
                 let mut next_mark = marks.iter();
                 let mut next_seq: Option<u64> = None;
+                // Records added less records removed (kept in `object_count`).
+                let mut delta: i64 = 0;
                 for p in &prepared {
                     match p {
                         Prepared::Put(t, k, v) => {
-                            tree(t).insert(k.as_slice(), v.as_slice())?;
+                            let before = tree(t).insert(k.as_slice(), v.as_slice())?;
+                            if *t == T_OBJECTS && before.is_none() {
+                                delta += 1;
+                            }
                         }
                         Prepared::Remove(t, k) => {
-                            tree(t).remove(k.as_slice())?;
+                            let before = tree(t).remove(k.as_slice())?;
+                            if *t == T_OBJECTS && before.is_some() {
+                                delta -= 1;
+                            }
                         }
                         Prepared::Mark(k) => {
                             let mark = next_mark.next().copied().unwrap_or_default();
@@ -701,8 +758,9 @@ impl Catalog {
                                 Some(s) => s,
                                 None => match meta.get(K_JOURNAL_NEXT)? {
                                     None => 0,
-                                    Some(raw) => decode_journal_next(&raw)
-                                        .map_err(ConflictableTransactionError::Abort)?,
+                                    Some(raw) => decode_journal_next(&raw).map_err(|e| {
+                                        ConflictableTransactionError::Abort((K_JOURNAL_NEXT, e))
+                                    })?,
                                 },
                             };
                             journal.insert(&seq.to_be_bytes(), v.as_slice())?;
@@ -714,11 +772,21 @@ impl Catalog {
                 if let Some(n) = next_seq {
                     meta.insert(K_JOURNAL_NEXT, &n.to_le_bytes())?;
                 }
-                Ok::<_, ConflictableTransactionError<DecodeError>>(seqs)
+                if delta != 0 {
+                    let count = match meta.get(K_OBJECT_COUNT)? {
+                        None => 0,
+                        Some(raw) => decode_counter("object count", &raw).map_err(|e| {
+                            ConflictableTransactionError::Abort((K_OBJECT_COUNT, e))
+                        })?,
+                    };
+                    let count = count.saturating_add_signed(delta);
+                    meta.insert(K_OBJECT_COUNT, &count.to_le_bytes())?;
+                }
+                Ok::<_, ConflictableTransactionError<(&'static [u8], DecodeError)>>(seqs)
             });
         let journal_seqs = match result {
             Ok(s) => s,
-            Err(TransactionError::Abort(e)) => return Err(corrupt(T_META, K_JOURNAL_NEXT, e)),
+            Err(TransactionError::Abort((key, e))) => return Err(corrupt(T_META, key, e)),
             Err(TransactionError::Storage(e)) => return Err(CatalogError::Sled(e)),
         };
         Ok(Applied {
@@ -787,11 +855,47 @@ mod tests {
         assert_eq!(page, vec!["b"]);
         assert_eq!(c.remove_object("b").unwrap().unwrap().name, "b");
         assert_eq!(c.remove_object("b").unwrap(), None);
-        assert_eq!(c.object_count(), 2);
+        assert_eq!(c.object_count().unwrap(), 2);
         assert!(matches!(
             c.put_object(&rec("", 1)),
             Err(CatalogError::Invalid(_))
         ));
+    }
+
+    /// The kept count follows new, replaced and removed records inside
+    /// batches (also twice in one batch), survives a reopen, and a catalog
+    /// without it is counted once on open.
+    #[test]
+    fn the_object_count_is_kept_without_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Catalog::open(dir.path()).unwrap();
+            let mut b = Batch::new();
+            b.put_object(rec("a", 1))
+                .put_object(rec("b", 1))
+                .put_object(rec("a", 2))
+                .remove_object("b")
+                .remove_object("never");
+            c.apply(&b).unwrap();
+            assert_eq!(c.object_count().unwrap(), 1);
+            let mut b = Batch::new();
+            b.put_object(rec("b", 3))
+                .put_object(rec("c", 1))
+                .set_mirrored_to(42);
+            c.apply(&b).unwrap();
+            assert_eq!(c.object_count().unwrap(), 3);
+            assert_eq!(c.mirrored_to().unwrap(), 42);
+        }
+        {
+            let c = Catalog::open(dir.path()).unwrap();
+            assert_eq!(c.object_count().unwrap(), 3);
+            assert_eq!(c.mirrored_to().unwrap(), 42);
+            c.meta.remove(K_OBJECT_COUNT).unwrap();
+            c.flush().unwrap();
+        }
+        let c = Catalog::open(dir.path()).unwrap();
+        assert_eq!(c.object_count().unwrap(), 3, "counted on open");
+        assert_eq!(c.object_count().unwrap() as usize, c.objects.len());
     }
 
     #[test]

@@ -45,7 +45,11 @@
 //! * Records of an append that failed (synced, never indexed, the writer
 //!   told so) may be indexed by a replay after a crash: fragments of a PUT
 //!   that left this member out, which its rebuild or the scrub replaces.
-//! * The index's trees change together (one sled transaction).
+//! * The index's trees change together (one sled transaction), and so do
+//!   the counts kept beside them in `meta` (images indexed, live bytes per
+//!   segment): opening reads those few keys, never the whole index, so a
+//!   member with a million packed images opens as fast as an empty one
+//!   (an index written before the counts existed is counted once).
 //! * A segment file is deleted only once no index entry points into it,
 //!   after a durable flush of the index, so a reader never meets a deleted
 //!   segment for a key it just looked up, except while compaction moves
@@ -98,6 +102,38 @@ pub const INDEX_FLUSH_BYTES: u64 = 64 << 20;
 
 /// The `meta` key of the position up to which the segments are indexed.
 const INDEXED_TO: &[u8] = b"indexed_to";
+
+/// The `meta` key of the number of images indexed (u64 LE); its presence
+/// also says the live-byte counts below are kept.
+const IMAGES: &[u8] = b"images";
+
+/// The `meta` key prefix of a segment's live bytes (prefix ++ segment u64
+/// BE -> u64 LE).
+const LIVE_PREFIX: &[u8] = b"live/";
+
+fn live_key(segment: u64) -> Vec<u8> {
+    let mut k = LIVE_PREFIX.to_vec();
+    k.extend_from_slice(&segment.to_be_bytes());
+    k
+}
+
+fn decode_u64(v: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(v).ok().map(u64::from_le_bytes)
+}
+
+/// Adds `delta` to the u64 counter at `key` of a transaction's tree.
+fn add_to(
+    tree: &sled::transaction::TransactionalTree,
+    key: &[u8],
+    delta: i64,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let now = tree.get(key)?.and_then(|v| decode_u64(&v)).unwrap_or(0);
+    tree.insert(key, &now.saturating_add_signed(delta).to_le_bytes())?;
+    Ok(())
+}
 
 /// What can go wrong with packed fragments.
 #[derive(Debug, thiserror::Error)]
@@ -247,9 +283,43 @@ fn sync_dir(dir: &Path) -> Result<(), PackedError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
+fn corrupt_key(key: &[u8]) -> PackedError {
+    PackedError::CorruptIndex {
+        key: String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+/// Counts an index written before the counts were kept (images and live
+/// bytes per segment, into `live`), once: records them, durably.
+fn count_index(
+    db: &sled::Db,
+    at: &sled::Tree,
+    meta: &sled::Tree,
+    log: Option<&File>,
+    live: &mut BTreeMap<u64, (u64, u64)>,
+) -> Result<u64, PackedError> {
+    let mut count = 0u64;
+    let mut bytes: BTreeMap<u64, u64> = BTreeMap::new();
+    for kv in at.iter() {
+        count += 1;
+        let (k, v) = kv?;
+        let loc = Loc::decode(&v).ok_or_else(|| corrupt_key(&k))?;
+        *bytes.entry(loc.segment).or_default() += u64::from(loc.len);
+    }
+    let mut batch = sled::Batch::default();
+    for (&segment, &b) in &bytes {
+        live.entry(segment).or_insert((0, 0)).0 = b;
+        batch.insert(live_key(segment), &b.to_le_bytes());
+    }
+    batch.insert(IMAGES, &count.to_le_bytes());
+    meta.apply_batch(batch)?;
+    flush_durable(db, log)?;
+    Ok(count)
+}
+
 impl PackedFragments {
     /// Opens (creating if needed) the packed fragments in directory `dir`.
-    /// Reads the index once to learn each segment's live bytes.
+    /// Reads the kept counts to learn each segment's live bytes.
     pub fn open(dir: impl AsRef<Path>) -> Result<PackedFragments, PackedError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -273,15 +343,26 @@ impl PackedFragments {
         }
         let mut live: BTreeMap<u64, (u64, u64)> =
             sizes.iter().map(|(&id, &len)| (id, (0, len))).collect();
-        let mut count = 0u64;
-        for kv in at.iter() {
-            count += 1;
-            let (k, v) = kv?;
-            let loc = Loc::decode(&v).ok_or_else(|| PackedError::CorruptIndex {
-                key: String::from_utf8_lossy(&k).into_owned(),
-            })?;
-            live.entry(loc.segment).or_insert((0, 0)).0 += u64::from(loc.len);
-        }
+        let count = match meta.get(IMAGES)? {
+            Some(v) => {
+                let count = decode_u64(&v).ok_or_else(|| corrupt_key(IMAGES))?;
+                for kv in meta.scan_prefix(LIVE_PREFIX) {
+                    let (k, v) = kv?;
+                    let segment = k
+                        .get(LIVE_PREFIX.len()..)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(u64::from_be_bytes)
+                        .ok_or_else(|| corrupt_key(&k))?;
+                    let bytes = decode_u64(&v).ok_or_else(|| corrupt_key(&k))?;
+                    if bytes == 0 && !sizes.contains_key(&segment) {
+                        continue; // deleted, its count not yet
+                    }
+                    live.entry(segment).or_insert((0, 0)).0 = bytes;
+                }
+                count
+            }
+            None => count_index(&db, &at, &meta, log.as_deref(), &mut live)?,
+        };
         let current = sizes.keys().next_back().copied().unwrap_or(1);
         let path = segment_path(&dir, current);
         let file = OpenOptions::new()
@@ -543,6 +624,8 @@ impl PackedFragments {
             .transaction(|(at, in_seg, meta)| {
                 meta.insert(INDEXED_TO, &watermark[..])?;
                 let mut moved = Vec::with_capacity(entries.len());
+                let mut bytes: BTreeMap<u64, i64> = BTreeMap::new();
+                let mut images = 0i64;
                 for (key, loc, expect) in entries {
                     let old = at.get(key.as_bytes())?.and_then(|v| Loc::decode(&v));
                     if expect.is_some() && old != *expect {
@@ -551,10 +634,18 @@ impl PackedFragments {
                     }
                     if let Some(old) = old {
                         in_seg.remove(&old.seg_key()[..])?;
+                        *bytes.entry(old.segment).or_default() -= i64::from(old.len);
+                    } else {
+                        images += 1;
                     }
                     at.insert(key.as_bytes(), &loc.encode()[..])?;
                     in_seg.insert(&loc.seg_key()[..], key.as_bytes())?;
+                    *bytes.entry(loc.segment).or_default() += i64::from(loc.len);
                     moved.push((old, Some(*loc)));
+                }
+                add_to(meta, IMAGES, images)?;
+                for (segment, delta) in bytes {
+                    add_to(meta, &live_key(segment), delta)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(moved)
             })?;
@@ -630,10 +721,12 @@ impl PackedFragments {
 
     /// Forgets the image under `key` (durable with the next flush).
     pub fn remove(&self, key: &str) -> Result<(), PackedError> {
-        let removed = (&self.at, &self.in_seg).transaction(|(at, in_seg)| {
+        let removed = (&self.at, &self.in_seg, &self.meta).transaction(|(at, in_seg, meta)| {
             let old = at.remove(key.as_bytes())?.and_then(|v| Loc::decode(&v));
             if let Some(o) = old {
                 in_seg.remove(&o.seg_key()[..])?;
+                add_to(meta, IMAGES, -1)?;
+                add_to(meta, &live_key(o.segment), -i64::from(o.len))?;
             }
             Ok::<_, ConflictableTransactionError<()>>(old)
         })?;
@@ -721,6 +814,9 @@ impl PackedFragments {
                     Err(e) => return Err(io(&path)(e)),
                 }
                 sync_dir(&self.dir)?;
+                // Nothing points into it: its count is 0 (a crash before
+                // this leaves a 0 for a missing file, which opening ignores).
+                self.meta.remove(live_key(s))?;
                 lock(&self.live).remove(&s);
                 lock(&self.open).remove(&s);
                 tracing::debug!(segment = s, "packed segment deleted");

@@ -235,6 +235,7 @@ impl MetaNode {
                 );
             }
         }
+        let began = std::time::Instant::now();
         let (state, applied) = match storage.snapshot_data()? {
             Some(data) if !data.is_empty() => {
                 let s = MetaState::from_snapshot(&data)
@@ -244,6 +245,13 @@ impl MetaNode {
             }
             _ => (MetaState::new(), LogIndex::default()),
         };
+        tracing::info!(
+            member = %me,
+            objects = state.objects.len(),
+            applied = %applied,
+            load_ms = began.elapsed().as_millis(),
+            "metadata state loaded from the last snapshot (the log after it is replayed)"
+        );
         let config = Config {
             id: raft_id(me),
             election_tick: cfg.election_ticks,

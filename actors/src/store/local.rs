@@ -99,9 +99,11 @@ impl LocalStore {
         member: MemberId,
         reader_cache_files: usize,
     ) -> Result<LocalStore, StoreError> {
+        let began = std::time::Instant::now();
         let fragments = data_dir.join("fragments");
         std::fs::create_dir_all(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let catalog = Catalog::open(data_dir.join("catalog"))?;
+        let catalog_ms = began.elapsed().as_millis();
         let adopted =
             adopt_flat_fragments(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         if adopted > 0 {
@@ -113,13 +115,26 @@ impl LocalStore {
         create_shards(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let removed = stripecast_persistence::fragment::remove_stale_temps(&fragments)
             .map_err(|e| StoreError::io(&fragments, e))?;
+        let fragments_ms = began.elapsed().as_millis() - catalog_ms;
         let packed = Arc::new(PackedFragments::open(data_dir.join("packed"))?);
+        let packed_ms = began.elapsed().as_millis() - catalog_ms - fragments_ms;
         let group_commit = GroupCommit::start(packed.clone(), member)
             .map_err(|e| StoreError::Internal(format!("starting the group commit: {e}")))?;
         let homeblock = catalog.homeblock()?;
-        info!(%member, dir = %data_dir.display(), objects = catalog.object_count(), temp_removed = removed, incarnation = homeblock.map(|h| h.incarnation.get()), "store opened");
+        let objects = catalog.object_count()?;
+        info!(
+            %member,
+            dir = %data_dir.display(),
+            objects,
+            temp_removed = removed,
+            incarnation = homeblock.map(|h| h.incarnation.get()),
+            catalog_ms,
+            fragments_ms,
+            packed_ms,
+            "store opened"
+        );
         Ok(LocalStore {
-            objects: std::sync::atomic::AtomicU64::new(catalog.object_count() as u64),
+            objects: std::sync::atomic::AtomicU64::new(objects),
             homeblock: Mutex::new(homeblock),
             member,
             fragments,

@@ -322,3 +322,81 @@ fn a_new_store_that_crashes_before_its_first_index_flush_loses_nothing() {
         assert_eq!(p.get(&image_key(i)).unwrap(), Some(img(i)), "image {i}");
     }
 }
+
+/// What opening learns of the store: images, dead bytes, segment files.
+fn counts(p: &PackedFragments) -> (usize, u64, usize) {
+    (p.len(), p.dead_bytes(), p.segments())
+}
+
+/// Reopens `dir` twice: with the counts kept in the index, and once more
+/// after forgetting them (so the index is counted): both agree.
+fn reopen_both_ways(dir: &Path) -> (usize, u64, usize) {
+    let kept = {
+        let p = PackedFragments::open(dir).unwrap();
+        let c = counts(&p);
+        p.meta.remove(IMAGES).unwrap();
+        p.flush_index().unwrap();
+        c
+    };
+    let p = PackedFragments::open(dir).unwrap();
+    assert_eq!(counts(&p), kept, "kept counts == counted index");
+    assert!(p.meta.get(IMAGES).unwrap().is_some(), "counted once, kept");
+    kept
+}
+
+/// The counts kept beside the index follow appends, replacements,
+/// removals and compaction exactly as a count of the index would.
+#[test]
+fn kept_counts_equal_a_count_of_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 80 << 10;
+    let n = (SEGMENT_BYTES as usize / len) + 50;
+    {
+        let p = PackedFragments::open(dir.path()).unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+            let images: Vec<(String, Vec<u8>)> =
+                chunk.iter().map(|&i| (key(i), image(i, len))).collect();
+            p.put_all(&images).unwrap();
+        }
+        p.put_all(&[(key(3), image(3, 1000))]).unwrap();
+        for i in (0..n).filter(|i| i % 3 != 0) {
+            p.remove(&key(i)).unwrap();
+        }
+    }
+    let before = reopen_both_ways(dir.path());
+    assert_eq!(before.0, n.div_ceil(3));
+    {
+        let p = PackedFragments::open(dir.path()).unwrap();
+        while p.compact_step().unwrap() {}
+        p.compact_step().unwrap();
+    }
+    let after = reopen_both_ways(dir.path());
+    assert_eq!(after.0, before.0, "compaction keeps every image");
+    assert!(
+        after.1 < before.1,
+        "and frees space: {after:?} vs {before:?}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Any mix of writes, replacements and removals, with reopens between.
+    #[test]
+    fn kept_counts_follow_any_history(
+        ops in proptest::collection::vec((0usize..20, 0usize..3, 1usize..4000), 1..40)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        for (round, chunk) in ops.chunks(10).enumerate() {
+            {
+                let p = PackedFragments::open(dir.path()).unwrap();
+                for &(k, op, len) in chunk {
+                    match op {
+                        0 => p.remove(&key(k)).unwrap(),
+                        _ => p.put_all(&[(key(k), image(k + round, len))]).unwrap(),
+                    }
+                }
+            }
+            reopen_both_ways(dir.path());
+        }
+    }
+}

@@ -20,6 +20,9 @@
 //!   flush_catalog`], through `Applier::persist`) before it compacts. A crash
 //!   in between replays the changes; so a PUT's acknowledgement waits for
 //!   the Raft log's fsync, not for a second one of the catalog.
+//! * Every batch records the log index it mirrors through (`mirrored_to`,
+//!   same transaction): a restart skips the entries the catalog already
+//!   holds instead of mirroring up to a whole log of them again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use stripecast_persistence::Incarnation;
@@ -62,11 +65,13 @@ impl LocalStore {
     /// Mirrors `changes` (in log order) and the volume state, in one batch.
     /// `fragment_count` names a removed object's files when the catalog has
     /// no record of it to take the count from.
+    /// `through` is the log index of the last entry `changes` come from.
     pub fn mirror(
         &self,
         changes: &[MirrorChange],
         volume: VolumeMirror,
         fragment_count: u8,
+        through: u64,
     ) -> Result<(), StoreError> {
         let _guard = lock(&self.commit_lock);
         let mut batch = Batch::new();
@@ -112,6 +117,7 @@ impl LocalStore {
         if batch.is_empty() {
             return Ok(());
         }
+        batch.set_mirrored_to(through);
         if hb.is_some() {
             self.catalog.apply(&batch)?;
         } else {
@@ -125,19 +131,26 @@ impl LocalStore {
         Ok(())
     }
 
+    /// The log index the catalog holds the changes of (0: none recorded).
+    pub fn mirrored_to(&self) -> Result<u64, StoreError> {
+        Ok(self.catalog.mirrored_to()?)
+    }
+
     /// Makes everything mirrored so far durable.
     pub fn flush_catalog(&self) -> Result<(), StoreError> {
         Ok(self.catalog.flush()?)
     }
 
     /// Makes the catalog equal to the group's whole state (after a snapshot
-    /// replaced it): records, dirty sets of members `0..members`, volume.
+    /// replaced it): records, dirty sets of members `0..members`, volume;
+    /// `through` is the log index the state is at.
     pub fn reconcile(
         &self,
         objects: &BTreeMap<String, ObjectRecord>,
         dirty: &BTreeMap<MemberId, BTreeSet<String>>,
         members: u32,
         volume: VolumeMirror,
+        through: u64,
     ) -> Result<(), StoreError> {
         let _guard = lock(&self.commit_lock);
         let mut batch = Batch::new();
@@ -176,9 +189,8 @@ impl LocalStore {
             }
         }
         let hb = self.volume_homeblock(&mut batch, volume);
-        if !batch.is_empty() {
-            self.catalog.apply(&batch)?;
-        }
+        batch.set_mirrored_to(through);
+        self.catalog.apply(&batch)?;
         if let Some(hb) = hb {
             *lock(&self.homeblock) = Some(hb);
         }

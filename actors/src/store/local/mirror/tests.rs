@@ -80,11 +80,16 @@ fn only_the_replaced_incarnation_is_unlinked() {
         fragment(&store, "a", Incarnation::new(inc));
     }
     store
-        .mirror(&[put("a", Incarnation::new(9), None)], CLEAN, MEMBERS)
+        .mirror(&[put("a", Incarnation::new(9), None)], CLEAN, MEMBERS, 1)
         .unwrap();
     // 5 belongs to a PUT whose commit may still come: it stays.
     store
-        .mirror(&[put("a", Incarnation::new(12), Some(9))], CLEAN, MEMBERS)
+        .mirror(
+            &[put("a", Incarnation::new(12), Some(9))],
+            CLEAN,
+            MEMBERS,
+            2,
+        )
         .unwrap();
     assert!(has_fragment(&store, "a", Incarnation::new(5)));
     assert!(!has_fragment(&store, "a", Incarnation::new(9)));
@@ -95,7 +100,12 @@ fn only_the_replaced_incarnation_is_unlinked() {
     );
     // A later commit of the smaller incarnation wins by log order.
     store
-        .mirror(&[put("a", Incarnation::new(5), Some(12))], CLEAN, MEMBERS)
+        .mirror(
+            &[put("a", Incarnation::new(5), Some(12))],
+            CLEAN,
+            MEMBERS,
+            3,
+        )
         .unwrap();
     assert_eq!(
         store.record("a").unwrap().unwrap().incarnation,
@@ -129,8 +139,8 @@ fn replaying_a_batch_changes_nothing() {
         incarnation: stripecast_persistence::VolumeIncarnation::new(2),
         dirty: true,
     };
-    store.mirror(&batch, dirty, MEMBERS).unwrap();
-    store.mirror(&batch, dirty, MEMBERS).unwrap();
+    store.mirror(&batch, dirty, MEMBERS, 4).unwrap();
+    store.mirror(&batch, dirty, MEMBERS, 5).unwrap();
     assert_eq!(store.object_count(), 1);
     assert!(has_fragment(&store, "a", Incarnation::new(3)));
     assert!(!has_fragment(&store, "b", Incarnation::new(4)));
@@ -153,6 +163,7 @@ fn replaying_a_batch_changes_nothing() {
                 dirty: false,
             },
             MEMBERS,
+            20,
         )
         .unwrap();
     assert!(store.marks_for(3).is_empty());
@@ -184,6 +195,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
             ],
             CLEAN,
             MEMBERS,
+            20,
         )
         .unwrap();
     // The snapshot: a replaced by 8, b deleted, c unchanged, d new; marks moved.
@@ -208,8 +220,10 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
                 incarnation: stripecast_persistence::VolumeIncarnation::new(4),
                 dirty: true,
             },
+            30,
         )
         .unwrap();
+    assert_eq!(store.mirrored_to().unwrap(), 30, "the snapshot's index");
     let held: Vec<(String, u32)> = store
         .list()
         .unwrap()
