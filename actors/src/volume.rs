@@ -146,15 +146,10 @@ impl VolumeActor {
                 let (volume, recorded) = meta
                     .read(|s| (s.volume_incarnation, s.volume_down.clone()))
                     .await?;
-                if recorded == down {
+                let Some(next) = controller_step(volume, own, &recorded, &down) else {
                     return Ok(());
-                }
-                let lost: Vec<MemberId> = down.difference(&recorded).copied().collect();
-                let next = if lost.is_empty() {
-                    volume
-                } else {
-                    volume.max(own).next()
                 };
+                let lost: Vec<MemberId> = down.difference(&recorded).copied().collect();
                 info!(
                     member = %me,
                     ?lost,
@@ -197,27 +192,28 @@ impl VolumeActor {
             return;
         }
         let peers: Vec<MemberId> = snap.live().into_iter().filter(|&m| m != self.me).collect();
-        let statuses: Vec<(MemberId, NodeStatus)> = peers
+        let statuses: Vec<(MemberId, Option<NodeStatus>)> = peers
             .iter()
-            .filter_map(|&m| self.service.peer_status(m).map(|s| (m, s)))
+            .map(|&m| (m, self.service.peer_status(m)))
             .collect();
-        if statuses.len() < peers.len() {
-            return; // wait for every live peer's first heartbeat
-        }
-        if let Some((m, s)) = statuses
-            .iter()
-            .find(|(_, s)| !s.fresh && s.volume_id != self.volume_id)
-        {
-            error!(
+        match join_verdict(self.volume_id, &statuses) {
+            // Wait for every live peer's first heartbeat.
+            Join::Wait => {}
+            Join::ForeignVolume { peer, theirs } => error!(
                 member = %self.me,
-                peer = %*m,
-                theirs = s.volume_id,
+                %peer,
+                theirs,
                 ours = self.volume_id,
                 "peer belongs to another volume"
-            );
-            return;
+            ),
+            Join::NewVolume => self.start_volume(&store),
+            Join::FullRebuild => self.start_rebuild(Mode::Full, ctx),
         }
-        if statuses.iter().all(|(_, s)| s.fresh) {
+    }
+
+    /// This member starts a new volume (it and every live peer are fresh).
+    fn start_volume(&self, store: &crate::store::LocalStore) {
+        {
             let Some(index) = self.me.fragment_index() else {
                 error!(member = %self.me, "a member id past 254 cannot hold fragments");
                 return;
@@ -234,8 +230,6 @@ impl VolumeActor {
                 // `up` once the group confirms there is nothing to rebuild.
                 info!(member = %self.me, "new volume: incarnation 1");
             }
-        } else {
-            self.start_rebuild(Mode::Full, ctx);
         }
     }
 
@@ -333,5 +327,135 @@ impl Handler<ViewChanged> for VolumeActor {
     fn handle(&mut self, _: ViewChanged, ctx: &mut Context<Self>) {
         self.controller_duty(ctx);
         self.publish();
+    }
+}
+
+/// The controller's step when the members down in its view (`down`) differ
+/// from those the group recorded at its last step: the next incarnation
+/// past both the group's and this member's HomeBlock's if a member went
+/// down, the same one if members only came back; `None` if nothing changed.
+fn controller_step(
+    volume: VolumeIncarnation,
+    own: VolumeIncarnation,
+    recorded: &BTreeSet<MemberId>,
+    down: &BTreeSet<MemberId>,
+) -> Option<VolumeIncarnation> {
+    if recorded == down {
+        return None;
+    }
+    if down.is_subset(recorded) {
+        Some(volume)
+    } else {
+        Some(volume.max(own).next())
+    }
+}
+
+/// What a member without a HomeBlock does, given its live peers' statuses
+/// (`None`: no heartbeat from that peer yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    /// Some live peer has not told its status yet.
+    Wait,
+    /// A peer that has joined belongs to another volume: never mix them.
+    ForeignVolume { peer: MemberId, theirs: u32 },
+    /// Nobody live has joined: this is a new volume, incarnation 1.
+    NewVolume,
+    /// Live peers hold the volume: rebuild everything from them.
+    FullRebuild,
+}
+
+fn join_verdict(volume_id: u32, peers: &[(MemberId, Option<NodeStatus>)]) -> Join {
+    let mut statuses = Vec::with_capacity(peers.len());
+    for (m, s) in peers {
+        match s {
+            Some(s) => statuses.push((*m, s)),
+            None => return Join::Wait,
+        }
+    }
+    if let Some((peer, s)) = statuses
+        .iter()
+        .find(|(_, s)| !s.fresh && s.volume_id != volume_id)
+    {
+        return Join::ForeignVolume {
+            peer: *peer,
+            theirs: s.volume_id,
+        };
+    }
+    if statuses.iter().all(|(_, s)| s.fresh) {
+        Join::NewVolume
+    } else {
+        Join::FullRebuild
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ids: &[u32]) -> BTreeSet<MemberId> {
+        MemberId::from_numbers(ids.iter().copied())
+            .into_iter()
+            .collect()
+    }
+
+    /// (group's incarnation, this member's, recorded down, down now) -> step.
+    type StepCase = (u32, u32, &'static [u32], &'static [u32], Option<u32>);
+
+    #[test]
+    fn controller_steps() {
+        let v = VolumeIncarnation::new;
+        let table: [StepCase; 6] = [
+            (3, 3, &[], &[], None),         // nothing changed
+            (3, 3, &[2], &[2], None),       // already recorded
+            (3, 3, &[], &[2], Some(4)),     // a member went down
+            (3, 5, &[], &[2], Some(6)),     // past this member's HomeBlock too
+            (4, 4, &[2], &[], Some(4)),     // it came back: same incarnation
+            (4, 4, &[2], &[1, 2], Some(5)), // another went down
+        ];
+        for (group, own, recorded, down, want) in table {
+            assert_eq!(
+                controller_step(v(group), v(own), &set(recorded), &set(down)),
+                want.map(v),
+                "group {group}, own {own}, recorded {recorded:?}, down {down:?}"
+            );
+        }
+        // One back, another down at once: a member went down, so a step.
+        assert_eq!(
+            controller_step(v(4), v(4), &set(&[1]), &set(&[2])),
+            Some(v(5))
+        );
+    }
+
+    fn status(fresh: bool, volume_id: u32) -> Option<NodeStatus> {
+        Some(NodeStatus {
+            fresh,
+            volume_id: if fresh { 0 } else { volume_id },
+            ..NodeStatus::default()
+        })
+    }
+
+    #[test]
+    fn join_verdicts() {
+        let (m1, m2) = (MemberId::new(1), MemberId::new(2));
+        let table = [
+            (vec![], Join::NewVolume),
+            (vec![(m1, status(true, 0))], Join::NewVolume),
+            (vec![(m1, status(true, 0)), (m2, None)], Join::Wait),
+            (vec![(m1, status(false, 7))], Join::FullRebuild),
+            (
+                vec![(m1, status(true, 0)), (m2, status(false, 7))],
+                Join::FullRebuild,
+            ),
+            (
+                vec![(m1, status(false, 7)), (m2, status(false, 9))],
+                Join::ForeignVolume {
+                    peer: m2,
+                    theirs: 9,
+                },
+            ),
+        ];
+        for (peers, want) in table {
+            assert_eq!(join_verdict(7, &peers), want, "{peers:?}");
+        }
     }
 }

@@ -74,7 +74,7 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
     }
     assert!(
         wait_for(Duration::from_secs(1), || view.live()
-            == ids(&[0, 1, 2, 3, 4]))
+            == MemberId::from_numbers([0, 1, 2, 3, 4]))
         .await
     );
     assert!(view.snapshot().has_majority());
@@ -102,11 +102,15 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         view.live(),
-        ids(&[0, 1, 2, 3, 4]),
+        MemberId::from_numbers([0, 1, 2, 3, 4]),
         "nobody applied them yet"
     );
 
-    assert!(wait_for(Duration::from_secs(2), || view.live() == ids(&[2, 3, 4])).await);
+    assert!(
+        wait_for(Duration::from_secs(2), || view.live()
+            == MemberId::from_numbers([2, 3, 4]))
+        .await
+    );
     assert!(view.snapshot().has_majority());
     assert_eq!(view.status(MemberId::new(4)), Some(status));
     // The old subscriber hears of it too, without subscribing again.
@@ -116,7 +120,7 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
                 .lock()
                 .unwrap()
                 .last()
-                .is_some_and(|v| v.live() == ids(&[2, 3, 4]))
+                .is_some_and(|v| v.live() == MemberId::from_numbers([2, 3, 4]))
         })
         .await
     );
@@ -124,6 +128,10 @@ async fn a_restarted_membership_actor_gets_the_events_it_missed() {
     events.do_send(LinkEvent::Up {
         peer: MemberId::new(1),
     });
-    assert!(wait_for(Duration::from_secs(1), || view.live() == ids(&[1, 2, 3, 4])).await);
+    assert!(
+        wait_for(Duration::from_secs(1), || view.live()
+            == MemberId::from_numbers([1, 2, 3, 4]))
+        .await
+    );
     sup.shutdown().await;
 }

@@ -202,7 +202,12 @@ async fn garbage_on_the_peer_port_costs_only_that_connection() {
     // A well-formed hello from a member that may not dial member 2's side
     // (id 2 claims to dial itself), and one from a stranger.
     for (me, members) in [(2u32, vec![0, 1, 2]), (9, vec![0, 1, 2, 9])] {
-        let hs = HandshakeConfig::new(MemberId::new(me), "transport-test", SECRET, ids(&members));
+        let hs = HandshakeConfig::new(
+            MemberId::new(me),
+            "transport-test",
+            SECRET,
+            MemberId::from_numbers(members.iter().copied()),
+        );
         let mut f = Framed::new(
             TcpStream::connect(target).await.unwrap(),
             FrameCodec::handshake(),
@@ -668,7 +673,7 @@ async fn restarted_links_and_membership_reattach() {
         .await
     );
     assert!(nodes[0].view.epoch() > epoch);
-    assert_eq!(nodes[0].view.live(), ids(&[0, 1]));
+    assert_eq!(nodes[0].view.live(), MemberId::from_numbers([0, 1]));
     assert_eq!(
         lowest_live_with_majority(&nodes[0].view),
         Some(MemberId::new(0))
@@ -717,7 +722,7 @@ async fn the_controller_needs_a_live_majority() {
     assert_eq!(lowest_live_with_majority(&nodes[2].view), None);
     // Subscribers saw each step.
     let last = nodes[2].changes.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(last.live(), ids(&[2]));
+    assert_eq!(last.live(), MemberId::from_numbers([2]));
 
     nodes[1].peers.faults().partition(MemberId::new(2), false);
     assert!(

@@ -50,6 +50,11 @@ impl MemberId {
         MemberId(u32::try_from(position).unwrap_or(u32::MAX))
     }
 
+    /// Ids from their numbers, in the order given (lists in tests, tools).
+    pub fn from_numbers(numbers: impl IntoIterator<Item = u32>) -> Vec<MemberId> {
+        numbers.into_iter().map(MemberId::new).collect()
+    }
+
     /// The data members of an `n`-member cluster, `0..n` in order.
     pub fn all(n: usize) -> impl Iterator<Item = MemberId> {
         (0..n).map_while(MemberId::at)

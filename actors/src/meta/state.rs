@@ -620,10 +620,6 @@ mod tests {
         assert!(MetaState::from_snapshot(b"\xff\x00garbage").is_err());
     }
 
-    fn ids(numbers: &[u32]) -> Vec<MemberId> {
-        numbers.iter().copied().map(MemberId::new).collect()
-    }
-
     fn command() -> impl Strategy<Value = MetaCommand> {
         let name = prop::sample::select(vec!["a", "b", "c"]);
         prop_oneof![
@@ -631,13 +627,18 @@ mod tests {
                 member: MemberId::new(member),
                 count
             }),
-            (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2))
-                .prop_map(|(n, i, m)| commit(n, Incarnation::new(i), &ids(&m))),
+            (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2)).prop_map(|(n, i, m)| {
+                commit(
+                    n,
+                    Incarnation::new(i),
+                    &MemberId::from_numbers(m.iter().copied()),
+                )
+            }),
             (name.clone(), 1u32..20, prop::collection::vec(0u32..3, 0..2)).prop_map(
                 |(n, incarnation, missing)| MetaCommand::Delete {
                     name: n.into(),
                     incarnation: Incarnation::new(incarnation),
-                    missing: ids(&missing),
+                    missing: MemberId::from_numbers(missing.iter().copied()),
                 }
             ),
             (0u32..3, name, prop::option::of(1u32..20)).prop_map(|(member, n, incarnation)| {

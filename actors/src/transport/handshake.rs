@@ -338,12 +338,8 @@ mod tests {
     const M2: MemberId = MemberId::new(2);
     const M7: MemberId = MemberId::new(7);
 
-    fn ids(numbers: impl IntoIterator<Item = u32>) -> Vec<MemberId> {
-        numbers.into_iter().map(MemberId::new).collect()
-    }
-
     fn cfg(me: MemberId, secret: &str) -> HandshakeConfig {
-        HandshakeConfig::new(me, "demo", secret, ids(0..3))
+        HandshakeConfig::new(me, "demo", secret, MemberId::from_numbers(0..3))
     }
 
     fn pair() -> (
@@ -393,7 +389,7 @@ mod tests {
     #[actix_rt::test]
     async fn wrong_cluster_version_direction_and_target_are_refused() {
         let s = "0123456789abcdef";
-        let other = HandshakeConfig::new(M0, "other", s, ids(0..3));
+        let other = HandshakeConfig::new(M0, "other", s, MemberId::from_numbers(0..3));
         let (_, a) = run(other, M1, cfg(M1, s)).await;
         assert!(matches!(a, Err(HandshakeError::Cluster(c)) if c == "other"));
 
@@ -413,15 +409,15 @@ mod tests {
         assert!(d.is_err());
 
         // Not a member at all.
-        let stranger = HandshakeConfig::new(M7, "demo", s, ids([7, 9]));
+        let stranger = HandshakeConfig::new(M7, "demo", s, MemberId::from_numbers([7, 9]));
         let (_, a) = run(
             stranger,
             MemberId::new(9),
-            HandshakeConfig::new(MemberId::new(9), "demo", s, ids(0..10)),
+            HandshakeConfig::new(MemberId::new(9), "demo", s, MemberId::from_numbers(0..10)),
         )
         .await;
         assert!(a.is_ok(), "7 is a member of 0..10");
-        let stranger = HandshakeConfig::new(M7, "demo", s, ids([7, 9]));
+        let stranger = HandshakeConfig::new(M7, "demo", s, MemberId::from_numbers([7, 9]));
         let (_, a) = run(stranger, M2, cfg(M2, s)).await;
         assert!(matches!(a, Err(HandshakeError::UnknownMember(M7))));
 

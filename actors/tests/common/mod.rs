@@ -289,8 +289,3 @@ pub async fn start_cluster(cfgs: &[MemberConfig]) -> Vec<Node> {
     }
     nodes
 }
-
-/// Member ids from their numbers.
-pub fn ids(numbers: &[u32]) -> Vec<MemberId> {
-    numbers.iter().copied().map(MemberId::new).collect()
-}

@@ -738,9 +738,20 @@ impl Handler<Input> for Fabric {
     }
 }
 
+/// Why the fabric refuses a processor or an insert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The processor's member holds no position in the ring.
+    #[error("member {0} has no ring position")]
+    NoPosition(MemberId),
+    /// An insert names a feed the ring does not have.
+    #[error("no feed {feed} (the ring has feeds 0..{feeds})")]
+    NoFeed { feed: usize, feeds: usize },
+}
+
 /// A processor passed the handshake; `Ok(conn id)` or why it is refused.
 #[derive(Message)]
-#[rtype(result = "Result<u64, String>")]
+#[rtype(result = "Result<u64, Refused>")]
 pub struct Register {
     pub member: MemberId,
     pub addr: SocketAddr,
@@ -749,11 +760,11 @@ pub struct Register {
 }
 
 impl Handler<Register> for Fabric {
-    type Result = Result<u64, String>;
+    type Result = Result<u64, Refused>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
         let Some(p) = self.ring.members().iter().position(|m| *m == msg.member) else {
-            return Err(format!("member {} has no ring position", msg.member));
+            return Err(Refused::NoPosition(msg.member));
         };
         if self.procs[p].is_some() {
             self.lose(p, "replaced by a new connection");
@@ -834,7 +845,7 @@ impl Handler<Gone> for Fabric {
 
 /// Schedule an insert (`POST /v1/ring/inserts`).
 #[derive(Message)]
-#[rtype(result = "Result<InsertRec, String>")]
+#[rtype(result = "Result<InsertRec, Refused>")]
 pub struct AddInsert {
     pub feed: usize,
     /// Unix ms; `None` = now.
@@ -843,15 +854,14 @@ pub struct AddInsert {
 }
 
 impl Handler<AddInsert> for Fabric {
-    type Result = Result<InsertRec, String>;
+    type Result = Result<InsertRec, Refused>;
 
     fn handle(&mut self, msg: AddInsert, _: &mut Context<Self>) -> Self::Result {
         if msg.feed >= self.feeds.len() {
-            return Err(format!(
-                "no feed {} (the ring has feeds 0..{})",
-                msg.feed,
-                self.feeds.len()
-            ));
+            return Err(Refused::NoFeed {
+                feed: msg.feed,
+                feeds: self.feeds.len(),
+            });
         }
         let at = msg.at.unwrap_or_else(now_ms);
         let rec = self

@@ -96,7 +96,7 @@ async fn add_insert(st: web::Data<State>, body: web::Bytes) -> HttpResponse {
         .await
     {
         Ok(Ok(rec)) => HttpResponse::Created().json(rec),
-        Ok(Err(m)) => error_response(400, &m),
+        Ok(Err(e)) => error_response(400, &e.to_string()),
         Err(_) => error_response(503, RESTARTING),
     }
 }
