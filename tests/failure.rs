@@ -194,6 +194,8 @@ fn two_members_down_on_parity_one_is_a_clear_503_and_service_returns() {
     assert_eq!(status, 503, "no write below quorum");
     c.spawn(3);
     c.wait_member_up(3, T);
+    // Member 1 coordinates the write below: it must see 3 back first.
+    c.wait_seen_up(3, T);
     let (status, got) = c.get(0, "wide");
     assert_eq!(status, 200);
     assert!(got == data);

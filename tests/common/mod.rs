@@ -433,6 +433,17 @@ impl Cluster {
             self.states(i).is_some_and(|s| s[i] == MemberState::Up)
         });
     }
+
+    /// Waits until every running member sees member `i` up (a write that
+    /// any of them coordinates counts it then).
+    pub fn wait_seen_up(&self, i: usize, timeout: Duration) {
+        let watchers: Vec<usize> = (0..self.n()).filter(|w| self.procs[*w].is_some()).collect();
+        self.wait_until(&format!("member {i} seen up by all"), timeout, || {
+            watchers
+                .iter()
+                .all(|&w| self.states(w).is_some_and(|s| s[i] == MemberState::Up))
+        });
+    }
 }
 
 /// Runs ffprobe on `ts` when it is installed (silent when it is not): it must
