@@ -112,9 +112,11 @@ impl LocalStore {
                 adopted, "flat fragment files moved into their shards"
             );
         }
-        create_shards(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
+        // Before the shards (and `.tmp/`) are created: a store of an
+        // earlier version is swept shard by shard once.
         let removed = stripecast_persistence::fragment::remove_stale_temps(&fragments)
             .map_err(|e| StoreError::io(&fragments, e))?;
+        create_shards(&fragments).map_err(|e| StoreError::io(&fragments, e))?;
         let fragments_ms = began.elapsed().as_millis() - catalog_ms;
         let packed = Arc::new(PackedFragments::open(data_dir.join("packed"))?);
         let packed_ms = began.elapsed().as_millis() - catalog_ms - fragments_ms;

@@ -15,12 +15,12 @@
 //! Invariants:
 //! * A complete fragment is exactly as long as its header implies; any other
 //!   length is [`FragmentError::Length`], so a truncated file is never read as whole.
-//! * Writers build the file under a temporary name, `fsync` it, rename it to
-//!   its final name and `fsync` the directory: after a crash a fragment either
-//!   exists whole under its final name or not at all (temporary files end in
-//!   `.tmp` and are ignored by [`crate::fragment::list_fragments`]). The
-//!   file goes into its shard of the fragment directory (see
-//!   [`crate::fragment::tree`]).
+//! * Writers build the file under a temporary name in the fragment
+//!   directory's `.tmp/`, `fsync` it, rename it to its final name in its
+//!   shard (see [`crate::fragment::tree`]) and `fsync` the shard: after a
+//!   crash a fragment either exists whole under its final name or not at
+//!   all (temporary files end in `.tmp`, live outside the shards and are
+//!   removed when the store opens).
 //! * Every block read is verified against its table entry; a mismatch is
 //!   [`FragmentError::ChecksumMismatch`] with the block's number and a tracing
 //!   warning, never bad bytes. A corrupt table entry shows up the same way and is
@@ -137,7 +137,13 @@ impl FragmentWriter {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(FragmentError::io(dir, e)),
         }
-        let temp = temp_path(dir, &spec.file_name());
+        let tmp = super::tree::temp_dir(root);
+        if let Err(e) = std::fs::create_dir(&tmp) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(FragmentError::io(&tmp, e));
+            }
+        }
+        let temp = temp_path(&tmp, &spec.file_name());
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

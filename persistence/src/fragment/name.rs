@@ -188,7 +188,8 @@ impl std::fmt::Display for FragmentName {
     }
 }
 
-/// A fresh temporary name in the same directory for writing `final_name`.
+/// A fresh temporary name in `dir` (the fragment directory's `.tmp/`) for
+/// writing `final_name`.
 pub fn temp_path(dir: &Path, final_name: &str) -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);

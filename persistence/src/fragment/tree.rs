@@ -4,6 +4,8 @@
 //! fragments/
 //!   00/ .. ff/                      shard = first byte of the object hash, hex
 //!     <prefix>-<hash>.i<inc>.<index>of<count>.frag
+//!   .tmp/                           fragments being written (renamed into
+//!                                   their shard when finished)
 //! ```
 //!
 //! Why: a fragment is found by computing its path ([`FragmentName::path_in`]),
@@ -20,6 +22,10 @@
 //!
 //! Fragments written by earlier versions sit directly in `fragments/`;
 //! [`adopt_flat_fragments`] moves them into their shards (once, at start).
+//! Fragments being written live in `.tmp/` until finished, so the clean-up
+//! after a crash lists that one directory, not every shard; temporaries an
+//! earlier version left in the shards are swept once, when `.tmp/` is
+//! first created.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,12 +52,21 @@ pub fn shard_name(i: u8) -> String {
     format!("{i:02x}")
 }
 
-/// Creates every shard directory of `root` (idempotent).
+/// The directory of `root`'s fragments being written.
+pub const TEMP_DIR: &str = ".tmp";
+
+/// Where fragments of `root` are written before they are finished.
+pub fn temp_dir(root: &Path) -> PathBuf {
+    root.join(TEMP_DIR)
+}
+
+/// Creates every shard directory of `root` and its temporary directory
+/// (idempotent).
 pub fn create_shards(root: &Path) -> std::io::Result<()> {
     for i in 0..=u8::MAX {
         std::fs::create_dir_all(root.join(shard_name(i)))?;
     }
-    Ok(())
+    std::fs::create_dir_all(temp_dir(root))
 }
 
 /// Complete fragment files directly in `dir`; temporary files and others skipped.
@@ -94,12 +109,20 @@ pub fn list_fragments(root: &Path) -> std::io::Result<Vec<(PathBuf, FragmentName
     Ok(out)
 }
 
-/// Removes temporary fragment files left behind by a crash (in `root` and
-/// its shards); returns how many. Only call when no writer of `root` runs.
+/// Removes temporary fragment files left behind by a crash; returns how
+/// many. Lists `root`'s temporary directory only, unless it does not exist
+/// yet (a store written by an earlier version): then `root` and every shard
+/// once. Only call when no writer of `root` runs, before [`create_shards`].
 pub fn remove_stale_temps(root: &Path) -> std::io::Result<usize> {
+    let tmp = temp_dir(root);
+    let dirs: Vec<PathBuf> = if tmp.is_dir() {
+        vec![tmp]
+    } else {
+        std::iter::once(root.to_path_buf())
+            .chain((0..=u8::MAX).map(|i| root.join(shard_name(i))))
+            .collect()
+    };
     let mut n = 0;
-    let dirs =
-        std::iter::once(root.to_path_buf()).chain((0..=u8::MAX).map(|i| root.join(shard_name(i))));
     for dir in dirs {
         let entries = match read_dir(&dir) {
             Ok(e) => e,
@@ -155,7 +178,7 @@ mod tests {
         std::fs::write(a.path_in(root), b"").unwrap();
         std::fs::write(b.path_in(root), b"").unwrap();
         let shard_a = a.path_in(root).parent().unwrap().to_path_buf();
-        let t = temp_path(&shard_a, &a.file_name());
+        let t = temp_path(&temp_dir(root), &a.file_name());
         std::fs::write(&t, b"").unwrap();
         std::fs::write(shard_a.join("notes.txt"), b"").unwrap();
         let before = directory_scans();
@@ -169,8 +192,36 @@ mod tests {
         assert!(got.contains(&a) && got.contains(&b));
         let one = list_shard(root, a.hash[0]).unwrap();
         assert!(one.iter().any(|(p, n)| *n == a && *p == a.path_in(root)));
+        let before = directory_scans();
         assert_eq!(remove_stale_temps(root).unwrap(), 1);
+        assert_eq!(
+            directory_scans(),
+            before + 1,
+            "only the temporary directory"
+        );
         assert!(!t.exists());
+    }
+
+    /// A store of an earlier version kept temporaries in its shards: the
+    /// first open (no `.tmp/` yet) sweeps them all, later opens list one
+    /// directory.
+    #[test]
+    fn temporaries_an_earlier_version_left_in_shards_are_swept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..=u8::MAX {
+            std::fs::create_dir_all(root.join(shard_name(i))).unwrap();
+        }
+        let a = FragmentName::new("a", crate::Incarnation::new(1), 0, 3);
+        let shard_a = a.path_in(root).parent().unwrap().to_path_buf();
+        let old = temp_path(&shard_a, &a.file_name());
+        std::fs::write(&old, b"").unwrap();
+        assert_eq!(remove_stale_temps(root).unwrap(), 1);
+        assert!(!old.exists());
+        create_shards(root).unwrap();
+        let before = directory_scans();
+        assert_eq!(remove_stale_temps(root).unwrap(), 0);
+        assert_eq!(directory_scans(), before + 1);
     }
 
     #[test]
