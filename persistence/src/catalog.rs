@@ -12,7 +12,7 @@
 //! | `meta`        | `homeblock`                           | the 84-byte FIG. 6 HomeBlock |
 //! | `meta`        | `journal_next`                        | next journal seq (u64 LE)    |
 //! | `meta`        | `object_count`                        | records in `objects` (u64 LE)|
-//! | `meta`        | `mirrored_to`                         | caller's log index (u64 LE)  |
+//! | `meta`        | `mirrored_to`                         | [`MirrorMark`]: log index, term (u64 LE each) |
 //!
 //! Big-endian integer keys keep sled's byte order equal to numeric order, so a
 //! member's dirty set and the journal are prefix/range scans.
@@ -170,7 +170,39 @@ pub enum BatchOp {
     /// Append a journal entry (its sequence number is returned by `apply`).
     JournalAppend(Vec<u8>),
     /// Record how far into its source the catalog has taken changes.
-    SetMirroredTo(u64),
+    SetMirroredTo(MirrorMark),
+}
+
+/// How far into its source (a replicated log) the catalog has taken
+/// changes: the index of the last entry taken and that entry's term. The
+/// term tells the source's log from another one that reached the same
+/// index (a log that was started again), so the mark only ever lets a
+/// replay skip entries of the very log it was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorMark {
+    pub index: u64,
+    /// 0 when unknown (a mark written before terms were kept): such a mark
+    /// matches no log, so nothing is skipped on its account.
+    pub term: u64,
+}
+
+impl MirrorMark {
+    fn encode(self) -> Vec<u8> {
+        let mut v = self.index.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.term.to_le_bytes());
+        v
+    }
+
+    /// Decodes 16 bytes (index, term) or the 8 bytes of an index alone.
+    fn decode(v: &[u8]) -> Result<MirrorMark, DecodeError> {
+        let (index, term) = v.split_at(v.len().min(8));
+        let index = decode_counter("mirror mark index", index)?;
+        let term = match term.len() {
+            0 => 0,
+            _ => decode_counter("mirror mark term", term)?,
+        };
+        Ok(MirrorMark { index, term })
+    }
 }
 
 /// Changes applied atomically and made durable together by [`Catalog::apply`].
@@ -241,8 +273,8 @@ impl Batch {
     }
 
     /// Record that the catalog holds its source's changes up to `index`.
-    pub fn set_mirrored_to(&mut self, index: u64) -> &mut Batch {
-        self.push(BatchOp::SetMirroredTo(index))
+    pub fn set_mirrored_to(&mut self, mark: MirrorMark) -> &mut Batch {
+        self.push(BatchOp::SetMirroredTo(mark))
     }
 
     /// The operations, in order.
@@ -365,8 +397,16 @@ impl Catalog {
             meta: db.open_tree(T_META)?,
             db,
         };
-        if catalog.meta.get(K_OBJECT_COUNT)?.is_none() {
-            // Written before the count was kept: count once, durably.
+        let kept = catalog.meta.get(K_OBJECT_COUNT)?;
+        if kept
+            .as_deref()
+            .map(|v| decode_counter("object count", v))
+            .and_then(Result::ok)
+            .is_none()
+        {
+            // Written before the count was kept, or the count is unreadable:
+            // count once, durably (the count is only shown, never trusted
+            // for data, so it must not keep a member from opening).
             let n = catalog.objects.len() as u64;
             catalog.meta.insert(K_OBJECT_COUNT, &n.to_le_bytes())?;
             catalog.flush()?;
@@ -431,7 +471,8 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Number of object records (one key read, no scan).
+    /// Number of object records (one key read, no scan); an unreadable
+    /// count is an error here (opening recounts it).
     pub fn object_count(&self) -> Result<u64, CatalogError> {
         match self.meta.get(K_OBJECT_COUNT)? {
             None => Ok(0),
@@ -441,12 +482,18 @@ impl Catalog {
         }
     }
 
-    /// How far into its source the catalog has taken changes (0: nothing recorded).
-    pub fn mirrored_to(&self) -> Result<u64, CatalogError> {
-        match self.meta.get(K_MIRRORED_TO)? {
-            None => Ok(0),
-            Some(v) => {
-                decode_counter("mirror mark", &v).map_err(|e| corrupt(T_META, K_MIRRORED_TO, e))
+    /// How far into its source the catalog has taken changes (`None`:
+    /// nothing recorded). An unreadable mark counts as none, which only
+    /// means the whole source is taken again (its changes are idempotent).
+    pub fn mirrored_to(&self) -> Result<Option<MirrorMark>, CatalogError> {
+        let Some(v) = self.meta.get(K_MIRRORED_TO)? else {
+            return Ok(None);
+        };
+        match MirrorMark::decode(&v) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                tracing::warn!(error = %e, "catalog's mirror mark is unreadable: the source is taken again");
+                Ok(None)
             }
         }
     }
@@ -700,8 +747,8 @@ impl Catalog {
                     check_value("journal entry", entry)?;
                     Prepared::Journal(frame(RecordKind::Journal, entry))
                 }
-                BatchOp::SetMirroredTo(index) => {
-                    Prepared::Put(T_META, K_MIRRORED_TO.to_vec(), index.to_le_bytes().to_vec())
+                BatchOp::SetMirroredTo(mark) => {
+                    Prepared::Put(T_META, K_MIRRORED_TO.to_vec(), mark.encode())
                 }
             });
         }
@@ -773,14 +820,21 @@ impl Catalog {
                     meta.insert(K_JOURNAL_NEXT, &n.to_le_bytes())?;
                 }
                 if delta != 0 {
-                    let count = match meta.get(K_OBJECT_COUNT)? {
-                        None => 0,
-                        Some(raw) => decode_counter("object count", &raw).map_err(|e| {
-                            ConflictableTransactionError::Abort((K_OBJECT_COUNT, e))
-                        })?,
-                    };
-                    let count = count.saturating_add_signed(delta);
-                    meta.insert(K_OBJECT_COUNT, &count.to_le_bytes())?;
+                    // An unreadable count is dropped, never a reason to
+                    // refuse the records: the next open counts again.
+                    match meta
+                        .get(K_OBJECT_COUNT)?
+                        .map(|raw| decode_counter("object count", &raw))
+                    {
+                        Some(Err(_)) => {
+                            meta.remove(K_OBJECT_COUNT)?;
+                        }
+                        kept => {
+                            let count = kept.and_then(Result::ok).unwrap_or(0);
+                            let count = count.saturating_add_signed(delta);
+                            meta.insert(K_OBJECT_COUNT, &count.to_le_bytes())?;
+                        }
+                    }
                 }
                 Ok::<_, ConflictableTransactionError<(&'static [u8], DecodeError)>>(seqs)
             });
@@ -881,21 +935,56 @@ mod tests {
             let mut b = Batch::new();
             b.put_object(rec("b", 3))
                 .put_object(rec("c", 1))
-                .set_mirrored_to(42);
+                .set_mirrored_to(MirrorMark { index: 42, term: 7 });
             c.apply(&b).unwrap();
             assert_eq!(c.object_count().unwrap(), 3);
-            assert_eq!(c.mirrored_to().unwrap(), 42);
+            assert_eq!(
+                c.mirrored_to().unwrap(),
+                Some(MirrorMark { index: 42, term: 7 })
+            );
         }
         {
             let c = Catalog::open(dir.path()).unwrap();
             assert_eq!(c.object_count().unwrap(), 3);
-            assert_eq!(c.mirrored_to().unwrap(), 42);
+            assert_eq!(
+                c.mirrored_to().unwrap(),
+                Some(MirrorMark { index: 42, term: 7 })
+            );
             c.meta.remove(K_OBJECT_COUNT).unwrap();
             c.flush().unwrap();
         }
         let c = Catalog::open(dir.path()).unwrap();
         assert_eq!(c.object_count().unwrap(), 3, "counted on open");
         assert_eq!(c.object_count().unwrap() as usize, c.objects.len());
+    }
+
+    /// An unreadable count or mark never stops writes or opening: the
+    /// count is dropped and counted again on open, the mark reads as none;
+    /// a mark of the earlier format (an index alone) reads with term 0.
+    #[test]
+    fn unreadable_counts_and_marks_do_not_stop_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Catalog::open(dir.path()).unwrap();
+            c.put_object(&rec("a", 1)).unwrap();
+            c.meta.insert(K_OBJECT_COUNT, &[1, 2, 3][..]).unwrap();
+            c.meta.insert(K_MIRRORED_TO, &[9][..]).unwrap();
+            assert!(c.object_count().is_err());
+            assert_eq!(c.mirrored_to().unwrap(), None);
+            c.put_object(&rec("b", 1)).unwrap();
+            assert!(c.get_object("b").unwrap().is_some());
+            c.meta.insert(K_OBJECT_COUNT, &[1, 2, 3][..]).unwrap();
+            c.meta
+                .insert(K_MIRRORED_TO, &5u64.to_le_bytes()[..])
+                .unwrap();
+            c.flush().unwrap();
+            assert_eq!(
+                c.mirrored_to().unwrap(),
+                Some(MirrorMark { index: 5, term: 0 })
+            );
+        }
+        let c = Catalog::open(dir.path()).unwrap();
+        assert_eq!(c.object_count().unwrap(), 2, "counted again on open");
     }
 
     #[test]

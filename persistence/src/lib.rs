@@ -28,7 +28,7 @@ pub mod packed;
 pub mod record;
 pub mod volume_incarnation;
 
-pub use catalog::{Applied, Batch, BatchOp, Catalog, DurableDb};
+pub use catalog::{Applied, Batch, BatchOp, Catalog, DurableDb, MirrorMark};
 pub use codec::{Codec, CodecKind};
 pub use error::{CatalogError, CodecError, DecodeError, FragmentError, LayoutError};
 pub use fragment::{FragmentHeader, FragmentName, FragmentReader, FragmentSpec, FragmentWriter};

@@ -289,8 +289,40 @@ fn corrupt_key(key: &[u8]) -> PackedError {
     }
 }
 
-/// Counts an index written before the counts were kept (images and live
-/// bytes per segment, into `live`), once: records them, durably.
+/// The kept counts: images indexed (`images`, its value), and live bytes per
+/// segment into `live`; `None` when one of them is unreadable (the index is
+/// then counted again, never a reason not to open).
+fn read_counts(
+    meta: &sled::Tree,
+    images: &[u8],
+    sizes: &BTreeMap<u64, u64>,
+    live: &mut BTreeMap<u64, (u64, u64)>,
+) -> Result<Option<u64>, PackedError> {
+    let Some(count) = decode_u64(images) else {
+        tracing::warn!("packed index: the kept image count is unreadable; counting again");
+        return Ok(None);
+    };
+    for kv in meta.scan_prefix(LIVE_PREFIX) {
+        let (k, v) = kv?;
+        let segment = k
+            .get(LIVE_PREFIX.len()..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes);
+        let (Some(segment), Some(bytes)) = (segment, decode_u64(&v)) else {
+            tracing::warn!("packed index: a kept live-byte count is unreadable; counting again");
+            return Ok(None);
+        };
+        if bytes == 0 && !sizes.contains_key(&segment) {
+            continue; // deleted, its count not yet
+        }
+        live.entry(segment).or_insert((0, 0)).0 = bytes;
+    }
+    Ok(Some(count))
+}
+
+/// Counts the index (images and live bytes per segment, into `live`) when
+/// its counts were never kept or are unreadable: records them, durably,
+/// replacing every count kept before (a segment without entries has none).
 fn count_index(
     db: &sled::Db,
     at: &sled::Tree,
@@ -307,6 +339,9 @@ fn count_index(
         *bytes.entry(loc.segment).or_default() += u64::from(loc.len);
     }
     let mut batch = sled::Batch::default();
+    for kv in meta.scan_prefix(LIVE_PREFIX) {
+        batch.remove(kv?.0);
+    }
     for (&segment, &b) in &bytes {
         live.entry(segment).or_insert((0, 0)).0 = b;
         batch.insert(live_key(segment), &b.to_le_bytes());
@@ -343,25 +378,17 @@ impl PackedFragments {
         }
         let mut live: BTreeMap<u64, (u64, u64)> =
             sizes.iter().map(|(&id, &len)| (id, (0, len))).collect();
-        let count = match meta.get(IMAGES)? {
-            Some(v) => {
-                let count = decode_u64(&v).ok_or_else(|| corrupt_key(IMAGES))?;
-                for kv in meta.scan_prefix(LIVE_PREFIX) {
-                    let (k, v) = kv?;
-                    let segment = k
-                        .get(LIVE_PREFIX.len()..)
-                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .map(u64::from_be_bytes)
-                        .ok_or_else(|| corrupt_key(&k))?;
-                    let bytes = decode_u64(&v).ok_or_else(|| corrupt_key(&k))?;
-                    if bytes == 0 && !sizes.contains_key(&segment) {
-                        continue; // deleted, its count not yet
-                    }
-                    live.entry(segment).or_insert((0, 0)).0 = bytes;
-                }
-                count
+        let kept = match meta.get(IMAGES)? {
+            Some(v) => read_counts(&meta, &v, &sizes, &mut live)?,
+            None => None,
+        };
+        let count = match kept {
+            Some(count) => count,
+            None => {
+                // Never kept, or unreadable: count the index once.
+                live = sizes.iter().map(|(&id, &len)| (id, (0, len))).collect();
+                count_index(&db, &at, &meta, log.as_deref(), &mut live)?
             }
-            None => count_index(&db, &at, &meta, log.as_deref(), &mut live)?,
         };
         let current = sizes.keys().next_back().copied().unwrap_or(1);
         let path = segment_path(&dir, current);

@@ -25,7 +25,10 @@ pub fn error_response(status: u16, message: &str) -> HttpResponse {
 }
 
 fn service_error(e: &ServiceError) -> HttpResponse {
-    error_response(e.status(), &e.to_string())
+    if e.status() >= 500 {
+        tracing::warn!(status = e.status(), error = %e, "request failed");
+    }
+    error_response(e.status(), &e.public_message())
 }
 
 /// The object name of the request, or the 400 to answer.

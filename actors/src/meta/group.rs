@@ -170,6 +170,10 @@ fn member_id(raft: u64) -> Option<MemberId> {
     u32::try_from(raft.checked_sub(1)?).ok().map(MemberId::new)
 }
 
+/// The log's term at an index, `None` when the log has no entry there
+/// (past its end, or compacted into the snapshot and not its last entry).
+pub type TermAt<'a> = &'a dyn Fn(LogIndex) -> Option<Term>;
+
 /// Carries what the group applied into the member's own storage (its
 /// catalog, its HomeBlock, its fragment files).
 ///
@@ -180,9 +184,15 @@ fn member_id(raft: u64) -> Option<MemberId> {
 /// acknowledged by a member whose storage cannot follow the log.
 pub trait Applier: Send + 'static {
     /// The state was replaced wholesale (a snapshot from the leader).
-    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError>;
+    /// `term_at` gives the log's term at an index (`None`: not in the log).
+    fn reset(&mut self, state: &MetaState, term_at: TermAt<'_>) -> Result<(), StoreError>;
     /// `entries` were applied, in order; `state` is the state after them.
-    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), StoreError>;
+    fn applied(
+        &mut self,
+        entries: &[AppliedEntry],
+        state: &MetaState,
+        term_at: TermAt<'_>,
+    ) -> Result<(), StoreError>;
     /// Everything applied so far must be durable: the log is about to be
     /// compacted past it (it can no longer be replayed).
     fn persist(&mut self) -> Result<(), StoreError> {
@@ -505,11 +515,13 @@ impl MetaNode {
         self.apply_entries(committed, &mut out)?;
         self.raw.advance_apply();
         if let Some(a) = self.applier.as_mut() {
+            let log = &self.raw.raft.raft_log;
+            let term_at = |i: LogIndex| log.term(i.get()).ok().filter(|&t| t != 0).map(Term::new);
             if out.snapshot_installed {
-                a.reset(&self.state).map_err(MetaError::Apply)?;
+                a.reset(&self.state, &term_at).map_err(MetaError::Apply)?;
             }
             if !out.applied.is_empty() {
-                a.applied(&out.applied, &self.state)
+                a.applied(&out.applied, &self.state, &term_at)
                     .map_err(MetaError::Apply)?;
             }
         }

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::group::{AppliedEntry, Applier};
-use super::numbers::LogIndex;
+use stripecast_persistence::MirrorMark;
+
+use super::group::{AppliedEntry, Applier, TermAt};
+use super::numbers::{LogIndex, Term};
 use super::state::{Applied, MetaCommand, MetaState};
 use crate::service::record_from_wire;
 use crate::store::{MirrorChange, SharedStore, StoreError, VolumeMirror};
@@ -16,9 +18,10 @@ pub struct StoreMirror {
     store: SharedStore,
     /// Members of the cluster (fragments per object).
     members: u32,
-    /// The log index the catalog holds changes through (read from it at
-    /// the first batch): entries up to it are not mirrored again.
-    mirrored_to: Option<LogIndex>,
+    /// The log entry the catalog holds changes through (read from it at
+    /// the first batch; `Some(None)`: nothing recorded): entries up to it
+    /// are not mirrored again while the log has that entry at that term.
+    mirrored_to: Option<Option<MirrorMark>>,
 }
 
 impl StoreMirror {
@@ -32,15 +35,36 @@ impl StoreMirror {
 }
 
 /// The entries of `entries` a catalog that holds changes through `held`
-/// still needs; `applied` is where the group's state now is. A mark past
-/// it is not from this log (the metadata was reset under a kept catalog):
-/// nothing is skipped then.
-pub fn to_mirror(entries: &[AppliedEntry], held: LogIndex, applied: LogIndex) -> &[AppliedEntry] {
-    if held > applied {
+/// still needs; `term_at` gives this log's term at an index. Entries up to
+/// the mark are skipped only when this log has the marked entry at the
+/// marked term: by Raft's log matching, the log up to there is then the one
+/// the catalog took its changes from. A mark of another log (the metadata
+/// was started again under a kept catalog), one past the end of this log or
+/// one without a term skips nothing: mirroring is idempotent, skipping an
+/// entry the catalog lacks is not.
+pub fn to_mirror<'a>(
+    entries: &'a [AppliedEntry],
+    held: Option<MirrorMark>,
+    term_at: TermAt<'_>,
+) -> &'a [AppliedEntry] {
+    let Some(held) = held else {
+        return entries;
+    };
+    let skip = entries.partition_point(|e| e.index.get() <= held.index);
+    if skip == 0
+        || held.term == 0
+        || term_at(LogIndex::new(held.index)) != Some(Term::new(held.term))
+    {
         return entries;
     }
-    let skip = entries.partition_point(|e| e.index <= held);
     &entries[skip..]
+}
+
+fn mark(index: LogIndex, term: Option<Term>) -> MirrorMark {
+    MirrorMark {
+        index: index.get(),
+        term: term.map_or(0, Term::get),
+    }
 }
 
 fn volume(state: &MetaState) -> VolumeMirror {
@@ -86,50 +110,53 @@ pub fn changes_of(entry: &AppliedEntry) -> Vec<MirrorChange> {
 }
 
 impl Applier for StoreMirror {
-    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError> {
+    fn reset(&mut self, state: &MetaState, term_at: TermAt<'_>) -> Result<(), StoreError> {
         let store = self.store.get()?;
+        let through = mark(state.applied_index, term_at(state.applied_index));
         let objects: BTreeMap<_, _> = state
             .objects
             .iter()
             .map(|(n, r)| (n.clone(), record_from_wire(r)))
             .collect();
-        store.reconcile(
-            &objects,
-            &state.dirty,
-            self.members,
-            volume(state),
-            state.applied_index.get(),
-        )?;
-        self.mirrored_to = Some(state.applied_index);
+        store.reconcile(&objects, &state.dirty, self.members, volume(state), through)?;
+        self.mirrored_to = Some(Some(through));
         Ok(())
     }
 
-    fn applied(&mut self, entries: &[AppliedEntry], state: &MetaState) -> Result<(), StoreError> {
+    fn applied(
+        &mut self,
+        entries: &[AppliedEntry],
+        state: &MetaState,
+        term_at: TermAt<'_>,
+    ) -> Result<(), StoreError> {
         let store = self.store.get()?;
         let held = match self.mirrored_to {
             Some(m) => m,
-            None => {
-                let m = LogIndex::new(store.mirrored_to()?);
-                self.mirrored_to = Some(m);
-                m
-            }
+            None => store.mirrored_to()?,
         };
-        let fresh = to_mirror(entries, held, state.applied_index);
+        let fresh = to_mirror(entries, held, term_at);
         if fresh.len() < entries.len() {
             tracing::info!(
                 member = %store.member(),
                 skipped = entries.len() - fresh.len(),
-                held = %held,
+                held = ?held,
                 "entries the catalog already holds are not mirrored again"
             );
         }
         let changes: Vec<MirrorChange> = fresh.iter().flat_map(changes_of).collect();
         let count = u8::try_from(self.members).unwrap_or(u8::MAX);
-        let through = fresh.last().map_or(held, |e| e.index);
-        store.mirror(&changes, volume(state), count, through.get())?;
-        if !changes.is_empty() {
-            self.mirrored_to = Some(through);
-        }
+        let through = match (fresh.last(), held) {
+            (Some(e), _) => mark(e.index, Some(e.term)),
+            (None, Some(h)) => h,
+            (None, None) => {
+                self.mirrored_to = Some(None);
+                return Ok(());
+            }
+        };
+        store.mirror(&changes, volume(state), count, through)?;
+        // What the catalog now holds through (unchanged on disk when the
+        // batch changed nothing; later batches only hold later entries).
+        self.mirrored_to = Some(Some(through));
         Ok(())
     }
 
@@ -164,23 +191,29 @@ mod tests {
             .collect()
     }
 
-    /// What a replay after a restart still has to mirror.
+    /// What a replay after a restart still has to mirror: entries up to the
+    /// mark only when this log has the marked entry at the marked term.
     #[test]
     fn only_entries_past_the_catalogs_mark_are_mirrored() {
         let batch = entries(&[5, 6, 7, 8]);
         let idx = |e: &[AppliedEntry]| e.iter().map(|e| e.index.get()).collect::<Vec<_>>();
-        // (held, applied) -> indexes mirrored
-        let table: [(u64, u64, &[u64]); 6] = [
-            (0, 8, &[5, 6, 7, 8]), // nothing recorded: all
-            (4, 8, &[5, 6, 7, 8]), // the mark before the batch
-            (6, 8, &[7, 8]),       // a replay through 6
-            (8, 8, &[]),           // all held already
-            (8, 9, &[]),
-            (20, 8, &[5, 6, 7, 8]), // a mark from another log: skip nothing
+        // This log: entries 1..=8 at term 1, nothing past 8.
+        let log = |i: LogIndex| (1..=8).contains(&i.get()).then_some(Term::new(1));
+        let at = |index, term| Some(MirrorMark { index, term });
+        // held -> indexes mirrored
+        let table: [(Option<MirrorMark>, &[u64]); 8] = [
+            (None, &[5, 6, 7, 8]),      // nothing recorded: all
+            (at(4, 1), &[5, 6, 7, 8]),  // the mark before the batch
+            (at(6, 1), &[7, 8]),        // a replay through 6
+            (at(8, 1), &[]),            // all held already
+            (at(6, 2), &[5, 6, 7, 8]),  // another log's entry 6: skip nothing
+            (at(6, 0), &[5, 6, 7, 8]),  // a mark without its term
+            (at(20, 1), &[5, 6, 7, 8]), // past this log's end
+            (at(9, 1), &[5, 6, 7, 8]),  // ditto, just past
         ];
-        for (held, applied, want) in table {
-            let got = to_mirror(&batch, LogIndex::new(held), LogIndex::new(applied));
-            assert_eq!(idx(got), want, "held {held}, applied {applied}");
+        for (held, want) in table {
+            let got = to_mirror(&batch, held, &log);
+            assert_eq!(idx(got), want, "held {held:?}");
         }
     }
 }

@@ -128,6 +128,16 @@ pub enum Internal {
 }
 
 impl ServiceError {
+    /// The error body's message: this one's, with a store failure told by
+    /// its kind only ([`StoreError::public_message`]), never its paths.
+    pub fn public_message(&self) -> String {
+        match self {
+            ServiceError::Unavailable(Unavailable::Store(e))
+            | ServiceError::Internal(Internal::Store(e)) => e.public_message(),
+            _ => self.to_string(),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::NotFound(_) => 404,
@@ -165,6 +175,26 @@ impl From<StoreError> for ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error body tells a store failure by its kind, never by its path.
+    #[test]
+    fn store_failures_show_no_path() {
+        let io = || std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let path = std::path::Path::new("/srv/secret-place/fragments/ab/x.0of3");
+        for e in [
+            ServiceError::from(StoreError::io(path, io())),
+            Internal::Store(StoreError::io(path, io())).into(),
+            Unavailable::Store(StoreError::io(path, io())).into(),
+        ] {
+            assert!(e.to_string().contains("secret-place"), "the log keeps it");
+            let body = e.public_message();
+            assert!(
+                !body.contains("secret-place") && !body.contains("/srv"),
+                "{body}"
+            );
+            assert!(body.contains("no storage space"), "{body}");
+        }
+    }
 
     /// A peer's answer keeps its kind, and so its status, and names the peer.
     #[test]

@@ -40,7 +40,7 @@ impl ObjectService {
                 tracing::debug!(member = %self.me(), peer = %from, error = %e, "request failed");
                 Response::Error {
                     kind: e.kind(),
-                    message: e.to_string(),
+                    message: e.public_message(),
                 }
             }
         }

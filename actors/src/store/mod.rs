@@ -56,6 +56,29 @@ impl StoreError {
         }
     }
 
+    /// What a client or a peer is told: the kind of failure without the
+    /// paths and the lower layers' detail the full message carries (that
+    /// goes to this member's log).
+    pub fn public_message(&self) -> String {
+        match self {
+            StoreError::Io { source, .. } => format!("storage I/O failed ({})", source.kind()),
+            StoreError::Catalog(_) => "the catalog failed".to_string(),
+            StoreError::Fragment(FragmentError::ChecksumMismatch { .. }) => {
+                "fragment checksum mismatch".to_string()
+            }
+            StoreError::Fragment(FragmentError::Io { source, .. }) => {
+                format!("fragment I/O failed ({})", source.kind())
+            }
+            StoreError::Fragment(_) => "fragment unreadable".to_string(),
+            StoreError::Packed(_) => "packed fragment store failed".to_string(),
+            StoreError::Internal(_) => "internal error".to_string(),
+            StoreError::NotFound(_)
+            | StoreError::Closed
+            | StoreError::BadRequest(_)
+            | StoreError::Busy(_) => self.to_string(),
+        }
+    }
+
     /// The wire kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {

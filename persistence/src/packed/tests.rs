@@ -400,3 +400,57 @@ proptest::proptest! {
         }
     }
 }
+
+/// A recount replaces every kept live-byte count (a stale one of a segment
+/// left without entries included), and unreadable counts are counted
+/// again instead of keeping the store closed.
+#[test]
+fn stale_or_unreadable_counts_are_counted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = {
+        let p = PackedFragments::open(dir.path()).unwrap();
+        p.put_all(&[(key(1), image(1, 5000)), (key(2), image(2, 7000))])
+            .unwrap();
+        p.remove(&key(2)).unwrap();
+        p.flush_index().unwrap();
+        counts(&p)
+    };
+    for damage in [
+        [(IMAGES.to_vec(), vec![1u8, 2, 3])],
+        [(live_key(1), vec![9u8])],
+    ] {
+        {
+            let p = PackedFragments::open(dir.path()).unwrap();
+            // A stale count for a segment that has no entries.
+            p.meta.insert(live_key(7), &123u64.to_le_bytes()).unwrap();
+            for (k, v) in &damage {
+                p.meta.insert(k.as_slice(), v.as_slice()).unwrap();
+            }
+            p.meta.remove(IMAGES).unwrap();
+            if damage[0].0 == IMAGES {
+                p.meta.insert(IMAGES, &[1u8, 2, 3][..]).unwrap();
+            } else {
+                p.meta.insert(IMAGES, &1u64.to_le_bytes()).unwrap();
+                p.meta.remove(live_key(7)).unwrap();
+            }
+            p.flush_index().unwrap();
+        }
+        let p = PackedFragments::open(dir.path()).unwrap();
+        assert_eq!(counts(&p), truth, "{damage:?}");
+        assert!(p.get(&key(1)).unwrap().is_some());
+    }
+    // A stale count left from an index changed without its counts (an
+    // earlier version) is dropped by the recount.
+    {
+        let p = PackedFragments::open(dir.path()).unwrap();
+        p.meta.insert(live_key(7), &123u64.to_le_bytes()).unwrap();
+        p.meta.remove(IMAGES).unwrap();
+        p.flush_index().unwrap();
+    }
+    let p = PackedFragments::open(dir.path()).unwrap();
+    assert_eq!(counts(&p), truth);
+    assert!(
+        p.meta.get(live_key(7)).unwrap().is_none(),
+        "stale count dropped"
+    );
+}

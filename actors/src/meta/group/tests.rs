@@ -592,7 +592,7 @@ struct LazyMirror {
 }
 
 impl Applier for LazyMirror {
-    fn reset(&mut self, state: &MetaState) -> Result<(), StoreError> {
+    fn reset(&mut self, state: &MetaState, _: TermAt<'_>) -> Result<(), StoreError> {
         // A snapshot's reconcile is durable at once (as the store's is).
         self.durable
             .lock()
@@ -601,7 +601,12 @@ impl Applier for LazyMirror {
         Ok(())
     }
 
-    fn applied(&mut self, entries: &[AppliedEntry], _: &MetaState) -> Result<(), StoreError> {
+    fn applied(
+        &mut self,
+        entries: &[AppliedEntry],
+        _: &MetaState,
+        _: TermAt<'_>,
+    ) -> Result<(), StoreError> {
         self.volatile
             .lock()
             .unwrap()

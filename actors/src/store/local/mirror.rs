@@ -20,15 +20,16 @@
 //!   flush_catalog`], through `Applier::persist`) before it compacts. A crash
 //!   in between replays the changes; so a PUT's acknowledgement waits for
 //!   the Raft log's fsync, not for a second one of the catalog.
-//! * Every batch records the log index it mirrors through (`mirrored_to`,
-//!   same transaction): a restart skips the entries the catalog already
-//!   holds instead of mirroring up to a whole log of them again.
+//! * Every batch records the log entry (index and term) it mirrors through
+//!   (`mirrored_to`, same transaction): a restart skips the entries the
+//!   catalog already holds, when the log still has that entry at that term,
+//!   instead of mirroring up to a whole log of them again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use stripecast_persistence::Incarnation;
 
 use stripecast_config::MemberId;
-use stripecast_persistence::{packed_key, Batch, ObjectRecord};
+use stripecast_persistence::{packed_key, Batch, MirrorMark, ObjectRecord};
 use tracing::{debug, info};
 
 use super::FragmentAt;
@@ -65,13 +66,13 @@ impl LocalStore {
     /// Mirrors `changes` (in log order) and the volume state, in one batch.
     /// `fragment_count` names a removed object's files when the catalog has
     /// no record of it to take the count from.
-    /// `through` is the log index of the last entry `changes` come from.
+    /// `through` is the log entry (index, term) the last of `changes` come from.
     pub fn mirror(
         &self,
         changes: &[MirrorChange],
         volume: VolumeMirror,
         fragment_count: u8,
-        through: u64,
+        through: MirrorMark,
     ) -> Result<(), StoreError> {
         let _guard = lock(&self.commit_lock);
         let mut batch = Batch::new();
@@ -131,8 +132,8 @@ impl LocalStore {
         Ok(())
     }
 
-    /// The log index the catalog holds the changes of (0: none recorded).
-    pub fn mirrored_to(&self) -> Result<u64, StoreError> {
+    /// The log entry the catalog holds the changes through (`None`: none recorded).
+    pub fn mirrored_to(&self) -> Result<Option<MirrorMark>, StoreError> {
         Ok(self.catalog.mirrored_to()?)
     }
 
@@ -143,14 +144,14 @@ impl LocalStore {
 
     /// Makes the catalog equal to the group's whole state (after a snapshot
     /// replaced it): records, dirty sets of members `0..members`, volume;
-    /// `through` is the log index the state is at.
+    /// `through` is the log entry the state is at.
     pub fn reconcile(
         &self,
         objects: &BTreeMap<String, ObjectRecord>,
         dirty: &BTreeMap<MemberId, BTreeSet<String>>,
         members: u32,
         volume: VolumeMirror,
-        through: u64,
+        through: MirrorMark,
     ) -> Result<(), StoreError> {
         let _guard = lock(&self.commit_lock);
         let mut batch = Batch::new();

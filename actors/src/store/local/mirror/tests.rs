@@ -6,6 +6,11 @@ use stripecast_persistence::{FragmentSpec, FragmentWriter, HomeBlock, Layout, Ob
 
 use super::*;
 
+/// A log entry of term 1.
+fn at(index: u64) -> MirrorMark {
+    MirrorMark { index, term: 1 }
+}
+
 const MEMBERS: u8 = 3;
 
 fn record(name: &str, incarnation: Incarnation) -> ObjectRecord {
@@ -80,7 +85,12 @@ fn only_the_replaced_incarnation_is_unlinked() {
         fragment(&store, "a", Incarnation::new(inc));
     }
     store
-        .mirror(&[put("a", Incarnation::new(9), None)], CLEAN, MEMBERS, 1)
+        .mirror(
+            &[put("a", Incarnation::new(9), None)],
+            CLEAN,
+            MEMBERS,
+            at(1),
+        )
         .unwrap();
     // 5 belongs to a PUT whose commit may still come: it stays.
     store
@@ -88,7 +98,7 @@ fn only_the_replaced_incarnation_is_unlinked() {
             &[put("a", Incarnation::new(12), Some(9))],
             CLEAN,
             MEMBERS,
-            2,
+            at(2),
         )
         .unwrap();
     assert!(has_fragment(&store, "a", Incarnation::new(5)));
@@ -104,7 +114,7 @@ fn only_the_replaced_incarnation_is_unlinked() {
             &[put("a", Incarnation::new(5), Some(12))],
             CLEAN,
             MEMBERS,
-            3,
+            at(3),
         )
         .unwrap();
     assert_eq!(
@@ -139,8 +149,8 @@ fn replaying_a_batch_changes_nothing() {
         incarnation: stripecast_persistence::VolumeIncarnation::new(2),
         dirty: true,
     };
-    store.mirror(&batch, dirty, MEMBERS, 4).unwrap();
-    store.mirror(&batch, dirty, MEMBERS, 5).unwrap();
+    store.mirror(&batch, dirty, MEMBERS, at(4)).unwrap();
+    store.mirror(&batch, dirty, MEMBERS, at(5)).unwrap();
     assert_eq!(store.object_count(), 1);
     assert!(has_fragment(&store, "a", Incarnation::new(3)));
     assert!(!has_fragment(&store, "b", Incarnation::new(4)));
@@ -163,7 +173,7 @@ fn replaying_a_batch_changes_nothing() {
                 dirty: false,
             },
             MEMBERS,
-            20,
+            at(20),
         )
         .unwrap();
     assert!(store.marks_for(3).is_empty());
@@ -195,7 +205,7 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
             ],
             CLEAN,
             MEMBERS,
-            20,
+            at(20),
         )
         .unwrap();
     // The snapshot: a replaced by 8, b deleted, c unchanged, d new; marks moved.
@@ -220,10 +230,14 @@ fn reconcile_makes_the_catalog_equal_to_the_snapshot() {
                 incarnation: stripecast_persistence::VolumeIncarnation::new(4),
                 dirty: true,
             },
-            30,
+            at(30),
         )
         .unwrap();
-    assert_eq!(store.mirrored_to().unwrap(), 30, "the snapshot's index");
+    assert_eq!(
+        store.mirrored_to().unwrap(),
+        Some(at(30)),
+        "the snapshot's entry"
+    );
     let held: Vec<(String, u32)> = store
         .list()
         .unwrap()
