@@ -904,3 +904,98 @@ fn lowest_live_with_majority(
         None
     }
 }
+
+/// Opens connections to `target` without a word, as fast as it can, holding
+/// the newest `hold` open, until `stop` is set; returns how many it opened.
+fn flood(
+    target: std::net::SocketAddr,
+    hold: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut open = std::collections::VecDeque::new();
+        let mut opened = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(s) = std::net::TcpStream::connect(target) {
+                opened += 1;
+                open.push_back(s);
+                if open.len() > hold {
+                    open.pop_front();
+                }
+            }
+        }
+        opened
+    })
+}
+
+/// Strangers flooding a member's peer port with idle connections cannot keep
+/// its peers out: a link cut during the flood comes back while the flood
+/// goes on, because the oldest silent handshake gives way to each newcomer
+/// and a peer's handshake talks at once.
+#[actix_rt::test]
+async fn a_flood_of_idle_connections_does_not_keep_peers_apart() {
+    init_tracing();
+    let t = fast_timeouts();
+    let cfgs = configs(3, t.clone());
+    let nodes = start_cluster(&cfgs).await;
+    let refs: Vec<&Node> = nodes.iter().collect();
+    wait_mesh(&refs, Duration::from_secs(5)).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = flood(cfgs[2].me().peer, 2_000, stop.clone());
+    // The flood fills every handshake slot of member 2 before the cut.
+    let flooded_from = nodes[2].peers.stats().tcp_accepted;
+    assert!(
+        wait_for(Duration::from_secs(10), || nodes[2]
+            .peers
+            .stats()
+            .tcp_accepted
+            >= flooded_from + 500)
+        .await,
+        "{:?}",
+        nodes[2].peers.stats()
+    );
+    let accepted_before = nodes[2].peers.stats().handshakes_accepted;
+    nodes[0].peers.faults().partition(MemberId::new(2), true);
+    assert!(
+        wait_for(t.heartbeat_timeout() * 5, || nodes[0]
+            .sees_down(MemberId::new(2)))
+        .await
+    );
+    nodes[0].peers.faults().partition(MemberId::new(2), false);
+    // Member 0 dials member 2 again, through the flood.
+    let back = wait_for(Duration::from_secs(15), || {
+        nodes[0].sees_up(MemberId::new(2)) && nodes[2].sees_up(MemberId::new(0))
+    })
+    .await;
+    let flooding = !stop.load(std::sync::atomic::Ordering::Relaxed);
+    let stats = nodes[2].peers.stats();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = flooder.join().unwrap();
+    assert!(back && flooding, "peer kept out by the flood: {stats:?}");
+    assert!(stats.handshakes_accepted > accepted_before, "{stats:?}");
+    assert!(
+        stats.handshakes_evicted > 0,
+        "the port was crowded: {stats:?}"
+    );
+    assert!(opened >= 500, "the flood opened {opened} connections");
+    // Three members and the flood share this test's one thread, so a
+    // heartbeat may be late while the flood's sockets close: requests flow
+    // again once it settles.
+    let mut answered = false;
+    for _ in 0..50 {
+        let got = nodes[0]
+            .peers
+            .request(MemberId::new(2), Request::Ping)
+            .await;
+        if got == Ok(Response::Pong) {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "no answer from member 2 after the flood");
+    for n in &nodes {
+        n.sup.shutdown().await;
+    }
+}

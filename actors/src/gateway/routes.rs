@@ -252,6 +252,11 @@ async fn metrics(st: web::Data<GatewayState>) -> HttpResponse {
                 t.handshake_failures,
             ),
             (
+                "stripecast_peer_handshakes_evicted",
+                "Inbound peer handshakes closed to admit a newer connection (a crowded peer port).",
+                t.handshakes_evicted,
+            ),
+            (
                 "stripecast_peer_bad_frames",
                 "Peer connections closed for an undecodable frame.",
                 t.bad_frames,

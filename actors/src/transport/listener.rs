@@ -3,17 +3,23 @@
 //! to the link of the member it proved to be (which replaces any older one).
 //!
 //! Invariants:
-//! * handshakes run concurrently, each bounded by `connect_timeout` and at most
-//!   `max_handshakes` at once; extra connections are closed at once;
+//! * handshakes run concurrently, each bounded by `hello_timeout_ms` for its
+//!   first bytes and `connect_timeout` in all; at most `max_handshakes` at
+//!   once (`max_handshakes_per_source` from one address): a newcomer beyond
+//!   them is admitted by closing the oldest silent handshake (`admission`),
+//!   so a flood of idle connections cannot keep a configured peer out;
 //! * a failed handshake (garbage, HTTP, half a frame, wrong secret, unknown or
 //!   higher id, silence) closes that connection and logs a warning with the
-//!   remote address and the reason; nothing else is affected;
+//!   remote address and the reason (silence and a close say so at debug
+//!   level: a flood of them would flood the log); nothing else is affected;
 //! * the listener owns no authenticated connection: a restarted listener only
 //!   rebinds the port, and the links keep theirs;
 //! * a bind failure is an abnormal exit, so the supervisor retries with backoff.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
+use super::admission::{self, InProgress};
 use super::handshake::{self, HandshakeError};
 use super::link::{Attach, Connection};
 use super::wire::FrameCodec;
@@ -37,7 +44,18 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 pub(crate) struct Listener {
     sh: Arc<Shared>,
     cctx: ChildContext,
-    in_handshake: usize,
+    /// Handshakes in progress, by order of arrival (at most
+    /// `max_handshakes`).
+    pending: BTreeMap<u64, Pending>,
+    next_seq: u64,
+}
+
+/// One inbound handshake in progress.
+struct Pending {
+    handle: SpawnHandle,
+    source: IpAddr,
+    /// Set once its first bytes arrived.
+    talking: Arc<AtomicBool>,
 }
 
 type Accepted = io::Result<(TcpStream, SocketAddr)>;
@@ -47,7 +65,8 @@ impl Listener {
         Listener {
             sh,
             cctx,
-            in_handshake: 0,
+            pending: BTreeMap::new(),
+            next_seq: 0,
         }
     }
 
@@ -76,8 +95,15 @@ impl Listener {
 async fn accept_one(
     sh: Arc<Shared>,
     stream: TcpStream,
+    talking: Arc<AtomicBool>,
 ) -> Result<(MemberId, Framed<TcpStream, FrameCodec>), HandshakeError> {
     let _ = stream.set_nodelay(true);
+    let hello = Duration::from_millis(sh.limits.hello_timeout_ms);
+    match tokio::time::timeout(hello, stream.readable()).await {
+        Ok(Ok(())) => talking.store(true, Ordering::Relaxed),
+        Ok(Err(_)) => return Err(HandshakeError::Closed),
+        Err(_) => return Err(HandshakeError::Timeout),
+    }
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let faults = sh.faults.clone();
     let run = handshake::accept(&mut framed, &sh.handshake, |id| !faults.is_partitioned(id));
@@ -124,19 +150,46 @@ impl StreamHandler<Accepted> for Listener {
             }
         };
         Stats::bump(&self.sh.stats.tcp_accepted);
-        if self.in_handshake >= self.sh.limits.max_handshakes {
-            warn!(member = %me, %addr, "too many handshakes in progress; connection closed");
-            return;
+        let in_progress: Vec<InProgress> = self
+            .pending
+            .iter()
+            .map(|(&seq, p)| InProgress {
+                seq,
+                source: p.source,
+                talking: p.talking.load(Ordering::Relaxed),
+            })
+            .collect();
+        let limits = &self.sh.limits;
+        if let Some(gone) = admission::evict(
+            &in_progress,
+            addr.ip(),
+            limits.max_handshakes,
+            limits.max_handshakes_per_source,
+        ) {
+            if let Some(p) = self.pending.remove(&gone) {
+                // Dropping the future closes its connection.
+                ctx.cancel_future(p.handle);
+                Stats::bump(&self.sh.stats.handshakes_evicted);
+                debug!(member = %me, source = %p.source, "port crowded: oldest waiting handshake closed");
+            }
         }
-        self.in_handshake += 1;
-        let fut = accept_one(self.sh.clone(), stream);
-        ctx.spawn(wrap_future::<_, Self>(fut).map(move |res, act, _| {
-            act.in_handshake -= 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let talking = Arc::new(AtomicBool::new(false));
+        let fut = accept_one(self.sh.clone(), stream, talking.clone());
+        let handle = ctx.spawn(wrap_future::<_, Self>(fut).map(move |res, act, _| {
+            act.pending.remove(&seq);
             match res {
                 Ok((peer, framed)) => act.hand_off(peer, Connection::from_handshake(framed, addr)),
                 // An injected partition is expected, not suspicious.
                 Err(e @ HandshakeError::Refused(_)) => {
                     debug!(member = %me, %addr, reason = %e, "inbound connection refused")
+                }
+                // Said nothing, or left: a flood's shape; one line each
+                // would cost more than the connection did.
+                Err(e @ (HandshakeError::Timeout | HandshakeError::Closed)) => {
+                    Stats::bump(&act.sh.stats.handshake_failures);
+                    debug!(member = %me, %addr, reason = %e, "inbound handshake abandoned; connection closed");
                 }
                 Err(e) => {
                     Stats::bump(&act.sh.stats.handshake_failures);
@@ -144,6 +197,14 @@ impl StreamHandler<Accepted> for Listener {
                 }
             }
         }));
+        self.pending.insert(
+            seq,
+            Pending {
+                handle,
+                source: addr.ip(),
+                talking,
+            },
+        );
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {

@@ -9,6 +9,8 @@
 //!
 //! * [`wire`]: frames and their encoding (length-delimited rmp-serde + CRC).
 //! * [`handshake`]: version, cluster, member id, mutual HMAC proof.
+//! * `admission`: which inbound handshake gives way when the port is
+//!   crowded (the oldest silent one), so strangers cannot keep peers out.
 //! * [`faults`]: run-time fault injection on every link.
 //!
 //! [`Peers`] is the handle the rest of the member uses: `request` a peer, ask
@@ -94,6 +96,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::protocol::{NodeStatus, Request, Response};
 
+mod admission;
 mod dedup;
 pub mod faults;
 pub mod handshake;
@@ -191,9 +194,14 @@ pub struct TransportLimits {
     /// peer gets `Response::Error { kind: Unavailable }`. A well-behaved peer
     /// never reaches it (its own `max_in_flight` is lower).
     pub max_inbound: usize,
-    /// Connections in the handshake at once on the listener; beyond it new
-    /// connections are closed at once.
+    /// Connections in the handshake at once on the listener; beyond it the
+    /// oldest silent one is closed to admit the newcomer (see `admission`).
     pub max_handshakes: usize,
+    /// Of those, from one source address at once (same rule within it).
+    pub max_handshakes_per_source: usize,
+    /// An inbound connection must send its first bytes within this; a
+    /// dialing member sends its Hello at once.
+    pub hello_timeout_ms: u64,
 }
 
 impl Default for TransportLimits {
@@ -203,6 +211,8 @@ impl Default for TransportLimits {
             max_queued: 1024,
             max_inbound: 256,
             max_handshakes: 64,
+            max_handshakes_per_source: 16,
+            hello_timeout_ms: 500,
         }
     }
 }
@@ -218,6 +228,8 @@ pub struct TransportStats {
     pub handshakes_dialed: u64,
     /// Handshakes that failed, either side.
     pub handshake_failures: u64,
+    /// Inbound handshakes closed to make room for a newer connection.
+    pub handshakes_evicted: u64,
     /// Connections closed because the peer sent a frame that did not decode.
     pub bad_frames: u64,
 }
@@ -228,6 +240,7 @@ pub(crate) struct Stats {
     pub handshakes_accepted: AtomicU64,
     pub handshakes_dialed: AtomicU64,
     pub handshake_failures: AtomicU64,
+    pub handshakes_evicted: AtomicU64,
     pub bad_frames: AtomicU64,
 }
 
@@ -407,6 +420,7 @@ impl Peers {
             handshakes_accepted: get(&s.handshakes_accepted),
             handshakes_dialed: get(&s.handshakes_dialed),
             handshake_failures: get(&s.handshake_failures),
+            handshakes_evicted: get(&s.handshakes_evicted),
             bad_frames: get(&s.bad_frames),
         }
     }
