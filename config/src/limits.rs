@@ -23,6 +23,13 @@ pub const DEFAULT_PARITY: u8 = 1;
 /// trivially guessable.
 pub const MIN_SECRET_LEN: usize = 16;
 
+/// A secret shorter than this (bytes), or with fewer than
+/// [`STRONG_SECRET_DISTINCT`] distinct bytes, is accepted with a warning:
+/// 16 bytes of a word or a date can be guessed offline from one captured
+/// handshake.
+pub const STRONG_SECRET_LEN: usize = 32;
+pub const STRONG_SECRET_DISTINCT: usize = 10;
+
 /// Fewest members a cluster can have (two members form the mirror).
 pub const MIN_MEMBERS: usize = 2;
 

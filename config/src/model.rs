@@ -73,6 +73,32 @@ pub struct ClusterConfig {
     pub parity: u8,
 }
 
+impl ClusterConfig {
+    /// Why the secret, though accepted, is weak (`None`: it is not): shorter
+    /// than [`crate::limits::STRONG_SECRET_LEN`] bytes or made of few
+    /// distinct bytes. Says nothing of the secret itself.
+    pub fn secret_weakness(&self) -> Option<String> {
+        use crate::limits::{STRONG_SECRET_DISTINCT, STRONG_SECRET_LEN};
+        let bytes = self.secret.as_bytes();
+        let distinct = bytes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if bytes.len() < STRONG_SECRET_LEN {
+            Some(format!(
+                "the secret is {} bytes; use at least {STRONG_SECRET_LEN} random ones",
+                bytes.len()
+            ))
+        } else if distinct < STRONG_SECRET_DISTINCT {
+            Some(format!(
+                "the secret has only {distinct} distinct characters; use random ones"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 // Hand-written so that logging a config (`{:?}`) cannot leak the secret.
 impl fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -230,6 +256,29 @@ impl MemberConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_secrets_are_told_apart() {
+        let c = |secret: &str| ClusterConfig {
+            name: "c".into(),
+            secret: secret.into(),
+            stripe_size: 65536,
+            parity: 1,
+        };
+        assert!(
+            c("0123456789abcdef").secret_weakness().is_some(),
+            "16 bytes"
+        );
+        assert!(
+            c(&"ab".repeat(20)).secret_weakness().is_some(),
+            "2 distinct"
+        );
+        assert!(c("9f3c1e7a0b5d24c86e1f03a7b9d5c2e4")
+            .secret_weakness()
+            .is_none());
+        let why = c("hunter2hunter2hunter2!").secret_weakness().unwrap();
+        assert!(!why.contains("hunter"), "never the secret itself: {why}");
+    }
 
     fn entry(id: u32) -> MemberEntry {
         MemberEntry {

@@ -48,6 +48,8 @@ impl LocalCluster {
         node_args: Vec<String>,
         member_exe: Option<std::path::PathBuf>,
     ) -> anyhow::Result<LocalCluster> {
+        // Configs (the secret) and member logs are the user's alone.
+        super::serve::private_files();
         let mut c = LocalCluster {
             children: configs.iter().map(|cfg| (cfg.id.get(), None)).collect(),
             configs,

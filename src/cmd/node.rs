@@ -22,6 +22,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let hooks = TestHooks::parse(&args.test_hooks)?;
     let cfg = MemberConfig::load(&args.config)?;
+    super::serve::keep_private(&cfg, &args.config)?;
     let id = cfg.id;
     super::serve::until_signal("member", id, async move {
         start_member_with(cfg, hooks, Box::new(stripecast_ring::member_extension))

@@ -25,6 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cfg.id
         );
     }
+    super::serve::keep_private(&cfg, &args.config)?;
     let id = cfg.id;
     super::serve::until_signal("witness", id, async move {
         start_witness(cfg)
