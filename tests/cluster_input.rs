@@ -216,3 +216,95 @@ fn a_members_files_are_private() {
         assert!(!log.contains("test-secret"), "the log shows the secret");
     }
 }
+
+/// Files in member `i`'s fragments-being-written directory.
+fn temporaries(c: &Cluster, i: usize) -> usize {
+    std::fs::read_dir(c.data_dir(i).join("fragments").join(".tmp"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+/// Starts a PUT of `name` announcing `total` bytes on member 0, sends the
+/// first `sent`, and waits until every member holds part of the upload.
+fn open_put(c: &Cluster, name: &str, total: usize, sent: usize) -> TcpStream {
+    let addr = c.url(0).trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "PUT /v1/objects/{name} HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&pattern(sent, 7)).unwrap();
+    c.wait_until(
+        "every member writes the upload",
+        Duration::from_secs(10),
+        || (0..3).all(|i| temporaries(c, i) > 0),
+    );
+    s
+}
+
+/// A client that goes away in the middle of a PUT leaves nothing behind:
+/// every member drops its part of the upload at once (not after the
+/// members' one-minute idle timeout), and the object does not exist.
+#[test]
+fn a_put_whose_client_disconnects_leaves_no_temporaries() {
+    let c = Cluster::start(3);
+    let s = open_put(&c, "gone", 16 << 20, 2 << 20);
+    drop(s);
+    c.wait_until(
+        "every member dropped the upload",
+        Duration::from_secs(15),
+        || (0..3).all(|i| temporaries(&c, i) == 0),
+    );
+    assert_eq!(c.get(1, "gone").0, 404);
+}
+
+/// A body that trickles (a byte every 200 ms, far below a block per
+/// `body_progress_timeout_ms`) is cut with 408, and its upload leaves
+/// nothing behind on any member; a body at a steady pace is not cut.
+#[test]
+fn a_trickling_put_body_is_cut_and_leaves_nothing() {
+    let c = Cluster::start_with(
+        3,
+        common::Opts {
+            body_progress_timeout_ms: Some(1_500),
+            ..common::Opts::default()
+        },
+    );
+    let mut s = open_put(&c, "slow", 4 << 20, 1 << 20);
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(n) = s.read(&mut buf) {
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        s.set_nonblocking(false).unwrap();
+        if answer.contains("\r\n\r\n") {
+            break;
+        }
+    }
+    if !answer.contains("\r\n\r\n") {
+        let mut rest = String::new();
+        let _ = s.read_to_string(&mut rest);
+        answer.push_str(&rest);
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("too slow"), "{answer:?}");
+    c.wait_until(
+        "every member dropped the upload",
+        Duration::from_secs(10),
+        || (0..3).all(|i| temporaries(&c, i) == 0),
+    );
+    assert_eq!(c.get(1, "slow").0, 404);
+    // A steady body of many blocks is not cut.
+    let data = pattern(3 << 20, 4);
+    assert_eq!(c.put(0, "steady", &data).0, 201);
+    assert_eq!(c.get(1, "steady").1, data);
+}

@@ -65,6 +65,7 @@ struct RawTimeouts {
     request_timeout_ms: Option<Spanned<u64>>,
     reconnect_backoff_initial_ms: Option<Spanned<u64>>,
     reconnect_backoff_max_ms: Option<Spanned<u64>>,
+    body_progress_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +118,7 @@ impl RawTimeouts {
             TimeoutKey::Request => self.request_timeout_ms.as_ref(),
             TimeoutKey::BackoffInitial => self.reconnect_backoff_initial_ms.as_ref(),
             TimeoutKey::BackoffMax => self.reconnect_backoff_max_ms.as_ref(),
+            TimeoutKey::BodyProgress => self.body_progress_timeout_ms.as_ref(),
         }
     }
 
@@ -142,6 +144,7 @@ impl RawDocument for RawConfig {
             request_timeout_ms: t.value(TimeoutKey::Request, &d),
             reconnect_backoff_initial_ms: t.value(TimeoutKey::BackoffInitial, &d),
             reconnect_backoff_max_ms: t.value(TimeoutKey::BackoffMax, &d),
+            body_progress_timeout_ms: t.value(TimeoutKey::BodyProgress, &d),
         };
         let members = self
             .members

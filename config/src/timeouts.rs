@@ -28,6 +28,11 @@ pub struct Timeouts {
     pub reconnect_backoff_initial_ms: u64,
     /// Cap of the exponential reconnect backoff.
     pub reconnect_backoff_max_ms: u64,
+    /// A request body must deliver at least one block (`stripe_size`
+    /// bytes) or end within this long, again and again: a minimum rate of
+    /// a block per this time. A slower body is refused (408) and its upload
+    /// dropped, so slow clients cannot hold open fragments on every member.
+    pub body_progress_timeout_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -39,6 +44,7 @@ impl Default for Timeouts {
             request_timeout_ms: 10_000,
             reconnect_backoff_initial_ms: 50,
             reconnect_backoff_max_ms: 2_000,
+            body_progress_timeout_ms: 10_000,
         }
     }
 }
@@ -73,6 +79,11 @@ impl Timeouts {
     pub fn reconnect_backoff_max(&self) -> Duration {
         Duration::from_millis(self.reconnect_backoff_max_ms)
     }
+
+    /// Time a request body has to deliver each block.
+    pub fn body_progress_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_progress_timeout_ms)
+    }
 }
 
 /// One key of the `[timeouts]` table.
@@ -84,17 +95,19 @@ pub(crate) enum TimeoutKey {
     Request,
     BackoffInitial,
     BackoffMax,
+    BodyProgress,
 }
 
 impl TimeoutKey {
     /// All keys, in the order they are rendered.
-    pub(crate) const ALL: [TimeoutKey; 6] = [
+    pub(crate) const ALL: [TimeoutKey; 7] = [
         TimeoutKey::HeartbeatInterval,
         TimeoutKey::HeartbeatTimeout,
         TimeoutKey::Connect,
         TimeoutKey::Request,
         TimeoutKey::BackoffInitial,
         TimeoutKey::BackoffMax,
+        TimeoutKey::BodyProgress,
     ];
 
     /// The TOML key name (must match the serde field names above).
@@ -106,6 +119,7 @@ impl TimeoutKey {
             TimeoutKey::Request => "request_timeout_ms",
             TimeoutKey::BackoffInitial => "reconnect_backoff_initial_ms",
             TimeoutKey::BackoffMax => "reconnect_backoff_max_ms",
+            TimeoutKey::BodyProgress => "body_progress_timeout_ms",
         }
     }
 
@@ -118,6 +132,7 @@ impl TimeoutKey {
             TimeoutKey::Request => t.request_timeout_ms,
             TimeoutKey::BackoffInitial => t.reconnect_backoff_initial_ms,
             TimeoutKey::BackoffMax => t.reconnect_backoff_max_ms,
+            TimeoutKey::BodyProgress => t.body_progress_timeout_ms,
         }
     }
 }

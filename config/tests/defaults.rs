@@ -95,6 +95,7 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "timeouts.request_timeout_ms",
         "timeouts.reconnect_backoff_initial_ms",
         "timeouts.reconnect_backoff_max_ms",
+        "timeouts.body_progress_timeout_ms",
         "store.reader_cache_files",
         "store.heal_objects_in_flight",
         "store.heal_max_mb_per_s",

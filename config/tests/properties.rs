@@ -54,6 +54,7 @@ fn timeouts() -> impl Strategy<Value = Timeouts> {
             request_timeout_ms: r,
             reconnect_backoff_initial_ms: bi,
             reconnect_backoff_max_ms: bm,
+            body_progress_timeout_ms: r,
         })
 }
 

@@ -65,6 +65,8 @@ pub struct Opts {
     pub node_args: Vec<String>,
     /// Also run a witness (id N, a metadata-only voter).
     pub witness: bool,
+    /// `[timeouts] body_progress_timeout_ms`, when not the default.
+    pub body_progress_timeout_ms: Option<u64>,
 }
 
 impl Default for Opts {
@@ -75,6 +77,7 @@ impl Default for Opts {
             ring: None,
             node_args: Vec::new(),
             witness: false,
+            body_progress_timeout_ms: None,
         }
     }
 }
@@ -108,7 +111,12 @@ impl Cluster {
                     stripe_size: opts.stripe_size,
                     parity: opts.parity,
                 },
-                timeouts: Timeouts::default(),
+                timeouts: Timeouts {
+                    body_progress_timeout_ms: opts
+                        .body_progress_timeout_ms
+                        .unwrap_or(Timeouts::default().body_progress_timeout_ms),
+                    ..Timeouts::default()
+                },
                 store: stripecast_config::StoreSettings::default(),
                 members: members.clone(),
                 ring: opts.ring,

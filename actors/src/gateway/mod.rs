@@ -6,6 +6,7 @@
 
 pub mod docs;
 pub mod names;
+mod pace;
 pub mod range;
 pub(crate) mod routes;
 

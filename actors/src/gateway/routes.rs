@@ -62,8 +62,15 @@ async fn put(req: HttpRequest, body: web::Payload, st: web::Data<GatewayState>) 
         Ok(n) => n,
         Err(r) => return *r,
     };
+    let (block_bytes, timeout) = st.service.body_pace();
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let body = super::pace::Paced::new(body, block_bytes, timeout, cut.clone());
     match st.service.put(&name, body).await {
         Ok(outcome) => HttpResponse::Created().json(outcome),
+        Err(e) if cut.load(std::sync::atomic::Ordering::Relaxed) => {
+            tracing::info!(object = %name, error = %e, "PUT body too slow; upload dropped");
+            error_response(408, &e.public_message())
+        }
         Err(e) => service_error(&e),
     }
 }

@@ -115,6 +115,8 @@ struct Inner {
     write_window: usize,
     /// `[store] heal_objects_in_flight` and `heal_max_mb_per_s`.
     heal: HealSettings,
+    /// `[timeouts] body_progress_timeout_ms`.
+    body_progress: std::time::Duration,
 }
 
 /// How a returning member heals (from `[store]`).
@@ -172,8 +174,14 @@ impl ObjectService {
                     objects_in_flight: cfg.store.heal_objects_in_flight.max(1) as usize,
                     max_mb_per_s: cfg.store.heal_max_mb_per_s,
                 },
+                body_progress: cfg.timeouts.body_progress_timeout(),
             }),
         })
+    }
+
+    /// The pace a request body must keep: a block (bytes) per this time.
+    pub fn body_pace(&self) -> (u64, std::time::Duration) {
+        (u64::from(self.inner.stripe), self.inner.body_progress)
     }
 
     /// How this member heals when it returns.

@@ -12,7 +12,9 @@
 //!   rebuilt later: it goes into `missing`, the dirty sets) as long as the
 //!   write quorum still holds; below it the PUT fails.
 //! * A PUT that fails before its commit was proposed aborts its upload on
-//!   every member; one whose commit outcome is unknown (no answer in time)
+//!   every member, and so does one whose client went away meanwhile (the
+//!   dropped request spawns the abort: nothing waits for the idle timeout);
+//!   one whose commit outcome is unknown (no answer in time)
 //!   keeps its fragments, since the commit may still be applied, and the
 //!   client gets 503: retrying is safe (a new incarnation).
 
@@ -65,6 +67,7 @@ impl IncarnationPool {
 }
 
 /// How a PUT's fragments are being written, for undoing them.
+#[derive(Clone)]
 enum Upload {
     /// Row by row through an upload session on each member.
     Streamed(u64),
@@ -280,6 +283,13 @@ impl ObjectService {
         } else {
             Upload::Streamed(next_id())
         };
+        // Armed until the commit is proposed: a PUT dropped before (its
+        // client went away) still tells every member to drop the upload.
+        let mut guard = AbortOnDrop {
+            service: self.clone(),
+            upload: Some(upload.clone()),
+            members: live.clone(),
+        };
         let written = match &upload {
             Upload::Packed { .. } => self.put_packed(name, head, incarnation, &writers).await,
             Upload::Streamed(id) => {
@@ -290,6 +300,7 @@ impl ObjectService {
         let record = match written {
             Ok(r) => r,
             Err(e) => {
+                guard.disarm();
                 self.abort_upload(&upload, &live).await;
                 return Err(e);
             }
@@ -305,6 +316,7 @@ impl ObjectService {
             .filter(|m| !holders.contains(m))
             .collect();
         self.abort_upload(&upload, &dropped).await;
+        guard.disarm();
         self.commit(&meta, name, &upload, record, missing, &holders)
             .await
     }
@@ -649,6 +661,39 @@ impl ObjectService {
             }
         }
         Ok(())
+    }
+}
+
+/// Aborts an upload when the PUT that owns it is dropped unfinished (the
+/// HTTP layer drops the request when its client disconnects): the abort is
+/// spawned, since a drop cannot wait.
+struct AbortOnDrop {
+    service: ObjectService,
+    upload: Option<Upload>,
+    members: Vec<MemberId>,
+}
+
+impl AbortOnDrop {
+    /// The PUT goes on to its commit (or aborts by itself): nothing to do.
+    fn disarm(&mut self) {
+        self.upload = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        let Some(upload) = self.upload.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // shutting down: the members' idle timeout aborts it
+        };
+        let service = self.service.clone();
+        let members = std::mem::take(&mut self.members);
+        tracing::info!(member = %service.inner.me, "PUT dropped before its commit (client gone); aborting its upload");
+        runtime.spawn(async move {
+            service.abort_upload(&upload, &members).await;
+        });
     }
 }
 

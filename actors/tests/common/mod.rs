@@ -52,6 +52,7 @@ pub fn fast_timeouts() -> Timeouts {
         request_timeout_ms: 5_000,
         reconnect_backoff_initial_ms: 20,
         reconnect_backoff_max_ms: 200,
+        ..Timeouts::default()
     }
 }
 
