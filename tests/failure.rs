@@ -533,3 +533,61 @@ fn a_put_survives_a_member_killed_in_the_middle_of_it() {
     assert_eq!(status, 200);
     assert!(got == *data, "read with member 2's rebuilt fragment");
 }
+
+/// A member whose disk is full (a real one: a small tmpfs) is left out of
+/// the writes it cannot store: each PUT is acknowledged with that member in
+/// `missed_by` and its dirty set, the bytes read back exactly from the
+/// others, PUTs coordinated by the full member itself succeed too, and no
+/// answer shows a filesystem path.
+#[test]
+fn a_full_disk_on_one_member_leaves_it_out_and_loses_nothing() {
+    if !common::can_mount_tmpfs() {
+        eprintln!(
+            "skipped: this process cannot mount a tmpfs (needs root where mounts are allowed)"
+        );
+        return;
+    }
+    let c = Cluster::start_with(
+        3,
+        Opts {
+            small_disk_mib: vec![(2, 24)],
+            ..Opts::default()
+        },
+    );
+    let mut stored = Vec::new();
+    let mut left_out = 0;
+    for i in 0..16u64 {
+        let name = format!("full/{i}");
+        let data = pattern(4_000_000, i);
+        let coordinator = if i % 4 == 3 { 2 } else { 0 };
+        let (status, body) = c.put(coordinator, &name, &data);
+        assert_eq!(status, 201, "PUT {name} via {coordinator}: {body}");
+        assert!(!body.contains("/tmp"), "{body}");
+        if body.contains("\"missed_by\":[2]") {
+            left_out += 1;
+        }
+        stored.push((name, data));
+    }
+    assert!(
+        left_out >= 3,
+        "member 2's disk never filled ({left_out} PUTs left it out)"
+    );
+    for (name, data) in &stored {
+        let (status, got) = c.get(1, name);
+        assert_eq!(status, 200, "{name}");
+        assert!(got == *data, "{name}: wrong bytes");
+    }
+    let doc = c.cluster_doc(0).expect("cluster doc");
+    let dirty = doc
+        .members
+        .iter()
+        .find(|m| m.id == stripecast_config::MemberId::new(2))
+        .map(|m| m.dirty);
+    assert!(
+        dirty.is_some_and(|d| d >= left_out as u64),
+        "dirty {dirty:?}, left out of {left_out}"
+    );
+    // Reads through the full member still serve right bytes.
+    let (name, data) = &stored[stored.len() - 1];
+    assert!(c.get(2, name).1 == *data);
+}

@@ -54,6 +54,43 @@ pub struct Cluster {
     node_args: Vec<String>,
     /// The witness's config and process (`Opts::witness`).
     pub witness: Option<(MemberConfig, Option<Child>)>,
+    /// Data dirs that are small tmpfs mounts (`Opts::small_disk_mib`).
+    mounts: Vec<PathBuf>,
+}
+
+/// Whether this process may mount a tmpfs (root in a container that
+/// allows it); tests of a full disk are skipped, saying so, when not.
+pub fn can_mount_tmpfs() -> bool {
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
+    let ok = mount_tmpfs(dir.path(), 1);
+    if ok {
+        umount(dir.path());
+    }
+    ok
+}
+
+fn mount_tmpfs(dir: &Path, mib: u64) -> bool {
+    std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={mib}m,mode=0700"),
+            "tmpfs",
+        ])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn umount(dir: &Path) {
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(dir)
+        .status();
 }
 
 pub struct Opts {
@@ -67,6 +104,9 @@ pub struct Opts {
     pub witness: bool,
     /// `[timeouts] body_progress_timeout_ms`, when not the default.
     pub body_progress_timeout_ms: Option<u64>,
+    /// Members whose data dir is a tmpfs of this many MiB: a real disk
+    /// that fills up (needs [`can_mount_tmpfs`]).
+    pub small_disk_mib: Vec<(usize, u64)>,
 }
 
 impl Default for Opts {
@@ -78,6 +118,7 @@ impl Default for Opts {
             node_args: Vec::new(),
             witness: false,
             body_progress_timeout_ms: None,
+            small_disk_mib: Vec::new(),
         }
     }
 }
@@ -133,8 +174,16 @@ impl Cluster {
                 .expect("save witness config");
             (own, None)
         });
-        for c in &configs {
+        let mut mounts = Vec::new();
+        for (i, c) in configs.iter().enumerate() {
             std::fs::create_dir_all(&c.data_dir).unwrap();
+            if let Some(&(_, mib)) = opts.small_disk_mib.iter().find(|(m, _)| *m == i) {
+                assert!(
+                    mount_tmpfs(&c.data_dir, mib),
+                    "cannot mount a tmpfs on member {i}'s data dir"
+                );
+                mounts.push(c.data_dir.clone());
+            }
             c.save(&c.data_dir.join("config.toml"))
                 .expect("save config");
         }
@@ -144,6 +193,7 @@ impl Cluster {
             procs: (0..n).map(|_| None).collect(),
             node_args: opts.node_args,
             witness,
+            mounts,
         };
         cluster.spawn_witness();
         for i in 0..n {
@@ -404,6 +454,9 @@ impl Drop for Cluster {
             let _ = p.wait();
         }
         self.kill_witness();
+        for m in &self.mounts {
+            umount(m);
+        }
     }
 }
 
