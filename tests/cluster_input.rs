@@ -14,19 +14,28 @@ use stripecast_config::MemberId;
 
 /// Sends a raw request line (no client-side path normalisation) and returns the status.
 fn raw_status(addr: &str, method: &str, path: &str) -> u16 {
+    raw_request(addr, method, path, "x", "").0
+}
+
+/// Sends `method path` with this Host header and body; answers the status
+/// line's code and the whole answer.
+fn raw_request(addr: &str, method: &str, path: &str, host: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.split_whitespace()
+    let code = buf
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (code, buf)
 }
 
 #[test]
@@ -307,4 +316,37 @@ fn a_trickling_put_body_is_cut_and_leaves_nothing() {
     let data = pattern(3 << 20, 4);
     assert_eq!(c.put(0, "steady", &data).0, 201);
     assert_eq!(c.get(1, "steady").1, data);
+}
+
+/// With `[http] allowed_hosts`, a request naming another host (a DNS name
+/// rebound to a member's address, as a web page would send) is refused
+/// with 403 and changes nothing; the allowed names, with or without port,
+/// are served.
+#[test]
+fn requests_for_hosts_not_allowed_are_refused() {
+    let c = Cluster::start_with(
+        3,
+        common::Opts {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            ..common::Opts::default()
+        },
+    );
+    let addr = c.url(0).trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    for host in [
+        "rebound.example",
+        &format!("rebound.example:{port}"),
+        "localhost.evil.example",
+    ] {
+        let (code, body) = raw_request(&addr, "PUT", "/v1/objects/rebound", host, "hello");
+        assert_eq!(code, 403, "{host}: {body}");
+        assert!(body.contains("host not allowed"), "{body}");
+        assert_eq!(raw_request(&addr, "GET", "/v1/cluster", host, "").0, 403);
+    }
+    assert_eq!(c.get(1, "rebound").0, 404, "nothing stored");
+    for host in ["localhost", &format!("127.0.0.1:{port}"), "LOCALHOST"] {
+        let (code, body) = raw_request(&addr, "PUT", "/v1/objects/allowed", host, "hello");
+        assert_eq!(code, 201, "{host}: {body}");
+    }
+    assert_eq!(c.get(1, "allowed").1, b"hello");
 }

@@ -247,6 +247,7 @@ pub async fn start_member_with(
         let addr = cfg.me().http;
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
         let routes = extension.routes;
+        let http = cfg.http.clone();
         ChildSpec::try_new("gateway", move |_| {
             Gateway::bind(
                 addr,
@@ -255,6 +256,7 @@ pub async fn start_member_with(
                 Some(peers.clone()),
                 heartbeats.clone(),
                 routes.clone(),
+                http.clone(),
             )
         })
     };

@@ -68,6 +68,8 @@ pub enum ErrorKind {
     CueObject,
     /// A `[witness]` with a member's id, or beside an odd number of members.
     Witness,
+    /// An `[http]` allowed host name that is empty or malformed.
+    AllowedHost,
     /// A `[store]` bound out of its range.
     Store,
 }

@@ -41,6 +41,8 @@ pub(crate) enum Field {
     WitnessId,
     /// `witness.peer`.
     WitnessPeer,
+    /// `http.allowed_hosts[i]`.
+    AllowedHost(usize),
 }
 
 impl fmt::Display for Field {
@@ -64,6 +66,7 @@ impl fmt::Display for Field {
             Field::HealMaxMbPerS => f.write_str("store.heal_max_mb_per_s"),
             Field::WitnessId => f.write_str("witness.id"),
             Field::WitnessPeer => f.write_str("witness.peer"),
+            Field::AllowedHost(i) => write!(f, "http.allowed_hosts[{i}]"),
         }
     }
 }

@@ -132,7 +132,9 @@ mod validate;
 pub use error::{ConfigError, ErrorKind};
 pub use ids::MemberId;
 pub use local::{local_cluster, try_local_cluster, try_local_witness};
-pub use model::{ClusterConfig, MemberConfig, MemberEntry, StoreSettings, WitnessEntry};
+pub use model::{
+    ClusterConfig, HttpSettings, MemberConfig, MemberEntry, StoreSettings, WitnessEntry,
+};
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,
     DEFAULT_KEEP_FINISHED_INSERTS,

@@ -114,6 +114,7 @@ pub fn try_local_cluster(
             },
             timeouts: Timeouts::default(),
             store: StoreSettings::default(),
+            http: crate::HttpSettings::default(),
             members: members.clone(),
             ring: None,
             witness: None,

@@ -43,6 +43,9 @@ pub struct MemberConfig {
     /// Bounds of the member's local store (`[store]`).
     #[serde(default)]
     pub store: StoreSettings,
+    /// The member's HTTP API (`[http]`).
+    #[serde(default)]
+    pub http: HttpSettings,
     /// All members of the cluster, this one included, in file order.
     pub members: Vec<MemberEntry>,
     /// This member's link to the ring's switch fabric (`[ring]`); `None`:
@@ -111,6 +114,42 @@ impl fmt::Debug for ClusterConfig {
             .field("stripe_size", &self.stripe_size)
             .field("parity", &self.parity)
             .finish()
+    }
+}
+
+/// The member's HTTP API (the optional `[http]` table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Host names (without port) a request's `Host` header may name; a
+    /// request naming another is refused (403), so a web page cannot reach
+    /// a member through a DNS name rebound to its address. Empty: any.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl HttpSettings {
+    /// Whether a request with this `Host` header value may be served.
+    pub fn allows(&self, host_header: Option<&str>) -> bool {
+        if self.allowed_hosts.is_empty() {
+            return true;
+        }
+        let Some(value) = host_header else {
+            return false;
+        };
+        let host = match value.strip_prefix('[') {
+            // [v6]:port
+            Some(rest) => rest.split(']').next().unwrap_or(""),
+            None => value.rsplit_once(':').map_or(value, |(h, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    value
+                }
+            }),
+        };
+        self.allowed_hosts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(host))
     }
 }
 
@@ -258,6 +297,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn allowed_hosts_match_the_host_without_its_port() {
+        let open = HttpSettings::default();
+        assert!(open.allows(None) && open.allows(Some("evil.example")));
+        let h = HttpSettings {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        };
+        for (header, ok) in [
+            (Some("localhost"), true),
+            (Some("LOCALHOST:8400"), true),
+            (Some("127.0.0.1:8400"), true),
+            (Some("[::1]:8400"), true),
+            (Some("rebound.example:8400"), false),
+            (Some("localhost.evil.example"), false),
+            (Some(""), false),
+            (None, false),
+        ] {
+            assert_eq!(h.allows(header), ok, "{header:?}");
+        }
+    }
+
+    #[test]
     fn weak_secrets_are_told_apart() {
         let c = |secret: &str| ClusterConfig {
             name: "c".into(),
@@ -300,6 +360,7 @@ mod tests {
             },
             timeouts: Timeouts::default(),
             store: StoreSettings::default(),
+            http: HttpSettings::default(),
             members: (0..n).map(entry).collect(),
             ring: None,
             witness: None,

@@ -28,8 +28,8 @@ use crate::limits::{
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
-    ClusterConfig, ErrorKind, MemberConfig, MemberEntry, MemberId, RingLink, StoreSettings,
-    Timeouts, WitnessEntry,
+    ClusterConfig, ErrorKind, HttpSettings, MemberConfig, MemberEntry, MemberId, RingLink,
+    StoreSettings, Timeouts, WitnessEntry,
 };
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +42,8 @@ pub(crate) struct RawConfig {
     timeouts: RawTimeouts,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    http: RawHttp,
     members: Spanned<Vec<RawMember>>,
     ring: Option<RawRing>,
     witness: Option<RawWitness>,
@@ -66,6 +68,12 @@ struct RawTimeouts {
     reconnect_backoff_initial_ms: Option<Spanned<u64>>,
     reconnect_backoff_max_ms: Option<Spanned<u64>>,
     body_progress_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    allowed_hosts: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +202,15 @@ impl RawDocument for RawConfig {
                     .as_ref()
                     .map_or(0, |v| *v.get_ref()),
             },
+            http: HttpSettings {
+                allowed_hosts: self
+                    .http
+                    .allowed_hosts
+                    .iter()
+                    .flatten()
+                    .map(|h| h.get_ref().clone())
+                    .collect(),
+            },
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
             witness: self
@@ -235,6 +252,12 @@ impl RawDocument for RawConfig {
             Field::HealMaxMbPerS => self.store.heal_max_mb_per_s.as_ref().map(Spanned::span),
             Field::WitnessId => self.witness.as_ref().map(|w| w.id.span()),
             Field::WitnessPeer => self.witness.as_ref().map(|w| w.peer.span()),
+            Field::AllowedHost(i) => self
+                .http
+                .allowed_hosts
+                .as_ref()
+                .and_then(|h| h.get(i))
+                .map(Spanned::span),
         }
     }
 }

@@ -105,6 +105,20 @@ impl MemberConfig {
         )?;
         writeln!(out, "heal_max_mb_per_s = {}", self.store.heal_max_mb_per_s)?;
 
+        writeln!(out)?;
+        writeln!(out, "[http]")?;
+        writeln!(
+            out,
+            "# Host names a request's Host header may name (empty: any); others get 403."
+        )?;
+        let hosts: Vec<String> = self
+            .http
+            .allowed_hosts
+            .iter()
+            .map(|h| Quoted(h).to_string())
+            .collect();
+        writeln!(out, "allowed_hosts = [{}]", hosts.join(", "))?;
+
         if let Some(ring) = &self.ring {
             writeln!(out)?;
             writeln!(out, "# This member's link to the ring's switch fabric.")?;

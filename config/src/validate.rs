@@ -50,7 +50,26 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_parity(c)?;
     check_ring(c)?;
     check_witness(c)?;
-    check_store(c)
+    check_store(c)?;
+    check_http(c)
+}
+
+fn check_http(c: &MemberConfig) -> Result<(), Violation> {
+    for (i, host) in c.http.allowed_hosts.iter().enumerate() {
+        let bad = host.is_empty()
+            || host.len() > 253
+            || host
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch == '/' || ch.is_control());
+        if bad {
+            return Err(Violation::new(
+                Field::AllowedHost(i),
+                ErrorKind::AllowedHost,
+                "a host name, without port or scheme (e.g. \"localhost\" or \"storage.example\")",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_store(c: &MemberConfig) -> Result<(), Violation> {

@@ -61,7 +61,7 @@ fn keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
         let path = format!("{prefix}{k}");
         match v {
             toml::Value::Table(t) => keys(t, &format!("{path}."), out),
-            toml::Value::Array(items) => {
+            toml::Value::Array(items) if items.iter().any(toml::Value::is_table) => {
                 for item in items {
                     if let toml::Value::Table(t) = item {
                         keys(t, &format!("{path}[]."), out);
@@ -99,6 +99,7 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "store.reader_cache_files",
         "store.heal_objects_in_flight",
         "store.heal_max_mb_per_s",
+        "http.allowed_hosts",
         "members[].id",
         "members[].peer",
         "members[].http",

@@ -669,3 +669,26 @@ fn key_without_value_at_end_of_file_still_has_a_message() {
     assert_eq!((e.line(), e.column()), (Some(1), Some(5)));
     assert!(!e.message().is_empty());
 }
+
+#[test]
+fn an_allowed_host_with_a_scheme_or_blank() {
+    let base = with(&[]);
+    for (value, column_of) in [
+        (
+            "allowed_hosts = [\"localhost\", \"http://storage.example\"]",
+            1,
+        ),
+        ("allowed_hosts = [\"\"]", 0),
+        ("allowed_hosts = [\"two words\"]", 0),
+    ] {
+        let text = format!("{base}\n[http]\n{value}\n");
+        let line = text.lines().count();
+        let e = assert_error(
+            &text,
+            ErrorKind::AllowedHost,
+            line,
+            &format!("http.allowed_hosts[{column_of}]"),
+        );
+        assert!(e.to_string().contains("host name"), "{e}");
+    }
+}

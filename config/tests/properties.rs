@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use stripecast_config::limits::{MAX_READER_CACHE_FILES, MAX_TIMEOUT_MS};
 use stripecast_config::{
-    ClusterConfig, MemberConfig, MemberEntry, MemberId, RingLink, StoreSettings, Timeouts,
-    WitnessEntry,
+    ClusterConfig, HttpSettings, MemberConfig, MemberEntry, MemberId, RingLink, StoreSettings,
+    Timeouts, WitnessEntry,
 };
 
 /// Any string of arbitrary chars (control characters, quotes, newlines and
@@ -153,6 +153,13 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                     reader_cache_files: 1 + (stripe_log2 * 997) % MAX_READER_CACHE_FILES,
                     heal_objects_in_flight: 1 + stripe_log2 % 64,
                     heal_max_mb_per_s: stripe_log2 * 13,
+                },
+                http: HttpSettings {
+                    allowed_hosts: match stripe_log2 % 3 {
+                        0 => Vec::new(),
+                        1 => vec!["localhost".into()],
+                        _ => vec!["storage.example".into(), "127.0.0.1".into(), "::1".into()],
+                    },
                 },
                 members,
                 ring,

@@ -107,6 +107,8 @@ pub struct Opts {
     /// Members whose data dir is a tmpfs of this many MiB: a real disk
     /// that fills up (needs [`can_mount_tmpfs`]).
     pub small_disk_mib: Vec<(usize, u64)>,
+    /// `[http] allowed_hosts` of every member.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Opts {
@@ -119,6 +121,7 @@ impl Default for Opts {
             witness: false,
             body_progress_timeout_ms: None,
             small_disk_mib: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -159,6 +162,9 @@ impl Cluster {
                     ..Timeouts::default()
                 },
                 store: stripecast_config::StoreSettings::default(),
+                http: stripecast_config::HttpSettings {
+                    allowed_hosts: opts.allowed_hosts.clone(),
+                },
                 members: members.clone(),
                 ring: opts.ring,
                 witness: witness.clone(),

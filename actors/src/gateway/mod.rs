@@ -48,7 +48,9 @@ impl Gateway {
         peers: Option<crate::transport::Peers>,
         heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
         extra_routes: Vec<crate::node::Routes>,
+        http: stripecast_config::HttpSettings,
     ) -> std::io::Result<Gateway> {
+        let http = Arc::new(http);
         let state = web::Data::new(GatewayState {
             service,
             cluster,
@@ -58,12 +60,26 @@ impl Gateway {
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
+            let http = http.clone();
             App::new()
                 .app_data(state.clone())
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
                     let metrics = metrics.clone();
-                    let fut = actix_web::dev::Service::call(srv, req);
+                    // `[http] allowed_hosts`: a Host this member does not
+                    // answer to (a DNS name rebound to it) gets 403 before
+                    // any route runs.
+                    let host = req
+                        .headers()
+                        .get(actix_web::http::header::HOST)
+                        .and_then(|h| h.to_str().ok());
+                    let fut = if http.allows(host) {
+                        futures::future::Either::Right(actix_web::dev::Service::call(srv, req))
+                    } else {
+                        tracing::info!(host = ?host.map(str::to_owned), "request for a host not allowed; refused");
+                        let res = req.into_response(routes::error_response(403, "host not allowed"));
+                        futures::future::Either::Left(futures::future::ready(Ok(res)))
+                    };
                     async move {
                         let res = fut.await?;
                         metrics.request(&method, res.status().as_u16());

@@ -78,6 +78,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                 },
                 timeouts: timeouts.clone(),
                 store: stripecast_config::StoreSettings::default(),
+                http: stripecast_config::HttpSettings::default(),
                 members: members.clone(),
                 ring: None,
                 witness: None,

@@ -171,6 +171,7 @@ pub fn bench_configs(
             },
             timeouts: Timeouts::default(),
             store: stripecast_config::StoreSettings::default(),
+            http: stripecast_config::HttpSettings::default(),
             members: members.clone(),
             ring: None,
             witness: None,
