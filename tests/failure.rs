@@ -534,6 +534,24 @@ fn a_put_survives_a_member_killed_in_the_middle_of_it() {
     assert!(got == *data, "read with member 2's rebuilt fragment");
 }
 
+/// A cluster of `n` whose members `(i, MiB)` have small real disks (tmpfs);
+/// `None`, saying the test is skipped, where mounts are not allowed.
+fn with_small_disks(n: usize, disks: &[(usize, u64)]) -> Option<Cluster> {
+    if !common::can_mount_tmpfs() {
+        eprintln!(
+            "skipped: this process cannot mount a tmpfs (needs root where mounts are allowed)"
+        );
+        return None;
+    }
+    Some(Cluster::start_with(
+        n,
+        Opts {
+            small_disk_mib: disks.to_vec(),
+            ..Opts::default()
+        },
+    ))
+}
+
 /// A member whose disk is full (a real one: a small tmpfs) is left out of
 /// the writes it cannot store: each PUT is acknowledged with that member in
 /// `missed_by` and its dirty set, the bytes read back exactly from the
@@ -541,19 +559,9 @@ fn a_put_survives_a_member_killed_in_the_middle_of_it() {
 /// answer shows a filesystem path.
 #[test]
 fn a_full_disk_on_one_member_leaves_it_out_and_loses_nothing() {
-    if !common::can_mount_tmpfs() {
-        eprintln!(
-            "skipped: this process cannot mount a tmpfs (needs root where mounts are allowed)"
-        );
+    let Some(c) = with_small_disks(3, &[(2, 24)]) else {
         return;
-    }
-    let c = Cluster::start_with(
-        3,
-        Opts {
-            small_disk_mib: vec![(2, 24)],
-            ..Opts::default()
-        },
-    );
+    };
     let mut stored = Vec::new();
     let mut left_out = 0;
     for i in 0..16u64 {
@@ -590,4 +598,44 @@ fn a_full_disk_on_one_member_leaves_it_out_and_loses_nothing() {
     // Reads through the full member still serve right bytes.
     let (name, data) = &stored[stored.len() - 1];
     assert!(c.get(2, name).1 == *data);
+}
+
+/// When full disks leave too few members to take a write, the PUT is
+/// refused with 507 (not 503: retrying will not help until someone makes
+/// room), nothing is stored under its name, no answer shows a path, and
+/// every object acknowledged before reads back exactly.
+#[test]
+fn a_write_quorum_lost_to_full_disks_is_507() {
+    let Some(c) = with_small_disks(5, &[(3, 12), (4, 12)]) else {
+        return;
+    };
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for i in 0..40u64 {
+        let name = format!("quorum/{i}");
+        let data = pattern(4_000_000, i);
+        let (status, body) = c.put(0, &name, &data);
+        assert!(!body.contains("/tmp"), "{body}");
+        match status {
+            201 => stored.push((name, data)),
+            507 => {
+                refused = Some((name, body));
+                break;
+            }
+            other => panic!("PUT {name}: {other} {body}"),
+        }
+    }
+    let (name, body) = refused.expect("the two small disks never filled");
+    assert!(body.contains("full"), "{body}");
+    assert_eq!(c.get(1, &name).0, 404, "nothing stored under {name}");
+    assert!(
+        stored.len() >= 3,
+        "only {} objects before the disks filled",
+        stored.len()
+    );
+    for (name, data) in &stored {
+        let (status, got) = c.get(1, name);
+        assert_eq!(status, 200, "{name}");
+        assert!(got == *data, "{name}: wrong bytes");
+    }
 }

@@ -38,11 +38,13 @@ pub enum ServiceError {
 /// Why a request cannot be served safely now (HTTP 503; the client retries).
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
-    /// Members failed during a write and too few are left to take it.
-    #[error("cannot write: only {left} members could take their fragments ({failed:?} failed); writes need {needed}")]
+    /// Members failed during a write and too few are left to take it;
+    /// `full` of them answered that their disk is full.
+    #[error("cannot write: only {left} members could take their fragments ({failed:?} failed, {full:?} of them full); writes need {needed}")]
     WriteFailed {
         left: usize,
         failed: Vec<MemberId>,
+        full: Vec<MemberId>,
         needed: usize,
     },
     /// Too many members are down to start a write.
@@ -142,6 +144,11 @@ impl ServiceError {
         match self {
             ServiceError::NotFound(_) => 404,
             ServiceError::BadRequest(_) => 400,
+            // The quorum was lost to full disks: 507 (the client should
+            // not just retry; someone must make room).
+            ServiceError::Unavailable(Unavailable::WriteFailed {
+                left, full, needed, ..
+            }) if !full.is_empty() && left + full.len() >= *needed => 507,
             ServiceError::Unavailable(_) | ServiceError::Unreachable { .. } => 503,
             ServiceError::Internal(_) => 500,
         }
@@ -176,6 +183,27 @@ impl From<StoreError> for ServiceError {
 mod tests {
     use super::*;
 
+    /// A write that lost its quorum is 507 when the full disks alone made
+    /// the difference, 503 otherwise.
+    #[test]
+    fn a_quorum_lost_to_full_disks_is_507() {
+        let m = |ids: &[u32]| ids.iter().map(|&i| MemberId::new(i)).collect::<Vec<_>>();
+        for (left, failed, full, needed, status) in [
+            (3, m(&[3, 4]), m(&[3, 4]), 4, 507),
+            (3, m(&[3, 4]), m(&[4]), 4, 507),
+            (2, m(&[2, 3, 4]), m(&[4]), 4, 503),
+            (3, m(&[3, 4]), m(&[]), 4, 503),
+        ] {
+            let e = ServiceError::from(Unavailable::WriteFailed {
+                left,
+                failed: failed.clone(),
+                full: full.clone(),
+                needed,
+            });
+            assert_eq!(e.status(), status, "left {left}, full {full:?}");
+        }
+    }
+
     /// An error body tells a store failure by its kind, never by its path.
     #[test]
     fn store_failures_show_no_path() {
@@ -192,7 +220,7 @@ mod tests {
                 !body.contains("secret-place") && !body.contains("/srv"),
                 "{body}"
             );
-            assert!(body.contains("no storage space"), "{body}");
+            assert!(body.contains(crate::store::STORAGE_FULL), "{body}");
         }
     }
 

@@ -158,6 +158,8 @@ pub struct PutOutcome {
 struct Writers<'a> {
     live: &'a [MemberId],
     failed: Mutex<BTreeSet<MemberId>>,
+    /// Of `failed`, those whose disk is full.
+    full: Mutex<BTreeSet<MemberId>>,
     quorum: usize,
 }
 
@@ -181,6 +183,10 @@ impl Writers<'_> {
 
     /// Leaves `member` out; fails the PUT when too few remain.
     fn fail(&self, member: MemberId, e: CallError) -> Result<(), ServiceError> {
+        let mut full = self.full.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(&e, CallError::Remote(_, m) if m.contains(crate::store::STORAGE_FULL)) {
+            full.insert(member);
+        }
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         if failed.insert(member) {
             tracing::warn!(peer = %member, error = %e.into_service(member), "member left out of a PUT");
@@ -190,6 +196,7 @@ impl Writers<'_> {
             return Err(Unavailable::WriteFailed {
                 left,
                 failed: failed.iter().copied().collect(),
+                full: full.iter().copied().collect(),
                 needed: self.quorum,
             }
             .into());
@@ -271,6 +278,7 @@ impl ObjectService {
         let writers = Writers {
             live: &live,
             failed: Mutex::new(BTreeSet::new()),
+            full: Mutex::new(BTreeSet::new()),
             quorum: self.write_quorum(),
         };
         let packable = ended && packable(1, self.inner.stripe, name.len());

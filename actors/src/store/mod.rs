@@ -44,9 +44,17 @@ pub enum StoreError {
     /// A bounded queue is full: retry later.
     #[error("busy: {0}")]
     Busy(String),
+    /// The disk is full (what failed, for the log).
+    #[error("{0}")]
+    StorageFull(String),
     #[error("internal: {0}")]
     Internal(String),
 }
+
+/// The words a member's error answer carries when its disk is full (a
+/// marker in the message rather than a new wire kind, so members of the
+/// earlier protocol still decode the answer).
+pub const STORAGE_FULL: &str = "storage full";
 
 impl StoreError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> StoreError {
@@ -56,10 +64,28 @@ impl StoreError {
         }
     }
 
+    /// Whether this failure is a full disk (so the member is left out of
+    /// the write as a down one is, and a write that loses its quorum to
+    /// full disks is answered 507).
+    pub fn is_storage_full(&self) -> bool {
+        let full = |e: &std::io::Error| e.kind() == std::io::ErrorKind::StorageFull;
+        match self {
+            StoreError::StorageFull(_) => true,
+            StoreError::Io { source, .. } => full(source),
+            StoreError::Fragment(FragmentError::Io { source, .. }) => full(source),
+            StoreError::Packed(PackedError::Io { source, .. }) => full(source),
+            _ => false,
+        }
+    }
+
     /// What a client or a peer is told: the kind of failure without the
     /// paths and the lower layers' detail the full message carries (that
-    /// goes to this member's log).
+    /// goes to this member's log). A full disk always says
+    /// [`STORAGE_FULL`], which is how a coordinator tells it apart.
     pub fn public_message(&self) -> String {
+        if self.is_storage_full() {
+            return format!("cannot store: {STORAGE_FULL}");
+        }
         match self {
             StoreError::Io { source, .. } => format!("storage I/O failed ({})", source.kind()),
             StoreError::Catalog(_) => "the catalog failed".to_string(),
@@ -71,7 +97,7 @@ impl StoreError {
             }
             StoreError::Fragment(_) => "fragment unreadable".to_string(),
             StoreError::Packed(_) => "packed fragment store failed".to_string(),
-            StoreError::Internal(_) => "internal error".to_string(),
+            StoreError::Internal(_) | StoreError::StorageFull(_) => "internal error".to_string(),
             StoreError::NotFound(_)
             | StoreError::Closed
             | StoreError::BadRequest(_)

@@ -105,7 +105,7 @@ pub struct UploadActor {
     writer: Option<FragmentWriter>,
     next: u64,
     pending: BTreeMap<u64, Vec<u8>>,
-    failed: Option<String>,
+    failed: Option<Failure>,
     registry: Uploads,
     last_activity: Instant,
 }
@@ -142,14 +142,15 @@ impl UploadActor {
             return;
         }
         let Some(mut writer) = self.writer.take() else {
-            self.failed.get_or_insert_with(|| "writer lost".into());
+            self.failed
+                .get_or_insert_with(|| Failure::other("writer lost"));
             return;
         };
         let work = actix_rt::task::spawn_blocking(move || {
             let mut result = Ok(());
             for block in &batch {
                 if let Err(e) = writer.append_block(block) {
-                    result = Err(e.to_string());
+                    result = Err(Failure::of(e));
                     break;
                 }
             }
@@ -162,7 +163,8 @@ impl UploadActor {
                 act.failed.get_or_insert(e);
             }
             Err(e) => {
-                act.failed.get_or_insert(format!("append task failed: {e}"));
+                act.failed
+                    .get_or_insert(Failure::other(format!("append task failed: {e}")));
             }
         }));
     }
@@ -187,13 +189,50 @@ impl Actor for UploadActor {
     }
 }
 
+/// Why an upload can take no more blocks (kept so every later request
+/// gets the same answer, with its kind: a full disk stays a full disk).
+#[derive(Debug, Clone)]
+struct Failure {
+    message: String,
+    storage_full: bool,
+}
+
+impl Failure {
+    fn of(e: stripecast_persistence::FragmentError) -> Failure {
+        let storage_full = matches!(
+            &e,
+            stripecast_persistence::FragmentError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::StorageFull
+        );
+        Failure {
+            message: e.to_string(),
+            storage_full,
+        }
+    }
+
+    fn other(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            storage_full: false,
+        }
+    }
+
+    fn to_error(&self) -> StoreError {
+        if self.storage_full {
+            StoreError::StorageFull(self.message.clone())
+        } else {
+            StoreError::Internal(self.message.clone())
+        }
+    }
+}
+
 impl Handler<Append> for UploadActor {
     type Result = Result<(), StoreError>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
-        if let Some(e) = &self.failed {
-            return Err(StoreError::Internal(e.clone()));
+        if let Some(f) = &self.failed {
+            return Err(f.to_error());
         }
         if msg.lbn < self.next || self.pending.contains_key(&msg.lbn) {
             return Err(StoreError::BadRequest(format!(
@@ -220,14 +259,14 @@ impl Handler<Finish> for UploadActor {
     fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
         // Earlier appends finished before this message ran (ctx.wait holds the mailbox).
-        let problem = if let Some(e) = &self.failed {
-            Some(e.clone())
+        let problem = if let Some(f) = &self.failed {
+            Some(f.to_error())
         } else if !self.pending.is_empty() {
-            Some(format!(
+            Some(StoreError::Internal(format!(
                 "missing block {} (have {} later ones)",
                 self.next,
                 self.pending.len()
-            ))
+            )))
         } else {
             None
         };
@@ -236,7 +275,7 @@ impl Handler<Finish> for UploadActor {
         let upload = self.upload;
         Box::pin(async move {
             if let Some(p) = problem {
-                return Err(StoreError::Internal(p));
+                return Err(p);
             }
             let writer = writer.ok_or_else(|| StoreError::Internal("writer lost".into()))?;
             let path = actix_rt::task::spawn_blocking(move || writer.finish(msg.object_len))
