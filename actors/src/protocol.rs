@@ -171,6 +171,9 @@ pub enum ErrorKind {
     Unavailable,
     BadRequest,
     Internal,
+    /// The member's disk is full: it cannot store this (a write leaves it
+    /// out; a write that loses its quorum to full disks is 507).
+    StorageFull,
 }
 
 /// What a member says about itself in every heartbeat.

@@ -162,7 +162,9 @@ impl ServiceError {
             ErrorKind::BadRequest => {
                 ServiceError::BadRequest(format!("member {member}: {message}"))
             }
-            ErrorKind::Unavailable => Unavailable::Remote { member, message }.into(),
+            ErrorKind::Unavailable | ErrorKind::StorageFull => {
+                Unavailable::Remote { member, message }.into()
+            }
             _ => Internal::Remote { member, message }.into(),
         }
     }
@@ -173,7 +175,7 @@ impl From<StoreError> for ServiceError {
         match e.kind() {
             ErrorKind::NotFound => ServiceError::NotFound(e.to_string()),
             ErrorKind::BadRequest => ServiceError::BadRequest(e.to_string()),
-            ErrorKind::Unavailable => Unavailable::Store(e).into(),
+            ErrorKind::Unavailable | ErrorKind::StorageFull => Unavailable::Store(e).into(),
             _ => Internal::Store(e).into(),
         }
     }
@@ -220,7 +222,8 @@ mod tests {
                 !body.contains("secret-place") && !body.contains("/srv"),
                 "{body}"
             );
-            assert!(body.contains(crate::store::STORAGE_FULL), "{body}");
+            assert!(body.contains("storage full"), "{body}");
+            assert_eq!(StoreError::io(path, io()).kind(), ErrorKind::StorageFull);
         }
     }
 

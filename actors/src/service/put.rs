@@ -34,7 +34,7 @@ use super::rows::RowCutter;
 use super::{next_id, now_ns, CallError, Internal, ObjectService, ServiceError, Unavailable};
 use crate::meta::runner::WaitError;
 use crate::meta::{Applied, MetaCommand, MetaHandle};
-use crate::protocol::{RecordWire, Request, UploadSpec};
+use crate::protocol::{ErrorKind, RecordWire, Request, UploadSpec};
 
 /// Incarnations one `Reserve` asks for: one proposal per this many PUTs.
 pub const RESERVE_INCARNATIONS: u32 = 1024;
@@ -157,10 +157,15 @@ pub struct PutOutcome {
 /// Members that dropped out of one PUT, and the members it started with.
 struct Writers<'a> {
     live: &'a [MemberId],
-    failed: Mutex<BTreeSet<MemberId>>,
-    /// Of `failed`, those whose disk is full.
-    full: Mutex<BTreeSet<MemberId>>,
+    failed: Mutex<Failed>,
     quorum: usize,
+}
+
+/// Members left out of a PUT, and which of them for a full disk.
+#[derive(Default)]
+struct Failed {
+    all: BTreeSet<MemberId>,
+    full: BTreeSet<MemberId>,
 }
 
 impl Writers<'_> {
@@ -169,7 +174,7 @@ impl Writers<'_> {
         self.live
             .iter()
             .copied()
-            .filter(|m| !failed.contains(m))
+            .filter(|m| !failed.all.contains(m))
             .collect()
     }
 
@@ -178,25 +183,25 @@ impl Writers<'_> {
             .failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .all
             .contains(&m)
     }
 
     /// Leaves `member` out; fails the PUT when too few remain.
     fn fail(&self, member: MemberId, e: CallError) -> Result<(), ServiceError> {
-        let mut full = self.full.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(&e, CallError::Remote(_, m) if m.contains(crate::store::STORAGE_FULL)) {
-            full.insert(member);
-        }
         let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        if failed.insert(member) {
+        if matches!(&e, CallError::Remote(ErrorKind::StorageFull, _)) {
+            failed.full.insert(member);
+        }
+        if failed.all.insert(member) {
             tracing::warn!(peer = %member, error = %e.into_service(member), "member left out of a PUT");
         }
-        let left = self.live.len() - failed.len();
+        let left = self.live.len() - failed.all.len();
         if left < self.quorum {
             return Err(Unavailable::WriteFailed {
                 left,
-                failed: failed.iter().copied().collect(),
-                full: full.iter().copied().collect(),
+                failed: failed.all.iter().copied().collect(),
+                full: failed.full.iter().copied().collect(),
                 needed: self.quorum,
             }
             .into());
@@ -277,8 +282,7 @@ impl ObjectService {
         let incarnation = self.allocate_incarnation(&meta).await?;
         let writers = Writers {
             live: &live,
-            failed: Mutex::new(BTreeSet::new()),
-            full: Mutex::new(BTreeSet::new()),
+            failed: Mutex::new(Failed::default()),
             quorum: self.write_quorum(),
         };
         let packable = ended && packable(1, self.inner.stripe, name.len());

@@ -51,11 +51,6 @@ pub enum StoreError {
     Internal(String),
 }
 
-/// The words a member's error answer carries when its disk is full (a
-/// marker in the message rather than a new wire kind, so members of the
-/// earlier protocol still decode the answer).
-pub const STORAGE_FULL: &str = "storage full";
-
 impl StoreError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
@@ -80,11 +75,10 @@ impl StoreError {
 
     /// What a client or a peer is told: the kind of failure without the
     /// paths and the lower layers' detail the full message carries (that
-    /// goes to this member's log). A full disk always says
-    /// [`STORAGE_FULL`], which is how a coordinator tells it apart.
+    /// goes to this member's log).
     pub fn public_message(&self) -> String {
         if self.is_storage_full() {
-            return format!("cannot store: {STORAGE_FULL}");
+            return "cannot store: storage full".to_string();
         }
         match self {
             StoreError::Io { source, .. } => format!("storage I/O failed ({})", source.kind()),
@@ -107,6 +101,9 @@ impl StoreError {
 
     /// The wire kind of this error.
     pub fn kind(&self) -> ErrorKind {
+        if self.is_storage_full() {
+            return ErrorKind::StorageFull;
+        }
         match self {
             StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::Fragment(FragmentError::ChecksumMismatch { .. }) => ErrorKind::Corrupt,
