@@ -390,6 +390,7 @@ fn injected_stale_messages_change_nothing() {
             command: MetaCommand::Commit {
                 record: stale_record,
                 missing: vec![],
+                attrs: None,
             },
             index: 1,
         },

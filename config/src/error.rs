@@ -72,6 +72,9 @@ pub enum ErrorKind {
     AllowedHost,
     /// A `[store]` bound out of its range.
     Store,
+    /// A malformed `[auth]` credential, or a member serving a non-loopback
+    /// address without one.
+    Auth,
 }
 
 /// A configuration error naming the file, position and field.

@@ -43,6 +43,12 @@ pub(crate) enum Field {
     WitnessPeer,
     /// `http.allowed_hosts[i]`.
     AllowedHost(usize),
+    /// `members[i].s3`.
+    MemberS3(usize),
+    /// `auth.access_key_id`.
+    AuthAccessKeyId,
+    /// `auth.secret_access_key`.
+    AuthSecret,
 }
 
 impl fmt::Display for Field {
@@ -67,6 +73,9 @@ impl fmt::Display for Field {
             Field::WitnessId => f.write_str("witness.id"),
             Field::WitnessPeer => f.write_str("witness.peer"),
             Field::AllowedHost(i) => write!(f, "http.allowed_hosts[{i}]"),
+            Field::MemberS3(i) => write!(f, "members[{i}].s3"),
+            Field::AuthAccessKeyId => f.write_str("auth.access_key_id"),
+            Field::AuthSecret => f.write_str("auth.secret_access_key"),
         }
     }
 }

@@ -133,7 +133,8 @@ pub use error::{ConfigError, ErrorKind};
 pub use ids::MemberId;
 pub use local::{local_cluster, try_local_cluster, try_local_witness};
 pub use model::{
-    ClusterConfig, HttpSettings, MemberConfig, MemberEntry, StoreSettings, WitnessEntry,
+    AuthSettings, ClusterConfig, HttpSettings, MemberConfig, MemberEntry, StoreSettings,
+    WitnessEntry,
 };
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,

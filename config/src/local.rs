@@ -99,6 +99,7 @@ pub fn try_local_cluster(
             id: MemberId::new(id),
             peer: localhost(port(peer_base_port, "peer")?),
             http: localhost(port(http_base_port, "http")?),
+            s3: None,
         });
     }
 
@@ -118,6 +119,7 @@ pub fn try_local_cluster(
             members: members.clone(),
             ring: None,
             witness: None,
+            auth: None,
         })
         .collect();
     for config in &configs {

@@ -57,6 +57,33 @@ pub struct MemberConfig {
     /// mirror) keeps a majority when one of them is down. `None`: no witness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessEntry>,
+    /// The cluster's root credential (`[auth]`); `None`: no authentication,
+    /// allowed only while this member serves on loopback addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSettings>,
+}
+
+/// The root credential (the optional `[auth]` table): an admin key every
+/// member knows from its config, as MinIO's root user, so a new cluster
+/// can be administered (and more keys made, in the replicated metadata)
+/// before any other key exists. With it, every request that reads or
+/// changes data, and every operation on the cluster, needs a key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// 3-128 of `A-Z a-z 0-9`.
+    pub access_key_id: String,
+    /// 16-128 printable ASCII characters, no space.
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Cluster-wide settings (the `[cluster]` table).
@@ -187,6 +214,9 @@ pub struct MemberEntry {
     pub peer: SocketAddr,
     /// Address of the HTTP API.
     pub http: SocketAddr,
+    /// Address of the S3 API; `None`: the member serves no S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<SocketAddr>,
 }
 
 /// The witness (the `[witness]` table): a metadata-only voter. Its id is
@@ -345,6 +375,7 @@ mod tests {
             id: MemberId::new(id),
             peer: SocketAddr::from(([127, 0, 0, 1], 7400 + id as u16)),
             http: SocketAddr::from(([127, 0, 0, 1], 8400 + id as u16)),
+            s3: None,
         }
     }
 
@@ -364,6 +395,7 @@ mod tests {
             members: (0..n).map(entry).collect(),
             ring: None,
             witness: None,
+            auth: None,
         }
     }
 

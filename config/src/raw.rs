@@ -28,8 +28,8 @@ use crate::limits::{
 use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
-    ClusterConfig, ErrorKind, HttpSettings, MemberConfig, MemberEntry, MemberId, RingLink,
-    StoreSettings, Timeouts, WitnessEntry,
+    AuthSettings, ClusterConfig, ErrorKind, HttpSettings, MemberConfig, MemberEntry, MemberId,
+    RingLink, StoreSettings, Timeouts, WitnessEntry,
 };
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +47,14 @@ pub(crate) struct RawConfig {
     members: Spanned<Vec<RawMember>>,
     ring: Option<RawRing>,
     witness: Option<RawWitness>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    access_key_id: Spanned<String>,
+    secret_access_key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +98,7 @@ struct RawMember {
     id: Spanned<u32>,
     peer: Spanned<String>,
     http: Spanned<String>,
+    s3: Option<Spanned<String>>,
 }
 
 /// The optional `[witness]` table: the metadata-only voter.
@@ -164,6 +173,11 @@ impl RawDocument for RawConfig {
                     id: MemberId::new(*m.id.get_ref()),
                     peer: socket_addr(&m.peer, Field::MemberPeer(i))?,
                     http: socket_addr(&m.http, Field::MemberHttp(i))?,
+                    s3: m
+                        .s3
+                        .as_ref()
+                        .map(|a| socket_addr(a, Field::MemberS3(i)))
+                        .transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, Violation>>()?;
@@ -223,6 +237,10 @@ impl RawDocument for RawConfig {
                     })
                 })
                 .transpose()?,
+            auth: self.auth.as_ref().map(|a| AuthSettings {
+                access_key_id: a.access_key_id.get_ref().clone(),
+                secret_access_key: a.secret_access_key.get_ref().clone(),
+            }),
         })
     }
 
@@ -258,6 +276,9 @@ impl RawDocument for RawConfig {
                 .as_ref()
                 .and_then(|h| h.get(i))
                 .map(Spanned::span),
+            Field::MemberS3(i) => member(i).and_then(|m| m.s3.as_ref().map(Spanned::span)),
+            Field::AuthAccessKeyId => self.auth.as_ref().map(|a| a.access_key_id.span()),
+            Field::AuthSecret => self.auth.as_ref().map(|a| a.secret_access_key.span()),
         }
     }
 }

@@ -119,6 +119,21 @@ impl MemberConfig {
             .collect();
         writeln!(out, "allowed_hosts = [{}]", hosts.join(", "))?;
 
+        if let Some(auth) = &self.auth {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "# The root credential: an admin key. Requests need a key; keep this file private."
+            )?;
+            writeln!(out, "[auth]")?;
+            writeln!(out, "access_key_id = {}", Quoted(&auth.access_key_id))?;
+            writeln!(
+                out,
+                "secret_access_key = {}",
+                Quoted(&auth.secret_access_key)
+            )?;
+        }
+
         if let Some(ring) = &self.ring {
             writeln!(out)?;
             writeln!(out, "# This member's link to the ring's switch fabric.")?;
@@ -148,6 +163,9 @@ impl MemberConfig {
             writeln!(out, "id = {}", m.id)?;
             writeln!(out, "peer = {}", Quoted(&m.peer.to_string()))?;
             writeln!(out, "http = {}", Quoted(&m.http.to_string()))?;
+            if let Some(s3) = m.s3 {
+                writeln!(out, "s3 = {}", Quoted(&s3.to_string()))?;
+            }
         }
         Ok(())
     }

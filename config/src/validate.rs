@@ -51,7 +51,61 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_ring(c)?;
     check_witness(c)?;
     check_store(c)?;
-    check_http(c)
+    check_http(c)?;
+    check_auth(c)
+}
+
+/// A root credential, when given, is well formed; without one, this
+/// member serves only loopback addresses (anyone who reaches an open
+/// port could change the cluster).
+fn check_auth(c: &MemberConfig) -> Result<(), Violation> {
+    match &c.auth {
+        Some(a) => {
+            let id_ok = (3..=128).contains(&a.access_key_id.len())
+                && a.access_key_id.chars().all(|ch| ch.is_ascii_alphanumeric());
+            if !id_ok {
+                return Err(Violation::new(
+                    Field::AuthAccessKeyId,
+                    ErrorKind::Auth,
+                    "an access key id is 3-128 of A-Z a-z 0-9",
+                ));
+            }
+            let secret_ok = (16..=128).contains(&a.secret_access_key.len())
+                && a.secret_access_key.chars().all(|ch| ch.is_ascii_graphic());
+            if !secret_ok {
+                return Err(Violation::new(
+                    Field::AuthSecret,
+                    ErrorKind::Auth,
+                    "a secret access key is 16-128 printable ASCII characters without spaces",
+                ));
+            }
+            Ok(())
+        }
+        None => {
+            let Some(i) = c.members.iter().position(|m| m.id == c.id) else {
+                return Ok(());
+            };
+            let me = &c.members[i];
+            let open = [
+                (Some(me.http), Field::MemberHttp(i)),
+                (me.s3, Field::MemberS3(i)),
+            ];
+            for (addr, field) in open {
+                if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                    return Err(Violation::new(
+                        field,
+                        ErrorKind::Auth,
+                        format!(
+                            "{addr} is not a loopback address: serving it needs an [auth] table \
+                             (access_key_id, secret_access_key), or anyone who reaches the port \
+                             could read, write and change the cluster"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn check_http(c: &MemberConfig) -> Result<(), Violation> {
@@ -322,10 +376,12 @@ fn check_members(c: &MemberConfig) -> Result<(), Violation> {
 
     let mut used: HashMap<SocketAddr, Field> = HashMap::with_capacity(2 * n);
     for (i, m) in c.members.iter().enumerate() {
-        for (addr, field) in [
-            (m.peer, Field::MemberPeer(i)),
-            (m.http, Field::MemberHttp(i)),
-        ] {
+        let addrs = [
+            Some((m.peer, Field::MemberPeer(i))),
+            Some((m.http, Field::MemberHttp(i))),
+            m.s3.map(|a| (a, Field::MemberS3(i))),
+        ];
+        for (addr, field) in addrs.into_iter().flatten() {
             if addr.port() == 0 {
                 return Err(Violation::new(
                     field,

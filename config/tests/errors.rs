@@ -692,3 +692,62 @@ fn an_allowed_host_with_a_scheme_or_blank() {
         assert!(e.to_string().contains("host name"), "{e}");
     }
 }
+
+// ---- [auth] and the S3 address -----------------------------------------------
+
+#[test]
+fn a_malformed_root_credential_names_its_line() {
+    let base = with(&[]);
+    for (table, field) in [
+        (
+            "access_key_id = \"has space\"\nsecret_access_key = \"0123456789abcdefXYZ\"",
+            "auth.access_key_id",
+        ),
+        (
+            "access_key_id = \"ROOTKEY\"\nsecret_access_key = \"short\"",
+            "auth.secret_access_key",
+        ),
+    ] {
+        let text = format!("{base}\n[auth]\n{table}\n");
+        let line = text.lines().count() - usize::from(field == "auth.access_key_id");
+        let e = assert_error(&text, ErrorKind::Auth, line, field);
+        assert!(!e.to_string().contains("short\""), "never the secret: {e}");
+    }
+}
+
+#[test]
+fn a_non_loopback_address_needs_auth() {
+    // members[0] is this member (id = 0): its HTTP on all interfaces.
+    let text = with(&[(21, "http = \"0.0.0.0:8400\"")]);
+    let e = assert_error(&text, ErrorKind::Auth, 21, "members[0].http");
+    assert!(e.to_string().contains("[auth]"), "{e}");
+    // With a root credential it is served.
+    let ok = format!(
+        "{text}\n[auth]\naccess_key_id = \"ROOTKEY1\"\nsecret_access_key = \"0123456789abcdefXYZ\"\n"
+    );
+    let c = parse(&ok).unwrap();
+    assert_eq!(c.auth.unwrap().access_key_id, "ROOTKEY1");
+    // Another member's address is its own config's business.
+    parse(&with(&[(26, "http = \"0.0.0.0:8401\"")])).unwrap();
+}
+
+#[test]
+fn an_s3_address_is_parsed_checked_and_rendered() {
+    let c = parse(&with(&[(22, "s3 = \"127.0.0.1:9400\"")])).unwrap();
+    assert_eq!(c.members[0].s3.map(|a| a.port()), Some(9400));
+    assert_eq!(c.members[1].s3, None);
+    let again = parse(&c.to_toml_string()).unwrap();
+    assert_eq!(again, c, "a rendered config reads back the same");
+    assert_error(
+        &with(&[(22, "s3 = \"127.0.0.1:8400\"")]),
+        ErrorKind::DuplicateAddress,
+        22,
+        "members[0].s3",
+    );
+    assert_error(
+        &with(&[(22, "s3 = \"0.0.0.0:9400\"")]),
+        ErrorKind::Auth,
+        22,
+        "members[0].s3",
+    );
+}

@@ -101,6 +101,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                     id: MemberId::new(id),
                     peer: addrs[2 * i],
                     http: addrs[2 * i + 1],
+                    s3: None,
                 })
                 .collect();
             (
@@ -163,6 +164,11 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                 },
                 members,
                 ring,
+                // Random addresses are seldom loopback: serving them needs a credential.
+                auth: Some(stripecast_config::AuthSettings {
+                    access_key_id: format!("ROOT{stripe_log2}"),
+                    secret_access_key: format!("{:0>16}-secret", stripe_log2),
+                }),
             },
         )
 }

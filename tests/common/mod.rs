@@ -109,6 +109,10 @@ pub struct Opts {
     pub small_disk_mib: Vec<(usize, u64)>,
     /// `[http] allowed_hosts` of every member.
     pub allowed_hosts: Vec<String>,
+    /// Every member also serves S3 (`members[].s3`, a free port each).
+    pub s3: bool,
+    /// The root credential (`[auth]`): access key id, secret.
+    pub auth: Option<(String, String)>,
 }
 
 impl Default for Opts {
@@ -122,6 +126,8 @@ impl Default for Opts {
             body_progress_timeout_ms: None,
             small_disk_mib: Vec::new(),
             allowed_hosts: Vec::new(),
+            s3: false,
+            auth: None,
         }
     }
 }
@@ -133,7 +139,7 @@ impl Cluster {
 
     pub fn start_with(n: usize, opts: Opts) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports = free_ports(2 * n + 1);
+        let ports = free_ports(3 * n + 1);
         let witness = opts.witness.then(|| WitnessEntry {
             id: MemberId::new(n as u32),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * n])),
@@ -143,6 +149,9 @@ impl Cluster {
                 id: MemberId::new(i as u32),
                 peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
                 http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
+                s3: opts
+                    .s3
+                    .then(|| SocketAddr::from(([127, 0, 0, 1], ports[2 * n + 1 + i]))),
             })
             .collect();
         let configs: Vec<MemberConfig> = (0..n)
@@ -168,6 +177,13 @@ impl Cluster {
                 members: members.clone(),
                 ring: opts.ring,
                 witness: witness.clone(),
+                auth: opts
+                    .auth
+                    .as_ref()
+                    .map(|(id, secret)| stripecast_config::AuthSettings {
+                        access_key_id: id.clone(),
+                        secret_access_key: secret.clone(),
+                    }),
             })
             .collect();
         let witness = witness.map(|w| {

@@ -77,7 +77,12 @@ fn volume(state: &MetaState) -> VolumeMirror {
 /// What one applied command changes on a member (nothing for a refused one).
 pub fn changes_of(entry: &AppliedEntry) -> Vec<MirrorChange> {
     match (&entry.command, &entry.result) {
-        (MetaCommand::Commit { record, missing }, Applied::Committed { replaced }) => {
+        (
+            MetaCommand::Commit {
+                record, missing, ..
+            },
+            Applied::Committed { replaced },
+        ) => {
             let mut out = vec![MirrorChange::Put {
                 record: record_from_wire(record),
                 replaced: *replaced,

@@ -28,7 +28,9 @@
 
 mod logging;
 
+pub mod access;
 pub mod actor;
+pub mod attrs;
 pub mod group;
 pub mod mirror;
 pub mod numbers;
@@ -36,7 +38,9 @@ pub mod runner;
 pub mod state;
 pub mod storage;
 
+pub use access::{AccessCommand, AccessRefusal, AccessState, Action, Grant, KeyEntry};
 pub use actor::{deliver, MetaActor, MetaHost};
+pub use attrs::ObjectAttrs;
 pub use group::{
     AppliedEntry, Applier, MetaConfig, MetaError, MetaNode, MetaRole, Output, ProposalId,
 };

@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{AccessCommand, AccessRefusal, AccessState};
+use super::attrs::ObjectAttrs;
 use super::numbers::LogIndex;
 use crate::protocol::RecordWire;
 use stripecast_config::MemberId;
@@ -55,6 +57,10 @@ pub enum MetaCommand {
     Commit {
         record: RecordWire,
         missing: Vec<MemberId>,
+        /// What an S3 client stored beside the bytes (ETag, Content-Type,
+        /// user metadata); `None` for a `/v1` write.
+        #[serde(default)]
+        attrs: Option<ObjectAttrs>,
     },
     /// Remove the object if it is still at `incarnation` (the one the
     /// deleter read; a copy of this command applied after a newer write
@@ -79,6 +85,8 @@ pub enum MetaCommand {
         #[serde(default)]
         down: Vec<MemberId>,
     },
+    /// A change to keys, buckets or grants.
+    Access(AccessCommand),
 }
 
 /// What applying a command did.
@@ -110,6 +118,10 @@ pub enum Applied {
     Expired,
     /// The command was refused; nothing changed.
     Refused(String),
+    /// Keys, buckets or grants changed as asked.
+    AccessChanged,
+    /// The access command was refused; nothing changed.
+    AccessRefused(AccessRefusal),
 }
 
 /// The whole replicated metadata.
@@ -136,6 +148,12 @@ pub struct MetaState {
     pub reservations: BTreeMap<Incarnation, (u32, LogIndex)>,
     /// The log index of the last command applied.
     pub applied_index: LogIndex,
+    /// Per current object, what an S3 client stored beside its bytes.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, ObjectAttrs>,
+    /// Keys, buckets and grants.
+    #[serde(default)]
+    pub access: AccessState,
 }
 
 impl MetaState {
@@ -164,7 +182,11 @@ impl MetaState {
                     None => Applied::Refused("incarnations exhausted".into()),
                 }
             }
-            MetaCommand::Commit { record, missing } => {
+            MetaCommand::Commit {
+                record,
+                missing,
+                attrs,
+            } => {
                 let inc = record.incarnation;
                 if inc == Incarnation::default() || inc >= self.next_incarnation {
                     return Applied::Refused(format!("incarnation {inc} was never reserved"));
@@ -189,6 +211,10 @@ impl MetaState {
                     .insert(record.name.clone(), record.clone())
                     .map(|r| r.incarnation);
                 self.tombstones.remove(&record.name);
+                match attrs {
+                    Some(a) => self.attrs.insert(record.name.clone(), a.clone()),
+                    None => self.attrs.remove(&record.name),
+                };
                 self.mark(&record.name, missing);
                 Applied::Committed { replaced }
             }
@@ -201,6 +227,7 @@ impl MetaState {
                     return Applied::Deleted { removed: None };
                 }
                 let removed = self.objects.remove(name).map(|r| r.incarnation);
+                self.attrs.remove(name);
                 if let Some(inc) = removed {
                     self.tombstones.insert(name.clone(), inc);
                     self.mark(name, missing);
@@ -230,6 +257,14 @@ impl MetaState {
                 self.volume_down = down.iter().copied().collect();
                 Applied::VolumeAdvanced {
                     incarnation: self.volume_incarnation,
+                }
+            }
+            MetaCommand::Access(cmd) => {
+                let objects = &self.objects;
+                let empty = |bucket: &str| !has_objects_under(objects, bucket);
+                match self.access.apply(cmd, empty) {
+                    Ok(()) => Applied::AccessChanged,
+                    Err(why) => Applied::AccessRefused(why),
                 }
             }
         }
@@ -280,6 +315,31 @@ impl MetaState {
         self.tombstones.retain(|_, inc| *inc >= floor);
     }
 
+    /// The current records named `BUCKET/...` after `after` (exclusive; `None`
+    /// from the start) whose name (past `BUCKET/`) starts with `prefix`, in
+    /// name order, at most `limit`: one page of a listing, found in
+    /// O(log objects + page).
+    pub fn page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<(&RecordWire, Option<&ObjectAttrs>)> {
+        use std::ops::Bound;
+        let start = format!("{bucket}/{prefix}");
+        let lower = match after {
+            Some(a) if format!("{bucket}/{a}") >= start => Bound::Excluded(format!("{bucket}/{a}")),
+            _ => Bound::Included(start.clone()),
+        };
+        self.objects
+            .range::<String, _>((lower, Bound::Unbounded))
+            .take_while(|(name, _)| name.starts_with(&start))
+            .take(limit)
+            .map(|(name, r)| (r, self.attrs.get(name)))
+            .collect()
+    }
+
     fn mark(&mut self, name: &str, members: &[MemberId]) {
         for m in members {
             self.dirty.entry(*m).or_default().insert(name.to_string());
@@ -295,6 +355,15 @@ impl MetaState {
     pub fn from_snapshot(bytes: &[u8]) -> Result<MetaState, rmp_serde::decode::Error> {
         rmp_serde::from_slice(bytes)
     }
+}
+
+/// Whether any object is named `BUCKET/...`.
+fn has_objects_under(objects: &BTreeMap<String, RecordWire>, bucket: &str) -> bool {
+    let start = format!("{bucket}/");
+    objects
+        .range(start.clone()..)
+        .next()
+        .is_some_and(|(name, _)| name.starts_with(&start))
 }
 
 #[cfg(test)]
@@ -319,6 +388,7 @@ mod tests {
         MetaCommand::Commit {
             record: record(name, inc),
             missing: missing.to_vec(),
+            attrs: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //!   keeps its fragments, since the commit may still be applied, and the
 //!   client gets 503: retrying is safe (a new incarnation).
 
+use crate::meta::ObjectAttrs;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use stripecast_persistence::Incarnation;
@@ -267,10 +268,29 @@ impl ObjectService {
     }
 
     /// Stores the byte stream `body` as object `name`.
-    pub async fn put<S, E>(&self, name: &str, mut body: S) -> Result<PutOutcome, ServiceError>
+    pub async fn put<S, E>(&self, name: &str, body: S) -> Result<PutOutcome, ServiceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
+    {
+        self.put_with(name, body, || Ok(None)).await
+    }
+
+    /// Stores `body` as object `name` with the attributes `seal` gives once
+    /// the whole body is stored on the members and before it is committed
+    /// (an S3 ETag is the MD5 of the body): an error from `seal` (a body
+    /// that does not match its digest) drops the upload, and nothing is
+    /// stored.
+    pub async fn put_with<S, E, F>(
+        &self,
+        name: &str,
+        mut body: S,
+        seal: F,
+    ) -> Result<PutOutcome, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+        F: FnOnce() -> Result<Option<ObjectAttrs>, ServiceError>,
     {
         let meta = self.meta_handle()?;
         let (live, down) = self.live_and_down();
@@ -309,7 +329,8 @@ impl ObjectService {
                 self.put_inner(name, body, incarnation, *id, &writers).await
             }
         };
-        let record = match written {
+        let sealed = written.and_then(|r| Ok((r, seal()?)));
+        let (record, attrs) = match sealed {
             Ok(r) => r,
             Err(e) => {
                 guard.disarm();
@@ -329,7 +350,7 @@ impl ObjectService {
             .collect();
         self.abort_upload(&upload, &dropped).await;
         guard.disarm();
-        self.commit(&meta, name, &upload, record, missing, &holders)
+        self.commit(&meta, name, &upload, record, attrs, missing, &holders)
             .await
     }
 
@@ -344,6 +365,7 @@ impl ObjectService {
         name: &str,
         upload: &Upload,
         record: RecordWire,
+        attrs: Option<ObjectAttrs>,
         missing: Vec<MemberId>,
         holders: &[MemberId],
     ) -> Result<PutOutcome, ServiceError> {
@@ -351,6 +373,7 @@ impl ObjectService {
         let cmd = MetaCommand::Commit {
             record: record.clone(),
             missing: missing.clone(),
+            attrs,
         };
         let mut last = WaitError::Timeout;
         for attempt in 0..COMMIT_ATTEMPTS {

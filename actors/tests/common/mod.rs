@@ -63,6 +63,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
             id: MemberId::new(id),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[id as usize])),
             http: SocketAddr::from(([127, 0, 0, 1], ports[(n + id) as usize])),
+            s3: None,
         })
         .collect();
     (0..n)
@@ -82,6 +83,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                 members: members.clone(),
                 ring: None,
                 witness: None,
+                auth: None,
             };
             cfg.validate().unwrap();
             cfg

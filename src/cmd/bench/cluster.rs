@@ -157,6 +157,7 @@ pub fn bench_configs(
             id: MemberId::new(i as u32),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
             http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
+            s3: None,
         })
         .collect();
     Ok((0..nodes)
@@ -175,6 +176,7 @@ pub fn bench_configs(
             members: members.clone(),
             ring: None,
             witness: None,
+            auth: None,
         })
         .collect())
 }

@@ -268,6 +268,7 @@ impl Nemesis {
                             creation_time_ns: 0,
                         },
                         missing: vec![],
+                        attrs: None,
                     },
                     index: 1,
                 },

@@ -171,6 +171,7 @@ fn a_leader_is_elected_and_every_member_applies_the_same_log() {
         MetaCommand::Commit {
             record: record("a", stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
+            attrs: None,
         },
     );
     net.tick(3);
@@ -244,6 +245,7 @@ fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
                     stripecast_persistence::Incarnation::new(i),
                 ),
                 missing: vec![MemberId::new(victim)],
+                attrs: None,
             },
         );
     }
@@ -331,6 +333,7 @@ fn forged_and_stale_messages_change_nothing() {
         command: MetaCommand::Commit {
             record: record("x", stripecast_persistence::Incarnation::new(1)),
             missing: vec![],
+            attrs: None,
         },
         index: before.applied_index.get(),
     };

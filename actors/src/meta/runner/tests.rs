@@ -105,6 +105,7 @@ async fn reserve_and_commit(h: &MetaHandle, member: MemberId, name: &str) {
         .propose(MetaCommand::Commit {
             record: record(name, stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
+            attrs: None,
         })
         .await;
     assert_eq!(got, Ok(Applied::Committed { replaced: None }));
@@ -149,6 +150,7 @@ async fn an_isolated_member_acknowledges_nothing() {
     let p = isolated.propose(MetaCommand::Commit {
         record: record("x", stripecast_persistence::Incarnation::new(1)),
         missing: vec![],
+        attrs: None,
     });
     let r = isolated.read(|s| s.objects.len());
     let (p, r) = tokio::join!(p, r);
@@ -165,6 +167,7 @@ async fn an_isolated_member_acknowledges_nothing() {
         .propose(MetaCommand::Commit {
             record: record("y", stripecast_persistence::Incarnation::new(2)),
             missing: vec![leader],
+            attrs: None,
         })
         .await;
     assert_eq!(got, Ok(Applied::Committed { replaced: None }));
