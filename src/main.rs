@@ -40,6 +40,12 @@ enum Command {
     Rm(cmd::client::RmArgs),
     /// Show the members, their states and incarnations.
     Status(cmd::client::StatusArgs),
+    /// Access keys (kept in the cluster's replicated metadata).
+    #[command(subcommand)]
+    Key(cmd::access::KeyCommand),
+    /// Buckets and what each key may do in them.
+    #[command(subcommand)]
+    Bucket(cmd::access::BucketCommand),
     /// Build a small supervision tree, crash children on purpose, and show restarts and an escalation.
     DemoSupervision(cmd::demo_supervision::Args),
     /// Print which member and local block hold each data and parity block (FIG. 7 for 3 members).
@@ -76,6 +82,8 @@ fn main() -> std::process::ExitCode {
         Command::Ls(a) => cmd::client::ls(a),
         Command::Rm(a) => cmd::client::rm(a),
         Command::Status(a) => cmd::client::status(a),
+        Command::Key(c) => cmd::access::key(c),
+        Command::Bucket(c) => cmd::access::bucket(c),
         Command::DemoSupervision(args) => cmd::demo_supervision::run(args),
         Command::Layout(args) => cmd::layout::run(args),
         Command::Fragment(c) => cmd::fragment::run(c),

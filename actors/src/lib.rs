@@ -1,6 +1,7 @@
 //! The stripecast member runtime: everything a member process runs, as actix
 //! actors under stripecast-supervisors.
 
+pub mod authority;
 pub mod gateway;
 pub mod jobs;
 pub mod membership;

@@ -248,6 +248,7 @@ pub async fn start_member_with(
         let cluster = cluster_doc_fn(&cfg, service.clone(), view.clone());
         let routes = extension.routes;
         let http = cfg.http.clone();
+        let auth = cfg.auth.clone();
         ChildSpec::try_new("gateway", move |_| {
             Gateway::bind(
                 addr,
@@ -256,7 +257,7 @@ pub async fn start_member_with(
                 Some(peers.clone()),
                 heartbeats.clone(),
                 routes.clone(),
-                http.clone(),
+                (http.clone(), auth.clone()),
             )
         })
     };

@@ -131,7 +131,7 @@ mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use ids::MemberId;
-pub use local::{local_cluster, try_local_cluster, try_local_witness};
+pub use local::{local_cluster, secure_local_cluster, try_local_cluster, try_local_witness};
 pub use model::{
     AuthSettings, ClusterConfig, HttpSettings, MemberConfig, MemberEntry, StoreSettings,
     WitnessEntry,

@@ -176,3 +176,40 @@ pub fn try_local_witness(
     own.validate_as(origin)?;
     Ok(own)
 }
+
+/// Gives every member of a local cluster an S3 listener on
+/// `127.0.0.1:(s3_base_port + i)` and the root credential `auth`, and
+/// checks the result as a file would be.
+pub fn secure_local_cluster(
+    configs: &mut [MemberConfig],
+    s3_base_port: u16,
+    auth: &crate::AuthSettings,
+) -> Result<(), ConfigError> {
+    let origin = Path::new(ORIGIN);
+    let n = configs.first().map_or(0, |c| c.members.len());
+    let mut ports = Vec::with_capacity(n);
+    for i in 0..n {
+        let port = u16::try_from(i)
+            .ok()
+            .and_then(|i| s3_base_port.checked_add(i))
+            .ok_or_else(|| {
+                ConfigError::at(
+                    origin,
+                    b"",
+                    None,
+                    Some(format!("members[{i}].s3")),
+                    ErrorKind::BadAddress,
+                    format!("port {s3_base_port} + {i} is past 65535"),
+                )
+            })?;
+        ports.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    for config in configs.iter_mut() {
+        for (m, port) in config.members.iter_mut().zip(&ports) {
+            m.s3 = Some(*port);
+        }
+        config.auth = Some(auth.clone());
+        config.validate_as(origin)?;
+    }
+    Ok(())
+}

@@ -16,11 +16,28 @@ pub struct NodeOpt {
     /// Base URL of any member's HTTP API.
     #[arg(long, env = "STRIPECAST_NODE", default_value = "http://127.0.0.1:8400")]
     pub node: String,
+    /// The key to use, ACCESS_KEY_ID:SECRET (else the credentials file).
+    #[arg(long, env = "STRIPECAST_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// An AWS shared-credentials file to read the key from (profile
+    /// AWS_PROFILE, else default); else ./stripecast-data/credentials.
+    #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE")]
+    pub credentials: Option<PathBuf>,
 }
 
 impl NodeOpt {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.node.trim_end_matches('/'), path)
+    }
+
+    /// A request for `path`, carrying the key when there is one.
+    pub(crate) fn request(&self, method: &str, path: &str) -> anyhow::Result<ureq::Request> {
+        let req = agent().request(method, &self.url(path));
+        let key = super::credentials::resolve(self.key.as_deref(), self.credentials.as_deref())?;
+        Ok(match key {
+            Some(k) => req.set("Authorization", &k.bearer()),
+            None => req,
+        })
     }
 }
 
@@ -87,8 +104,9 @@ pub fn put(a: PutArgs) -> anyhow::Result<()> {
     let f = File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let pb = bar(len, "put");
-    let resp = agent()
-        .put(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+    let resp = a
+        .node
+        .request("PUT", &format!("/v1/objects/{}", encode_name(&a.name)))?
         .set("Content-Length", &len.to_string())
         .send(pb.wrap_read(f))
         .map_err(|e| http_error(e, &format!("put {}", a.name)))?;
@@ -113,8 +131,9 @@ pub struct GetArgs {
 }
 
 pub fn get(a: GetArgs) -> anyhow::Result<()> {
-    let resp = agent()
-        .get(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+    let resp = a
+        .node
+        .request("GET", &format!("/v1/objects/{}", encode_name(&a.name)))?
         .call()
         .map_err(|e| http_error(e, &format!("get {}", a.name)))?;
     let len: u64 = resp
@@ -160,8 +179,9 @@ pub struct LsArgs {
 }
 
 pub fn ls(a: LsArgs) -> anyhow::Result<()> {
-    let resp = agent()
-        .get(&a.node.url("/v1/objects"))
+    let resp = a
+        .node
+        .request("GET", "/v1/objects")?
         .call()
         .map_err(|e| http_error(e, "ls"))?;
     let list: Vec<ObjectEntry> = resp.into_json().context("reading the list")?;
@@ -189,8 +209,8 @@ pub struct RmArgs {
 }
 
 pub fn rm(a: RmArgs) -> anyhow::Result<()> {
-    agent()
-        .delete(&a.node.url(&format!("/v1/objects/{}", encode_name(&a.name))))
+    a.node
+        .request("DELETE", &format!("/v1/objects/{}", encode_name(&a.name)))?
         .call()
         .map_err(|e| http_error(e, &format!("rm {}", a.name)))?;
     println!("removed {}", a.name);
@@ -210,8 +230,8 @@ pub struct StatusArgs {
 }
 
 pub fn fetch_cluster(node: &NodeOpt) -> anyhow::Result<ClusterDoc> {
-    let resp = agent()
-        .get(&node.url("/v1/cluster"))
+    let resp = node
+        .request("GET", "/v1/cluster")?
         .timeout(Duration::from_secs(5))
         .call()
         .map_err(|e| http_error(e, "status"))?;

@@ -130,6 +130,11 @@ impl LocalCluster {
     pub fn node(&self, i: usize) -> NodeOpt {
         NodeOpt {
             node: format!("http://{}", self.configs[i].me().http),
+            key: self.configs[i]
+                .auth
+                .as_ref()
+                .map(|a| format!("{}:{}", a.access_key_id, a.secret_access_key)),
+            credentials: None,
         }
     }
 

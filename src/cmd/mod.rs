@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub mod access;
 pub mod bench;
 pub mod chaos;
 pub mod client;
+pub mod credentials;
 pub mod demo_supervision;
 pub mod feed;
 pub mod fragment;

@@ -25,7 +25,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     super::serve::keep_private(&cfg, &args.config)?;
     let id = cfg.id;
     super::serve::until_signal("member", id, async move {
-        start_member_with(cfg, hooks, Box::new(stripecast_ring::member_extension))
+        let extend = |cfg: &MemberConfig, service: &stripecast_actors::service::ObjectService| {
+            stripecast_ring::member_extension(cfg, service)
+                .and(stripecast_s3::member_extension(cfg, service))
+        };
+        start_member_with(cfg, hooks, Box::new(extend))
             .await
             .with_context(|| format!("starting member {id}"))
     })

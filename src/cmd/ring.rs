@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use stripecast_ring::switch::http::InsertRequest;
 use stripecast_ring::switch::{InsertRec, RingDoc};
 
-use super::client::{agent, http_error, NodeOpt};
+use super::client::{http_error, NodeOpt};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RingCommand {
@@ -73,8 +73,7 @@ pub fn run(c: RingCommand) -> anyhow::Result<()> {
 /// them: the pages are fetched in turn).
 fn get_doc(node: &NodeOpt) -> anyhow::Result<RingDoc> {
     let page = |query: String| -> anyhow::Result<RingDoc> {
-        agent()
-            .get(&node.url(&format!("/v1/ring{query}")))
+        node.request("GET", &format!("/v1/ring{query}"))?
             .call()
             .map_err(|e| http_error(e, "ring status"))?
             .into_json()
@@ -178,8 +177,9 @@ fn insert(a: InsertArgs) -> anyhow::Result<()> {
         at,
         object: a.object,
     };
-    let rec: InsertRec = agent()
-        .post(&a.node.url("/v1/ring/inserts"))
+    let rec: InsertRec = a
+        .node
+        .request("POST", "/v1/ring/inserts")?
         .send_json(&body)
         .map_err(|e| http_error(e, "ring insert"))?
         .into_json()

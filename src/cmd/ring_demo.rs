@@ -15,7 +15,7 @@ use stripecast_config::{
 };
 use stripecast_ts::gen::{generate, GenParams};
 
-use super::client::{agent, encode_name, http_error, NodeOpt};
+use super::client::{encode_name, http_error, NodeOpt};
 use super::launch::LocalCluster;
 
 /// The object a cue in a demo feed inserts.
@@ -155,15 +155,14 @@ pub fn start(
 
 /// Stores the demo insert (a 3 s generated stream tagged AD) unless present.
 pub fn store_demo_ad(node: &NodeOpt) -> anyhow::Result<()> {
-    let url = node.url(&format!("/v1/objects/{}", encode_name(DEMO_AD)));
-    if agent().head(&url).call().is_ok() {
+    let path = format!("/v1/objects/{}", encode_name(DEMO_AD));
+    if node.request("HEAD", &path)?.call().is_ok() {
         return Ok(());
     }
     let mut p = GenParams::new("AD");
     p.pcr_start = 500 * stripecast_ts::PCR_HZ;
     let ts = generate(Duration::from_secs(3), &p).context("generating the demo insert")?;
-    agent()
-        .put(&url)
+    node.request("PUT", &path)?
         .send_bytes(&ts)
         .map_err(|e| http_error(e, "storing the demo insert"))?;
     Ok(())

@@ -39,6 +39,9 @@ pub struct Args {
     /// Member i listens for peers on 127.0.0.1:(this + i).
     #[arg(long, default_value_t = 7400)]
     peer_base_port: u16,
+    /// Member i serves S3 on 127.0.0.1:(this + i).
+    #[arg(long, default_value_t = 9400)]
+    s3_base_port: u16,
     /// Parity blocks per row (1 = RAID-5; 2+ = Reed-Solomon; 0 = none).
     #[arg(long, default_value_t = 1)]
     parity: u8,
@@ -66,9 +69,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .dir
         .canonicalize()
         .with_context(|| format!("resolving {}", args.dir.display()))?;
-    let (name, secret) = previous_config(&dir)
-        .map(|c| (c.cluster.name, c.cluster.secret))
+    let previous = previous_config(&dir);
+    let (name, secret) = previous
+        .as_ref()
+        .map(|c| (c.cluster.name.clone(), c.cluster.secret.clone()))
         .unwrap_or_else(|| ("local".to_string(), random_secret()));
+    // The admin key: made the first time, kept after (in every config and
+    // in DIR/credentials, mode 0600).
+    let root = previous.and_then(|c| c.auth).unwrap_or_else(|| {
+        let (access_key_id, secret_access_key) =
+            stripecast_actors::gateway::admin::new_credential();
+        stripecast_config::AuthSettings {
+            access_key_id,
+            secret_access_key,
+        }
+    });
     let mut configs = try_local_cluster(
         &name,
         &secret,
@@ -77,6 +92,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.http_base_port,
         args.peer_base_port,
         args.parity,
+    )?;
+    stripecast_config::secure_local_cluster(&mut configs, args.s3_base_port, &root)?;
+    let credentials = dir.join(super::credentials::FILE_NAME);
+    super::credentials::write_file(
+        &credentials,
+        &super::credentials::Key {
+            access_key_id: root.access_key_id.clone(),
+            secret: root.secret_access_key.clone(),
+        },
     )?;
     // Two members have no majority with one down: the witness is the third vote.
     let witness = if args.nodes == 2 {
@@ -121,8 +145,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dir.display()
     );
     for c in &members.configs {
+        let s3 = c
+            .me()
+            .s3
+            .map(|a| format!("  s3 http://{a}"))
+            .unwrap_or_default();
         println!(
-            "  member {}  http://{}  (peer port {})",
+            "  member {}  http://{}{s3}  (peer port {})",
             c.id,
             c.me().http,
             c.me().peer.port()
@@ -136,7 +165,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let first = members.node(0).node;
+    let first_s3 = members.configs[0].me().s3.map(|a| format!("http://{a}"));
     println!();
+    println!(
+        "admin key: {} (in {})",
+        root.access_key_id,
+        credentials.display()
+    );
     println!("try:");
     println!(
         "  stripecast put movies/intro.ts ./some-file      # store a file (any member: --node URL)"
@@ -144,7 +179,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("  stripecast get movies/intro.ts -o copy.ts       # read it back");
     println!("  stripecast ls ; stripecast status");
     println!("  curl {first}/v1/cluster");
-    println!("  curl -H 'Range: bytes=0-99' {first}/v1/objects/movies/intro.ts");
+    println!(
+        "  curl -H \"Authorization: Bearer $STRIPECAST_KEY\" -H 'Range: bytes=0-99' {first}/v1/objects/movies/intro.ts"
+    );
+    println!(
+        "     (STRIPECAST_KEY={}:SECRET; the secret is in the credentials file)",
+        root.access_key_id
+    );
+    if let Some(s3) = first_s3 {
+        println!(
+            "  AWS_SHARED_CREDENTIALS_FILE={} aws s3 ls --endpoint-url {s3}",
+            credentials.display()
+        );
+    }
     if let Some(cfg) = &ring {
         println!();
         println!(

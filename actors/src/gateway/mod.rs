@@ -4,6 +4,8 @@
 //! abnormal exit, retried by the supervisor); the server runs its own worker
 //! threads and stops gracefully with the actor.
 
+pub mod admin;
+pub mod auth;
 pub mod docs;
 pub mod names;
 mod pace;
@@ -31,6 +33,8 @@ pub struct GatewayState {
     pub peers: Option<crate::transport::Peers>,
     /// Where injected heartbeats go (test hook `inject` only).
     pub heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
+    /// Who may do what (`[auth]`, keys in the metadata).
+    pub authority: crate::authority::Authority,
 }
 
 pub struct Gateway {
@@ -48,14 +52,19 @@ impl Gateway {
         peers: Option<crate::transport::Peers>,
         heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
         extra_routes: Vec<crate::node::Routes>,
-        http: stripecast_config::HttpSettings,
+        (http, auth): (
+            stripecast_config::HttpSettings,
+            Option<stripecast_config::AuthSettings>,
+        ),
     ) -> std::io::Result<Gateway> {
         let http = Arc::new(http);
+        let authority = crate::authority::Authority::new(auth, service.clone());
         let state = web::Data::new(GatewayState {
             service,
             cluster,
             peers,
             heartbeats,
+            authority,
         });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {
@@ -63,6 +72,7 @@ impl Gateway {
             let http = http.clone();
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(authorise))
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
                     let metrics = metrics.clone();
@@ -90,6 +100,7 @@ impl Gateway {
                     for extra in &extra_routes {
                         extra(cfg);
                     }
+                    admin::configure(cfg);
                     routes::configure(cfg);
                 })
         })
@@ -103,6 +114,60 @@ impl Gateway {
             handle: Some(server.handle()),
             server: Some(server),
         })
+    }
+}
+
+/// Serves a request only if its credential allows what it needs (see
+/// `auth`); 401 (with `WWW-Authenticate`) without one, 403 with a wrong
+/// one or without the grant, before any route runs.
+async fn authorise(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::authority::Denied;
+    let Some(authority) = req
+        .app_data::<web::Data<GatewayState>>()
+        .map(|st| st.authority.clone())
+    else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let need = auth::need(req.method(), req.path());
+    let verdict = match (&need, authority.enabled()) {
+        (auth::Need::Open, _) | (_, false) => Ok(()),
+        (auth::Need::Allowed(action, name), true) => {
+            let header = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok());
+            let key = match auth::credential(header) {
+                auth::Credential::None => Ok(None),
+                auth::Credential::Malformed => Err(Denied::BadCredential),
+                auth::Credential::Bearer {
+                    access_key_id,
+                    secret,
+                } => authority
+                    .check_secret(&access_key_id, &secret)
+                    .await
+                    .map(Some),
+            };
+            key.and_then(|k| authority.allows(k.as_ref(), *action, name.as_deref()))
+        }
+    };
+    match verdict {
+        Ok(()) => next.call(req).await.map(|r| r.map_into_boxed_body()),
+        Err(denied) => {
+            tracing::info!(method = %req.method(), path = %req.path(), why = %denied, "request refused");
+            let mut res = routes::error_response(denied.status(), &denied.to_string());
+            if denied == Denied::Anonymous {
+                res.headers_mut().insert(
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    actix_web::http::header::HeaderValue::from_static(
+                        "Bearer realm=\"stripecast\"",
+                    ),
+                );
+            }
+            Ok(req.into_response(res))
+        }
     }
 }
 

@@ -444,7 +444,7 @@ mod tests {
             }),
             name.clone()
                 .prop_map(|n| AccessCommand::DeleteKey { name: n.into() }),
-            bkt.clone().prop_map(|b| bucket(b)),
+            bkt.clone().prop_map(bucket),
             bkt.clone()
                 .prop_map(|b| AccessCommand::DeleteBucket { bucket: b.into() }),
             (bkt.clone(), name, any::<bool>(), any::<bool>()).prop_map(|(b, k, read, write)| {

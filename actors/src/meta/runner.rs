@@ -43,6 +43,7 @@ use std::collections::BTreeMap;
 use stripecast_config::MemberId;
 use tokio::sync::oneshot;
 
+use super::access::AccessState;
 use super::group::{Applier, MetaConfig, MetaError, MetaNode, ProposalId};
 use super::state::{Applied, MetaCommand, MetaState};
 use stripecast_persistence::DurableDb;
@@ -116,6 +117,9 @@ pub struct MetaHandle {
     /// Set by [`MetaHandle::stop`]: the thread ends within a tick, whatever clones remain.
     stopping: Arc<AtomicBool>,
     status: Arc<RwLock<MetaStatus>>,
+    /// Keys, buckets and grants as this member last applied them: what a
+    /// request is authorised against without a round to the leader.
+    access: Arc<RwLock<Arc<AccessState>>>,
     thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -138,16 +142,31 @@ impl MetaHandle {
         let (inbox, rx) = sync_channel(INBOX_EVENTS);
         let status = Arc::new(RwLock::new(MetaStatus::default()));
         let published = status.clone();
+        let access = Arc::new(RwLock::new(Arc::new(node.state().access.clone())));
+        let access_published = access.clone();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop_seen = stopping.clone();
         let thread = std::thread::Builder::new()
             .name(format!("meta-{me}"))
-            .spawn(move || run(node, rx, tick, send, published, stop_seen))
+            .spawn(move || {
+                run(
+                    node,
+                    rx,
+                    tick,
+                    send,
+                    Published {
+                        status: published,
+                        access: access_published,
+                    },
+                    stop_seen,
+                )
+            })
             .map_err(|e| MetaError::Encode(format!("starting the metadata thread: {e}")))?;
         Ok(MetaHandle {
             inbox,
             stopping,
             status,
+            access,
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         })
     }
@@ -204,6 +223,16 @@ impl MetaHandle {
 
     pub fn status(&self) -> MetaStatus {
         self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keys, buckets and grants as this member last applied them (not a
+    /// linearizable read: a key made a moment ago elsewhere may be missing;
+    /// ask [`MetaHandle::read`] before refusing it).
+    pub fn access(&self) -> Arc<AccessState> {
+        self.access
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -464,14 +493,21 @@ fn take(node: &mut MetaNode, waiting: &mut Waiting, wait: Duration, event: Event
     }
 }
 
+/// What the replica's thread publishes to the member.
+struct Published {
+    status: Arc<RwLock<MetaStatus>>,
+    access: Arc<RwLock<Arc<AccessState>>>,
+}
+
 fn run(
     mut node: MetaNode,
     rx: Receiver<Event>,
     tick: Duration,
     send: Sender,
-    status: Arc<RwLock<MetaStatus>>,
+    out_to: Published,
     stopping: Arc<AtomicBool>,
 ) {
+    let status = out_to.status;
     let me = node.me();
     let wait = Duration::from_millis(WAIT_MS);
     let mut waiting = Waiting {
@@ -521,8 +557,22 @@ fn run(
             waiting.expire(now);
             waiting.resend(&mut node, now);
         }
+        let applied_before = node.state().applied_index;
         match node.ready() {
             Ok(out) => {
+                // Access changes are rare: published when an access command
+                // applied, or when a snapshot (no entries) moved the state.
+                let by_entries = out.applied.len() as u64;
+                let jumped = node.state().applied_index.entries_since(applied_before) > by_entries;
+                if jumped
+                    || out
+                        .applied
+                        .iter()
+                        .any(|a| matches!(a.command, MetaCommand::Access(_)))
+                {
+                    *out_to.access.write().unwrap_or_else(|p| p.into_inner()) =
+                        Arc::new(node.state().access.clone());
+                }
                 for (to, msg) in out.messages {
                     send(to, msg);
                 }

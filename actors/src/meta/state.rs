@@ -317,27 +317,24 @@ impl MetaState {
 
     /// The current records named `BUCKET/...` after `after` (exclusive; `None`
     /// from the start) whose name (past `BUCKET/`) starts with `prefix`, in
-    /// name order, at most `limit`: one page of a listing, found in
+    /// name order, lazily: a listing page takes what it needs in
     /// O(log objects + page).
-    pub fn page(
-        &self,
+    pub fn page<'a>(
+        &'a self,
         bucket: &str,
         prefix: &str,
         after: Option<&str>,
-        limit: usize,
-    ) -> Vec<(&RecordWire, Option<&ObjectAttrs>)> {
+    ) -> impl Iterator<Item = (&'a RecordWire, Option<&'a ObjectAttrs>)> + 'a {
         use std::ops::Bound;
         let start = format!("{bucket}/{prefix}");
-        let lower = match after {
-            Some(a) if format!("{bucket}/{a}") >= start => Bound::Excluded(format!("{bucket}/{a}")),
+        let lower = match after.map(|a| format!("{bucket}/{a}")) {
+            Some(a) if a >= start => Bound::Excluded(a),
             _ => Bound::Included(start.clone()),
         };
         self.objects
             .range::<String, _>((lower, Bound::Unbounded))
-            .take_while(|(name, _)| name.starts_with(&start))
-            .take(limit)
+            .take_while(move |(name, _)| name.starts_with(&start))
             .map(|(name, r)| (r, self.attrs.get(name)))
-            .collect()
     }
 
     fn mark(&mut self, name: &str, members: &[MemberId]) {

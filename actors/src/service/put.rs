@@ -350,7 +350,7 @@ impl ObjectService {
             .collect();
         self.abort_upload(&upload, &dropped).await;
         guard.disarm();
-        self.commit(&meta, name, &upload, record, attrs, missing, &holders)
+        self.commit(&meta, name, &upload, (record, attrs), missing, &holders)
             .await
     }
 
@@ -364,8 +364,7 @@ impl ObjectService {
         meta: &MetaHandle,
         name: &str,
         upload: &Upload,
-        record: RecordWire,
-        attrs: Option<ObjectAttrs>,
+        (record, attrs): (RecordWire, Option<ObjectAttrs>),
         missing: Vec<MemberId>,
         holders: &[MemberId],
     ) -> Result<PutOutcome, ServiceError> {

@@ -1,0 +1,198 @@
+//! What each `/v1` request needs, and who it says it is: pure functions of
+//! the method, the path and the `Authorization` header (table tests), used
+//! by the gateway before any route runs.
+//!
+//! * Object reads need a key with a read grant on the bucket (the first
+//!   segment of the name), or a public-read bucket; writes and deletes a
+//!   write grant; everything that changes the cluster (keys, buckets,
+//!   faults, scrub, injected messages) and the listing of every object an
+//!   admin key. `/v1/cluster`, `/metrics` and other reads stay open.
+//! * A credential is `Authorization: Bearer ACCESS_KEY_ID:SECRET` (what
+//!   `STRIPECAST_KEY` holds). SigV4-signed requests are the S3 listener's.
+
+use actix_web::http::Method;
+
+use crate::meta::Action;
+
+/// What a request must be allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: served to anyone.
+    Open,
+    /// `action` on the object `name`, or on the cluster (`None`).
+    Allowed(Action, Option<String>),
+}
+
+/// The credential a request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    None,
+    Bearer {
+        access_key_id: String,
+        secret: String,
+    },
+    /// An `Authorization` header this API does not take.
+    Malformed,
+}
+
+/// What `method` on `path` needs.
+pub fn need(method: &Method, path: &str) -> Need {
+    let read = method == Method::GET || method == Method::HEAD;
+    if let Some(name) = path.strip_prefix("/v1/objects/") {
+        let action = if read { Action::Read } else { Action::Write };
+        let name = percent_decode(name);
+        return Need::Allowed(action, Some(name));
+    }
+    let admin_paths = ["/v1/objects", "/v1/keys", "/v1/buckets", "/v1/faults"];
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    if admin_paths.iter().any(|p| under(p)) {
+        return Need::Allowed(Action::Admin, None);
+    }
+    if read {
+        Need::Open
+    } else {
+        Need::Allowed(Action::Admin, None)
+    }
+}
+
+/// The credential of an `Authorization` header value.
+pub fn credential(header: Option<&str>) -> Credential {
+    let Some(value) = header else {
+        return Credential::None;
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return Credential::Malformed;
+    };
+    match token.trim().split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Credential::Bearer {
+            access_key_id: id.to_string(),
+            secret: secret.to_string(),
+        },
+        _ => Credential::Malformed,
+    }
+}
+
+/// `%XX` escapes decoded (as actix does for the route's `{name}`), so the
+/// name authorised is the name served.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_request_needs() {
+        let table: &[(Method, &str, Need)] = &[
+            (
+                Method::GET,
+                "/v1/objects/videos/a.ts",
+                Need::Allowed(Action::Read, Some("videos/a.ts".into())),
+            ),
+            (
+                Method::HEAD,
+                "/v1/objects/videos/a%20b.ts",
+                Need::Allowed(Action::Read, Some("videos/a b.ts".into())),
+            ),
+            (
+                Method::PUT,
+                "/v1/objects/videos/a.ts",
+                Need::Allowed(Action::Write, Some("videos/a.ts".into())),
+            ),
+            (
+                Method::DELETE,
+                "/v1/objects/x",
+                Need::Allowed(Action::Write, Some("x".into())),
+            ),
+            (
+                Method::GET,
+                "/v1/objects",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::POST,
+                "/v1/scrub",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::PUT,
+                "/v1/faults/2",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::GET,
+                "/v1/faults",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::DELETE,
+                "/v1/faults/2",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::POST,
+                "/v1/inject",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (Method::GET, "/v1/keys", Need::Allowed(Action::Admin, None)),
+            (Method::POST, "/v1/keys", Need::Allowed(Action::Admin, None)),
+            (
+                Method::PUT,
+                "/v1/buckets/b",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (
+                Method::POST,
+                "/v1/ring/insert",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (Method::GET, "/v1/cluster", Need::Open),
+            (Method::GET, "/metrics", Need::Open),
+            (Method::GET, "/v1/ring", Need::Open),
+        ];
+        for (method, path, want) in table {
+            assert_eq!(&need(method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_read_from_bearer_tokens_only() {
+        assert_eq!(credential(None), Credential::None);
+        assert_eq!(
+            credential(Some("Bearer AK:se:cret")),
+            Credential::Bearer {
+                access_key_id: "AK".into(),
+                secret: "se:cret".into()
+            }
+        );
+        for bad in [
+            "Basic abc",
+            "Bearer nocolon",
+            "Bearer :x",
+            "Bearer AK:",
+            "AWS4-HMAC-SHA256 x",
+        ] {
+            assert_eq!(credential(Some(bad)), Credential::Malformed, "{bad}");
+        }
+    }
+}

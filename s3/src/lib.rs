@@ -1,0 +1,137 @@
+//! The S3 API of a stripecast member: its own listener (`members[].s3`),
+//! a supervised child of the member like the HTTP gateway.
+//!
+//! Why s3s: it parses S3's REST surface (path- and virtual-host-style
+//! addressing, XML bodies and errors, `aws-chunked` bodies with trailers,
+//! presigned URLs) and verifies SigV4 and SigV2 signatures, which we must
+//! not write by hand; its `S3` trait maps one operation to one method, so
+//! this crate is only the mapping onto the cluster ([`backend`]), the keys
+//! and grants ([`access`]), the listing rules ([`listing`]) and the body
+//! digests ([`digest`]).
+//!
+//! Connections are served on the member's arbiter (hyper's HTTP/1 server,
+//! one local task per connection), so the object service's futures run
+//! where they belong. Invariant: garbage on the port closes that
+//! connection and nothing else (hyper refuses it; nothing here panics on
+//! input).
+
+pub mod access;
+pub mod backend;
+pub mod digest;
+pub mod listing;
+pub mod multipart;
+
+use std::net::SocketAddr;
+
+use actix::prelude::*;
+use stripecast_actors::authority::Authority;
+use stripecast_actors::service::ObjectService;
+
+/// Connections served at once, at most; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// One member's S3 listener.
+pub struct S3Listener {
+    addr: SocketAddr,
+    listener: Option<std::net::TcpListener>,
+    service: s3s::service::S3Service,
+}
+
+impl S3Listener {
+    /// Binds `addr` (a bind failure is the child's abnormal exit, retried
+    /// by the supervisor); serving starts with the actor.
+    pub fn bind(
+        addr: SocketAddr,
+        service: ObjectService,
+        auth: Option<stripecast_config::AuthSettings>,
+    ) -> std::io::Result<S3Listener> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let authority = Authority::new(auth, service.clone());
+        let mut builder = s3s::service::S3ServiceBuilder::new(backend::Backend {
+            service,
+            authority: authority.clone(),
+        });
+        if authority.enabled() {
+            builder.set_auth(access::Keys(authority.clone()));
+            builder.set_access(access::Grants(authority));
+        }
+        Ok(S3Listener {
+            addr,
+            listener: Some(listener),
+            service: builder.build(),
+        })
+    }
+}
+
+impl Actor for S3Listener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(std_listener) = self.listener.take() else {
+            return;
+        };
+        let listener = match tokio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(addr = %self.addr, error = %e, "s3 listener failed");
+                ctx.stop();
+                return;
+            }
+        };
+        let service = self.service.clone();
+        let addr = self.addr;
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        ctx.spawn(
+            async move {
+                loop {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let (stream, peer) = match listener.accept().await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(%addr, error = %e, "s3 accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = service.clone();
+                    actix_rt::spawn(async move {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(io, service);
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "s3 connection ended");
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+            .into_actor(self),
+        );
+        tracing::info!(addr = %self.addr, "s3 listener up");
+    }
+}
+
+/// What the S3 API adds to a member (see `stripecast_actors::node::Extension`):
+/// its listener, when the member's entry names an `s3` address.
+pub fn member_extension(
+    cfg: &stripecast_config::MemberConfig,
+    service: &ObjectService,
+) -> stripecast_actors::node::Extension {
+    let mut children = Vec::new();
+    if let Some(addr) = cfg.member(cfg.id).and_then(|m| m.s3) {
+        let (service, auth) = (service.clone(), cfg.auth.clone());
+        children.push(stripecast_supervisors::ChildSpec::try_new(
+            "s3",
+            move |_| S3Listener::bind(addr, service.clone(), auth.clone()),
+        ));
+    }
+    stripecast_actors::node::Extension {
+        children,
+        routes: Vec::new(),
+    }
+}

@@ -1,0 +1,113 @@
+//! Multipart uploads: each part is a cluster object of its own while it
+//! waits (striped and protected like any object), named
+//! `.multipart/BUCKET/UPLOAD_ID/pNNNNN`, beside an empty `info` object whose
+//! attributes hold the final key, Content-Type and user metadata. None of
+//! these names is in a bucket (a bucket name never starts with `.`), so
+//! no listing shows them and they keep no bucket from being deleted.
+//!
+//! Completing streams the named parts, in order, into the final object
+//! (one ordinary PUT: acknowledged only once committed; its ETag is the
+//! MD5 of the parts' MD5s with `-N`), then removes the parts and the info.
+//! Aborting removes them. Invariant: a completed or aborted upload leaves
+//! no object behind; an upload left open keeps its parts until aborted
+//! (no expiry yet).
+
+use md5::{Digest, Md5};
+
+/// Part numbers S3 allows.
+pub const MAX_PART_NUMBER: i32 = 10_000;
+
+/// Where the uploads of every bucket live.
+pub const ROOT: &str = ".multipart";
+
+/// The user-metadata name under which `info` keeps the final key.
+pub const KEY_ATTR: &str = "x-stripecast-key";
+
+/// The prefix (under [`ROOT`]) of one upload's objects.
+pub fn upload_prefix(bucket: &str, upload_id: &str) -> String {
+    format!("{bucket}/{upload_id}/")
+}
+
+/// The name of an upload's info object.
+pub fn info_name(bucket: &str, upload_id: &str) -> String {
+    format!("{ROOT}/{}info", upload_prefix(bucket, upload_id))
+}
+
+/// The name of part `n`.
+pub fn part_name(bucket: &str, upload_id: &str, n: i32) -> String {
+    format!("{ROOT}/{}p{n:05}", upload_prefix(bucket, upload_id))
+}
+
+/// The part number of a part's name (past the upload's prefix).
+pub fn part_number(rest: &str) -> Option<i32> {
+    rest.strip_prefix('p')?.parse().ok()
+}
+
+/// A fresh upload id: 32 hex digits.
+pub fn new_upload_id() -> String {
+    let bytes: [u8; 16] = rand_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn rand_bytes() -> [u8; 16] {
+    // Not a secret: unique enough that two uploads never meet.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Md5::new();
+    h.update(t.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    h.finalize().into()
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether `id` looks like an upload id (so it cannot reach other names).
+pub fn valid_upload_id(id: &str) -> bool {
+    id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The ETag of a multipart object: MD5 of the parts' binary MD5s, `-N`.
+pub fn multipart_etag(part_md5_hex: &[String]) -> Option<String> {
+    let mut h = Md5::new();
+    for hex in part_md5_hex {
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect();
+        h.update(bytes?);
+    }
+    let sum: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{sum}-{}", part_md5_hex.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_etags() {
+        let id = new_upload_id();
+        assert!(valid_upload_id(&id));
+        assert_ne!(id, new_upload_id());
+        assert!(!valid_upload_id("../x"));
+        assert_eq!(part_name("b", &id, 7), format!(".multipart/b/{id}/p00007"));
+        assert_eq!(part_number("p00007"), Some(7));
+        assert_eq!(part_number("info"), None);
+        // Two parts "a" and "b": MD5(md5("a") ++ md5("b")) with "-2".
+        let a = "0cc175b9c0f1b6a831c399e269772661".to_string();
+        let b = "92eb5ffee6ae2fec3ad71c777531578f".to_string();
+        let tag = multipart_etag(&[a, b]).unwrap();
+        assert!(tag.ends_with("-2") && tag.len() == 34, "{tag}");
+        assert_eq!(multipart_etag(&["zz".into()]), None);
+    }
+}
