@@ -1,0 +1,496 @@
+//! Real clients against real members: access control on `/v1`, and the S3
+//! API through boto3 and the aws cli (installed by `.ci/run`; where they
+//! are missing the tests say so and skip, unless
+//! `STRIPECAST_REQUIRE_CLIENTS=1`, which `.ci/run` sets).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{pattern, Cluster, Opts};
+
+const ROOT_ID: &str = "ROOTTESTKEY";
+const ROOT_SECRET: &str = "root-test-secret-0123456789";
+
+fn secured(n: usize) -> Cluster {
+    Cluster::start_with(
+        n,
+        Opts {
+            s3: true,
+            auth: Some((ROOT_ID.into(), ROOT_SECRET.into())),
+            ..Opts::default()
+        },
+    )
+}
+
+fn root_bearer() -> String {
+    format!("Bearer {ROOT_ID}:{ROOT_SECRET}")
+}
+
+/// `METHOD url` with an optional Authorization header and body: (status, body).
+fn call(method: &str, url: &str, auth: Option<&str>, body: Option<&[u8]>) -> (u16, String) {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(60));
+    if let Some(a) = auth {
+        req = req.set("Authorization", a);
+    }
+    let r = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    match r {
+        Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+fn json_call(method: &str, url: &str, auth: &str, body: &str) -> (u16, String) {
+    match ureq::request(method, url)
+        .set("Authorization", auth)
+        .set("Content-Type", "application/json")
+        .send_string(body)
+    {
+        Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+/// A key made through member `i`: (access key id, secret).
+fn make_key(c: &Cluster, i: usize, name: &str) -> (String, String) {
+    let (status, body) = json_call(
+        "POST",
+        &format!("{}/v1/keys", c.url(i)),
+        &root_bearer(),
+        &format!("{{\"name\":\"{name}\"}}"),
+    );
+    assert_eq!(status, 201, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (
+        doc["access_key_id"].as_str().unwrap().to_string(),
+        doc["secret_access_key"].as_str().unwrap().to_string(),
+    )
+}
+
+fn grant(c: &Cluster, bucket: &str, key: &str, read: bool, write: bool) {
+    let (status, body) = json_call(
+        "PUT",
+        &format!("{}/v1/buckets/{bucket}/grants/{key}", c.url(0)),
+        &root_bearer(),
+        &format!("{{\"read\":{read},\"write\":{write}}}"),
+    );
+    assert_eq!(status, 204, "{body}");
+}
+
+#[test]
+fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
+    let c = secured(3);
+    let base = c.url(0);
+    let object = |name: &str| format!("{base}/v1/objects/{name}");
+    // The bucket and two keys: one may write, one may only read.
+    assert_eq!(
+        call("PUT", &format!("{base}/v1/buckets/media"), Some(&root_bearer()), None).0,
+        201
+    );
+    let (writer_id, writer_secret) = make_key(&c, 1, "writer");
+    let (reader_id, reader_secret) = make_key(&c, 2, "reader");
+    grant(&c, "media", "writer", true, true);
+    grant(&c, "media", "reader", true, false);
+    let writer = format!("Bearer {writer_id}:{writer_secret}");
+    let reader = format!("Bearer {reader_id}:{reader_secret}");
+    let wrong = format!("Bearer {writer_id}:not-the-secret");
+    let data = pattern(100_000, 1);
+
+    // Through every member: the key was made on members 1 and 2, used on 0..3.
+    for i in 0..3 {
+        let url = format!("{}/v1/objects/media/v{i}.ts", c.url(i));
+        assert_eq!(call("PUT", &url, None, Some(&data)).0, 401, "anonymous write");
+        assert_eq!(call("PUT", &url, Some(&wrong), Some(&data)).0, 403, "wrong secret");
+        assert_eq!(call("PUT", &url, Some(&reader), Some(&data)).0, 403, "read-only key");
+        assert_eq!(call("GET", &url, Some(&writer), None).0, 404, "nothing was stored");
+        assert_eq!(call("PUT", &url, Some(&writer), Some(&data)).0, 201);
+        let (status, _) = call("GET", &url, Some(&reader), None);
+        assert_eq!(status, 200);
+        assert_eq!(call("GET", &url, None, None).0, 401, "private bucket");
+        assert_eq!(call("DELETE", &url, Some(&reader), None).0, 403);
+        assert_eq!(call("DELETE", &url, None, None).0, 401);
+    }
+    // Still there, byte-exact.
+    let got = ureq::get(&object("media/v0.ts"))
+        .set("Authorization", &reader)
+        .call()
+        .unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut got.into_reader(), &mut bytes).unwrap();
+    assert_eq!(bytes, data);
+    // A name outside any bucket needs an admin key.
+    assert_eq!(call("PUT", &object("loose"), Some(&writer), Some(b"x")).0, 403);
+    assert_eq!(call("PUT", &object("loose"), Some(&root_bearer()), Some(b"x")).0, 201);
+
+    // Operations on the cluster: admin only, refused ones do nothing.
+    for (method, path) in [
+        ("POST", "/v1/scrub"),
+        ("PUT", "/v1/faults/1"),
+        ("GET", "/v1/objects"),
+        ("GET", "/v1/keys"),
+        ("DELETE", "/v1/buckets/media"),
+    ] {
+        let url = format!("{base}{path}");
+        assert_eq!(call(method, &url, None, Some(b"{}")).0, 401, "{method} {path}");
+        assert_eq!(call(method, &url, Some(&writer), Some(b"{}")).0, 403, "{method} {path}");
+    }
+    let (status, faults) = call("GET", &format!("{base}/v1/faults"), Some(&root_bearer()), None);
+    assert_eq!(status, 200);
+    assert!(!faults.contains("\"drop"), "no fault was set: {faults}");
+    // Reads of the cluster's state stay open.
+    assert_eq!(call("GET", &format!("{base}/v1/cluster"), None, None).0, 200);
+    assert_eq!(call("GET", &format!("{base}/metrics"), None, None).0, 200);
+
+    // A public-read bucket serves anonymous GETs (with Range), never writes.
+    let (status, body) = json_call(
+        "PUT",
+        &format!("{base}/v1/buckets/media/public-read"),
+        &root_bearer(),
+        "{\"public_read\":true}",
+    );
+    assert_eq!(status, 204, "{body}");
+    let r = ureq::get(&object("media/v1.ts"))
+        .set("Range", "bytes=10-19")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    let mut part = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut part).unwrap();
+    assert_eq!(part, &data[10..20]);
+    assert_eq!(call("PUT", &object("media/v1.ts"), None, Some(b"x")).0, 401);
+
+    // A deleted key is refused at once, on every member.
+    assert_eq!(
+        call("DELETE", &format!("{base}/v1/keys/writer"), Some(&root_bearer()), None).0,
+        204
+    );
+    for i in 0..3 {
+        let url = format!("{}/v1/objects/media/after", c.url(i));
+        assert_eq!(call("PUT", &url, Some(&writer), Some(b"x")).0, 403);
+    }
+    // A bucket with objects is not deleted.
+    assert_eq!(
+        call("DELETE", &format!("{base}/v1/buckets/media"), Some(&root_bearer()), None).0,
+        409
+    );
+}
+
+/// Whether `program args` runs; else the test is skipped (or fails in CI).
+fn have(program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("STRIPECAST_REQUIRE_CLIENTS").is_err(),
+            "{program} is required (STRIPECAST_REQUIRE_CLIENTS) but does not run"
+        );
+        eprintln!("skipped: {program} is not installed (.ci/run installs it)");
+    }
+    ok
+}
+
+const BOTO3_SCRIPT: &str = r#"
+import hashlib, io, json, sys, urllib.request, urllib.error
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+endpoint, key_id, secret, other_id, other_secret = sys.argv[1:6]
+def client(kid=key_id, sec=secret, ep=endpoint, sig=None):
+    return boto3.client("s3", endpoint_url=ep, aws_access_key_id=kid, aws_secret_access_key=sec,
+                        region_name="us-east-1", config=Config(retries={"max_attempts": 2}, signature_version=sig))
+s3 = client()
+s3v4 = client(sig="s3v4")
+out = {}
+
+def code(fn):
+    try:
+        fn()
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+s3.create_bucket(Bucket="films")
+body = bytes((i * 7 + 3) % 256 for i in range(300_000))
+r = s3.put_object(Bucket="films", Key="trailer.ts", Body=body, ContentType="video/mp2t",
+                  Metadata={"director": "nobody"})
+out["etag_is_md5"] = r["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+g = s3.get_object(Bucket="films", Key="trailer.ts", Range="bytes=1000-1999")
+out["range_ok"] = g["Body"].read() == body[1000:2000] and g["ContentRange"] == "bytes 1000-1999/300000"
+h = s3.head_object(Bucket="films", Key="trailer.ts")
+out["head_ok"] = h["ContentLength"] == 300000 and h["ContentType"] == "video/mp2t" and h["Metadata"] == {"director": "nobody"}
+out["whole_ok"] = s3.get_object(Bucket="films", Key="trailer.ts")["Body"].read() == body
+out["if_none_match"] = code(lambda: s3.get_object(Bucket="films", Key="trailer.ts", IfNoneMatch=r["ETag"]))
+out["if_match_wrong"] = code(lambda: s3.get_object(Bucket="films", Key="trailer.ts", IfMatch='"0000"'))
+out["bad_range"] = code(lambda: s3.get_object(Bucket="films", Key="trailer.ts", Range="bytes=400000-"))
+
+# Multipart, by the transfer manager (default checksums of this SDK).
+from boto3.s3.transfer import TransferConfig
+big = bytes((i * 13 + 1) % 251 for i in range(12 * 1024 * 1024 + 123))
+s3.upload_fileobj(io.BytesIO(big), "films", "big/feature.ts",
+                  Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024))
+buf = io.BytesIO()
+s3.download_fileobj("films", "big/feature.ts", buf)
+out["multipart_ok"] = buf.getvalue() == big
+out["multipart_etag"] = s3.head_object(Bucket="films", Key="big/feature.ts")["ETag"].strip('"').endswith("-3")
+out["no_uploads_left"] = len(s3.list_multipart_uploads(Bucket="films").get("Uploads", [])) == 0
+up = s3.create_multipart_upload(Bucket="films", Key="aborted")
+s3.upload_part(Bucket="films", Key="aborted", UploadId=up["UploadId"], PartNumber=1, Body=b"x" * 1000)
+out["parts_listed"] = len(s3.list_parts(Bucket="films", Key="aborted", UploadId=up["UploadId"])["Parts"]) == 1
+s3.abort_multipart_upload(Bucket="films", Key="aborted", UploadId=up["UploadId"])
+out["aborted_gone"] = code(lambda: s3.head_object(Bucket="films", Key="aborted")) == "404"
+
+# Listing with pagination, prefixes and delimiters: key order, no key twice.
+names = [f"list/{c}/{i:02}" for c in "ab" for i in range(5)] + ["list/top"]
+for n in names:
+    s3.put_object(Bucket="films", Key=n, Body=n.encode())
+seen = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="films", Prefix="list/", PaginationConfig={"PageSize": 3}):
+    seen += [o["Key"] for o in page.get("Contents", [])]
+out["paged_ok"] = seen == sorted(names)
+d = s3.list_objects_v2(Bucket="films", Prefix="list/", Delimiter="/")
+out["delimited_ok"] = [p["Prefix"] for p in d["CommonPrefixes"]] == ["list/a/", "list/b/"] and [o["Key"] for o in d["Contents"]] == ["list/top"]
+v1 = [o["Key"] for page in s3.get_paginator("list_objects").paginate(Bucket="films", Prefix="list/a/", PaginationConfig={"PageSize": 2}) for o in page.get("Contents", [])]
+out["v1_ok"] = v1 == sorted(n for n in names if n.startswith("list/a/"))
+
+# Presigned GET by plain HTTP; an expired one refused.
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "films", "Key": "trailer.ts"}, ExpiresIn=600)
+out["presigned_ok"] = urllib.request.urlopen(url).read() == body
+url4 = s3v4.generate_presigned_url("get_object", Params={"Bucket": "films", "Key": "trailer.ts"}, ExpiresIn=600)
+out["presigned_v4_ok"] = urllib.request.urlopen(url4).read() == body
+expired = s3v4.generate_presigned_url("get_object", Params={"Bucket": "films", "Key": "trailer.ts"}, ExpiresIn=1)
+import time; time.sleep(2)
+try:
+    urllib.request.urlopen(expired); out["expired"] = 200
+except urllib.error.HTTPError as e:
+    out["expired"] = e.code
+put_url = s3v4.generate_presigned_url("put_object", Params={"Bucket": "films", "Key": "presigned-put"}, ExpiresIn=600)
+urllib.request.urlopen(urllib.request.Request(put_url, data=b"via presigned put", method="PUT"))
+out["presigned_put_ok"] = s3.get_object(Bucket="films", Key="presigned-put")["Body"].read() == b"via presigned put"
+at = url4.index("X-Amz-Signature=") + len("X-Amz-Signature=")
+tampered = url4[:at] + ("1" if url4[at] == "0" else "0") + url4[at + 1:]
+try:
+    urllib.request.urlopen(tampered); out["tampered"] = 200
+except urllib.error.HTTPError as e:
+    out["tampered"] = e.code
+
+# Copy, delete several.
+s3.copy_object(Bucket="films", Key="copy.ts", CopySource={"Bucket": "films", "Key": "trailer.ts"})
+c = s3.get_object(Bucket="films", Key="copy.ts")
+out["copy_ok"] = c["Body"].read() == body and c["Metadata"] == {"director": "nobody"}
+s3.delete_objects(Bucket="films", Delete={"Objects": [{"Key": "copy.ts"}, {"Key": "list/top"}]})
+out["deleted_ok"] = code(lambda: s3.head_object(Bucket="films", Key="copy.ts")) == "404"
+
+# A body that does not match its Content-MD5 is refused and nothing is stored.
+import base64
+wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+out["bad_digest"] = code(lambda: s3.put_object(Bucket="films", Key="corrupt", Body=b"payload", ContentMD5=wrong_md5))
+out["corrupt_absent"] = code(lambda: s3.head_object(Bucket="films", Key="corrupt")) == "404"
+
+# Wrong secret, unknown key, key without a grant: refused, nothing changed.
+out["wrong_secret"] = code(lambda: client(sec="x" * 40).put_object(Bucket="films", Key="w", Body=b"w"))
+out["unknown_key"] = code(lambda: client(kid="NOSUCHKEY", sec="x" * 40).list_buckets())
+out["no_grant"] = code(lambda: client(other_id, other_secret).put_object(Bucket="films", Key="w", Body=b"w"))
+out["no_grant_read"] = code(lambda: client(other_id, other_secret).get_object(Bucket="films", Key="trailer.ts"))
+out["w_absent"] = code(lambda: s3.head_object(Bucket="films", Key="w")) == "404"
+out["missing_key"] = code(lambda: s3.get_object(Bucket="films", Key="nope"))
+out["missing_bucket"] = code(lambda: s3.get_object(Bucket="nobucket", Key="nope"))
+out["buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+print(json.dumps(out))
+"#;
+
+/// boto3 as an SDK user runs it, through each member in turn, and through
+/// a live member while another is SIGKILLed.
+#[test]
+fn boto3_round_trips() {
+    if !have("python3", &["-c", "import boto3"]) {
+        return;
+    }
+    let mut c = secured(3);
+    let (other_id, other_secret) = make_key(&c, 0, "stranger");
+    let script = c.dir.path().join("boto3_check.py");
+    std::fs::write(&script, BOTO3_SCRIPT).unwrap();
+    let run = |c: &Cluster, i: usize| -> serde_json::Value {
+        let endpoint = format!("http://{}", c.configs[i].me().s3.unwrap());
+        let out = Command::new("python3")
+            .arg(&script)
+            .args([&endpoint, ROOT_ID, ROOT_SECRET, &other_id, &other_secret])
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "boto3 script failed on member {i}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the script's JSON")
+    };
+    let check = |out: &serde_json::Value| {
+        for flag in [
+            "etag_is_md5",
+            "range_ok",
+            "head_ok",
+            "whole_ok",
+            "multipart_ok",
+            "multipart_etag",
+            "no_uploads_left",
+            "parts_listed",
+            "aborted_gone",
+            "paged_ok",
+            "delimited_ok",
+            "v1_ok",
+            "presigned_ok",
+            "presigned_v4_ok",
+            "presigned_put_ok",
+            "copy_ok",
+            "deleted_ok",
+            "corrupt_absent",
+            "w_absent",
+        ] {
+            assert_eq!(out[flag], true, "{flag}: {out}");
+        }
+        let expect = [
+            ("if_none_match", "304"),
+            ("if_match_wrong", "PreconditionFailed"),
+            ("bad_range", "InvalidRange"),
+            ("bad_digest", "BadDigest"),
+            ("wrong_secret", "SignatureDoesNotMatch"),
+            ("unknown_key", "InvalidAccessKeyId"),
+            ("no_grant", "AccessDenied"),
+            ("no_grant_read", "AccessDenied"),
+            ("missing_key", "NoSuchKey"),
+            ("missing_bucket", "NoSuchBucket"),
+        ];
+        for (field, want) in expect {
+            assert_eq!(out[field], want, "{field}: {out}");
+        }
+        assert_eq!(out["expired"], 403, "{out}");
+        assert_eq!(out["tampered"], 403, "{out}");
+        assert_eq!(out["buckets"], serde_json::json!(["films"]), "{out}");
+    };
+    check(&run(&c, 0));
+    // With member 2 SIGKILLed, the whole round trip again through member 1
+    // (the bucket exists now: the script makes it only when missing).
+    c.kill(2);
+    let survivor = {
+        let script_text = BOTO3_SCRIPT.replace(
+            "s3.create_bucket(Bucket=\"films\")",
+            "s3.create_bucket(Bucket=\"films\") if \"films\" not in [b[\"Name\"] for b in s3.list_buckets()[\"Buckets\"]] else None",
+        );
+        std::fs::write(&script, script_text).unwrap();
+        run(&c, 1)
+    };
+    check(&survivor);
+}
+
+/// The aws cli: `s3 cp` above the multipart threshold, `s3 ls`, `s3 sync`
+/// of a tree, and `s3api` for ranges and metadata.
+#[test]
+fn aws_cli_round_trips() {
+    if !have("aws", &["--version"]) {
+        return;
+    }
+    let c = secured(3);
+    let dir = c.dir.path();
+    let creds = dir.join("credentials");
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = {ROOT_ID}\naws_secret_access_key = {ROOT_SECRET}\n"),
+    )
+    .unwrap();
+    let endpoint = format!("http://{}", c.configs[1].me().s3.unwrap());
+    let aws = |args: &[&str]| -> String {
+        let out = Command::new("aws")
+            .args(args)
+            .args(["--endpoint-url", &endpoint])
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", dir.join("no-config"))
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    aws(&["s3", "mb", "s3://tree"]);
+    let big = pattern(20 * 1024 * 1024 + 17, 5);
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    aws(&["s3", "cp", dir.join("big.bin").to_str().unwrap(), "s3://tree/big.bin"]);
+    let back = dir.join("big.back");
+    aws(&["s3", "cp", "s3://tree/big.bin", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == big, "multipart round trip");
+    // A tree of files, synced up and down.
+    let src = dir.join("src");
+    for (i, rel) in ["a.txt", "sub/b.txt", "sub/deeper/c.bin", "z"].iter().enumerate() {
+        let p = src.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, pattern(1000 + i * 50_000, i as u64)).unwrap();
+    }
+    aws(&["s3", "sync", src.to_str().unwrap(), "s3://tree/site"]);
+    let dst = dir.join("dst");
+    aws(&["s3", "sync", "s3://tree/site", dst.to_str().unwrap()]);
+    for rel in ["a.txt", "sub/b.txt", "sub/deeper/c.bin", "z"] {
+        assert_eq!(
+            std::fs::read(src.join(rel)).unwrap(),
+            std::fs::read(dst.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    // A second sync has nothing to do.
+    let again = aws(&["s3", "sync", src.to_str().unwrap(), "s3://tree/site"]);
+    assert!(!again.contains("upload:"), "{again}");
+    let listing = aws(&["s3", "ls", "--recursive", "s3://tree/site/"]);
+    assert_eq!(listing.lines().count(), 4, "{listing}");
+    // s3api: metadata and a range.
+    aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "tree",
+        "--key",
+        "meta.ts",
+        "--body",
+        src.join("a.txt").to_str().unwrap(),
+        "--content-type",
+        "video/mp2t",
+        "--metadata",
+        "owner=me",
+    ]);
+    let head: serde_json::Value =
+        serde_json::from_str(&aws(&["s3api", "head-object", "--bucket", "tree", "--key", "meta.ts"]))
+            .unwrap();
+    assert_eq!(head["ContentType"], "video/mp2t", "{head}");
+    assert_eq!(head["Metadata"]["owner"], "me", "{head}");
+    let part = dir.join("part");
+    aws(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        "tree",
+        "--key",
+        "big.bin",
+        "--range",
+        "bytes=1048570-1048589",
+        part.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&part).unwrap(), &big[1_048_570..1_048_590]);
+    // The /v1 API sees the bucket's objects as BUCKET/KEY.
+    let r = ureq::get(&format!("{}/v1/objects/tree/site/sub/b.txt", c.url(2)))
+        .set("Authorization", &root_bearer())
+        .call()
+        .unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
+    assert_eq!(bytes, std::fs::read(src.join("sub/b.txt")).unwrap());
+}
