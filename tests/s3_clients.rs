@@ -90,7 +90,13 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     let object = |name: &str| format!("{base}/v1/objects/{name}");
     // The bucket and two keys: one may write, one may only read.
     assert_eq!(
-        call("PUT", &format!("{base}/v1/buckets/media"), Some(&root_bearer()), None).0,
+        call(
+            "PUT",
+            &format!("{base}/v1/buckets/media"),
+            Some(&root_bearer()),
+            None
+        )
+        .0,
         201
     );
     let (writer_id, writer_secret) = make_key(&c, 1, "writer");
@@ -105,10 +111,26 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     // Through every member: the key was made on members 1 and 2, used on 0..3.
     for i in 0..3 {
         let url = format!("{}/v1/objects/media/v{i}.ts", c.url(i));
-        assert_eq!(call("PUT", &url, None, Some(&data)).0, 401, "anonymous write");
-        assert_eq!(call("PUT", &url, Some(&wrong), Some(&data)).0, 403, "wrong secret");
-        assert_eq!(call("PUT", &url, Some(&reader), Some(&data)).0, 403, "read-only key");
-        assert_eq!(call("GET", &url, Some(&writer), None).0, 404, "nothing was stored");
+        assert_eq!(
+            call("PUT", &url, None, Some(&data)).0,
+            401,
+            "anonymous write"
+        );
+        assert_eq!(
+            call("PUT", &url, Some(&wrong), Some(&data)).0,
+            403,
+            "wrong secret"
+        );
+        assert_eq!(
+            call("PUT", &url, Some(&reader), Some(&data)).0,
+            403,
+            "read-only key"
+        );
+        assert_eq!(
+            call("GET", &url, Some(&writer), None).0,
+            404,
+            "nothing was stored"
+        );
         assert_eq!(call("PUT", &url, Some(&writer), Some(&data)).0, 201);
         let (status, _) = call("GET", &url, Some(&reader), None);
         assert_eq!(status, 200);
@@ -125,8 +147,14 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     std::io::Read::read_to_end(&mut got.into_reader(), &mut bytes).unwrap();
     assert_eq!(bytes, data);
     // A name outside any bucket needs an admin key.
-    assert_eq!(call("PUT", &object("loose"), Some(&writer), Some(b"x")).0, 403);
-    assert_eq!(call("PUT", &object("loose"), Some(&root_bearer()), Some(b"x")).0, 201);
+    assert_eq!(
+        call("PUT", &object("loose"), Some(&writer), Some(b"x")).0,
+        403
+    );
+    assert_eq!(
+        call("PUT", &object("loose"), Some(&root_bearer()), Some(b"x")).0,
+        201
+    );
 
     // Operations on the cluster: admin only, refused ones do nothing.
     for (method, path) in [
@@ -137,14 +165,30 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
         ("DELETE", "/v1/buckets/media"),
     ] {
         let url = format!("{base}{path}");
-        assert_eq!(call(method, &url, None, Some(b"{}")).0, 401, "{method} {path}");
-        assert_eq!(call(method, &url, Some(&writer), Some(b"{}")).0, 403, "{method} {path}");
+        assert_eq!(
+            call(method, &url, None, Some(b"{}")).0,
+            401,
+            "{method} {path}"
+        );
+        assert_eq!(
+            call(method, &url, Some(&writer), Some(b"{}")).0,
+            403,
+            "{method} {path}"
+        );
     }
-    let (status, faults) = call("GET", &format!("{base}/v1/faults"), Some(&root_bearer()), None);
+    let (status, faults) = call(
+        "GET",
+        &format!("{base}/v1/faults"),
+        Some(&root_bearer()),
+        None,
+    );
     assert_eq!(status, 200);
     assert!(!faults.contains("\"drop"), "no fault was set: {faults}");
     // Reads of the cluster's state stay open.
-    assert_eq!(call("GET", &format!("{base}/v1/cluster"), None, None).0, 200);
+    assert_eq!(
+        call("GET", &format!("{base}/v1/cluster"), None, None).0,
+        200
+    );
     assert_eq!(call("GET", &format!("{base}/metrics"), None, None).0, 200);
 
     // A public-read bucket serves anonymous GETs (with Range), never writes.
@@ -167,7 +211,13 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
 
     // A deleted key is refused at once, on every member.
     assert_eq!(
-        call("DELETE", &format!("{base}/v1/keys/writer"), Some(&root_bearer()), None).0,
+        call(
+            "DELETE",
+            &format!("{base}/v1/keys/writer"),
+            Some(&root_bearer()),
+            None
+        )
+        .0,
         204
     );
     for i in 0..3 {
@@ -176,7 +226,13 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     }
     // A bucket with objects is not deleted.
     assert_eq!(
-        call("DELETE", &format!("{base}/v1/buckets/media"), Some(&root_bearer()), None).0,
+        call(
+            "DELETE",
+            &format!("{base}/v1/buckets/media"),
+            Some(&root_bearer()),
+            None
+        )
+        .0,
         409
     );
 }
@@ -402,7 +458,9 @@ fn aws_cli_round_trips() {
     let creds = dir.join("credentials");
     std::fs::write(
         &creds,
-        format!("[default]\naws_access_key_id = {ROOT_ID}\naws_secret_access_key = {ROOT_SECRET}\n"),
+        format!(
+            "[default]\naws_access_key_id = {ROOT_ID}\naws_secret_access_key = {ROOT_SECRET}\n"
+        ),
     )
     .unwrap();
     let endpoint = format!("http://{}", c.configs[1].me().s3.unwrap());
@@ -426,13 +484,21 @@ fn aws_cli_round_trips() {
     aws(&["s3", "mb", "s3://tree"]);
     let big = pattern(20 * 1024 * 1024 + 17, 5);
     std::fs::write(dir.join("big.bin"), &big).unwrap();
-    aws(&["s3", "cp", dir.join("big.bin").to_str().unwrap(), "s3://tree/big.bin"]);
+    aws(&[
+        "s3",
+        "cp",
+        dir.join("big.bin").to_str().unwrap(),
+        "s3://tree/big.bin",
+    ]);
     let back = dir.join("big.back");
     aws(&["s3", "cp", "s3://tree/big.bin", back.to_str().unwrap()]);
     assert!(std::fs::read(&back).unwrap() == big, "multipart round trip");
     // A tree of files, synced up and down.
     let src = dir.join("src");
-    for (i, rel) in ["a.txt", "sub/b.txt", "sub/deeper/c.bin", "z"].iter().enumerate() {
+    for (i, rel) in ["a.txt", "sub/b.txt", "sub/deeper/c.bin", "z"]
+        .iter()
+        .enumerate()
+    {
         let p = src.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, pattern(1000 + i * 50_000, i as u64)).unwrap();
@@ -467,9 +533,15 @@ fn aws_cli_round_trips() {
         "--metadata",
         "owner=me",
     ]);
-    let head: serde_json::Value =
-        serde_json::from_str(&aws(&["s3api", "head-object", "--bucket", "tree", "--key", "meta.ts"]))
-            .unwrap();
+    let head: serde_json::Value = serde_json::from_str(&aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "tree",
+        "--key",
+        "meta.ts",
+    ]))
+    .unwrap();
     assert_eq!(head["ContentType"], "video/mp2t", "{head}");
     assert_eq!(head["Metadata"]["owner"], "me", "{head}");
     let part = dir.join("part");
@@ -493,4 +565,129 @@ fn aws_cli_round_trips() {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
     assert_eq!(bytes, std::fs::read(src.join("sub/b.txt")).unwrap());
+}
+
+/// A small tree of files under `root` (relative paths and contents).
+fn tree(root: &std::path::Path) -> Vec<(&'static str, Vec<u8>)> {
+    let files = vec![
+        ("one.txt", pattern(10, 1)),
+        ("media/clip.ts", pattern(300_000, 2)),
+        ("media/deep/er/frame.bin", pattern(70_000, 3)),
+        ("empty", Vec::new()),
+    ];
+    for (rel, data) in &files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+    }
+    files
+}
+
+/// rclone `copy`, `sync` and `check` against a local directory: zero differences.
+#[test]
+fn rclone_copy_sync_and_check() {
+    if !have("rclone", &["version"]) {
+        return;
+    }
+    let c = secured(3);
+    let dir = c.dir.path();
+    let src = dir.join("local");
+    let files = tree(&src);
+    let endpoint = format!("http://{}", c.configs[2].me().s3.unwrap());
+    let rclone = |args: &[&str]| -> std::process::Output {
+        Command::new("rclone")
+            .args(args)
+            .args(["--config", dir.join("rclone.conf").to_str().unwrap()])
+            .env("RCLONE_CONFIG_SC_TYPE", "s3")
+            .env("RCLONE_CONFIG_SC_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_SC_ACCESS_KEY_ID", ROOT_ID)
+            .env("RCLONE_CONFIG_SC_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("RCLONE_CONFIG_SC_ENDPOINT", &endpoint)
+            .env("RCLONE_CONFIG_SC_REGION", "us-east-1")
+            // rclone's AWS SDK refuses a CA bundle it cannot load over plain HTTP.
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .expect("run rclone")
+    };
+    let ok = |args: &[&str]| {
+        let out = rclone(args);
+        assert!(
+            out.status.success(),
+            "rclone {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&["mkdir", "sc:backup"]);
+    ok(&["copy", src.to_str().unwrap(), "sc:backup/copy"]);
+    ok(&["check", src.to_str().unwrap(), "sc:backup/copy"]);
+    // Sync removes what the source no longer has, and check finds nothing.
+    std::fs::remove_file(src.join("one.txt")).unwrap();
+    std::fs::write(src.join("media/clip.ts"), pattern(300_001, 9)).unwrap();
+    ok(&["sync", src.to_str().unwrap(), "sc:backup/copy"]);
+    ok(&["check", src.to_str().unwrap(), "sc:backup/copy"]);
+    // And back down, byte for byte.
+    let down = dir.join("down");
+    ok(&["copy", "sc:backup/copy", down.to_str().unwrap()]);
+    for (rel, _) in &files[1..] {
+        assert_eq!(
+            std::fs::read(src.join(rel)).unwrap(),
+            std::fs::read(down.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    assert!(!down.join("one.txt").exists(), "synced away");
+    // A difference is found: check is not vacuous.
+    std::fs::write(src.join("media/deep/er/frame.bin"), b"changed").unwrap();
+    assert!(!rclone(&["check", src.to_str().unwrap(), "sc:backup/copy"])
+        .status
+        .success());
+}
+
+/// s3cmd `put`, `get`, `ls`, `del`.
+#[test]
+fn s3cmd_put_get_ls_del() {
+    if !have("s3cmd", &["--version"]) {
+        return;
+    }
+    let c = secured(3);
+    let dir = c.dir.path();
+    let conf = dir.join("s3cmd.conf");
+    std::fs::write(&conf, "[default]\n").unwrap();
+    let host = c.configs[0].me().s3.unwrap().to_string();
+    let s3cmd = |args: &[&str]| -> String {
+        let out = Command::new("s3cmd")
+            .args(["-c", conf.to_str().unwrap()])
+            .args(["--access_key", ROOT_ID, "--secret_key", ROOT_SECRET])
+            .args([
+                "--host",
+                &host,
+                "--host-bucket",
+                &host,
+                "--no-ssl",
+                "--region",
+                "us-east-1",
+            ])
+            .args(args)
+            .output()
+            .expect("run s3cmd");
+        assert!(
+            out.status.success(),
+            "s3cmd {args:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    s3cmd(&["mb", "s3://cmdb"]);
+    let data = pattern(250_000, 4);
+    let file = dir.join("f.bin");
+    std::fs::write(&file, &data).unwrap();
+    s3cmd(&["put", file.to_str().unwrap(), "s3://cmdb/dir/f.bin"]);
+    let listed = s3cmd(&["ls", "s3://cmdb/dir/"]);
+    assert!(listed.contains("s3://cmdb/dir/f.bin"), "{listed}");
+    let back = dir.join("back.bin");
+    s3cmd(&["get", "s3://cmdb/dir/f.bin", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == data);
+    s3cmd(&["del", "s3://cmdb/dir/f.bin"]);
+    let listed = s3cmd(&["ls", "s3://cmdb/dir/"]);
+    assert!(!listed.contains("f.bin"), "{listed}");
 }

@@ -20,12 +20,21 @@ fn start_up(
     start_up_with(dir, http, peer, &["--nodes".into(), "3".into()])
 }
 
+std::thread_local! {
+    /// The credentials file of the `up` this test thread started.
+    static CREDENTIALS: std::cell::RefCell<Option<std::path::PathBuf>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn start_up_with(
     dir: &std::path::Path,
     http: u16,
     peer: u16,
     extra: &[String],
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    CREDENTIALS.with(|c| *c.borrow_mut() = Some(dir.join("credentials")));
+    // S3 on the block after the peers' (see `port_bases`).
+    let s3 = peer + 3;
     let mut child = Command::new(BIN)
         .args(["up", "--dir"])
         .arg(dir)
@@ -34,6 +43,8 @@ fn start_up_with(
             &http.to_string(),
             "--peer-base-port",
             &peer.to_string(),
+            "--s3-base-port",
+            &s3.to_string(),
         ])
         .args(extra)
         .stdout(Stdio::piped())
@@ -61,8 +72,8 @@ fn start_up_with(
     (child, rx)
 }
 
-/// Three consecutive free ports for each of HTTP and peers.
-/// Six consecutive free ports (HTTP base, peer base = HTTP + 3) for one
+/// Nine consecutive free ports (HTTP base, peer base = HTTP + 3, S3 base =
+/// HTTP + 6) for one
 /// `up`. Blocks are handed out in turn from below the kernel's ephemeral
 /// range (32768 and up), so neither another test of this binary nor the
 /// source port of some outgoing connection can take one between this check
@@ -72,8 +83,8 @@ fn port_bases() -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let start = (std::process::id() % 1000) as u16 * 12;
     loop {
-        let p = 20_000 + start.wrapping_add(NEXT.fetch_add(6, Ordering::Relaxed)) % 12_000;
-        let ok = (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        let p = 20_000 + start.wrapping_add(NEXT.fetch_add(9, Ordering::Relaxed)) % 12_000;
+        let ok = (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
         if ok {
             return (p, p + 3);
         }
@@ -112,12 +123,16 @@ fn interrupt(up: &std::process::Child) {
     .unwrap();
 }
 
+/// `stripecast ARGS --node NODE`, with the key `up` wrote (the ring's
+/// status is open: it is read without one).
 fn cli(node: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .args(["--node", node])
-        .output()
-        .unwrap()
+    let creds = CREDENTIALS.with(|c| c.borrow().clone());
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).args(["--node", node]);
+    if let Some(path) = creds {
+        cmd.arg("--credentials").arg(path);
+    }
+    cmd.output().unwrap()
 }
 
 #[test]
@@ -131,6 +146,33 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     let file = dir.path().join("in.bin");
     let data = pattern(3 << 20, 11);
     std::fs::write(&file, &data).unwrap();
+    // `up` wrote its admin key where aws cli and this CLI read it, private.
+    let creds = data_dir.join("credentials");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&creds).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&creds).unwrap();
+    assert!(
+        text.starts_with("[default]\naws_access_key_id = "),
+        "{text}"
+    );
+    assert!(text.contains("aws_secret_access_key = "), "{text}");
+    // Without it a write is refused, and nothing is stored.
+    let anonymous = Command::new(BIN)
+        .args([
+            "put",
+            "videos/anon.ts",
+            file.to_str().unwrap(),
+            "--node",
+            &node,
+        ])
+        .current_dir(dir.path())
+        .env_remove("STRIPECAST_KEY")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success());
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("401"));
     let put = cli(&node, &["put", "videos/a.ts", file.to_str().unwrap()]);
     assert!(
         put.status.success(),
@@ -145,7 +187,9 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     );
     assert!(got == data);
     let ls = cli(&node, &["ls"]);
-    assert!(String::from_utf8_lossy(&ls.stdout).contains("videos/a.ts"));
+    let listed = String::from_utf8_lossy(&ls.stdout);
+    assert!(listed.contains("videos/a.ts"));
+    assert!(!listed.contains("anon"), "the refused write stored nothing");
     let status = cli(&node, &["status", "--json"]);
     let v: ClusterDoc = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v.members.len(), 3);

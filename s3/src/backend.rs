@@ -112,6 +112,23 @@ impl Stream for ChannelBody {
     }
 }
 
+/// Sends a member's object stream into a body channel; false when the
+/// stream failed (its error was sent) or the receiver went away.
+async fn pump(
+    stream: impl Stream<Item = Result<Bytes, ServiceError>>,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> bool {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        let item = item.map_err(|e| std::io::Error::other(e.public_message()));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return false;
+        }
+    }
+    true
+}
+
 /// The record and attributes of an object, read linearizably.
 struct Found {
     length: u64,
@@ -501,14 +518,7 @@ impl S3 for Backend {
             }
             let stream = service.stream(obj, start, end);
             tokio::task::spawn_local(async move {
-                let mut stream = std::pin::pin!(stream);
-                while let Some(item) = stream.next().await {
-                    let item = item.map_err(|e| std::io::Error::other(e.public_message()));
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        break;
-                    }
-                }
+                pump(stream, &tx).await;
             });
             Ok(())
         })
@@ -678,14 +688,7 @@ impl S3 for Backend {
             let len = obj.len();
             let stream = service.stream(obj, 0, len);
             tokio::task::spawn_local(async move {
-                let mut stream = std::pin::pin!(stream);
-                while let Some(item) = stream.next().await {
-                    let item = item.map_err(|e| std::io::Error::other(e.public_message()));
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        break;
-                    }
-                }
+                pump(stream, &tx).await;
             });
             Ok(())
         })
@@ -835,13 +838,8 @@ impl S3 for Backend {
                     }
                 };
                 let len = obj.len();
-                let mut stream = std::pin::pin!(service.stream(obj, 0, len));
-                while let Some(item) = stream.next().await {
-                    let item = item.map_err(|e| std::io::Error::other(e.public_message()));
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
+                if !pump(service.stream(obj, 0, len), &tx).await {
+                    return;
                 }
             }
         });
