@@ -85,7 +85,7 @@ fn grant(c: &Cluster, bucket: &str, key: &str, read: bool, write: bool) {
 
 #[test]
 fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
-    let c = secured(3);
+    let mut c = secured(3);
     let base = c.url(0);
     let object = |name: &str| format!("{base}/v1/objects/{name}");
     // The bucket and two keys: one may write, one may only read.
@@ -235,6 +235,27 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
         .0,
         409
     );
+    // The key made through member 2 outlives member 2 (it is in the log):
+    // a private bucket read with it through the others.
+    let (status, body) = json_call(
+        "PUT",
+        &format!("{base}/v1/buckets/media/public-read"),
+        &root_bearer(),
+        "{\"public_read\":false}",
+    );
+    assert_eq!(status, 204, "{body}");
+    c.kill(2);
+    for i in 0..2 {
+        let url = format!("{}/v1/objects/media/v1.ts", c.url(i));
+        assert_eq!(call("GET", &url, None, None).0, 401, "private again");
+        let r = ureq::get(&url)
+            .set("Authorization", &reader)
+            .call()
+            .unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
+        assert_eq!(bytes, data, "through member {i} with member 2 down");
+    }
 }
 
 /// Whether `program args` runs; else the test is skipped (or fails in CI).

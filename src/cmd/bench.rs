@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod codec;
 pub mod heal;
 pub mod ring;
+pub mod s3;
 mod small;
 pub mod streams;
 
@@ -19,6 +20,8 @@ pub enum BenchCommand {
     Heal(heal::Args),
     /// Video-on-demand origin: concurrent clients each streaming an object at a constant rate, healthy and with a member SIGKILLed.
     Streams(streams::Args),
+    /// The S3 API against /v1: large-object MB/s and 64 KiB objects/s, as ratios.
+    S3(s3::Args),
     /// Ring insert failover: SIGKILL to the new processor's first insert packet, and output gaps against normal spacing.
     Ring(ring::Args),
 }
@@ -30,6 +33,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Heal(args) => heal::run(args),
         BenchCommand::Ring(args) => ring::run(args),
         BenchCommand::Streams(args) => streams::run(args),
+        BenchCommand::S3(args) => s3::run(args),
     }
 }
 

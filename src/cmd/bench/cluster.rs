@@ -151,13 +151,13 @@ pub fn bench_configs(
     nodes: usize,
     parity: u8,
 ) -> anyhow::Result<Vec<MemberConfig>> {
-    let ports = free_ports(2 * nodes)?;
+    let ports = free_ports(3 * nodes)?;
     let members: Vec<MemberEntry> = (0..nodes)
         .map(|i| MemberEntry {
             id: MemberId::new(i as u32),
             peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
             http: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
-            s3: None,
+            s3: Some(SocketAddr::from(([127, 0, 0, 1], ports[2 * nodes + i]))),
         })
         .collect();
     Ok((0..nodes)

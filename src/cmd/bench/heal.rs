@@ -78,7 +78,7 @@ fn url(base: &str, k: usize) -> String {
 }
 
 /// Runs `work(k)` for k in 0..n on `clients` threads.
-fn spread(
+pub(super) fn spread(
     n: usize,
     clients: usize,
     work: &(dyn Fn(usize, &ureq::Agent) -> anyhow::Result<()> + Sync),
