@@ -380,6 +380,16 @@ out["no_grant_read"] = code(lambda: client(other_id, other_secret).get_object(Bu
 out["w_absent"] = code(lambda: s3.head_object(Bucket="films", Key="w")) == "404"
 out["missing_key"] = code(lambda: s3.get_object(Bucket="films", Key="nope"))
 out["missing_bucket"] = code(lambda: s3.get_object(Bucket="nobucket", Key="nope"))
+# Virtual-host style: BUCKET.localhost (resolved to loopback, RFC 6761).
+import socket
+_gai = socket.getaddrinfo
+socket.getaddrinfo = lambda host, *a, **k: _gai("127.0.0.1" if isinstance(host, str) and host.endswith(".localhost") else host, *a, **k)
+vh = boto3.client("s3", endpoint_url=endpoint.replace("127.0.0.1", "localhost"), aws_access_key_id=key_id,
+                  aws_secret_access_key=secret, region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "virtual"}, signature_version="s3v4"))
+vh.put_object(Bucket="films", Key="vhost/v.txt", Body=b"virtual")
+out["vhost_ok"] = (s3.get_object(Bucket="films", Key="vhost/v.txt")["Body"].read() == b"virtual"
+                   and [o["Key"] for o in vh.list_objects_v2(Bucket="films", Prefix="vhost/")["Contents"]] == ["vhost/v.txt"])
 out["buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
 print(json.dumps(out))
 "#;
@@ -425,6 +435,7 @@ fn boto3_round_trips() {
             "v1_ok",
             "presigned_ok",
             "presigned_v4_ok",
+            "vhost_ok",
             "presigned_put_ok",
             "copy_ok",
             "deleted_ok",

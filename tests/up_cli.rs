@@ -190,6 +190,66 @@ fn up_serves_cli_put_and_get_stops_on_sigint_and_comes_back_with_its_data() {
     let listed = String::from_utf8_lossy(&ls.stdout);
     assert!(listed.contains("videos/a.ts"));
     assert!(!listed.contains("anon"), "the refused write stored nothing");
+    // Keys and grants through the CLI: a new key writes where it is allowed.
+    let made = cli(&node, &["key", "create", "app"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let made = String::from_utf8_lossy(&made.stdout).into_owned();
+    let app_key = made
+        .lines()
+        .find_map(|l| l.strip_prefix("STRIPECAST_KEY="))
+        .expect("the new key")
+        .to_string();
+    for args in [
+        &["bucket", "create", "media"][..],
+        &[
+            "bucket", "allow", "media", "--key", "app", "--read", "--write",
+        ][..],
+    ] {
+        let out = cli(&node, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let as_app = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(["--node", &node, "--key", &app_key])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert!(as_app(&["put", "media/by-app.ts", file.to_str().unwrap()])
+        .status
+        .success());
+    assert!(
+        !as_app(&["put", "videos/by-app.ts", file.to_str().unwrap()])
+            .status
+            .success(),
+        "no grant there"
+    );
+    let keys = String::from_utf8_lossy(&cli(&node, &["key", "list"]).stdout).into_owned();
+    assert!(
+        keys.contains("app") && !keys.contains(app_key.split(':').nth(1).unwrap()),
+        "{keys}"
+    );
+    let buckets = String::from_utf8_lossy(&cli(&node, &["bucket", "list"]).stdout).into_owned();
+    assert!(
+        buckets.contains("media") && buckets.contains("app:rw"),
+        "{buckets}"
+    );
+    assert!(cli(&node, &["key", "delete", "app"]).status.success());
+    assert!(
+        !as_app(&["put", "media/again.ts", file.to_str().unwrap()])
+            .status
+            .success(),
+        "deleted key"
+    );
     let status = cli(&node, &["status", "--json"]);
     let v: ClusterDoc = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v.members.len(), 3);

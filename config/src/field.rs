@@ -45,6 +45,8 @@ pub(crate) enum Field {
     AllowedHost(usize),
     /// `members[i].s3`.
     MemberS3(usize),
+    /// `http.s3_domains[i]`.
+    S3Domain(usize),
     /// `auth.access_key_id`.
     AuthAccessKeyId,
     /// `auth.secret_access_key`.
@@ -74,6 +76,7 @@ impl fmt::Display for Field {
             Field::WitnessPeer => f.write_str("witness.peer"),
             Field::AllowedHost(i) => write!(f, "http.allowed_hosts[{i}]"),
             Field::MemberS3(i) => write!(f, "members[{i}].s3"),
+            Field::S3Domain(i) => write!(f, "http.s3_domains[{i}]"),
             Field::AuthAccessKeyId => f.write_str("auth.access_key_id"),
             Field::AuthSecret => f.write_str("auth.secret_access_key"),
         }

@@ -152,6 +152,11 @@ pub struct HttpSettings {
     /// request naming another is refused (403), so a web page cannot reach
     /// a member through a DNS name rebound to its address. Empty: any.
     pub allowed_hosts: Vec<String>,
+    /// Domains under which the S3 listener takes virtual-host-style
+    /// requests: `BUCKET.DOMAIN` names the bucket (a wildcard DNS name
+    /// pointing at the members). Any other Host is path-style. Empty: only
+    /// `BUCKET.localhost`.
+    pub s3_domains: Vec<String>,
 }
 
 impl HttpSettings {
@@ -332,6 +337,7 @@ mod tests {
         assert!(open.allows(None) && open.allows(Some("evil.example")));
         let h = HttpSettings {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            ..HttpSettings::default()
         };
         for (header, ok) in [
             (Some("localhost"), true),

@@ -82,6 +82,7 @@ struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     allowed_hosts: Option<Vec<Spanned<String>>>,
+    s3_domains: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +225,13 @@ impl RawDocument for RawConfig {
                     .flatten()
                     .map(|h| h.get_ref().clone())
                     .collect(),
+                s3_domains: self
+                    .http
+                    .s3_domains
+                    .iter()
+                    .flatten()
+                    .map(|h| h.get_ref().clone())
+                    .collect(),
             },
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
@@ -273,6 +281,12 @@ impl RawDocument for RawConfig {
             Field::AllowedHost(i) => self
                 .http
                 .allowed_hosts
+                .as_ref()
+                .and_then(|h| h.get(i))
+                .map(Spanned::span),
+            Field::S3Domain(i) => self
+                .http
+                .s3_domains
                 .as_ref()
                 .and_then(|h| h.get(i))
                 .map(Spanned::span),

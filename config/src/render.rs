@@ -118,6 +118,17 @@ impl MemberConfig {
             .map(|h| Quoted(h).to_string())
             .collect();
         writeln!(out, "allowed_hosts = [{}]", hosts.join(", "))?;
+        writeln!(
+            out,
+            "# Domains for virtual-host-style S3 (BUCKET.DOMAIN); empty: BUCKET.localhost only."
+        )?;
+        let domains: Vec<String> = self
+            .http
+            .s3_domains
+            .iter()
+            .map(|h| Quoted(h).to_string())
+            .collect();
+        writeln!(out, "s3_domains = [{}]", domains.join(", "))?;
 
         if let Some(auth) = &self.auth {
             writeln!(out)?;

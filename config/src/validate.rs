@@ -109,6 +109,20 @@ fn check_auth(c: &MemberConfig) -> Result<(), Violation> {
 }
 
 fn check_http(c: &MemberConfig) -> Result<(), Violation> {
+    for (i, domain) in c.http.s3_domains.iter().enumerate() {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        };
+        if domain.len() > 253 || !domain.split('.').all(label_ok) {
+            return Err(Violation::new(
+                Field::S3Domain(i),
+                ErrorKind::AllowedHost,
+                "a DNS domain without port or scheme (e.g. \"s3.example.com\")",
+            ));
+        }
+    }
     for (i, host) in c.http.allowed_hosts.iter().enumerate() {
         let bad = host.is_empty()
             || host.len() > 253

@@ -751,3 +751,22 @@ fn an_s3_address_is_parsed_checked_and_rendered() {
         "members[0].s3",
     );
 }
+
+#[test]
+fn an_s3_domain_with_a_port_or_scheme() {
+    let base = with(&[]);
+    for value in [
+        "s3_domains = [\"s3.example.com:9000\"]",
+        "s3_domains = [\"http://s3.example\"]",
+        "s3_domains = [\"\"]",
+    ] {
+        let text = format!("{base}\n[http]\n{value}\n");
+        let line = text.lines().count();
+        assert_error(&text, ErrorKind::AllowedHost, line, "http.s3_domains[0]");
+    }
+    let ok = parse(&format!(
+        "{base}\n[http]\ns3_domains = [\"s3.example.com\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.http.s3_domains, ["s3.example.com"]);
+}

@@ -161,6 +161,10 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                         1 => vec!["localhost".into()],
                         _ => vec!["storage.example".into(), "127.0.0.1".into(), "::1".into()],
                     },
+                    s3_domains: match stripe_log2 % 2 {
+                        0 => Vec::new(),
+                        _ => vec!["s3.storage.example".into()],
+                    },
                 },
                 members,
                 ring,

@@ -2,7 +2,8 @@
 //! a supervised child of the member like the HTTP gateway.
 //!
 //! Why s3s: it parses S3's REST surface (path- and virtual-host-style
-//! addressing, XML bodies and errors, `aws-chunked` bodies with trailers,
+//! addressing — `BUCKET.localhost` and `BUCKET.` each of `[http]
+//! s3_domains`, see [`host`] — XML bodies and errors, `aws-chunked` bodies with trailers,
 //! presigned URLs) and verifies SigV4 and SigV2 signatures, which we must
 //! not write by hand; its `S3` trait maps one operation to one method, so
 //! this crate is only the mapping onto the cluster ([`backend`]), the keys
@@ -18,6 +19,7 @@
 pub mod access;
 pub mod backend;
 pub mod digest;
+pub mod host;
 pub mod listing;
 pub mod multipart;
 
@@ -44,6 +46,7 @@ impl S3Listener {
         addr: SocketAddr,
         service: ObjectService,
         auth: Option<stripecast_config::AuthSettings>,
+        s3_domains: &[String],
     ) -> std::io::Result<S3Listener> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -52,6 +55,7 @@ impl S3Listener {
             service,
             authority: authority.clone(),
         });
+        builder.set_host(host::Domains::new(s3_domains));
         if authority.enabled() {
             builder.set_auth(access::Keys(authority.clone()));
             builder.set_access(access::Grants(authority));
@@ -125,9 +129,10 @@ pub fn member_extension(
     let mut children = Vec::new();
     if let Some(addr) = cfg.member(cfg.id).and_then(|m| m.s3) {
         let (service, auth) = (service.clone(), cfg.auth.clone());
+        let domains = cfg.http.s3_domains.clone();
         children.push(stripecast_supervisors::ChildSpec::try_new(
             "s3",
-            move |_| S3Listener::bind(addr, service.clone(), auth.clone()),
+            move |_| S3Listener::bind(addr, service.clone(), auth.clone(), &domains),
         ));
     }
     stripecast_actors::node::Extension {

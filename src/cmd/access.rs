@@ -54,17 +54,24 @@ pub enum BucketCommand {
         #[command(flatten)]
         node: NodeOpt,
     },
-    /// Set what a key may do in a bucket (neither --read nor --write: nothing).
+    /// Set what a key may do in a bucket (neither --read nor --write:
+    /// nothing). Here `--key` names the key granted; the admin key this
+    /// command uses comes from STRIPECAST_KEY or the credentials file.
     Allow {
         bucket: String,
+        /// The key's name (as in `key create NAME`).
         #[arg(long = "key")]
         key_name: String,
         #[arg(long)]
         read: bool,
         #[arg(long)]
         write: bool,
-        #[command(flatten)]
-        node: NodeOpt,
+        /// Base URL of any member's HTTP API.
+        #[arg(long, env = "STRIPECAST_NODE", default_value = "http://127.0.0.1:8400")]
+        node: String,
+        /// An AWS shared-credentials file to read the admin key from.
+        #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE")]
+        credentials: Option<std::path::PathBuf>,
     },
     /// Make a bucket public-read (a website for video players), or private again with --off.
     Website {
@@ -178,7 +185,13 @@ pub fn bucket(c: BucketCommand) -> anyhow::Result<()> {
             read,
             write,
             node,
+            credentials,
         } => {
+            let node = NodeOpt {
+                node,
+                key: std::env::var("STRIPECAST_KEY").ok(),
+                credentials,
+            };
             node.request("PUT", &format!("/v1/buckets/{bucket}/grants/{key_name}"))?
                 .send_json(Grant { read, write })
                 .map_err(|e| http_error(e, &format!("bucket allow {bucket}")))?;

@@ -173,6 +173,7 @@ impl Cluster {
                 store: stripecast_config::StoreSettings::default(),
                 http: stripecast_config::HttpSettings {
                     allowed_hosts: opts.allowed_hosts.clone(),
+                    ..Default::default()
                 },
                 members: members.clone(),
                 ring: opts.ring,
