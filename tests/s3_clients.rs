@@ -146,6 +146,19 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut got.into_reader(), &mut bytes).unwrap();
     assert_eq!(bytes, data);
+    // Encoded paths are authorised as the router sees them (%6F is 'o').
+    for path in [
+        "/v1/%6Fbjects/media/v0.ts",
+        "/v1/%6Fbjects",
+        "/v1/%6Beys",
+        "/v1/%62uckets",
+    ] {
+        assert_eq!(
+            call("GET", &format!("{base}{path}"), None, None).0,
+            401,
+            "{path}"
+        );
+    }
     // A name outside any bucket needs an admin key.
     assert_eq!(
         call("PUT", &object("loose"), Some(&writer), Some(b"x")).0,

@@ -91,6 +91,19 @@ fn time_of(ns: u64) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
 }
 
+/// One stored part of a multipart upload.
+struct StoredPart {
+    number: i32,
+    /// Its ETag: the MD5 of its bytes, hex.
+    md5: String,
+    size: u64,
+    created_ns: u64,
+    /// The part object's incarnation when listed: completing streams
+    /// exactly that one (a part uploaded again meanwhile fails the
+    /// completion, never mixes in).
+    incarnation: u64,
+}
+
 /// What a write stores beside the bytes.
 #[derive(Default)]
 struct NewAttrs {
@@ -371,7 +384,7 @@ impl S3 for Backend {
         use stripecast_actors::meta::{AccessCommand, AccessRefusal, Applied, MetaCommand};
         let bucket = req.input.bucket.clone();
         let meta = self.meta()?;
-        let cmd = MetaCommand::Access(AccessCommand::CreateBucket {
+        let cmd = MetaCommand::access(AccessCommand::CreateBucket {
             bucket: bucket.clone(),
             created_ns: stripecast_actors::service::now_ns(),
         });
@@ -404,7 +417,7 @@ impl S3 for Backend {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         use stripecast_actors::meta::{AccessCommand, AccessRefusal, Applied, MetaCommand};
         let meta = self.meta()?;
-        let cmd = MetaCommand::Access(AccessCommand::DeleteBucket {
+        let cmd = MetaCommand::access(AccessCommand::DeleteBucket {
             bucket: req.input.bucket.clone(),
         });
         let outcome = local(async move {
@@ -663,6 +676,7 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let dst = object_name(&input.bucket, &input.key)?;
         let found = self.find(&src).await?;
+        let source_incarnation = found.incarnation;
         let replace = input
             .metadata_directive
             .as_ref()
@@ -685,6 +699,10 @@ impl S3 for Backend {
         let from = src.clone();
         local(async move {
             let obj = service.open(&from).await.map_err(|e| s3_err(&e, &from))?;
+            if u64::from(obj.record.incarnation.get()) != source_incarnation {
+                // Overwritten since its attributes were read.
+                return Err(s3_error!(ServiceUnavailable, "the source changed; retry"));
+            }
             let len = obj.len();
             let stream = service.stream(obj, 0, len);
             tokio::task::spawn_local(async move {
@@ -807,18 +825,21 @@ impl S3 for Backend {
                 return Err(s3_error!(InvalidPartOrder));
             }
             previous = n;
-            let Some(found) = stored.iter().find(|s| s.0 == n) else {
+            let Some(found) = stored.iter().find(|s| s.number == n) else {
                 return Err(s3_error!(InvalidPart));
             };
             let want = p
                 .e_tag
                 .as_ref()
                 .map(|e| e.value().trim_matches('"').to_string());
-            if want.is_some_and(|w| w != found.1) {
+            if want.is_some_and(|w| w != found.md5) {
                 return Err(s3_error!(InvalidPart));
             }
-            names.push(multipart::part_name(&input.bucket, &input.upload_id, n));
-            md5s.push(found.1.clone());
+            names.push((
+                multipart::part_name(&input.bucket, &input.upload_id, n),
+                found.incarnation,
+            ));
+            md5s.push(found.md5.clone());
         }
         let etag = multipart::multipart_etag(&md5s)
             .ok_or_else(|| s3_error!(InternalError, "a part's ETag is not an MD5"))?;
@@ -827,9 +848,15 @@ impl S3 for Backend {
         let service = self.service.clone();
         let feed = names.clone();
         tokio::task::spawn_local(async move {
-            for name in feed {
+            for (name, incarnation) in feed {
                 let obj = match service.open(&name).await {
-                    Ok(o) => o,
+                    Ok(o) if u64::from(o.record.incarnation.get()) == incarnation => o,
+                    Ok(_) => {
+                        // Uploaded again since it was checked: not this one.
+                        let changed = std::io::Error::other("a part changed; complete again");
+                        let _ = tx.send(Err(changed)).await;
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx
                             .send(Err(std::io::Error::other(e.public_message())))
@@ -860,7 +887,11 @@ impl S3 for Backend {
             },
         )
         .await?;
-        self.drop_upload(&input.bucket, &input.upload_id).await?;
+        // The object is committed: a part left behind is no reason to fail
+        // the completion (an abort of the upload id removes it).
+        if let Err(e) = self.drop_upload(&input.bucket, &input.upload_id).await {
+            tracing::warn!(bucket = %input.bucket, upload = %input.upload_id, error = %e, "parts of a completed upload not removed");
+        }
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -889,21 +920,21 @@ impl S3 for Backend {
             .await?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
-        let all: Vec<(i32, String, u64, u64)> = self
+        let all: Vec<StoredPart> = self
             .parts(&input.bucket, &input.upload_id)
             .await?
             .into_iter()
-            .filter(|p| p.0 > marker)
+            .filter(|p| p.number > marker)
             .collect();
         let truncated = all.len() > max;
         let page: Vec<Part> = all
             .iter()
             .take(max)
-            .map(|(n, md5, size, ns)| Part {
-                part_number: Some(*n),
-                e_tag: Some(ETag::Strong(md5.clone())),
-                size: Some(*size as i64),
-                last_modified: Some(time_of(*ns)),
+            .map(|p| Part {
+                part_number: Some(p.number),
+                e_tag: Some(ETag::Strong(p.md5.clone())),
+                size: Some(p.size as i64),
+                last_modified: Some(time_of(p.created_ns)),
                 ..Default::default()
             })
             .collect();
@@ -935,6 +966,7 @@ impl S3 for Backend {
             .meta()?
             .read(move |s| {
                 s.page(multipart::ROOT, &format!("{bucket}/"), None)
+                    .take(listing::MAX_SCANNED_KEYS)
                     .filter(|(r, _)| r.name.ends_with("/info"))
                     .filter_map(|(r, attrs)| {
                         let key = attrs?.user.get(multipart::KEY_ATTR)?.clone();
@@ -1060,8 +1092,8 @@ impl Backend {
         Ok(attrs)
     }
 
-    /// The stored parts of an upload: (number, MD5 hex, size, created ns), in order.
-    async fn parts(&self, bucket: &str, upload_id: &str) -> S3Result<Vec<(i32, String, u64, u64)>> {
+    /// The stored parts of an upload, in order.
+    async fn parts(&self, bucket: &str, upload_id: &str) -> S3Result<Vec<StoredPart>> {
         let prefix = multipart::upload_prefix(bucket, upload_id);
         self.meta()?
             .read(move |s| {
@@ -1071,7 +1103,13 @@ impl Backend {
                     .filter_map(|(r, attrs)| {
                         let n = multipart::part_number(r.name.get(strip..)?)?;
                         let md5 = attrs?.etag.trim_matches('"').to_string();
-                        Some((n, md5, r.length, r.creation_time_ns))
+                        Some(StoredPart {
+                            number: n,
+                            md5,
+                            size: r.length,
+                            created_ns: r.creation_time_ns,
+                            incarnation: u64::from(r.incarnation.get()),
+                        })
                     })
                     .collect()
             })
@@ -1085,7 +1123,7 @@ impl Backend {
             .parts(bucket, upload_id)
             .await?
             .into_iter()
-            .map(|(n, ..)| multipart::part_name(bucket, upload_id, n))
+            .map(|p| multipart::part_name(bucket, upload_id, p.number))
             .collect();
         names.push(multipart::info_name(bucket, upload_id));
         let service = self.service.clone();
@@ -1116,9 +1154,10 @@ impl Backend {
         self.meta()?
             .read(move |s| {
                 let strip = bucket.len() + 1;
-                let records = s
-                    .page(&bucket, &prefix, after.as_deref())
-                    .take(listing::MAX_SCANNED_KEYS);
+                let resume = after
+                    .as_deref()
+                    .map(|a| listing::resume_key(a, delimiter.as_deref()));
+                let records = s.page(&bucket, &prefix, resume.as_deref());
                 let keys = records.into_iter().map(|(r, attrs)| {
                     let key = r.name[strip..].to_string();
                     let object = Object {

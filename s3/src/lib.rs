@@ -32,6 +32,14 @@ use stripecast_actors::service::ObjectService;
 /// Connections served at once, at most; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 4096;
 
+/// A request's head must arrive within this (also bounds how long an idle
+/// kept-alive connection holds its slot).
+pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes of a browser-form upload (PostObject) s3s may buffer: none are
+/// served (PostObject is not implemented), so none are taken in.
+pub const POST_FORM_MAX_BYTES: usize = 1024;
+
 /// One member's S3 listener.
 pub struct S3Listener {
     addr: SocketAddr,
@@ -56,6 +64,16 @@ impl S3Listener {
             authority: authority.clone(),
         });
         builder.set_host(host::Domains::new(s3_domains));
+        // s3s buffers a PostObject form's file in memory before any access
+        // check (5 GiB by default): keep an anonymous client from doing so.
+        let mut limits = s3s::config::S3Config::default();
+        limits.post_object_max_file_size = POST_FORM_MAX_BYTES as u64;
+        limits.form_max_field_size = POST_FORM_MAX_BYTES;
+        limits.form_max_fields_size = POST_FORM_MAX_BYTES;
+        limits.form_max_parts = 8;
+        builder.set_config(std::sync::Arc::new(s3s::config::StaticConfigProvider::new(
+            std::sync::Arc::new(limits),
+        )));
         if authority.enabled() {
             builder.set_auth(access::Keys(authority.clone()));
             builder.set_access(access::Grants(authority));
@@ -105,6 +123,10 @@ impl Actor for S3Listener {
                     actix_rt::spawn(async move {
                         let io = hyper_util::rt::TokioIo::new(stream);
                         let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(std::time::Duration::from_millis(
+                                HEADER_READ_TIMEOUT_MS,
+                            ))
                             .keep_alive(true)
                             .serve_connection(io, service);
                         if let Err(e) = conn.await {

@@ -45,8 +45,19 @@ pub fn is_after(key: &str, after: &str, delimiter: Option<&str>) -> bool {
     !(folded && key.starts_with(after))
 }
 
+/// Where a listing resumes in the key space after `after`: past every key
+/// under `after` when it is a common prefix (it was listed once, folded).
+pub fn resume_key(after: &str, delimiter: Option<&str>) -> String {
+    match delimiter {
+        Some(d) if !d.is_empty() && after.ends_with(d) => format!("{after}{}", char::MAX),
+        _ => after.to_string(),
+    }
+}
+
 /// Builds one page from `keys` (in order, each starting with the query's
-/// prefix and past `after`, as the caller found them).
+/// prefix and past `after`, as the caller found them from
+/// [`resume_key`]). Looks at [`MAX_SCANNED_KEYS`] keys at most: a page
+/// that stops there is truncated, and its token resumes past what it saw.
 pub fn page<T>(keys: impl IntoIterator<Item = (String, T)>, q: &Query<'_>) -> Page<T> {
     let max = q.max_keys.min(MAX_KEYS);
     let mut out = Page {
@@ -57,14 +68,19 @@ pub fn page<T>(keys: impl IntoIterator<Item = (String, T)>, q: &Query<'_>) -> Pa
     if max == 0 {
         return out;
     }
+    // The last entry listed (a key or a common prefix).
     let mut last: Option<String> = None;
+    // The key looked at before this one.
+    let mut prev: Option<String> = None;
     for (scanned, (key, value)) in keys.into_iter().enumerate() {
-        if let Some(a) = q.after {
-            if !is_after(&key, a, q.delimiter) {
-                continue;
-            }
+        if scanned >= MAX_SCANNED_KEYS {
+            // Resume past what was seen: the last entry listed (a common
+            // prefix resumes past all its keys), or the key before this.
+            out.next = last.or(prev);
+            return out;
         }
-        if !key.starts_with(q.prefix) {
+        prev = Some(key.clone());
+        if q.after.is_some_and(|a| !is_after(&key, a, q.delimiter)) || !key.starts_with(q.prefix) {
             continue;
         }
         let folded = q.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
@@ -87,10 +103,6 @@ pub fn page<T>(keys: impl IntoIterator<Item = (String, T)>, q: &Query<'_>) -> Pa
                 last = Some(key.clone());
                 out.contents.push((key, value));
             }
-        }
-        if scanned + 1 >= MAX_SCANNED_KEYS {
-            out.next = last;
-            return out;
         }
     }
     out
@@ -160,6 +172,43 @@ mod tests {
         assert_eq!(names(&p2), ["e"]);
         assert_eq!(p2.common_prefixes, ["photos/"]);
         assert_eq!(p2.next, None, "nothing after photos/");
+    }
+
+    #[test]
+    fn a_page_that_scans_its_limit_is_truncated_and_resumes_past_it() {
+        // More keys under one common prefix than a page looks at, then one more.
+        let mut all: Vec<(String, ())> = (0..MAX_SCANNED_KEYS + 50_000)
+            .map(|i| (format!("logs/{i:07}"), ()))
+            .collect();
+        all.push(("z.txt".into(), ()));
+        let mut after: Option<String> = None;
+        let mut prefixes = Vec::new();
+        let mut keys = Vec::new();
+        for _ in 0..10 {
+            // What the caller does: start past `resume_key`.
+            let from = after.as_deref().map(|a| resume_key(a, Some("/")));
+            let rest = all
+                .iter()
+                .filter(|(k, _)| from.as_deref().is_none_or(|f| k.as_str() > f))
+                .cloned();
+            let p = page(
+                rest,
+                &Query {
+                    prefix: "",
+                    delimiter: Some("/"),
+                    after: after.as_deref(),
+                    max_keys: 1000,
+                },
+            );
+            prefixes.extend(p.common_prefixes);
+            keys.extend(p.contents.into_iter().map(|(k, _)| k));
+            match p.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(prefixes, ["logs/"], "listed once");
+        assert_eq!(keys, ["z.txt"], "nothing after the big prefix is lost");
     }
 
     proptest! {

@@ -100,7 +100,7 @@ async fn change(st: &GatewayState, cmd: AccessCommand, ok: HttpResponse) -> Http
     let Some(meta) = st.service.meta() else {
         return error_response(503, "the metadata replica is not running; retry");
     };
-    match meta.propose(MetaCommand::Access(cmd)).await {
+    match meta.propose(MetaCommand::access(cmd)).await {
         Ok(Applied::AccessChanged) => ok,
         Ok(Applied::AccessRefused(why)) => {
             let status = match why {

@@ -9,6 +9,12 @@
 //!   admin key. `/v1/cluster`, `/metrics` and other reads stay open.
 //! * A credential is `Authorization: Bearer ACCESS_KEY_ID:SECRET` (what
 //!   `STRIPECAST_KEY` holds). SigV4-signed requests are the S3 listener's.
+//!
+//! Invariant: the need is decided on the path the router matches (actix's
+//! partly decoded path, `match_info().as_str()`), and the object name is
+//! taken from it exactly as the `{name:.*}` route captures it, never
+//! decoded a second time: what is authorised is what is served. Reads are
+//! denied by default; only the paths in [`OPEN_READS`] are open.
 
 use actix_web::http::Method;
 
@@ -35,20 +41,23 @@ pub enum Credential {
     Malformed,
 }
 
-/// What `method` on `path` needs.
+/// Paths (and what lies under them) anyone may GET or HEAD.
+pub const OPEN_READS: &[&str] = &["/v1/cluster", "/metrics", "/v1/ring"];
+
+/// What `method` on `path` (the router's path: `match_info().as_str()`) needs.
 pub fn need(method: &Method, path: &str) -> Need {
     let read = method == Method::GET || method == Method::HEAD;
     if let Some(name) = path.strip_prefix("/v1/objects/") {
         let action = if read { Action::Read } else { Action::Write };
-        let name = percent_decode(name);
-        return Need::Allowed(action, Some(name));
+        return Need::Allowed(action, Some(name.to_string()));
     }
-    let admin_paths = ["/v1/objects", "/v1/keys", "/v1/buckets", "/v1/faults"];
-    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
-    if admin_paths.iter().any(|p| under(p)) {
-        return Need::Allowed(Action::Admin, None);
-    }
-    if read {
+    let under = |p: &str| {
+        path == p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+    };
+    if read && OPEN_READS.iter().any(|p| under(p)) {
         Need::Open
     } else {
         Need::Allowed(Action::Admin, None)
@@ -75,28 +84,6 @@ pub fn credential(header: Option<&str>) -> Credential {
     }
 }
 
-/// `%XX` escapes decoded (as actix does for the route's `{name}`), so the
-/// name authorised is the name served.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push(hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,9 +98,22 @@ mod tests {
             ),
             (
                 Method::HEAD,
-                "/v1/objects/videos/a%20b.ts",
-                Need::Allowed(Action::Read, Some("videos/a b.ts".into())),
+                "/v1/objects/videos/a%2Fb.ts",
+                Need::Allowed(Action::Read, Some("videos/a%2Fb.ts".into())),
             ),
+            // Anything not listed open is the admin's, encoded or not.
+            (
+                Method::GET,
+                "/v1/%6Fbjects/p/s.ts",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (Method::GET, "/v1/keysX", Need::Allowed(Action::Admin, None)),
+            (
+                Method::GET,
+                "/v1/clusterX",
+                Need::Allowed(Action::Admin, None),
+            ),
+            (Method::GET, "/", Need::Allowed(Action::Admin, None)),
             (
                 Method::PUT,
                 "/v1/objects/videos/a.ts",

@@ -131,7 +131,9 @@ async fn authorise(
     else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
-    let need = auth::need(req.method(), req.path());
+    // The path the router matches (partly decoded), not the raw URI: what
+    // is authorised is what is served.
+    let need = auth::need(req.method(), req.match_info().as_str());
     let verdict = match (&need, authority.enabled()) {
         (auth::Need::Open, _) | (_, false) => Ok(()),
         (auth::Need::Allowed(action, name), true) => {

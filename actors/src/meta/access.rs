@@ -12,7 +12,12 @@
 //! * a bucket is deleted only when no object lies under `BUCKET/`
 //!   (checked by the caller, which holds the objects) and its grants go
 //!   with it; deleting a key removes its grants everywhere;
-//! * replaying a command changes nothing more than applying it once;
+//! * a command is applied once: every proposal carries a random op id,
+//!   and a copy of it (the runner resends what a lost or changed leader
+//!   may have dropped) answers the first copy's outcome and changes
+//!   nothing, even after other commands came between (a resent grant
+//!   never undoes a later revoke); op ids are remembered for
+//!   [`OP_HORIZON_ENTRIES`] log entries, far longer than a proposal is resent;
 //! * memory is bounded: at most [`MAX_KEYS`] keys and [`MAX_BUCKETS`]
 //!   buckets, each of bounded size.
 //!
@@ -31,9 +36,13 @@ pub const MAX_KEYS: usize = 10_000;
 pub const MAX_BUCKETS: usize = 10_000;
 /// Longest key name, in bytes.
 pub const MAX_KEY_NAME_BYTES: usize = 64;
+/// Log entries an applied op id is remembered (a resent proposal arrives
+/// within `runner::WAIT_MS`, a few thousand entries at most).
+pub const OP_HORIZON_ENTRIES: u64 = 100_000;
 
-/// One access key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One access key. Its Debug form never shows the secret (commands are
+/// logged).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntry {
     /// The operator's name for the key (`stripecast key create NAME`).
     pub name: String,
@@ -44,6 +53,18 @@ pub struct KeyEntry {
     /// An admin key may do everything, including changing the cluster.
     pub admin: bool,
     pub created_ns: u64,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &"<redacted>")
+            .field("admin", &self.admin)
+            .field("created_ns", &self.created_ns)
+            .finish()
+    }
 }
 
 /// What a key may do in one bucket.
@@ -116,6 +137,10 @@ pub struct AccessState {
     pub keys: BTreeMap<String, KeyEntry>,
     /// Bucket name -> bucket.
     pub buckets: BTreeMap<String, BucketEntry>,
+    /// Op ids applied in the last [`OP_HORIZON_ENTRIES`] entries: the log
+    /// index they applied at and their outcome.
+    #[serde(default)]
+    pub recent_ops: BTreeMap<u64, (u64, Option<AccessRefusal>)>,
 }
 
 /// What a request wants to do.
@@ -162,6 +187,25 @@ pub fn check_key_name(name: &str) -> Result<(), AccessRefusal> {
 }
 
 impl AccessState {
+    /// Applies the command of op `op` at log index `index`, once: a copy of
+    /// an op applied before answers its outcome and changes nothing.
+    pub fn apply_once(
+        &mut self,
+        op: u64,
+        index: u64,
+        cmd: &AccessCommand,
+        bucket_is_empty: impl Fn(&str) -> bool,
+    ) -> Result<(), AccessRefusal> {
+        if let Some((_, outcome)) = self.recent_ops.get(&op) {
+            return outcome.clone().map_or(Ok(()), Err);
+        }
+        self.recent_ops
+            .retain(|_, (at, _)| index.saturating_sub(*at) < OP_HORIZON_ENTRIES);
+        let outcome = self.apply(cmd, bucket_is_empty);
+        self.recent_ops.insert(op, (index, outcome.clone().err()));
+        outcome
+    }
+
     /// Applies `cmd`; `bucket_is_empty` tells whether any object lies under
     /// `BUCKET/` (asked only for a delete).
     pub fn apply(
@@ -433,6 +477,59 @@ mod tests {
         )
         .unwrap();
         assert!(s.buckets.is_empty() && s.keys.is_empty());
+    }
+
+    #[test]
+    fn a_resent_op_never_undoes_what_came_after_it() {
+        let mut s = AccessState::default();
+        let empty = |_: &str| true;
+        s.apply_once(
+            1,
+            1,
+            &AccessCommand::CreateKey(key("app", "AK1", false)),
+            empty,
+        )
+        .unwrap();
+        s.apply_once(2, 2, &bucket("videos"), empty).unwrap();
+        let allow = |read, write| AccessCommand::Grant {
+            bucket: "videos".into(),
+            key: "app".into(),
+            grant: Grant { read, write },
+        };
+        s.apply_once(3, 3, &allow(true, true), empty).unwrap();
+        s.apply_once(4, 4, &allow(false, false), empty).unwrap();
+        // The grant's proposal again (a resend): no change, same answer.
+        s.apply_once(3, 5, &allow(true, true), empty).unwrap();
+        assert!(s.buckets["videos"].grants.is_empty(), "the revoke stands");
+        // A deleted key is not brought back by its create's copy.
+        s.apply_once(
+            5,
+            6,
+            &AccessCommand::DeleteKey { name: "app".into() },
+            empty,
+        )
+        .unwrap();
+        s.apply_once(
+            1,
+            7,
+            &AccessCommand::CreateKey(key("app", "AK1", false)),
+            empty,
+        )
+        .unwrap();
+        assert!(s.keys.is_empty(), "the delete stands");
+        // A refusal is answered again as it was.
+        let twice = AccessCommand::CreateBucket {
+            bucket: "videos".into(),
+            created_ns: 9,
+        };
+        let first = s.apply_once(6, 8, &twice, empty);
+        assert_eq!(first, Err(AccessRefusal::BucketExists("videos".into())));
+        assert_eq!(s.apply_once(6, 9, &twice, empty), first);
+        // Op ids are forgotten past the horizon (memory is bounded).
+        s.apply_once(7, 10 + OP_HORIZON_ENTRIES, &bucket("later"), empty)
+            .unwrap();
+        assert_eq!(s.recent_ops.len(), 1);
+        assert!(!format!("{:?}", key("a", "b", false)).contains("secret-of"));
     }
 
     fn command() -> impl Strategy<Value = AccessCommand> {

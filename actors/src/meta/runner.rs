@@ -568,7 +568,7 @@ fn run(
                     || out
                         .applied
                         .iter()
-                        .any(|a| matches!(a.command, MetaCommand::Access(_)))
+                        .any(|a| matches!(a.command, MetaCommand::Access { .. }))
                 {
                     *out_to.access.write().unwrap_or_else(|p| p.into_inner()) =
                         Arc::new(node.state().access.clone());

@@ -85,8 +85,19 @@ pub enum MetaCommand {
         #[serde(default)]
         down: Vec<MemberId>,
     },
-    /// A change to keys, buckets or grants.
-    Access(AccessCommand),
+    /// A change to keys, buckets or grants; `op` (random, chosen by the
+    /// proposer) makes a resent copy a no-op.
+    Access { op: u64, cmd: AccessCommand },
+}
+
+impl MetaCommand {
+    /// An access command with a fresh op id.
+    pub fn access(cmd: AccessCommand) -> MetaCommand {
+        MetaCommand::Access {
+            op: rand::random(),
+            cmd,
+        }
+    }
 }
 
 /// What applying a command did.
@@ -259,10 +270,14 @@ impl MetaState {
                     incarnation: self.volume_incarnation,
                 }
             }
-            MetaCommand::Access(cmd) => {
+            MetaCommand::Access { op, cmd } => {
                 let objects = &self.objects;
-                let empty = |bucket: &str| !has_objects_under(objects, bucket);
-                match self.access.apply(cmd, empty) {
+                // Open multipart uploads of the bucket count as its objects.
+                let empty = |bucket: &str| {
+                    !has_objects_under(objects, bucket)
+                        && !has_objects_under(objects, &format!(".multipart/{bucket}"))
+                };
+                match self.access.apply_once(*op, index.get(), cmd, empty) {
                     Ok(()) => Applied::AccessChanged,
                     Err(why) => Applied::AccessRefused(why),
                 }
