@@ -736,3 +736,38 @@ fn s3cmd_put_get_ls_del() {
     let listed = s3cmd(&["ls", "s3://cmdb/dir/"]);
     assert!(!listed.contains("f.bin"), "{listed}");
 }
+
+/// `[http] allowed_hosts` holds on the S3 listener too: a member without
+/// `[auth]` (open, loopback) refuses a Host it does not answer to, and
+/// changes nothing.
+#[test]
+fn s3_refuses_hosts_not_allowed() {
+    let c = Cluster::start_with(
+        3,
+        Opts {
+            s3: true,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            ..Opts::default()
+        },
+    );
+    let addr = c.configs[0].me().s3.unwrap();
+    let send = |host: &str, request_line: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{request_line}\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let refused = send("evil.example", "PUT /rebound HTTP/1.1");
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let listed = send(&addr.to_string(), "GET / HTTP/1.1");
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    assert!(!listed.contains("rebound"), "no bucket was made: {listed}");
+    let made = send(&addr.to_string(), "PUT /allowed HTTP/1.1");
+    assert!(made.starts_with("HTTP/1.1 200"), "{made}");
+}

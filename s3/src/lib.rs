@@ -45,6 +45,9 @@ pub struct S3Listener {
     addr: SocketAddr,
     listener: Option<std::net::TcpListener>,
     service: s3s::service::S3Service,
+    /// `[http] allowed_hosts`, as the HTTP gateway applies it (a member
+    /// without `[auth]` is reachable only this way from a browser page).
+    http: std::sync::Arc<stripecast_config::HttpSettings>,
 }
 
 impl S3Listener {
@@ -54,8 +57,9 @@ impl S3Listener {
         addr: SocketAddr,
         service: ObjectService,
         auth: Option<stripecast_config::AuthSettings>,
-        s3_domains: &[String],
+        http: &stripecast_config::HttpSettings,
     ) -> std::io::Result<S3Listener> {
+        let s3_domains = &http.s3_domains;
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let authority = Authority::new(auth, service.clone());
@@ -82,6 +86,7 @@ impl S3Listener {
             addr,
             listener: Some(listener),
             service: builder.build(),
+            http: std::sync::Arc::new(http.clone()),
         })
     }
 }
@@ -102,6 +107,7 @@ impl Actor for S3Listener {
             }
         };
         let service = self.service.clone();
+        let hosts = self.http.clone();
         let addr = self.addr;
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         ctx.spawn(
@@ -120,7 +126,31 @@ impl Actor for S3Listener {
                     };
                     let _ = stream.set_nodelay(true);
                     let service = service.clone();
+                    let hosts = hosts.clone();
                     actix_rt::spawn(async move {
+                        // A Host this member does not answer to (a DNS name
+                        // rebound to it) gets 403 before s3s sees the request.
+                        let checked = hyper::service::service_fn(
+                            move |req: http::Request<hyper::body::Incoming>| {
+                                let host = req
+                                    .headers()
+                                    .get(http::header::HOST)
+                                    .and_then(|h| h.to_str().ok());
+                                let allowed = hosts.allows(host);
+                                let service = service.clone();
+                                async move {
+                                    if allowed {
+                                        hyper::service::Service::call(&service, req).await
+                                    } else {
+                                        let mut res = http::Response::new(s3s::Body::from(
+                                            "host not allowed".to_string(),
+                                        ));
+                                        *res.status_mut() = http::StatusCode::FORBIDDEN;
+                                        Ok(res)
+                                    }
+                                }
+                            },
+                        );
                         let io = hyper_util::rt::TokioIo::new(stream);
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
@@ -128,7 +158,7 @@ impl Actor for S3Listener {
                                 HEADER_READ_TIMEOUT_MS,
                             ))
                             .keep_alive(true)
-                            .serve_connection(io, service);
+                            .serve_connection(io, checked);
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "s3 connection ended");
                         }
@@ -151,10 +181,10 @@ pub fn member_extension(
     let mut children = Vec::new();
     if let Some(addr) = cfg.member(cfg.id).and_then(|m| m.s3) {
         let (service, auth) = (service.clone(), cfg.auth.clone());
-        let domains = cfg.http.s3_domains.clone();
+        let http = cfg.http.clone();
         children.push(stripecast_supervisors::ChildSpec::try_new(
             "s3",
-            move |_| S3Listener::bind(addr, service.clone(), auth.clone(), &domains),
+            move |_| S3Listener::bind(addr, service.clone(), auth.clone(), &http),
         ));
     }
     stripecast_actors::node::Extension {
