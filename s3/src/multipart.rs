@@ -43,30 +43,11 @@ pub fn part_number(rest: &str) -> Option<i32> {
     rest.strip_prefix('p')?.parse().ok()
 }
 
-/// A fresh upload id: 32 hex digits.
+/// A fresh upload id: 32 random hex digits.
 pub fn new_upload_id() -> String {
-    let bytes: [u8; 16] = rand_bytes();
+    let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
-fn rand_bytes() -> [u8; 16] {
-    // Not a secret: unique enough that two uploads never meet.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mut h = Md5::new();
-    h.update(t.to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    h.update(
-        COUNTER
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .to_le_bytes(),
-    );
-    h.finalize().into()
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Whether `id` looks like an upload id (so it cannot reach other names).
 pub fn valid_upload_id(id: &str) -> bool {
