@@ -150,6 +150,43 @@ struct Found {
     attrs: Option<ObjectAttrs>,
 }
 
+impl Found {
+    /// Its ETag and Last-Modified, or the 412 / 304 the read's
+    /// preconditions call for.
+    fn validators(
+        &self,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<(ETag, Timestamp)> {
+        let etag = etag_of(self.attrs.as_ref(), self.incarnation);
+        let modified = time_of(self.created_ns);
+        let served = preconditions(
+            &etag,
+            &modified,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )?;
+        if !served {
+            let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
+            e.set_status_code(http::StatusCode::NOT_MODIFIED);
+            return Err(e);
+        }
+        Ok((etag, modified))
+    }
+
+    /// Its Content-Type (S3's default when none was stored) and user metadata.
+    fn described(self) -> (Option<String>, Option<HashMap<String, String>>) {
+        let a = self.attrs.unwrap_or_default();
+        let content_type = a.content_type.or(Some("binary/octet-stream".into()));
+        let metadata = (!a.user.is_empty()).then(|| a.user.into_iter().collect());
+        (content_type, metadata)
+    }
+}
+
 impl Backend {
     fn meta(&self) -> S3Result<stripecast_actors::meta::MetaHandle> {
         self.service
@@ -494,23 +531,12 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let found = self.find(&name).await?;
-        let etag = etag_of(found.attrs.as_ref(), found.incarnation);
-        let modified = time_of(found.created_ns);
-        if !preconditions(
-            &etag,
-            &modified,
+        let (etag, modified) = found.validators(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-        )? {
-            return Err(S3Error::new(S3ErrorCode::Custom("NotModified".into()))).map_err(
-                |mut e: S3Error| {
-                    e.set_status_code(http::StatusCode::NOT_MODIFIED);
-                    e
-                },
-            );
-        }
+        )?;
         let len = found.length;
         let range = match &input.range {
             None => None,
@@ -537,7 +563,7 @@ impl S3 for Backend {
         })
         .await;
         opened?;
-        let a = found.attrs.unwrap_or_default();
+        let (content_type, metadata) = found.described();
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(ChannelBody { rx })),
             content_length: Some((end - start) as i64),
@@ -546,11 +572,8 @@ impl S3 for Backend {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag),
             last_modified: Some(modified),
-            content_type: a
-                .content_type
-                .clone()
-                .or(Some("binary/octet-stream".into())),
-            metadata: (!a.user.is_empty()).then(|| a.user.into_iter().collect()),
+            content_type,
+            metadata,
             ..Default::default()
         }))
     }
@@ -563,31 +586,21 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let found = self.find(&name).await?;
-        let etag = etag_of(found.attrs.as_ref(), found.incarnation);
-        let modified = time_of(found.created_ns);
-        if !preconditions(
-            &etag,
-            &modified,
+        let (etag, modified) = found.validators(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-        )? {
-            let mut e = S3Error::new(S3ErrorCode::Custom("NotModified".into()));
-            e.set_status_code(http::StatusCode::NOT_MODIFIED);
-            return Err(e);
-        }
-        let a = found.attrs.unwrap_or_default();
+        )?;
+        let length = found.length;
+        let (content_type, metadata) = found.described();
         Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(found.length as i64),
+            content_length: Some(length as i64),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag),
             last_modified: Some(modified),
-            content_type: a
-                .content_type
-                .clone()
-                .or(Some("binary/octet-stream".into())),
-            metadata: (!a.user.is_empty()).then(|| a.user.into_iter().collect()),
+            content_type,
+            metadata,
             ..Default::default()
         }))
     }
