@@ -125,6 +125,19 @@ impl Stream for ChannelBody {
     }
 }
 
+/// A failed wait on the metadata group as S3 tells it.
+fn metadata_unavailable(e: stripecast_actors::meta::runner::WaitError) -> S3Error {
+    S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string())
+}
+
+/// Deletes `name`; one already gone is deleted (S3's DELETE is idempotent).
+async fn remove(service: &ObjectService, name: &str) -> S3Result<()> {
+    match service.delete(name).await {
+        Ok(_) | Err(ServiceError::NotFound(_)) => Ok(()),
+        Err(e) => Err(s3_err(&e, name)),
+    }
+}
+
 /// Sends a member's object stream into a body channel; false when the
 /// stream failed (its error was sent) or the receiver went away.
 async fn pump(
@@ -204,7 +217,7 @@ impl Backend {
             .meta()?
             .read(move |s| s.access.buckets.contains_key(&b))
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))?;
+            .map_err(metadata_unavailable)?;
         if known {
             Ok(())
         } else {
@@ -225,7 +238,7 @@ impl Backend {
                 })
             })
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))?;
+            .map_err(metadata_unavailable)?;
         found.ok_or_else(|| s3_error!(NoSuchKey))
     }
 
@@ -425,12 +438,8 @@ impl S3 for Backend {
             bucket: bucket.clone(),
             created_ns: stripecast_actors::service::now_ns(),
         });
-        let outcome = local(async move {
-            meta.propose(cmd)
-                .await
-                .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))
-        })
-        .await?;
+        let outcome =
+            local(async move { meta.propose(cmd).await.map_err(metadata_unavailable) }).await?;
         match outcome {
             Applied::AccessChanged => Ok(S3Response::new(CreateBucketOutput {
                 location: Some(format!("/{bucket}")),
@@ -457,12 +466,8 @@ impl S3 for Backend {
         let cmd = MetaCommand::access(AccessCommand::DeleteBucket {
             bucket: req.input.bucket.clone(),
         });
-        let outcome = local(async move {
-            meta.propose(cmd)
-                .await
-                .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))
-        })
-        .await?;
+        let outcome =
+            local(async move { meta.propose(cmd).await.map_err(metadata_unavailable) }).await?;
         match outcome {
             Applied::AccessChanged => Ok(S3Response::new(DeleteBucketOutput {})),
             Applied::AccessRefused(AccessRefusal::NoSuchBucket(_)) => Err(s3_error!(NoSuchBucket)),
@@ -613,13 +618,7 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let service = self.service.clone();
-        local(async move {
-            match service.delete(&name).await {
-                Ok(_) | Err(ServiceError::NotFound(_)) => Ok(()),
-                Err(e) => Err(s3_err(&e, &name)),
-            }
-        })
-        .await?;
+        local(async move { remove(&service, &name).await }).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -638,10 +637,7 @@ impl S3 for Backend {
             let mut errors = Vec::new();
             for key in keys {
                 let outcome = match object_name(&bucket, &key) {
-                    Ok(name) => match service.delete(&name).await {
-                        Ok(_) | Err(ServiceError::NotFound(_)) => Ok(()),
-                        Err(e) => Err(s3_err(&e, &name)),
-                    },
+                    Ok(name) => remove(&service, &name).await,
                     Err(e) => Err(e),
                 };
                 match outcome {
@@ -995,7 +991,7 @@ impl S3 for Backend {
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))?;
+            .map_err(metadata_unavailable)?;
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix,
@@ -1127,7 +1123,7 @@ impl Backend {
                     .collect()
             })
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))
+            .map_err(metadata_unavailable)
     }
 
     /// Removes an upload's parts and info.
@@ -1142,10 +1138,7 @@ impl Backend {
         let service = self.service.clone();
         local(async move {
             for name in names {
-                match service.delete(&name).await {
-                    Ok(_) | Err(ServiceError::NotFound(_)) => {}
-                    Err(e) => return Err(s3_err(&e, &name)),
-                }
+                remove(&service, &name).await?;
             }
             Ok(())
         })
@@ -1196,6 +1189,6 @@ impl Backend {
                 )
             })
             .await
-            .map_err(|e| S3Error::with_message(S3ErrorCode::ServiceUnavailable, e.to_string()))
+            .map_err(metadata_unavailable)
     }
 }
