@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{pattern, Cluster, Opts};
+use common::{have, pattern, Cluster, Opts};
 
 const ROOT_ID: &str = "ROOTTESTKEY";
 const ROOT_SECRET: &str = "root-test-secret-0123456789";
@@ -296,22 +296,6 @@ fn v1_needs_keys_and_grants_and_refusals_change_nothing() {
     }
 }
 
-/// Whether `program args` runs; else the test is skipped (or fails in CI).
-fn have(program: &str, args: &[&str]) -> bool {
-    let ok = Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("STRIPECAST_REQUIRE_CLIENTS").is_err(),
-            "{program} is required (STRIPECAST_REQUIRE_CLIENTS) but does not run"
-        );
-        eprintln!("skipped: {program} is not installed (.ci/run installs it)");
-    }
-    ok
-}
-
 const BOTO3_SCRIPT: &str = r#"
 import hashlib, io, json, sys, urllib.request, urllib.error
 import boto3
@@ -525,32 +509,9 @@ fn aws_cli_round_trips() {
     }
     let c = secured(3);
     let dir = c.dir.path();
-    let creds = dir.join("credentials");
-    std::fs::write(
-        &creds,
-        format!(
-            "[default]\naws_access_key_id = {ROOT_ID}\naws_secret_access_key = {ROOT_SECRET}\n"
-        ),
-    )
-    .unwrap();
     let endpoint = format!("http://{}", c.configs[1].me().s3.unwrap());
-    let aws = |args: &[&str]| -> String {
-        let out = Command::new("aws")
-            .args(args)
-            .args(["--endpoint-url", &endpoint])
-            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
-            .env("AWS_CONFIG_FILE", dir.join("no-config"))
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run aws");
-        assert!(
-            out.status.success(),
-            "aws {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let cli = common::AwsCli::new(dir, &endpoint, (ROOT_ID, ROOT_SECRET));
+    let aws = |args: &[&str]| cli.run(args);
     aws(&["s3", "mb", "s3://tree"]);
     let big = pattern(20 * 1024 * 1024 + 17, 5);
     std::fs::write(dir.join("big.bin"), &big).unwrap();
@@ -795,4 +756,53 @@ fn s3_refuses_hosts_not_allowed() {
     assert!(!listed.contains("rebound"), "no bucket was made: {listed}");
     let made = send(&addr.to_string(), "PUT /allowed HTTP/1.1");
     assert!(made.starts_with("HTTP/1.1 200"), "{made}");
+}
+
+#[test]
+fn a_read_token_guards_metrics_and_the_cluster_view() {
+    const TOKEN: &str = "scrape-token-0123456789abcdef";
+    let c = Cluster::start_with(
+        3,
+        Opts {
+            auth: Some((ROOT_ID.into(), ROOT_SECRET.into())),
+            read_token: Some(TOKEN.into()),
+            ..Opts::default()
+        },
+    );
+    for path in ["/metrics", "/v1/cluster", "/v1/ring"] {
+        let url = format!("{}{path}", c.url(1));
+        assert_eq!(call("GET", &url, None, None).0, 401, "{path} anonymous");
+        let wrong = "Bearer scrape-token-0123456789abcdeX";
+        assert_eq!(
+            call("GET", &url, Some(wrong), None).0,
+            403,
+            "{path} wrong token"
+        );
+    }
+    let token = format!("Bearer {TOKEN}");
+    let (status, body) = call("GET", &format!("{}/metrics", c.url(1)), Some(&token), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("stripecast_"), "{body}");
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/v1/cluster", c.url(2)),
+            Some(&root_bearer()),
+            None
+        )
+        .0,
+        200,
+        "any key reads it too"
+    );
+    // The token opens only the reads: never a write.
+    assert_eq!(
+        call(
+            "PUT",
+            &format!("{}/v1/objects/b/x", c.url(0)),
+            Some(&token),
+            Some(b"x")
+        )
+        .0,
+        403
+    );
 }

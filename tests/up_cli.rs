@@ -435,3 +435,78 @@ fn up_with_two_nodes_runs_a_witness_and_serves_with_a_member_down() {
         "the witness stopped cleanly"
     );
 }
+
+#[test]
+fn up_tls_serves_https_with_its_own_ca_and_an_encrypted_mesh() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let (http, peer) = port_bases();
+    let (mut up, lines) = start_up_with(
+        &data_dir,
+        http,
+        peer,
+        &["--nodes".into(), "3".into(), "--tls".into()],
+    );
+    let ca = data_dir.join("tls/ca.pem");
+    assert!(ca.is_file(), "up --tls made a CA");
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data_dir.join("tls/member-key.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(
+        key_mode & 0o777,
+        0o600,
+        "the private key is the user's alone"
+    );
+    let node = |i: u16| format!("https://127.0.0.1:{}", http + i);
+    let mut printed = String::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    assert!(
+        printed.contains(&node(0)),
+        "the endpoints are https:\n{printed}"
+    );
+
+    // The CLI with --ca: put through one member, get through another.
+    let data = pattern(700_000, 31);
+    let file = dir.path().join("in.bin");
+    std::fs::write(&file, &data).unwrap();
+    let with_ca = |node: &str, args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--ca", ca.to_str().unwrap()]);
+        cli(node, &a)
+    };
+    let put = with_ca(&node(0), &["put", "secure/in.bin", file.to_str().unwrap()]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let out = dir.path().join("out.bin");
+    let get = with_ca(
+        &node(2),
+        &["get", "secure/in.bin", "-o", out.to_str().unwrap()],
+    );
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    // Without the CA the certificate is not trusted, and plain HTTP gets
+    // no answer: nothing is served unencrypted.
+    assert!(!cli(&node(1), &["status"]).status.success());
+    let plain = format!("http://127.0.0.1:{}", http + 1);
+    assert!(!cli(&plain, &["status"]).status.success());
+    // Every member's config asks for the encrypted mesh.
+    for i in 0..3 {
+        let cfg =
+            std::fs::read_to_string(data_dir.join(format!("member-{i}/config.toml"))).unwrap();
+        assert!(cfg.contains("peer_tls = \"on\""), "{cfg}");
+    }
+    interrupt(&up);
+    assert!(wait_exit(&mut up).success());
+}

@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod service;
 pub mod store;
 pub mod testing;
+pub mod tls;
 pub mod transport;
 
 pub mod volume;

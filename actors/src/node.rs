@@ -81,6 +81,9 @@ pub enum NodeError {
     },
     #[error("{0}")]
     Setup(String),
+    /// `[http] tls_cert`/`tls_key` cannot be used.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl RequestHandler for ObjectService {
@@ -185,6 +188,11 @@ pub async fn start_member_with(
     hooks: crate::testing::TestHooks,
     extend: Extend,
 ) -> Result<Member, NodeError> {
+    // A certificate that cannot be used stops the start here, with the
+    // field and file named, not later as a listener that keeps failing.
+    if let (Some(cert), Some(key)) = (&cfg.http.tls_cert, &cfg.http.tls_key) {
+        crate::tls::server_config(cert, key, &[])?;
+    }
     let pid_file = write_pid(&cfg.data_dir)?;
     let me = cfg.id;
     let shared = SharedStore::default();

@@ -212,7 +212,7 @@ async fn garbage_on_the_peer_port_costs_only_that_connection() {
             TcpStream::connect(target).await.unwrap(),
             FrameCodec::handshake(),
         );
-        assert!(handshake::dial(&mut f, &hs, MemberId::new(2))
+        assert!(handshake::dial(&mut f, &hs, MemberId::new(2), &[])
             .await
             .is_err());
     }
@@ -335,7 +335,7 @@ async fn a_silent_peer_is_down_within_the_heartbeat_timeout() {
         TcpStream::connect(cfgs[1].me().peer).await.unwrap(),
         FrameCodec::handshake(),
     );
-    handshake::dial(&mut fake, &hs, MemberId::new(1))
+    handshake::dial(&mut fake, &hs, MemberId::new(1), &[])
         .await
         .unwrap();
     assert!(wait_for(Duration::from_secs(2), || n1.sees_up(MemberId::new(0))).await);

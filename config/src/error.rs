@@ -75,6 +75,9 @@ pub enum ErrorKind {
     /// A malformed `[auth]` credential, or a member serving a non-loopback
     /// address without one.
     Auth,
+    /// A `tls_cert` without its `tls_key` (or the reverse), or an unknown
+    /// `peer_tls` setting.
+    Tls,
 }
 
 /// A configuration error naming the file, position and field.

@@ -51,6 +51,14 @@ pub(crate) enum Field {
     AuthAccessKeyId,
     /// `auth.secret_access_key`.
     AuthSecret,
+    /// `cluster.peer_tls`.
+    PeerTls,
+    /// `http.tls_cert`.
+    TlsCert,
+    /// `http.tls_key`.
+    TlsKey,
+    /// `http.read_token`.
+    ReadToken,
 }
 
 impl fmt::Display for Field {
@@ -79,6 +87,10 @@ impl fmt::Display for Field {
             Field::S3Domain(i) => write!(f, "http.s3_domains[{i}]"),
             Field::AuthAccessKeyId => f.write_str("auth.access_key_id"),
             Field::AuthSecret => f.write_str("auth.secret_access_key"),
+            Field::PeerTls => f.write_str("cluster.peer_tls"),
+            Field::TlsCert => f.write_str("http.tls_cert"),
+            Field::TlsKey => f.write_str("http.tls_key"),
+            Field::ReadToken => f.write_str("http.read_token"),
         }
     }
 }

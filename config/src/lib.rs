@@ -133,8 +133,8 @@ pub use error::{ConfigError, ErrorKind};
 pub use ids::MemberId;
 pub use local::{local_cluster, secure_local_cluster, try_local_cluster, try_local_witness};
 pub use model::{
-    AuthSettings, ClusterConfig, HttpSettings, MemberConfig, MemberEntry, StoreSettings,
-    WitnessEntry,
+    AuthSettings, ClusterConfig, HttpSettings, MemberConfig, MemberEntry, PeerTls, StoreSettings,
+    Token, WitnessEntry,
 };
 pub use switch_model::{
     FeedConfig, OutputTarget, RingDirection, RingLink, SwitchConfig, SwitchTimeouts, SystemConfig,

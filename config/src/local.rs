@@ -112,6 +112,7 @@ pub fn try_local_cluster(
                 secret: secret.to_owned(),
                 stripe_size: crate::limits::DEFAULT_STRIPE_SIZE,
                 parity,
+                peer_tls: crate::PeerTls::Auto,
             },
             timeouts: Timeouts::default(),
             store: StoreSettings::default(),

@@ -101,6 +101,36 @@ pub struct ClusterConfig {
     /// 2-member mirror, m >= 2 = Reed-Solomon with k = N - m data blocks.
     #[serde(default = "default_parity")]
     pub parity: u8,
+    /// Whether member-to-member traffic is encrypted (TLS bound to the
+    /// secret handshake); the same on every member.
+    #[serde(default)]
+    pub peer_tls: PeerTls,
+}
+
+/// `[cluster] peer_tls`: whether the peer mesh runs inside TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerTls {
+    /// Encrypted when any member's (or the witness's) peer address is not
+    /// a loopback address: traffic that never leaves the host is not.
+    #[default]
+    Auto,
+    /// Always encrypted.
+    On,
+    /// Never encrypted (a network already protected, e.g. by IPsec); a
+    /// member warns when it then talks over a non-loopback address.
+    Off,
+}
+
+impl PeerTls {
+    /// The name written in a config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerTls::Auto => "auto",
+            PeerTls::On => "on",
+            PeerTls::Off => "off",
+        }
+    }
 }
 
 impl ClusterConfig {
@@ -140,6 +170,7 @@ impl fmt::Debug for ClusterConfig {
             )
             .field("stripe_size", &self.stripe_size)
             .field("parity", &self.parity)
+            .field("peer_tls", &self.peer_tls)
             .finish()
     }
 }
@@ -157,9 +188,46 @@ pub struct HttpSettings {
     /// pointing at the members). Any other Host is path-style. Empty: only
     /// `BUCKET.localhost`.
     pub s3_domains: Vec<String>,
+    /// PEM certificate chain of this member's HTTP and S3 listeners; with
+    /// `tls_key`, they serve HTTPS only. `None` (both): plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// When set, the reads open to anyone (`/metrics`, `/v1/cluster`,
+    /// `/v1/ring`) need `Authorization: Bearer TOKEN` (what a Prometheus
+    /// scrape sends) or any key. `None`: they stay open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<Token>,
+}
+
+/// A bearer token: compared, never shown (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(pub String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} bytes>", self.0.len())
+    }
 }
 
 impl HttpSettings {
+    /// Whether the listeners serve HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// The scheme of this member's HTTP and S3 URLs.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Whether a request with this `Host` header value may be served.
     pub fn allows(&self, host_header: Option<&str>) -> bool {
         if self.allowed_hosts.is_empty() {
@@ -271,6 +339,25 @@ impl MemberConfig {
             .filter(move |(id, _)| *id != self.id)
     }
 
+    /// Whether this process's peer links run inside TLS (`[cluster]
+    /// peer_tls`, `auto` deciding by the peer addresses).
+    pub fn peer_encrypted(&self) -> bool {
+        match self.cluster.peer_tls {
+            PeerTls::On => true,
+            PeerTls::Off => false,
+            PeerTls::Auto => !self.all_peers_loopback(),
+        }
+    }
+
+    /// Whether every peer address (members' and witness's) is loopback.
+    pub fn all_peers_loopback(&self) -> bool {
+        self.members
+            .iter()
+            .map(|m| m.peer)
+            .chain(self.witness.iter().map(|w| w.peer))
+            .all(|a| a.ip().is_loopback())
+    }
+
     /// The voters of the metadata group: every member and the witness.
     pub fn voters(&self) -> Vec<MemberId> {
         self.members
@@ -360,6 +447,7 @@ mod tests {
             secret: secret.into(),
             stripe_size: 65536,
             parity: 1,
+            peer_tls: PeerTls::Auto,
         };
         assert!(
             c("0123456789abcdef").secret_weakness().is_some(),
@@ -394,6 +482,7 @@ mod tests {
                 secret: "super secret value!".into(),
                 stripe_size: DEFAULT_STRIPE_SIZE,
                 parity,
+                peer_tls: PeerTls::Auto,
             },
             timeouts: Timeouts::default(),
             store: StoreSettings::default(),

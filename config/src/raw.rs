@@ -29,7 +29,7 @@ use crate::parse::RawDocument;
 use crate::timeouts::TimeoutKey;
 use crate::{
     AuthSettings, ClusterConfig, ErrorKind, HttpSettings, MemberConfig, MemberEntry, MemberId,
-    RingLink, StoreSettings, Timeouts, WitnessEntry,
+    PeerTls, RingLink, StoreSettings, Timeouts, WitnessEntry,
 };
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +64,7 @@ struct RawCluster {
     secret: Spanned<String>,
     stripe_size: Option<Spanned<u32>>,
     parity: Option<Spanned<u8>>,
+    peer_tls: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +84,9 @@ struct RawTimeouts {
 struct RawHttp {
     allowed_hosts: Option<Vec<Spanned<String>>>,
     s3_domains: Option<Vec<Spanned<String>>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    read_token: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +202,18 @@ impl RawDocument for RawConfig {
                     .parity
                     .as_ref()
                     .map_or(DEFAULT_PARITY, |p| *p.get_ref()),
+                peer_tls: match self.cluster.peer_tls.as_ref().map(|v| v.get_ref().as_str()) {
+                    None | Some("auto") => PeerTls::Auto,
+                    Some("on") => PeerTls::On,
+                    Some("off") => PeerTls::Off,
+                    Some(other) => {
+                        return Err(Violation::new(
+                            Field::PeerTls,
+                            ErrorKind::Tls,
+                            format!("{other:?} is not one of \"auto\", \"on\", \"off\""),
+                        ))
+                    }
+                },
             },
             timeouts,
             store: StoreSettings {
@@ -232,6 +248,21 @@ impl RawDocument for RawConfig {
                     .flatten()
                     .map(|h| h.get_ref().clone())
                     .collect(),
+                tls_cert: self
+                    .http
+                    .tls_cert
+                    .as_ref()
+                    .map(|p| PathBuf::from(p.get_ref())),
+                tls_key: self
+                    .http
+                    .tls_key
+                    .as_ref()
+                    .map(|p| PathBuf::from(p.get_ref())),
+                read_token: self
+                    .http
+                    .read_token
+                    .as_ref()
+                    .map(|t| crate::Token(t.get_ref().clone())),
             },
             members,
             ring: self.ring.as_ref().map(RawRing::to_model).transpose()?,
@@ -293,6 +324,10 @@ impl RawDocument for RawConfig {
             Field::MemberS3(i) => member(i).and_then(|m| m.s3.as_ref().map(Spanned::span)),
             Field::AuthAccessKeyId => self.auth.as_ref().map(|a| a.access_key_id.span()),
             Field::AuthSecret => self.auth.as_ref().map(|a| a.secret_access_key.span()),
+            Field::PeerTls => self.cluster.peer_tls.as_ref().map(Spanned::span),
+            Field::TlsCert => self.http.tls_cert.as_ref().map(Spanned::span),
+            Field::TlsKey => self.http.tls_key.as_ref().map(Spanned::span),
+            Field::ReadToken => self.http.read_token.as_ref().map(Spanned::span),
         }
     }
 }

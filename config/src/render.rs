@@ -61,6 +61,11 @@ impl MemberConfig {
             "# m >= 2 = Reed-Solomon k+m; must be < member count (default {DEFAULT_PARITY})."
         )?;
         writeln!(out, "parity = {}", c.parity)?;
+        writeln!(
+            out,
+            "# Peer traffic in TLS: \"auto\" (when a peer address is not loopback), \"on\", \"off\"."
+        )?;
+        writeln!(out, "peer_tls = {}", Quoted(c.peer_tls.name()))?;
         writeln!(out)?;
 
         let defaults = Timeouts::default();
@@ -129,6 +134,32 @@ impl MemberConfig {
             .map(|h| Quoted(h).to_string())
             .collect();
         writeln!(out, "s3_domains = [{}]", domains.join(", "))?;
+        match &self.http.read_token {
+            Some(token) => {
+                writeln!(
+                    out,
+                    "# /metrics, /v1/cluster, /v1/ring need Authorization: Bearer TOKEN (or a key)."
+                )?;
+                writeln!(out, "read_token = {}", Quoted(&token.0))?;
+            }
+            None => writeln!(
+                out,
+                "# read_token = \"...\": put /metrics, /v1/cluster, /v1/ring behind a bearer token."
+            )?,
+        }
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (Some(cert), Some(key)) => {
+                writeln!(out, "# HTTPS on the HTTP and S3 listeners (PEM files).")?;
+                writeln!(out, "tls_cert = {}", Quoted(&cert.to_string_lossy()))?;
+                writeln!(out, "tls_key = {}", Quoted(&key.to_string_lossy()))?;
+            }
+            _ => {
+                writeln!(
+                    out,
+                    "# HTTPS on the HTTP and S3 listeners: tls_cert = \"cert.pem\", tls_key = \"key.pem\"."
+                )?;
+            }
+        }
 
         if let Some(auth) = &self.auth {
             writeln!(out)?;

@@ -52,6 +52,7 @@ pub(crate) fn check(c: &MemberConfig) -> Result<(), Violation> {
     check_witness(c)?;
     check_store(c)?;
     check_http(c)?;
+    check_tls(c)?;
     check_auth(c)
 }
 
@@ -108,7 +109,48 @@ fn check_auth(c: &MemberConfig) -> Result<(), Violation> {
     }
 }
 
+/// A certificate comes with its key: the listeners are HTTPS with both,
+/// plain HTTP with neither.
+fn check_tls(c: &MemberConfig) -> Result<(), Violation> {
+    let empty =
+        |p: &Option<std::path::PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str().is_empty());
+    match (&c.http.tls_cert, &c.http.tls_key) {
+        (Some(_), None) => Err(Violation::new(
+            Field::TlsCert,
+            ErrorKind::Tls,
+            "tls_cert needs tls_key (the PEM private key of the certificate) in [http]",
+        )),
+        (None, Some(_)) => Err(Violation::new(
+            Field::TlsKey,
+            ErrorKind::Tls,
+            "tls_key needs tls_cert (the PEM certificate chain) in [http]",
+        )),
+        _ if empty(&c.http.tls_cert) => Err(Violation::new(
+            Field::TlsCert,
+            ErrorKind::Tls,
+            "tls_cert must name a PEM file",
+        )),
+        _ if empty(&c.http.tls_key) => Err(Violation::new(
+            Field::TlsKey,
+            ErrorKind::Tls,
+            "tls_key must name a PEM file",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_http(c: &MemberConfig) -> Result<(), Violation> {
+    if let Some(token) = &c.http.read_token {
+        let ok =
+            (16..=128).contains(&token.0.len()) && token.0.chars().all(|ch| ch.is_ascii_graphic());
+        if !ok {
+            return Err(Violation::new(
+                Field::ReadToken,
+                ErrorKind::Auth,
+                "a read token is 16-128 printable ASCII characters without spaces",
+            ));
+        }
+    }
     for (i, domain) in c.http.s3_domains.iter().enumerate() {
         let label_ok = |l: &str| {
             !l.is_empty()

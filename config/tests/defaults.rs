@@ -89,6 +89,7 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "cluster.secret",
         "cluster.stripe_size",
         "cluster.parity",
+        "cluster.peer_tls",
         "timeouts.heartbeat_interval_ms",
         "timeouts.heartbeat_timeout_ms",
         "timeouts.connect_timeout_ms",

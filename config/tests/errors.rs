@@ -770,3 +770,63 @@ fn an_s3_domain_with_a_port_or_scheme() {
     .unwrap();
     assert_eq!(ok.http.s3_domains, ["s3.example.com"]);
 }
+
+// ---- TLS -------------------------------------------------------------------
+
+#[test]
+fn a_certificate_without_its_key_and_an_unknown_peer_tls_name_their_lines() {
+    let base = with(&[]);
+    for (table, value, field) in [
+        ("http", "tls_cert = \"cert.pem\"", "http.tls_cert"),
+        ("http", "tls_key = \"key.pem\"", "http.tls_key"),
+        (
+            "http",
+            "tls_cert = \"\"\ntls_key = \"key.pem\"",
+            "http.tls_cert",
+        ),
+    ] {
+        let text = format!("{base}\n[{table}]\n{value}\n");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with(field.rsplit('.').next().unwrap()))
+            .unwrap()
+            + 1;
+        let e = assert_error(&text, ErrorKind::Tls, line, field);
+        assert!(e.to_string().contains("tls_"), "{e}");
+    }
+    let text = base.replacen("[cluster]\n", "[cluster]\npeer_tls = \"maybe\"\n", 1);
+    assert_ne!(text, base, "the fixture has a [cluster] table");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("peer_tls"))
+        .unwrap()
+        + 1;
+    let e = assert_error(&text, ErrorKind::Tls, line, "cluster.peer_tls");
+    assert!(e.to_string().contains("\"auto\""), "{e}");
+}
+
+#[test]
+fn peer_tls_auto_encrypts_only_beyond_loopback() {
+    let base = with(&[]);
+    let c = stripecast_config::MemberConfig::parse(&base, std::path::Path::new("m.toml")).unwrap();
+    assert_eq!(c.peer_encrypted(), !c.all_peers_loopback());
+    let on = base.replacen("[cluster]\n", "[cluster]\npeer_tls = \"on\"\n", 1);
+    let c = stripecast_config::MemberConfig::parse(&on, std::path::Path::new("m.toml")).unwrap();
+    assert!(c.peer_encrypted());
+    let off = base.replacen("[cluster]\n", "[cluster]\npeer_tls = \"off\"\n", 1);
+    let c = stripecast_config::MemberConfig::parse(&off, std::path::Path::new("m.toml")).unwrap();
+    assert!(!c.peer_encrypted());
+}
+
+#[test]
+fn a_short_read_token_names_its_line() {
+    let base = with(&[]);
+    let text = format!("{base}\n[http]\nread_token = \"short\"\n");
+    let line = text.lines().count();
+    let e = assert_error(&text, ErrorKind::Auth, line, "http.read_token");
+    assert!(e.to_string().contains("16-128"), "{e}");
+    assert!(
+        !e.to_string().contains("\"short\""),
+        "the token is not repeated: {e}"
+    );
+}

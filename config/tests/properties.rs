@@ -148,6 +148,11 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                     secret,
                     stripe_size: 1 << stripe_log2,
                     parity,
+                    peer_tls: match stripe_log2 % 3 {
+                        0 => stripecast_config::PeerTls::Auto,
+                        1 => stripecast_config::PeerTls::On,
+                        _ => stripecast_config::PeerTls::Off,
+                    },
                 },
                 timeouts,
                 store: StoreSettings {
@@ -165,6 +170,11 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                         0 => Vec::new(),
                         _ => vec!["s3.storage.example".into()],
                     },
+                    tls_cert: (stripe_log2 % 2 == 1).then(|| PathBuf::from("tls/cert \"1\".pem")),
+                    tls_key: (stripe_log2 % 2 == 1).then(|| PathBuf::from("tls/key.pem")),
+                    read_token: (stripe_log2 % 3 == 1).then(|| {
+                        stripecast_config::Token(format!("scrape-\"token\"-{stripe_log2:0>8}"))
+                    }),
                 },
                 members,
                 ring,

@@ -48,6 +48,8 @@ pub struct S3Listener {
     /// `[http] allowed_hosts`, as the HTTP gateway applies it (a member
     /// without `[auth]` is reachable only this way from a browser page).
     http: std::sync::Arc<stripecast_config::HttpSettings>,
+    /// `[http] tls_cert`/`tls_key`: the listener serves HTTPS only.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl S3Listener {
@@ -60,6 +62,13 @@ impl S3Listener {
         http: &stripecast_config::HttpSettings,
     ) -> std::io::Result<S3Listener> {
         let s3_domains = &http.s3_domains;
+        let tls = match (&http.tls_cert, &http.tls_key) {
+            (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+                stripecast_actors::tls::server_config(cert, key, &[b"http/1.1"])
+                    .map_err(std::io::Error::other)?,
+            )),
+            _ => None,
+        };
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let authority = Authority::new(auth, service.clone());
@@ -87,6 +96,7 @@ impl S3Listener {
             listener: Some(listener),
             service: builder.build(),
             http: std::sync::Arc::new(http.clone()),
+            tls,
         })
     }
 }
@@ -108,6 +118,7 @@ impl Actor for S3Listener {
         };
         let service = self.service.clone();
         let hosts = self.http.clone();
+        let tls = self.tls.clone();
         let addr = self.addr;
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         ctx.spawn(
@@ -127,6 +138,7 @@ impl Actor for S3Listener {
                     let _ = stream.set_nodelay(true);
                     let service = service.clone();
                     let hosts = hosts.clone();
+                    let tls = tls.clone();
                     actix_rt::spawn(async move {
                         // A Host this member does not answer to (a DNS name
                         // rebound to it) gets 403 before s3s sees the request.
@@ -151,15 +163,22 @@ impl Actor for S3Listener {
                                 }
                             },
                         );
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(std::time::Duration::from_millis(
-                                HEADER_READ_TIMEOUT_MS,
-                            ))
-                            .keep_alive(true)
-                            .serve_connection(io, checked);
-                        if let Err(e) = conn.await {
+                        let ended = match tls {
+                            None => serve(stream, checked).await,
+                            // The TLS handshake has the header deadline
+                            // too: a silent client holds a slot no longer.
+                            Some(tls) => match tokio::time::timeout(
+                                std::time::Duration::from_millis(HEADER_READ_TIMEOUT_MS),
+                                tls.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(stream)) => serve(stream, checked).await,
+                                Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                                Err(_) => Err("TLS handshake timed out".to_string()),
+                            },
+                        };
+                        if let Err(e) = ended {
                             tracing::debug!(%peer, error = %e, "s3 connection ended");
                         }
                         drop(permit);
@@ -170,6 +189,26 @@ impl Actor for S3Listener {
         );
         tracing::info!(addr = %self.addr, "s3 listener up");
     }
+}
+
+/// Serves one S3 connection (plain or TLS) with HTTP/1.1 until it ends.
+async fn serve<IO, S>(io: IO, service: S) -> Result<(), String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<s3s::Body>,
+        > + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: 'static,
+{
+    hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_millis(HEADER_READ_TIMEOUT_MS))
+        .keep_alive(true)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// What the S3 API adds to a member (see `stripecast_actors::node::Extension`):

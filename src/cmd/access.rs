@@ -191,6 +191,7 @@ pub fn bucket(c: BucketCommand) -> anyhow::Result<()> {
                 node,
                 key: std::env::var("STRIPECAST_KEY").ok(),
                 credentials,
+                ca: std::env::var_os("STRIPECAST_CA").map(std::path::PathBuf::from),
             };
             node.request("PUT", &format!("/v1/buckets/{bucket}/grants/{key_name}"))?
                 .send_json(Grant { read, write })

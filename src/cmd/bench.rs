@@ -3,10 +3,12 @@
 pub mod cluster;
 pub mod codec;
 pub mod heal;
+mod load;
 pub mod ring;
 pub mod s3;
 mod small;
 pub mod streams;
+pub mod tls;
 
 use clap::Subcommand;
 
@@ -22,6 +24,8 @@ pub enum BenchCommand {
     Streams(streams::Args),
     /// The S3 API against /v1: large-object MB/s and 64 KiB objects/s, as ratios.
     S3(s3::Args),
+    /// TLS: HTTPS listeners and an encrypted peer mesh against a plain cluster, as ratios.
+    Tls(tls::Args),
     /// Ring insert failover: SIGKILL to the new processor's first insert packet, and output gaps against normal spacing.
     Ring(ring::Args),
 }
@@ -34,6 +38,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ring(args) => ring::run(args),
         BenchCommand::Streams(args) => streams::run(args),
         BenchCommand::S3(args) => s3::run(args),
+        BenchCommand::Tls(args) => tls::run(args),
     }
 }
 

@@ -23,6 +23,10 @@ pub struct NodeOpt {
     /// AWS_PROFILE, else default); else ./stripecast-data/credentials.
     #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE")]
     pub credentials: Option<PathBuf>,
+    /// PEM certificate authority to trust for an https member (else
+    /// ./stripecast-data/tls/ca.pem when there is one, made by `up --tls`).
+    #[arg(long, env = "STRIPECAST_CA")]
+    pub ca: Option<PathBuf>,
 }
 
 impl NodeOpt {
@@ -32,11 +36,21 @@ impl NodeOpt {
 
     /// A request for `path`, carrying the key when there is one.
     pub(crate) fn request(&self, method: &str, path: &str) -> anyhow::Result<ureq::Request> {
-        let req = agent().request(method, &self.url(path));
+        let req = agent_trusting(self.ca_file().as_deref())?.request(method, &self.url(path));
         let key = super::credentials::resolve(self.key.as_deref(), self.credentials.as_deref())?;
         Ok(match key {
             Some(k) => req.set("Authorization", &k.bearer()),
             None => req,
+        })
+    }
+}
+
+impl NodeOpt {
+    /// The CA to trust: `--ca`, else `up --tls`'s in the default data dir.
+    fn ca_file(&self) -> Option<PathBuf> {
+        self.ca.clone().or_else(|| {
+            let local = PathBuf::from("./stripecast-data/tls/ca.pem");
+            (self.node.starts_with("https:") && local.is_file()).then_some(local)
         })
     }
 }
@@ -58,6 +72,36 @@ pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .build()
+}
+
+/// An agent that trusts the certificate authority in `ca` (PEM), when
+/// given, instead of the public roots: members' certificates are usually
+/// the cluster's own.
+pub(crate) fn agent_trusting(ca: Option<&std::path::Path>) -> anyhow::Result<ureq::Agent> {
+    let Some(ca) = ca else {
+        return Ok(agent());
+    };
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca)
+        .with_context(|| format!("reading the CA file {}", ca.display()))?
+    {
+        let cert = cert.with_context(|| format!("reading the CA file {}", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("a certificate in {}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("no PEM certificate in the CA file {}", ca.display());
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(stripecast_actors::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .tls_config(std::sync::Arc::new(tls))
+        .build())
 }
 
 /// Turns an HTTP error into a message with the server's JSON error text.

@@ -25,6 +25,8 @@ pub struct LocalCluster {
     node_args: Vec<String>,
     /// The binary members run (this one unless a benchmark compares another build).
     member_exe: Option<std::path::PathBuf>,
+    /// The CA the members' HTTPS certificates chain to (`up --tls`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl LocalCluster {
@@ -56,6 +58,7 @@ impl LocalCluster {
             extras: Vec::new(),
             node_args,
             member_exe,
+            ca: None,
         };
         for i in 0..c.configs.len() {
             let cfg = &c.configs[i];
@@ -129,12 +132,17 @@ impl LocalCluster {
 
     pub fn node(&self, i: usize) -> NodeOpt {
         NodeOpt {
-            node: format!("http://{}", self.configs[i].me().http),
+            node: format!(
+                "{}://{}",
+                self.configs[i].http.scheme(),
+                self.configs[i].me().http
+            ),
             key: self.configs[i]
                 .auth
                 .as_ref()
                 .map(|a| format!("{}:{}", a.access_key_id, a.secret_access_key)),
             credentials: None,
+            ca: self.ca.clone(),
         }
     }
 

@@ -50,6 +50,24 @@ pub fn keep_private(cfg: &MemberConfig, config: &Path) -> anyhow::Result<()> {
     if let Some(why) = cfg.cluster.secret_weakness() {
         tracing::warn!(member = %cfg.id, config = %config.display(), "weak cluster secret: {why}");
     }
+    if !cfg.is_witness() {
+        let me = cfg.me();
+        let public = |a: std::net::SocketAddr| !a.ip().is_loopback();
+        if public(me.http) && cfg.http.read_token.is_none() {
+            tracing::warn!(
+                member = %cfg.id,
+                http = %me.http,
+                "/metrics and /v1/cluster are open to anyone who reaches {}: set [http] read_token",
+                me.http
+            );
+        }
+        if (public(me.http) || me.s3.is_some_and(public)) && !cfg.http.tls() {
+            tracing::warn!(
+                member = %cfg.id,
+                "serving a non-loopback address without TLS: keys and objects cross the network in the clear; set [http] tls_cert and tls_key"
+            );
+        }
+    }
     let data_dir = cfg.data_dir.as_path();
     private_files();
     std::fs::create_dir_all(data_dir)

@@ -55,6 +55,11 @@ pub struct Args {
     /// Feed g arrives on UDP (this + g); output g leaves on UDP (this + 100 + g).
     #[arg(long, default_value_t = 9000)]
     ring_udp_base_port: u16,
+    /// Serve HTTPS on the HTTP and S3 ports, with a certificate from a
+    /// local CA made in DIR/tls (clients trust DIR/tls/ca.pem), and
+    /// encrypt the peer mesh too.
+    #[arg(long)]
+    tls: bool,
 }
 
 fn random_secret() -> String {
@@ -94,6 +99,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.parity,
     )?;
     stripecast_config::secure_local_cluster(&mut configs, args.s3_base_port, &root)?;
+    let tls = if args.tls {
+        let files = stripecast_actors::tls::local_certificates(&dir.join("tls"))?;
+        for c in &mut configs {
+            c.http.tls_cert = Some(files.cert.clone());
+            c.http.tls_key = Some(files.key.clone());
+            c.cluster.peer_tls = stripecast_config::PeerTls::On;
+        }
+        Some(files)
+    } else {
+        None
+    };
     let credentials = dir.join(super::credentials::FILE_NAME);
     super::credentials::write_file(
         &credentials,
@@ -127,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut members = LocalCluster::start(configs)?;
+    members.ca = tls.as_ref().map(|t| t.ca.clone());
     if let Some(w) = &witness {
         members.start_witness(w)?;
     }
@@ -148,13 +165,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let s3 = c
             .me()
             .s3
-            .map(|a| format!("  s3 http://{a}"))
+            .map(|a| format!("  s3 {}://{a}", c.http.scheme()))
             .unwrap_or_default();
         println!(
-            "  member {}  http://{}{s3}  (peer port {})",
+            "  member {}  {}://{}{s3}  (peer port {}{})",
             c.id,
+            c.http.scheme(),
             c.me().http,
-            c.me().peer.port()
+            c.me().peer.port(),
+            if c.peer_encrypted() { ", TLS" } else { "" }
         );
     }
     if let Some(w) = &witness {
@@ -165,7 +184,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let first = members.node(0).node;
-    let first_s3 = members.configs[0].me().s3.map(|a| format!("http://{a}"));
+    let first_s3 = members.configs[0]
+        .me()
+        .s3
+        .map(|a| format!("{}://{a}", members.configs[0].http.scheme()));
     println!();
     println!(
         "admin key: {} (in {})",
@@ -187,9 +209,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         root.access_key_id
     );
     if let Some(s3) = first_s3 {
+        let ca = tls
+            .as_ref()
+            .map(|t| format!(" --ca-bundle {}", t.ca.display()))
+            .unwrap_or_default();
         println!(
-            "  AWS_SHARED_CREDENTIALS_FILE={} aws s3 ls --endpoint-url {s3}",
+            "  AWS_SHARED_CREDENTIALS_FILE={} aws s3 ls --endpoint-url {s3}{ca}",
             credentials.display()
+        );
+    }
+    if let Some(t) = &tls {
+        println!(
+            "  (HTTPS: clients trust {}; curl --cacert, STRIPECAST_CA or --ca; the peer mesh is encrypted)",
+            t.ca.display()
         );
     }
     if let Some(cfg) = &ring {

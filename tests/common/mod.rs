@@ -32,6 +32,26 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// An HTTP client trusting the CA in `ca` (PEM) when given.
+pub fn agent_trusting(ca: Option<&Path>) -> ureq::Agent {
+    let Some(ca) = ca else {
+        return ureq::Agent::new();
+    };
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).expect("add CA");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(stripecast_actors::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .build()
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -56,6 +76,12 @@ pub struct Cluster {
     pub witness: Option<(MemberConfig, Option<Child>)>,
     /// Data dirs that are small tmpfs mounts (`Opts::small_disk_mib`).
     mounts: Vec<PathBuf>,
+    /// The CA of the members' HTTPS certificates (`Opts::tls`).
+    pub ca: Option<PathBuf>,
+    /// The HTTP client of the harness's calls (trusting `ca`).
+    pub agent: ureq::Agent,
+    /// `Opts::read_token`, sent with the harness's reads of the cluster.
+    read_token: Option<String>,
 }
 
 /// Whether this process may mount a tmpfs (root in a container that
@@ -113,6 +139,13 @@ pub struct Opts {
     pub s3: bool,
     /// The root credential (`[auth]`): access key id, secret.
     pub auth: Option<(String, String)>,
+    /// `[cluster] peer_tls` of every member.
+    pub peer_tls: stripecast_config::PeerTls,
+    /// HTTPS on every member's HTTP and S3 listeners, with a certificate
+    /// of a local CA made in the cluster's dir ([`Cluster::ca`]).
+    pub tls: bool,
+    /// `[http] read_token` of every member (the harness sends it).
+    pub read_token: Option<String>,
 }
 
 impl Default for Opts {
@@ -128,6 +161,9 @@ impl Default for Opts {
             allowed_hosts: Vec::new(),
             s3: false,
             auth: None,
+            peer_tls: stripecast_config::PeerTls::Auto,
+            tls: false,
+            read_token: None,
         }
     }
 }
@@ -154,6 +190,10 @@ impl Cluster {
                     .then(|| SocketAddr::from(([127, 0, 0, 1], ports[2 * n + 1 + i]))),
             })
             .collect();
+        let tls = opts.tls.then(|| {
+            stripecast_actors::tls::local_certificates(&dir.path().join("tls"))
+                .expect("make a local CA")
+        });
         let configs: Vec<MemberConfig> = (0..n)
             .map(|i| MemberConfig {
                 id: MemberId::new(i as u32),
@@ -163,6 +203,7 @@ impl Cluster {
                     secret: "0123456789abcdef-test-secret".into(),
                     stripe_size: opts.stripe_size,
                     parity: opts.parity,
+                    peer_tls: opts.peer_tls,
                 },
                 timeouts: Timeouts {
                     body_progress_timeout_ms: opts
@@ -173,6 +214,9 @@ impl Cluster {
                 store: stripecast_config::StoreSettings::default(),
                 http: stripecast_config::HttpSettings {
                     allowed_hosts: opts.allowed_hosts.clone(),
+                    tls_cert: tls.as_ref().map(|t| t.cert.clone()),
+                    tls_key: tls.as_ref().map(|t| t.key.clone()),
+                    read_token: opts.read_token.clone().map(stripecast_config::Token),
                     ..Default::default()
                 },
                 members: members.clone(),
@@ -217,6 +261,9 @@ impl Cluster {
             node_args: opts.node_args,
             witness,
             mounts,
+            agent: agent_trusting(tls.as_ref().map(|t| t.ca.as_path())),
+            ca: tls.map(|t| t.ca),
+            read_token: opts.read_token,
         };
         cluster.spawn_witness();
         for i in 0..n {
@@ -263,17 +310,31 @@ impl Cluster {
             for (at, other) in [(i, peer), (peer, i)] {
                 let url = format!("{}/v1/faults/{other}", self.url(at));
                 let r = if cut {
-                    ureq::put(&url).send_string(r#"{"partition": true}"#)
+                    self.agent.put(&url).send_string(r#"{"partition": true}"#)
                 } else {
-                    ureq::delete(&url).call()
+                    self.agent.delete(&url).call()
                 };
                 r.expect("set a link fault");
             }
         }
     }
 
+    /// A GET of an open read (`/v1/cluster`, `/metrics`), with the read
+    /// token when the members have one.
+    fn open_read(&self, url: &str) -> ureq::Request {
+        let req = self.agent.get(url).timeout(Duration::from_secs(2));
+        match &self.read_token {
+            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
     pub fn url(&self, i: usize) -> String {
-        format!("http://{}", self.configs[i].me().http)
+        format!(
+            "{}://{}",
+            self.configs[i].http.scheme(),
+            self.configs[i].me().http
+        )
     }
 
     pub fn pid(&self, i: usize) -> Option<i32> {
@@ -316,8 +377,7 @@ impl Cluster {
     }
 
     pub fn cluster_doc(&self, i: usize) -> Option<ClusterDoc> {
-        ureq::get(&format!("{}/v1/cluster", self.url(i)))
-            .timeout(Duration::from_secs(2))
+        self.open_read(&format!("{}/v1/cluster", self.url(i)))
             .call()
             .ok()?
             .into_json()
@@ -359,7 +419,9 @@ impl Cluster {
     }
 
     pub fn put(&self, i: usize, name: &str, data: &[u8]) -> (u16, String) {
-        let r = ureq::put(&format!("{}/v1/objects/{}", self.url(i), name))
+        let r = self
+            .agent
+            .put(&format!("{}/v1/objects/{}", self.url(i), name))
             .timeout(Duration::from_secs(120))
             .send_bytes(data);
         status_body(r)
@@ -370,7 +432,9 @@ impl Cluster {
     }
 
     pub fn get_with(&self, i: usize, name: &str, range: Option<&str>) -> (u16, Vec<u8>) {
-        let mut req = ureq::get(&format!("{}/v1/objects/{}", self.url(i), name))
+        let mut req = self
+            .agent
+            .get(&format!("{}/v1/objects/{}", self.url(i), name))
             .timeout(Duration::from_secs(120));
         if let Some(r) = range {
             req = req.set("Range", r);
@@ -391,7 +455,11 @@ impl Cluster {
     }
 
     pub fn delete(&self, i: usize, name: &str) -> u16 {
-        match ureq::delete(&format!("{}/v1/objects/{}", self.url(i), name)).call() {
+        match self
+            .agent
+            .delete(&format!("{}/v1/objects/{}", self.url(i), name))
+            .call()
+        {
             Ok(r) => r.status(),
             Err(ureq::Error::Status(code, _)) => code,
             Err(e) => panic!("DELETE: {e}"),
@@ -400,7 +468,8 @@ impl Cluster {
 
     /// `POST /v1/scrub` on member `i`: its report.
     pub fn scrub(&self, i: usize) -> ScrubReport {
-        ureq::post(&format!("{}/v1/scrub", self.url(i)))
+        self.agent
+            .post(&format!("{}/v1/scrub", self.url(i)))
             .call()
             .unwrap()
             .into_json()
@@ -486,8 +555,8 @@ impl Drop for Cluster {
 impl Cluster {
     /// A counter from member `i`'s `/metrics` (summed over label sets).
     pub fn metric(&self, i: usize, name: &str) -> u64 {
-        let text = ureq::get(&format!("{}/metrics", self.url(i)))
-            .timeout(Duration::from_secs(2))
+        let text = self
+            .open_read(&format!("{}/metrics", self.url(i)))
             .call()
             .ok()
             .and_then(|r| r.into_string().ok())
@@ -562,4 +631,74 @@ pub fn ffprobe_if_present(ts: &[u8]) {
     );
     assert_eq!(v["programs"][0]["nb_streams"], 2, "{v}");
     assert_eq!(v["programs"][0]["pcr_pid"], 0x100, "{v}");
+}
+
+/// Whether `program args` runs; else the test is skipped (or fails in CI).
+pub fn have(program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("STRIPECAST_REQUIRE_CLIENTS").is_err(),
+            "{program} is required (STRIPECAST_REQUIRE_CLIENTS) but does not run"
+        );
+        eprintln!("skipped: {program} is not installed (.ci/run installs it)");
+    }
+    ok
+}
+
+/// The aws cli against one S3 endpoint, with one key (a credentials file
+/// and an empty config of its own in `dir`, so nothing of the machine's
+/// leaks in).
+pub struct AwsCli {
+    endpoint: String,
+    creds: PathBuf,
+    config: PathBuf,
+    ca: Option<PathBuf>,
+}
+
+impl AwsCli {
+    pub fn new(dir: &Path, endpoint: &str, (id, secret): (&str, &str)) -> AwsCli {
+        let creds = dir.join("aws-credentials");
+        std::fs::write(
+            &creds,
+            format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+        )
+        .unwrap();
+        AwsCli {
+            endpoint: endpoint.to_string(),
+            creds,
+            config: dir.join("no-aws-config"),
+            ca: None,
+        }
+    }
+
+    /// Trusts the CA in `ca` (an https endpoint).
+    pub fn with_ca(mut self, ca: &Path) -> AwsCli {
+        self.ca = Some(ca.to_path_buf());
+        self
+    }
+
+    /// `aws ARGS`, which must succeed; its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("aws");
+        cmd.args(args)
+            .args(["--endpoint-url", &self.endpoint])
+            .env("AWS_SHARED_CREDENTIALS_FILE", &self.creds)
+            .env("AWS_CONFIG_FILE", &self.config)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(ca) = &self.ca {
+            cmd.arg("--ca-bundle").arg(ca).env_remove("AWS_CA_BUNDLE");
+        }
+        let out = cmd.output().expect("run aws");
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }

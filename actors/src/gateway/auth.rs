@@ -6,7 +6,8 @@
 //!   segment of the name), or a public-read bucket; writes and deletes a
 //!   write grant; everything that changes the cluster (keys, buckets,
 //!   faults, scrub, injected messages) and the listing of every object an
-//!   admin key. `/v1/cluster`, `/metrics` and other reads stay open.
+//!   admin key. `/v1/cluster`, `/metrics` and `/v1/ring` stay open, or,
+//!   with `[http] read_token`, need that bearer token or any key.
 //! * A credential is `Authorization: Bearer ACCESS_KEY_ID:SECRET` (what
 //!   `STRIPECAST_KEY` holds). SigV4-signed requests are the S3 listener's.
 //!
@@ -62,6 +63,17 @@ pub fn need(method: &Method, path: &str) -> Need {
     } else {
         Need::Allowed(Action::Admin, None)
     }
+}
+
+/// Whether an `Authorization` header value is `Bearer TOKEN` (compared in
+/// constant time).
+pub fn is_token(header: Option<&str>, token: &str) -> bool {
+    header
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .is_some_and(|t| crate::authority::constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
 }
 
 /// The credential of an `Authorization` header value.
@@ -173,6 +185,17 @@ mod tests {
         for (method, path, want) in table {
             assert_eq!(&need(method, path), want, "{method} {path}");
         }
+    }
+
+    #[test]
+    fn a_read_token_is_a_whole_bearer_token() {
+        let t = "scrape-token-0123456789";
+        assert!(is_token(Some("Bearer scrape-token-0123456789"), t));
+        assert!(is_token(Some("bearer scrape-token-0123456789 "), t));
+        assert!(!is_token(Some("Bearer scrape-token-012345678"), t));
+        assert!(!is_token(Some("Basic scrape-token-0123456789"), t));
+        assert!(!is_token(Some("scrape-token-0123456789"), t));
+        assert!(!is_token(None, t));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct GatewayState {
     pub heartbeats: Option<actix::Recipient<crate::transport::LinkEvent>>,
     /// Who may do what (`[auth]`, keys in the metadata).
     pub authority: crate::authority::Authority,
+    /// `[http] read_token`: what the open reads then need.
+    pub read_token: Option<stripecast_config::Token>,
 }
 
 pub struct Gateway {
@@ -57,6 +59,13 @@ impl Gateway {
             Option<stripecast_config::AuthSettings>,
         ),
     ) -> std::io::Result<Gateway> {
+        let tls = match (&http.tls_cert, &http.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::server_config(cert, key, &[b"http/1.1"])
+                    .map_err(std::io::Error::other)?,
+            ),
+            _ => None,
+        };
         let http = Arc::new(http);
         let authority = crate::authority::Authority::new(auth, service.clone());
         let state = web::Data::new(GatewayState {
@@ -65,6 +74,7 @@ impl Gateway {
             peers,
             heartbeats,
             authority,
+            read_token: http.read_token.clone(),
         });
         let metrics = state.service.metrics().clone();
         let server = HttpServer::new(move || {
@@ -106,8 +116,11 @@ impl Gateway {
         })
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(5)
-        .bind(addr)?
+        .shutdown_timeout(5);
+        let server = match tls {
+            Some(config) => server.bind_rustls_0_23(addr, Arc::unwrap_or_clone(config))?,
+            None => server.bind(addr)?,
+        }
         .run();
         Ok(Gateway {
             addr,
@@ -125,35 +138,45 @@ async fn authorise(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use crate::authority::Denied;
-    let Some(authority) = req
+    let Some((authority, read_token)) = req
         .app_data::<web::Data<GatewayState>>()
-        .map(|st| st.authority.clone())
+        .map(|st| (st.authority.clone(), st.read_token.clone()))
     else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     // The path the router matches (partly decoded), not the raw URI: what
     // is authorised is what is served.
     let need = auth::need(req.method(), req.match_info().as_str());
-    let verdict = match (&need, authority.enabled()) {
-        (auth::Need::Open, _) | (_, false) => Ok(()),
-        (auth::Need::Allowed(action, name), true) => {
-            let header = req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .and_then(|h| h.to_str().ok());
-            let key = match auth::credential(header) {
-                auth::Credential::None => Ok(None),
-                auth::Credential::Malformed => Err(Denied::BadCredential),
-                auth::Credential::Bearer {
-                    access_key_id,
-                    secret,
-                } => authority
-                    .check_secret(&access_key_id, &secret)
-                    .await
-                    .map(Some),
-            };
-            key.and_then(|k| authority.allows(k.as_ref(), *action, name.as_deref()))
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let key = || async {
+        match auth::credential(header) {
+            auth::Credential::None => Ok(None),
+            auth::Credential::Malformed => Err(Denied::BadCredential),
+            auth::Credential::Bearer {
+                access_key_id,
+                secret,
+            } => authority
+                .check_secret(&access_key_id, &secret)
+                .await
+                .map(Some),
         }
+    };
+    let verdict = match (&need, &read_token) {
+        (auth::Need::Open, None) => Ok(()),
+        // Behind the read token: the token itself (a scraper's), or any key.
+        (auth::Need::Open, Some(token)) if auth::is_token(header, &token.0) => Ok(()),
+        (auth::Need::Open, Some(_)) => match key().await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Denied::Anonymous),
+            Err(e) => Err(e),
+        },
+        (auth::Need::Allowed(..), _) if !authority.enabled() => Ok(()),
+        (auth::Need::Allowed(action, name), _) => key()
+            .await
+            .and_then(|k| authority.allows(k.as_ref(), *action, name.as_deref())),
     };
     match verdict {
         Ok(()) => next.call(req).await.map(|r| r.map_into_boxed_body()),

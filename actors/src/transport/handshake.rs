@@ -139,6 +139,7 @@ fn proof(
     acceptor: MemberId,
     nonce_d: &[u8],
     nonce_a: &[u8],
+    binding: &[u8],
 ) -> HmacSha256 {
     // HMAC takes keys of any length; the error arm cannot happen.
     let mut mac = match HmacSha256::new_from_slice(&hs.secret) {
@@ -154,6 +155,10 @@ fn proof(
     mac.update(&acceptor.get().to_le_bytes());
     mac.update(nonce_d);
     mac.update(nonce_a);
+    // The TLS session's exporter (empty on plain TCP): a proof made for one
+    // session does not verify on another (see `secure`).
+    mac.update(&(binding.len() as u64).to_le_bytes());
+    mac.update(binding);
     mac
 }
 
@@ -220,11 +225,14 @@ fn check_common(hs: &HandshakeConfig, h: &Hello) -> Result<(), HandshakeError> {
 }
 
 /// Runs the dialer's side against member `peer` (which must have a higher id).
-/// The codec should be [`FrameCodec::handshake`].
+/// The codec should be [`FrameCodec::handshake`]; `binding` is the channel
+/// binding of the stream (`secure::channel_binding`; empty on plain TCP),
+/// the same at both ends of one connection.
 pub async fn dial<S>(
     framed: &mut Framed<S, FrameCodec>,
     hs: &HandshakeConfig,
     peer: MemberId,
+    binding: &[u8],
 ) -> Result<(), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -255,7 +263,7 @@ where
             named: theirs.to,
         });
     }
-    let mine = proof(hs, b"dialer", hs.me, peer, &nonce_d, &theirs.nonce);
+    let mine = proof(hs, b"dialer", hs.me, peer, &nonce_d, &theirs.nonce, binding);
     send(
         framed,
         &Frame::Proof {
@@ -264,9 +272,17 @@ where
     )
     .await?;
     let mac = recv_proof(framed).await?;
-    proof(hs, b"acceptor", hs.me, peer, &nonce_d, &theirs.nonce)
-        .verify_slice(&mac)
-        .map_err(|_| HandshakeError::BadProof)
+    proof(
+        hs,
+        b"acceptor",
+        hs.me,
+        peer,
+        &nonce_d,
+        &theirs.nonce,
+        binding,
+    )
+    .verify_slice(&mac)
+    .map_err(|_| HandshakeError::BadProof)
 }
 
 /// Runs the acceptor's side; returns the authenticated dialer's id.
@@ -275,6 +291,7 @@ where
 pub async fn accept<S>(
     framed: &mut Framed<S, FrameCodec>,
     hs: &HandshakeConfig,
+    binding: &[u8],
     admit: impl Fn(MemberId) -> bool,
 ) -> Result<MemberId, HandshakeError>
 where
@@ -314,10 +331,26 @@ where
     )
     .await?;
     let mac = recv_proof(framed).await?;
-    proof(hs, b"dialer", dialer, hs.me, &theirs.nonce, &nonce_a)
-        .verify_slice(&mac)
-        .map_err(|_| HandshakeError::BadProof)?;
-    let mine = proof(hs, b"acceptor", dialer, hs.me, &theirs.nonce, &nonce_a);
+    proof(
+        hs,
+        b"dialer",
+        dialer,
+        hs.me,
+        &theirs.nonce,
+        &nonce_a,
+        binding,
+    )
+    .verify_slice(&mac)
+    .map_err(|_| HandshakeError::BadProof)?;
+    let mine = proof(
+        hs,
+        b"acceptor",
+        dialer,
+        hs.me,
+        &theirs.nonce,
+        &nonce_a,
+        binding,
+    );
     send(
         framed,
         &Frame::Proof {
@@ -358,14 +391,24 @@ mod tests {
         target: MemberId,
         acceptor: HandshakeConfig,
     ) -> (Result<(), HandshakeError>, Result<MemberId, HandshakeError>) {
+        run_bound(dialer, target, acceptor, (b"", b"")).await
+    }
+
+    /// `run` with each end's channel binding.
+    async fn run_bound(
+        dialer: HandshakeConfig,
+        target: MemberId,
+        acceptor: HandshakeConfig,
+        (bind_d, bind_a): (&'static [u8], &'static [u8]),
+    ) -> (Result<(), HandshakeError>, Result<MemberId, HandshakeError>) {
         let (mut d, mut a) = pair();
         let acc = async move {
-            let r = accept(&mut a, &acceptor, |_| true).await;
+            let r = accept(&mut a, &acceptor, bind_a, |_| true).await;
             drop(a); // a failing acceptor closes the connection
             r
         };
         let dial = async move {
-            let r = dial(&mut d, &dialer, target).await;
+            let r = dial(&mut d, &dialer, target, bind_d).await;
             drop(d);
             r
         };
@@ -377,6 +420,18 @@ mod tests {
         let (d, a) = run(cfg(M0, "0123456789abcdef"), M2, cfg(M2, "0123456789abcdef")).await;
         d.unwrap();
         assert_eq!(a.unwrap(), M0);
+    }
+
+    #[actix_rt::test]
+    async fn proofs_hold_only_on_the_session_they_were_made_for() {
+        let s = "0123456789abcdef";
+        let (d, a) = run_bound(cfg(M0, s), M1, cfg(M1, s), (b"session-1", b"session-1")).await;
+        d.unwrap();
+        assert_eq!(a.unwrap(), M0);
+        // A relay in the middle holds two TLS sessions: two bindings.
+        let (d, a) = run_bound(cfg(M0, s), M1, cfg(M1, s), (b"session-1", b"session-2")).await;
+        assert!(matches!(a, Err(HandshakeError::BadProof)), "{a:?}");
+        assert!(d.is_err());
     }
 
     #[actix_rt::test]
@@ -431,7 +486,7 @@ mod tests {
             nonce: vec![0; NONCE_LEN],
         });
         send(&mut d, &bad).await.unwrap();
-        let r = accept(&mut a, &cfg(M1, s), |_| true).await;
+        let r = accept(&mut a, &cfg(M1, s), b"", |_| true).await;
         assert!(matches!(r, Err(HandshakeError::Version { .. })), "{r:?}");
     }
 
@@ -441,12 +496,12 @@ mod tests {
         let (mut d, mut a) = pair();
         let hs0 = cfg(M0, s);
         let dialer = async move {
-            let r = dial(&mut d, &hs0, M1).await;
+            let r = dial(&mut d, &hs0, M1, b"").await;
             drop(d);
             r
         };
         let acceptor = async move {
-            let r = accept(&mut a, &cfg(M1, s), |id| id != M0).await;
+            let r = accept(&mut a, &cfg(M1, s), b"", |id| id != M0).await;
             drop(a);
             r
         };
@@ -459,10 +514,10 @@ mod tests {
     async fn a_reflected_proof_is_rejected() {
         // The acceptor's proof over the same transcript is not the dialer's.
         let hs = cfg(M1, "0123456789abcdef");
-        let a = proof(&hs, b"acceptor", M0, M1, &[1; 32], &[2; 32])
+        let a = proof(&hs, b"acceptor", M0, M1, &[1; 32], &[2; 32], b"")
             .finalize()
             .into_bytes();
-        assert!(proof(&hs, b"dialer", M0, M1, &[1; 32], &[2; 32])
+        assert!(proof(&hs, b"dialer", M0, M1, &[1; 32], &[2; 32], b"")
             .verify_slice(&a)
             .is_err());
     }

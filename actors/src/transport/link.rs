@@ -42,13 +42,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::stream::{PeerRead, PeerStream, PeerWrite};
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
 use stripecast_config::MemberId;
 use stripecast_supervisors::Backoff;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::codec::{Framed, FramedParts, FramedWrite};
@@ -160,16 +160,16 @@ impl Lanes {
 /// application messages; another system's link carries its own, `A`).
 pub struct Connection<A = wire::NoApp> {
     pub addr: SocketAddr,
-    pub reader: Framed<OwnedReadHalf, FrameCodec<A>>,
-    pub writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    pub reader: Framed<PeerRead, FrameCodec<A>>,
+    pub writer: FramedWrite<PeerWrite, FrameCodec>,
 }
 
 impl<A> Connection<A> {
     /// Splits a connection that has just completed its handshake, keeping any
     /// bytes already read past the handshake and lifting the frame limit.
-    pub fn from_handshake(framed: Framed<TcpStream, FrameCodec>, addr: SocketAddr) -> Self {
+    pub fn from_handshake(framed: Framed<PeerStream, FrameCodec>, addr: SocketAddr) -> Self {
         let parts = framed.into_parts();
-        let (r, w) = parts.io.into_split();
+        let (r, w) = parts.io.split();
         let mut read = FramedParts::new::<Bytes>(r, FrameCodec::connection());
         read.read_buf = parts.read_buf;
         Connection {
@@ -664,8 +664,14 @@ async fn dial_peer(
     let attempt = async {
         let stream = TcpStream::connect(addr).await.map_err(DialError::Connect)?;
         let _ = stream.set_nodelay(true);
+        let stream = sh
+            .security
+            .connect(stream)
+            .await
+            .map_err(DialError::Connect)?;
+        let binding = super::secure::channel_binding(&stream);
         let mut framed = Framed::new(stream, FrameCodec::handshake());
-        handshake::dial(&mut framed, &sh.handshake, peer)
+        handshake::dial(&mut framed, &sh.handshake, peer, &binding)
             .await
             .map_err(DialError::Handshake)?;
         Ok(Connection::from_handshake(framed, addr))
@@ -680,7 +686,7 @@ async fn dial_peer(
 /// channel (then flushes and closes, bounded by `close_limit`) or a write fails.
 async fn writer_task(
     mut rx: Lanes,
-    mut sink: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    mut sink: FramedWrite<PeerWrite, FrameCodec>,
     faults: FaultHandle,
     peer: MemberId,
     close_limit: Duration,

@@ -29,6 +29,8 @@ use stripecast_config::MemberId;
 use stripecast_supervisors::ChildContext;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
+
+use super::stream::PeerStream;
 use tracing::{debug, info, warn};
 
 use super::admission::{self, InProgress};
@@ -96,7 +98,7 @@ async fn accept_one(
     sh: Arc<Shared>,
     stream: TcpStream,
     talking: Arc<AtomicBool>,
-) -> Result<(MemberId, Framed<TcpStream, FrameCodec>), HandshakeError> {
+) -> Result<(MemberId, Framed<PeerStream, FrameCodec>), HandshakeError> {
     let _ = stream.set_nodelay(true);
     let hello = Duration::from_millis(sh.limits.hello_timeout_ms);
     match tokio::time::timeout(hello, stream.readable()).await {
@@ -104,12 +106,25 @@ async fn accept_one(
         Ok(Err(_)) => return Err(HandshakeError::Closed),
         Err(_) => return Err(HandshakeError::Timeout),
     }
-    let mut framed = Framed::new(stream, FrameCodec::handshake());
-    let faults = sh.faults.clone();
-    let run = handshake::accept(&mut framed, &sh.handshake, |id| !faults.is_partitioned(id));
+    // TLS (when the mesh is encrypted) and the secret handshake share one
+    // deadline: a stranger holds a slot no longer either way.
+    let run = async {
+        let stream = sh
+            .security
+            .accept(stream)
+            .await
+            .map_err(|_| HandshakeError::Closed)?;
+        let binding = super::secure::channel_binding(&stream);
+        let mut framed = Framed::new(stream, FrameCodec::handshake());
+        let faults = sh.faults.clone();
+        let peer = handshake::accept(&mut framed, &sh.handshake, &binding, |id| {
+            !faults.is_partitioned(id)
+        })
+        .await?;
+        Ok((peer, framed))
+    };
     match tokio::time::timeout(sh.timeouts.connect_timeout(), run).await {
-        Ok(Ok(peer)) => Ok((peer, framed)),
-        Ok(Err(e)) => Err(e),
+        Ok(r) => r,
         Err(_) => Err(HandshakeError::Timeout),
     }
 }

@@ -102,12 +102,16 @@ pub mod faults;
 pub mod handshake;
 pub(crate) mod link;
 mod listener;
+pub mod secure;
+pub mod stream;
 pub mod wire;
 
 pub use faults::{FaultHandle, LinkFaults};
 pub use link::Connection;
 use link::{Call, PeerLink};
 use listener::Listener;
+pub use secure::PeerTlsConfig;
+pub use stream::PeerStream;
 
 /// Serves the requests peers send to this member.
 pub trait RequestHandler: Send + Sync + 'static {
@@ -279,6 +283,8 @@ pub(crate) struct Shared {
     pub timeouts: stripecast_config::Timeouts,
     pub limits: TransportLimits,
     pub handshake: handshake::HandshakeConfig,
+    /// Whether peer connections run inside TLS, and its configuration.
+    pub security: PeerSecurity,
     pub slots: BTreeMap<MemberId, Arc<PeerSlot>>,
     pub handler: Arc<dyn RequestHandler>,
     pub status: StatusSource,
@@ -299,6 +305,57 @@ impl Shared {
             return;
         }
         self.events.do_send(event);
+    }
+}
+
+/// How this process's peer connections are protected.
+pub(crate) enum PeerSecurity {
+    /// Plain TCP (`peer_tls` off, or `auto` on loopback only).
+    Plain,
+    /// TLS bound to the secret handshake (see `secure`).
+    Tls(PeerTlsConfig),
+    /// TLS is required but could not be set up: no connection is made
+    /// (fail closed) and the reason is logged at start.
+    Unavailable,
+}
+
+impl PeerSecurity {
+    fn from_config(cfg: &MemberConfig) -> PeerSecurity {
+        if !cfg.peer_encrypted() {
+            if !cfg.all_peers_loopback() {
+                tracing::warn!(
+                    member = %cfg.id,
+                    "peer_tls = \"off\" with non-loopback peer addresses: member-to-member \
+                     traffic (object data, keys) crosses the network unencrypted"
+                );
+            }
+            return PeerSecurity::Plain;
+        }
+        match PeerTlsConfig::generate() {
+            Ok(tls) => PeerSecurity::Tls(tls),
+            Err(e) => {
+                tracing::error!(member = %cfg.id, error = %e, "peer TLS cannot be set up; no peer connection will be made");
+                PeerSecurity::Unavailable
+            }
+        }
+    }
+
+    /// Wraps a connected socket as this process's peers expect it.
+    pub async fn connect(&self, tcp: tokio::net::TcpStream) -> std::io::Result<PeerStream> {
+        match self {
+            PeerSecurity::Plain => Ok(PeerStream::from(tcp)),
+            PeerSecurity::Tls(tls) => tls.connect(tcp).await.map_err(std::io::Error::other),
+            PeerSecurity::Unavailable => Err(std::io::Error::other("peer TLS unavailable")),
+        }
+    }
+
+    /// Wraps an accepted socket as this process's peers expect it.
+    pub async fn accept(&self, tcp: tokio::net::TcpStream) -> std::io::Result<PeerStream> {
+        match self {
+            PeerSecurity::Plain => Ok(PeerStream::from(tcp)),
+            PeerSecurity::Tls(tls) => tls.accept(tcp).await.map_err(std::io::Error::other),
+            PeerSecurity::Unavailable => Err(std::io::Error::other("peer TLS unavailable")),
+        }
     }
 }
 
@@ -483,6 +540,7 @@ pub fn transport_spec_with(
         timeouts: cfg.timeouts.clone(),
         limits,
         handshake: handshake::HandshakeConfig::from_config(cfg),
+        security: PeerSecurity::from_config(cfg),
         slots,
         handler,
         status,

@@ -76,6 +76,7 @@ pub fn configs(n: u32, timeouts: Timeouts) -> Vec<MemberConfig> {
                     secret: SECRET.into(),
                     stripe_size: 64 * 1024,
                     parity: 1,
+                    peer_tls: stripecast_config::PeerTls::Auto,
                 },
                 timeouts: timeouts.clone(),
                 store: stripecast_config::StoreSettings::default(),

@@ -31,7 +31,7 @@ use super::protocol::{RingMsg, MAX_PREROLL_MS, SWITCH_ID};
 use stripecast_actors::service::{ObjectService, ServiceError};
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
-use stripecast_actors::transport::Connection;
+use stripecast_actors::transport::{Connection, PeerStream};
 use stripecast_ts::program::ProgramWatcher;
 use stripecast_ts::{Packet, PACKET_SIZE, PTS_WRAP};
 
@@ -110,8 +110,8 @@ impl RingProcessor {
                 .await
                 .map_err(|_| DialError::ConnectTimeout)??;
             let _ = stream.set_nodelay(true);
-            let mut framed = Framed::new(stream, FrameCodec::handshake());
-            tokio::time::timeout(limit, handshake::dial(&mut framed, &hs, SWITCH_ID))
+            let mut framed = Framed::new(PeerStream::from(stream), FrameCodec::handshake());
+            tokio::time::timeout(limit, handshake::dial(&mut framed, &hs, SWITCH_ID, &[]))
                 .await
                 .map_err(|_| DialError::HandshakeTimeout)??;
             Ok::<_, DialError>(Connection::from_handshake(framed, addr))

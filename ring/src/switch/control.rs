@@ -26,7 +26,7 @@ use crate::conn;
 use crate::protocol::SWITCH_ID;
 use stripecast_actors::transport::handshake::{self, HandshakeConfig};
 use stripecast_actors::transport::wire::FrameCodec;
-use stripecast_actors::transport::Connection;
+use stripecast_actors::transport::{Connection, PeerStream};
 
 /// Frames queued for one processor before new ones are dropped.
 pub const QUEUE_MESSAGES: usize = 4096;
@@ -118,10 +118,10 @@ impl StreamHandler<Accepted> for ControlListener {
 }
 
 async fn serve(stream: TcpStream, addr: SocketAddr, hs: HandshakeConfig, fabric: ChildRef<Fabric>) {
-    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    let mut framed = Framed::new(PeerStream::from(stream), FrameCodec::handshake());
     let member = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        handshake::accept(&mut framed, &hs, |_| true),
+        handshake::accept(&mut framed, &hs, &[], |_| true),
     )
     .await
     {

@@ -169,6 +169,7 @@ pub fn bench_configs(
                 secret: "bench-secret-0123456789".into(),
                 stripe_size: 65536,
                 parity,
+                peer_tls: stripecast_config::PeerTls::Auto,
             },
             timeouts: Timeouts::default(),
             store: stripecast_config::StoreSettings::default(),
@@ -190,15 +191,35 @@ pub(super) fn start_cluster(
     member_bin: Option<std::path::PathBuf>,
     store: stripecast_config::StoreSettings,
 ) -> anyhow::Result<(tempfile::TempDir, LocalCluster, Vec<String>)> {
+    start_cluster_with(nodes, parity, member_bin, &|_, c| {
+        c.store = store.clone();
+        Ok(None)
+    })
+}
+
+/// [`start_cluster`], each config changed by `configure(dir, config)`
+/// before the members start; `configure` answers the CA that clients
+/// must trust (HTTPS members), if any.
+pub(super) fn start_cluster_with(
+    nodes: usize,
+    parity: u8,
+    member_bin: Option<std::path::PathBuf>,
+    configure: &dyn Fn(
+        &std::path::Path,
+        &mut MemberConfig,
+    ) -> anyhow::Result<Option<std::path::PathBuf>>,
+) -> anyhow::Result<(tempfile::TempDir, LocalCluster, Vec<String>)> {
     let dir = tempfile::Builder::new()
         .prefix("stripecast-bench-")
         .tempdir_in(".")
         .context("bench directory")?;
     let mut configs = bench_configs(dir.path(), nodes, parity)?;
+    let mut ca = None;
     for c in &mut configs {
-        c.store = store.clone();
+        ca = configure(dir.path(), c)?.or(ca);
     }
     let mut cluster = LocalCluster::start_exe(configs, Vec::new(), member_bin)?;
+    cluster.ca = ca;
     cluster.wait_ready(Duration::from_secs(60), &|| false)?;
     let bases = (0..nodes)
         .map(|i| cluster.node(i).node.to_string())

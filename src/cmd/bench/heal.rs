@@ -83,13 +83,23 @@ pub(super) fn spread(
     clients: usize,
     work: &(dyn Fn(usize, &ureq::Agent) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<()> {
+    spread_with(n, clients, &ureq::Agent::new, work)
+}
+
+/// [`spread`], each client with an agent from `agent`.
+pub(super) fn spread_with(
+    n: usize,
+    clients: usize,
+    agent: &(dyn Fn() -> ureq::Agent + Sync),
+    work: &(dyn Fn(usize, &ureq::Agent) -> anyhow::Result<()> + Sync),
+) -> anyhow::Result<()> {
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients.max(1))
             .map(|_| {
                 let next = &next;
                 s.spawn(move || -> anyhow::Result<()> {
-                    let agent = ureq::AgentBuilder::new().build();
+                    let agent = agent();
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         if k >= n {

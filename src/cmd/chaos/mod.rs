@@ -100,6 +100,10 @@ struct RunArgs {
     /// `serve-unverified` to plant a fault the checker must find.
     #[arg(long = "test-hook", value_name = "NAME")]
     test_hooks: Vec<String>,
+    /// Run the peer mesh inside TLS (`[cluster] peer_tls = "on"`), as a
+    /// cluster across machines does.
+    #[arg(long)]
+    peer_tls: bool,
 }
 
 /// The stripe size of the local clusters `chaos` starts (the config default).
@@ -227,11 +231,16 @@ fn run_chaos(a: RunArgs) -> anyhow::Result<()> {
         "chaos", &secret, a.members, &dir, http_base, peer_base, a.parity,
     )?;
     // The 2-member mirror runs with its witness, as `up` starts it.
-    let witness = if a.members == 2 {
+    let mut witness = if a.members == 2 {
         Some(try_local_witness(&mut configs, &dir, peer_base)?)
     } else {
         None
     };
+    if a.peer_tls {
+        for c in configs.iter_mut().chain(witness.iter_mut()) {
+            c.cluster.peer_tls = stripecast_config::PeerTls::On;
+        }
+    }
     let mut node_args = vec!["--test-hook".to_string(), "inject".to_string()];
     for h in &a.test_hooks {
         node_args.extend(["--test-hook".to_string(), h.clone()]);
