@@ -806,3 +806,62 @@ fn a_read_token_guards_metrics_and_the_cluster_view() {
         403
     );
 }
+
+#[test]
+fn a_multipart_upload_left_open_expires_with_its_parts() {
+    // An open cluster (no keys): plain unsigned S3 requests.
+    let c = Cluster::start_with(
+        3,
+        Opts {
+            s3: true,
+            multipart_expiry_s: Some(5),
+            ..Opts::default()
+        },
+    );
+    let s3 = format!("http://{}", c.configs[0].me().s3.unwrap());
+    assert_eq!(call("PUT", &format!("{s3}/films"), None, None).0, 200);
+    let (status, xml) = call("POST", &format!("{s3}/films/left.mp4?uploads"), None, None);
+    assert_eq!(status, 200, "{xml}");
+    let id = xml
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|r| r.split("</UploadId>").next())
+        .expect("an upload id")
+        .to_string();
+    let part = pattern(5 * 1024 * 1024, 77);
+    for n in 1..=2 {
+        let url = format!("{s3}/films/left.mp4?partNumber={n}&uploadId={id}");
+        assert_eq!(call("PUT", &url, None, Some(&part)).0, 200);
+    }
+    let waiting = |c: &Cluster| -> usize {
+        let list: Vec<serde_json::Value> = c
+            .agent
+            .get(&format!("{}/v1/objects", c.url(1)))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        list.iter()
+            .filter(|o| {
+                o["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(".multipart/"))
+            })
+            .count()
+    };
+    assert_eq!(waiting(&c), 3, "two parts and the upload's info");
+    c.wait_until("the open upload expired", Duration::from_secs(60), || {
+        waiting(&c) == 0
+    });
+    let (status, xml) = call("GET", &format!("{s3}/films?uploads"), None, None);
+    assert_eq!(status, 200);
+    assert!(!xml.contains(&id), "no longer listed: {xml}");
+    let url = format!("{s3}/films/left.mp4?partNumber=3&uploadId={id}");
+    assert_eq!(
+        call("PUT", &url, None, Some(b"late")).0,
+        404,
+        "NoSuchUpload"
+    );
+    // The bucket holds nothing: it can be deleted.
+    assert_eq!(call("DELETE", &format!("{s3}/films"), None, None).0, 204);
+}

@@ -59,6 +59,8 @@ pub(crate) enum Field {
     TlsKey,
     /// `http.read_token`.
     ReadToken,
+    /// `store.multipart_expiry_s`.
+    MultipartExpiryS,
 }
 
 impl fmt::Display for Field {
@@ -91,6 +93,7 @@ impl fmt::Display for Field {
             Field::TlsCert => f.write_str("http.tls_cert"),
             Field::TlsKey => f.write_str("http.tls_key"),
             Field::ReadToken => f.write_str("http.read_token"),
+            Field::MultipartExpiryS => f.write_str("store.multipart_expiry_s"),
         }
     }
 }

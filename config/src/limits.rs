@@ -58,6 +58,13 @@ pub const MAX_HEAL_OBJECTS_IN_FLIGHT: u32 = 64;
 /// Highest heal throttle in MB/s (0 means unthrottled).
 pub const MAX_HEAL_MB_PER_S: u32 = 1_000_000;
 
+/// Seconds a multipart upload may stay open before it is removed, by
+/// default (a day, as MinIO's stale-upload sweep).
+pub const DEFAULT_MULTIPART_EXPIRY_S: u64 = 86_400;
+
+/// Longest multipart expiry: a year, in seconds.
+pub const MAX_MULTIPART_EXPIRY_S: u64 = 31_536_000;
+
 /// Most feeds a ring can have: the switch splices every output on one actor,
 /// and the ring's status and tests stay readable.
 pub const MAX_RING_FEEDS: usize = 64;

@@ -265,6 +265,9 @@ pub struct StoreSettings {
     /// Fragment bytes a returning member writes per second while it heals,
     /// in MB/s, so clients keep their throughput; 0 is unthrottled.
     pub heal_max_mb_per_s: u32,
+    /// Seconds an S3 multipart upload may stay open (neither completed nor
+    /// aborted) before it is removed with its parts, 1..=31,536,000.
+    pub multipart_expiry_s: u64,
 }
 
 impl Default for StoreSettings {
@@ -273,6 +276,7 @@ impl Default for StoreSettings {
             reader_cache_files: DEFAULT_READER_CACHE_FILES,
             heal_objects_in_flight: DEFAULT_HEAL_OBJECTS_IN_FLIGHT,
             heal_max_mb_per_s: 0,
+            multipart_expiry_s: crate::limits::DEFAULT_MULTIPART_EXPIRY_S,
         }
     }
 }

@@ -95,6 +95,7 @@ struct RawStore {
     reader_cache_files: Option<Spanned<u32>>,
     heal_objects_in_flight: Option<Spanned<u32>>,
     heal_max_mb_per_s: Option<Spanned<u32>>,
+    multipart_expiry_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +233,11 @@ impl RawDocument for RawConfig {
                     .heal_max_mb_per_s
                     .as_ref()
                     .map_or(0, |v| *v.get_ref()),
+                multipart_expiry_s: self
+                    .store
+                    .multipart_expiry_s
+                    .as_ref()
+                    .map_or(crate::limits::DEFAULT_MULTIPART_EXPIRY_S, |v| *v.get_ref()),
             },
             http: HttpSettings {
                 allowed_hosts: self
@@ -307,6 +313,7 @@ impl RawDocument for RawConfig {
                 .as_ref()
                 .map(Spanned::span),
             Field::HealMaxMbPerS => self.store.heal_max_mb_per_s.as_ref().map(Spanned::span),
+            Field::MultipartExpiryS => self.store.multipart_expiry_s.as_ref().map(Spanned::span),
             Field::WitnessId => self.witness.as_ref().map(|w| w.id.span()),
             Field::WitnessPeer => self.witness.as_ref().map(|w| w.peer.span()),
             Field::AllowedHost(i) => self

@@ -109,6 +109,16 @@ impl MemberConfig {
             "# MB/s a returning member writes while it heals, 0..={MAX_HEAL_MB_PER_S} (0: unthrottled)."
         )?;
         writeln!(out, "heal_max_mb_per_s = {}", self.store.heal_max_mb_per_s)?;
+        writeln!(
+            out,
+            "# Seconds an S3 multipart upload may stay open before it is removed (default {}).",
+            crate::limits::DEFAULT_MULTIPART_EXPIRY_S
+        )?;
+        writeln!(
+            out,
+            "multipart_expiry_s = {}",
+            self.store.multipart_expiry_s
+        )?;
 
         writeln!(out)?;
         writeln!(out, "[http]")?;

@@ -210,6 +210,17 @@ fn check_store(c: &MemberConfig) -> Result<(), Violation> {
             format!("{rate} is out of range: 0..={MAX_HEAL_MB_PER_S} MB/s (0: unthrottled)"),
         ));
     }
+    let expiry = c.store.multipart_expiry_s;
+    if !(1..=crate::limits::MAX_MULTIPART_EXPIRY_S).contains(&expiry) {
+        return Err(Violation::new(
+            Field::MultipartExpiryS,
+            ErrorKind::Store,
+            format!(
+                "{expiry} is out of range: 1..={} seconds",
+                crate::limits::MAX_MULTIPART_EXPIRY_S
+            ),
+        ));
+    }
     Ok(())
 }
 

@@ -100,6 +100,7 @@ fn to_toml_string_contains_every_key_even_defaulted_ones() {
         "store.reader_cache_files",
         "store.heal_objects_in_flight",
         "store.heal_max_mb_per_s",
+        "store.multipart_expiry_s",
         "http.allowed_hosts",
         "http.s3_domains",
         "members[].id",

@@ -830,3 +830,12 @@ fn a_short_read_token_names_its_line() {
         "the token is not repeated: {e}"
     );
 }
+
+#[test]
+fn a_multipart_expiry_of_zero_names_its_line() {
+    let base = with(&[]);
+    let text = format!("{base}\n[store]\nmultipart_expiry_s = 0\n");
+    let line = text.lines().count();
+    let e = assert_error(&text, ErrorKind::Store, line, "store.multipart_expiry_s");
+    assert!(e.to_string().contains("seconds"), "{e}");
+}

@@ -159,6 +159,7 @@ fn valid_config() -> impl Strategy<Value = MemberConfig> {
                     reader_cache_files: 1 + (stripe_log2 * 997) % MAX_READER_CACHE_FILES,
                     heal_objects_in_flight: 1 + stripe_log2 % 64,
                     heal_max_mb_per_s: stripe_log2 * 13,
+                    multipart_expiry_s: 1 + u64::from(stripe_log2) * 3_600,
                 },
                 http: HttpSettings {
                     allowed_hosts: match stripe_log2 % 3 {

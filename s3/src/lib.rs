@@ -19,6 +19,7 @@
 pub mod access;
 pub mod backend;
 pub mod digest;
+pub mod expiry;
 pub mod host;
 pub mod listing;
 pub mod multipart;
@@ -219,6 +220,13 @@ pub fn member_extension(
 ) -> stripecast_actors::node::Extension {
     let mut children = Vec::new();
     if let Some(addr) = cfg.member(cfg.id).and_then(|m| m.s3) {
+        let (sweeper, expiry_s) = (service.clone(), cfg.store.multipart_expiry_s);
+        children.push(stripecast_supervisors::ChildSpec::new(
+            "multipart-expiry",
+            move |_| {
+                expiry::UploadExpiry::new(sweeper.clone(), std::time::Duration::from_secs(expiry_s))
+            },
+        ));
         let (service, auth) = (service.clone(), cfg.auth.clone());
         let http = cfg.http.clone();
         children.push(stripecast_supervisors::ChildSpec::try_new(

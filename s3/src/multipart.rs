@@ -9,8 +9,8 @@
 //! (one ordinary PUT: acknowledged only once committed; its ETag is the
 //! MD5 of the parts' MD5s with `-N`), then removes the parts and the info.
 //! Aborting removes them. Invariant: a completed or aborted upload leaves
-//! no object behind; an upload left open keeps its parts until aborted
-//! (no expiry yet).
+//! no object behind; an upload left open is removed with its parts once it
+//! is older than `[store] multipart_expiry_s` (see `expiry`).
 
 use md5::{Digest, Md5};
 

@@ -146,6 +146,8 @@ pub struct Opts {
     pub tls: bool,
     /// `[http] read_token` of every member (the harness sends it).
     pub read_token: Option<String>,
+    /// `[store] multipart_expiry_s`, when not the default.
+    pub multipart_expiry_s: Option<u64>,
 }
 
 impl Default for Opts {
@@ -164,6 +166,7 @@ impl Default for Opts {
             peer_tls: stripecast_config::PeerTls::Auto,
             tls: false,
             read_token: None,
+            multipart_expiry_s: None,
         }
     }
 }
@@ -211,7 +214,12 @@ impl Cluster {
                         .unwrap_or(Timeouts::default().body_progress_timeout_ms),
                     ..Timeouts::default()
                 },
-                store: stripecast_config::StoreSettings::default(),
+                store: stripecast_config::StoreSettings {
+                    multipart_expiry_s: opts
+                        .multipart_expiry_s
+                        .unwrap_or(stripecast_config::StoreSettings::default().multipart_expiry_s),
+                    ..Default::default()
+                },
                 http: stripecast_config::HttpSettings {
                     allowed_hosts: opts.allowed_hosts.clone(),
                     tls_cert: tls.as_ref().map(|t| t.cert.clone()),
