@@ -346,6 +346,13 @@ s3.upload_part(Bucket="films", Key="aborted", UploadId=up["UploadId"], PartNumbe
 out["parts_listed"] = len(s3.list_parts(Bucket="films", Key="aborted", UploadId=up["UploadId"])["Parts"]) == 1
 s3.abort_multipart_upload(Bucket="films", Key="aborted", UploadId=up["UploadId"])
 out["aborted_gone"] = code(lambda: s3.head_object(Bucket="films", Key="aborted")) == "404"
+opened = sorted((k, s3.create_multipart_upload(Bucket="films", Key=k)["UploadId"]) for k in ["up/b", "up/a", "up/b"])
+pages = list(s3.get_paginator("list_multipart_uploads").paginate(
+    Bucket="films", Prefix="up/", PaginationConfig={"PageSize": 2}))
+listed = [(u["Key"], u["UploadId"]) for page in pages for u in page.get("Uploads", [])]
+out["uploads_paged"] = listed == opened and [len(p.get("Uploads", [])) for p in pages] == [2, 1]
+for k, i in opened:
+    s3.abort_multipart_upload(Bucket="films", Key=k, UploadId=i)
 
 # Listing with pagination, prefixes and delimiters: key order, no key twice.
 names = [f"list/{c}/{i:02}" for c in "ab" for i in range(5)] + ["list/top"]
@@ -385,6 +392,12 @@ except urllib.error.HTTPError as e:
 s3.copy_object(Bucket="films", Key="copy.ts", CopySource={"Bucket": "films", "Key": "trailer.ts"})
 c = s3.get_object(Bucket="films", Key="copy.ts")
 out["copy_ok"] = c["Body"].read() == body and c["Metadata"] == {"director": "nobody"}
+src = {"Bucket": "films", "Key": "trailer.ts"}
+out["copy_if_match_wrong"] = code(lambda: s3.copy_object(Bucket="films", Key="copy2.ts", CopySource=src, CopySourceIfMatch='"0000"'))
+out["copy_if_none_match_same"] = code(lambda: s3.copy_object(Bucket="films", Key="copy2.ts", CopySource=src, CopySourceIfNoneMatch=r["ETag"]))
+out["copy2_absent"] = code(lambda: s3.head_object(Bucket="films", Key="copy2.ts")) == "404"
+out["copy_if_match_ok"] = code(lambda: s3.copy_object(Bucket="films", Key="copy2.ts", CopySource=src, CopySourceIfMatch=r["ETag"]))
+s3.delete_object(Bucket="films", Key="copy2.ts")
 s3.delete_objects(Bucket="films", Delete={"Objects": [{"Key": "copy.ts"}, {"Key": "list/top"}]})
 out["deleted_ok"] = code(lambda: s3.head_object(Bucket="films", Key="copy.ts")) == "404"
 
@@ -498,6 +511,7 @@ fn boto3_everything(c: &mut Cluster) {
             "no_uploads_left",
             "parts_listed",
             "aborted_gone",
+            "uploads_paged",
             "paged_ok",
             "delimited_ok",
             "v1_ok",
@@ -506,6 +520,7 @@ fn boto3_everything(c: &mut Cluster) {
             "vhost_ok",
             "presigned_put_ok",
             "copy_ok",
+            "copy2_absent",
             "deleted_ok",
             "corrupt_absent",
             "w_absent",
@@ -515,6 +530,9 @@ fn boto3_everything(c: &mut Cluster) {
         let expect = [
             ("if_none_match", "304"),
             ("if_match_wrong", "PreconditionFailed"),
+            ("copy_if_match_wrong", "PreconditionFailed"),
+            ("copy_if_none_match_same", "PreconditionFailed"),
+            ("copy_if_match_ok", "ok"),
             ("bad_range", "InvalidRange"),
             ("bad_digest", "BadDigest"),
             ("wrong_secret", "SignatureDoesNotMatch"),

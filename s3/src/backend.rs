@@ -701,6 +701,25 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let dst = object_name(&input.bucket, &input.key)?;
         let found = self.find(&src).await?;
+        // x-amz-copy-source-if-*: the GET conditions on the source, except
+        // that a copy not made is 412 whichever one failed (S3's rule).
+        found
+            .validators(
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+            )
+            .map_err(|e| {
+                if e.status_code() == Some(http::StatusCode::NOT_MODIFIED) {
+                    s3_error!(
+                        PreconditionFailed,
+                        "the copy source's condition does not hold"
+                    )
+                } else {
+                    e
+                }
+            })?;
         let source_incarnation = found.incarnation;
         let replace = input
             .metadata_directive
@@ -987,7 +1006,7 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let bucket = input.bucket.clone();
         let prefix = input.prefix.clone().unwrap_or_default();
-        let uploads = self
+        let open = self
             .meta()?
             .read(move |s| {
                 s.page(multipart::ROOT, &format!("{bucket}/"), None)
@@ -995,23 +1014,49 @@ impl S3 for Backend {
                     .filter(|(r, _)| r.name.ends_with("/info"))
                     .filter_map(|(r, attrs)| {
                         let key = attrs?.user.get(multipart::KEY_ATTR)?.clone();
-                        let id = r.name.rsplit('/').nth(1)?.to_string();
-                        key.starts_with(&prefix).then(|| MultipartUpload {
-                            key: Some(key),
-                            upload_id: Some(id),
-                            initiated: Some(time_of(r.creation_time_ns)),
-                            ..Default::default()
+                        let upload_id = r.name.rsplit('/').nth(1)?.to_string();
+                        key.starts_with(&prefix).then_some(multipart::OpenUpload {
+                            key,
+                            upload_id,
+                            initiated_ns: r.creation_time_ns,
                         })
                     })
-                    .take(listing::MAX_KEYS)
                     .collect::<Vec<_>>()
             })
             .await
             .map_err(metadata_unavailable)?;
+        let max = input.max_uploads.map_or(listing::MAX_KEYS, |m| {
+            (m.max(1) as usize).min(listing::MAX_KEYS)
+        });
+        let (page, truncated) = multipart::page_uploads(
+            open,
+            input.key_marker.as_deref().unwrap_or(""),
+            input.upload_id_marker.as_deref().unwrap_or(""),
+            max,
+        );
+        let last = page.last().cloned();
+        let uploads = page
+            .into_iter()
+            .map(|u| MultipartUpload {
+                key: Some(u.key),
+                upload_id: Some(u.upload_id),
+                initiated: Some(time_of(u.initiated_ns)),
+                ..Default::default()
+            })
+            .collect();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix,
-            is_truncated: Some(false),
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: truncated
+                .then(|| last.as_ref().map(|u| u.key.clone()))
+                .flatten(),
+            next_upload_id_marker: truncated
+                .then(|| last.as_ref().map(|u| u.upload_id.clone()))
+                .flatten(),
             uploads: Some(uploads),
             ..Default::default()
         }))

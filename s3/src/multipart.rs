@@ -71,9 +71,59 @@ pub fn multipart_etag(part_md5_hex: &[String]) -> Option<String> {
     Some(format!("{sum}-{}", part_md5_hex.len()))
 }
 
+/// One open upload as ListMultipartUploads shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OpenUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated_ns: u64,
+}
+
+/// The page of `uploads` after the markers (S3's order: key, then upload
+/// id; `key_marker` alone skips that key's uploads, with `id_marker` only
+/// those up to it), at most `max`; and whether more follow.
+pub fn page_uploads(
+    mut uploads: Vec<OpenUpload>,
+    key_marker: &str,
+    id_marker: &str,
+    max: usize,
+) -> (Vec<OpenUpload>, bool) {
+    uploads.sort();
+    let after = |u: &OpenUpload| {
+        key_marker.is_empty()
+            || u.key.as_str() > key_marker
+            || (u.key == key_marker && !id_marker.is_empty() && u.upload_id.as_str() > id_marker)
+    };
+    let mut page: Vec<OpenUpload> = uploads.into_iter().filter(after).take(max + 1).collect();
+    let truncated = page.len() > max;
+    page.truncate(max);
+    (page, truncated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_pages_follow_key_then_id_and_say_when_more_follow() {
+        let u = |key: &str, id: &str| OpenUpload {
+            key: key.into(),
+            upload_id: id.into(),
+            initiated_ns: 0,
+        };
+        let all = vec![u("b", "2"), u("a", "9"), u("b", "1"), u("c", "5")];
+        let (p, more) = page_uploads(all.clone(), "", "", 2);
+        assert_eq!(p, vec![u("a", "9"), u("b", "1")]);
+        assert!(more);
+        let (p, more) = page_uploads(all.clone(), "b", "1", 2);
+        assert_eq!(p, vec![u("b", "2"), u("c", "5")]);
+        assert!(!more);
+        let (p, _) = page_uploads(all.clone(), "b", "", 10);
+        assert_eq!(p, vec![u("c", "5")], "a key marker alone skips that key");
+        let (p, more) = page_uploads(all, "", "", 10);
+        assert_eq!(p.len(), 4);
+        assert!(!more);
+    }
 
     #[test]
     fn names_and_etags() {
