@@ -391,6 +391,7 @@ fn injected_stale_messages_change_nothing() {
                 record: stale_record,
                 missing: vec![],
                 attrs: None,
+                bucket: None,
             },
             index: 1,
         },

@@ -24,7 +24,7 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
 use stripecast_actors::authority::Authority;
 use stripecast_actors::gateway::names;
 use stripecast_actors::meta::{Action, KeyEntry, ObjectAttrs};
-use stripecast_actors::service::{ObjectService, ServiceError};
+use stripecast_actors::service::{ObjectService, Seal, ServiceError};
 
 use crate::digest::{Expected, Mismatch, Summed, Sums};
 use crate::listing;
@@ -111,6 +111,10 @@ struct NewAttrs {
     user: HashMap<String, String>,
     /// The ETag to keep instead of the body's MD5 (a multipart object's).
     etag: Option<String>,
+    /// The bucket the object must still be in when it commits (a bucket
+    /// deleted meanwhile makes the write NoSuchBucket, never an object no
+    /// listing shows).
+    bucket: Option<String>,
 }
 
 /// A GET body handed from the member's task to the connection.
@@ -260,7 +264,9 @@ impl Backend {
             content_type,
             user,
             etag: etag_override,
+            bucket,
         } = attrs;
+        let in_bucket = bucket.is_some();
         let algorithm = trailer.as_ref().map(|(a, _)| a.clone());
         let sums = Arc::new(Mutex::new(Some(Sums::for_expected(
             &expected,
@@ -321,13 +327,21 @@ impl Backend {
                 };
                 attrs.check().map_err(ServiceError::BadRequest)?;
                 *seen_etag.lock().unwrap_or_else(|p| p.into_inner()) = md5;
-                Ok(Some(attrs))
+                Ok(Seal {
+                    attrs: Some(attrs),
+                    bucket,
+                })
             };
             service
                 .put_with(&key, body, seal)
                 .await
                 .map(|_| ())
-                .map_err(|e| s3_err(&e, &key))
+                .map_err(|e| match e {
+                    ServiceError::NotFound(_) if in_bucket => {
+                        S3Error::with_message(S3ErrorCode::NoSuchBucket, e.public_message())
+                    }
+                    e => s3_err(&e, &key),
+                })
         })
         .await;
         if let Some(m) = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -532,6 +546,7 @@ impl S3 for Backend {
                 expected,
                 trailer,
                 NewAttrs {
+                    bucket: Some(input.bucket.to_string()),
                     content_type: input.content_type,
                     user: input.metadata.unwrap_or_default(),
                     etag: None,
@@ -762,6 +777,7 @@ impl S3 for Backend {
                 Expected::default(),
                 None,
                 NewAttrs {
+                    bucket: Some(input.bucket.to_string()),
                     content_type,
                     user,
                     etag: None,
@@ -795,6 +811,7 @@ impl S3 for Backend {
             Expected::default(),
             None,
             NewAttrs {
+                bucket: Some(input.bucket.to_string()),
                 content_type: input.content_type,
                 user,
                 etag: None,
@@ -835,7 +852,16 @@ impl S3 for Backend {
         });
         let name = multipart::part_name(&input.bucket, &input.upload_id, input.part_number);
         let etag = self
-            .store(name, body, expected, trailer, NewAttrs::default())
+            .store(
+                name,
+                body,
+                expected,
+                trailer,
+                NewAttrs {
+                    bucket: Some(input.bucket.to_string()),
+                    ..NewAttrs::default()
+                },
+            )
             .await?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(etag)),
@@ -925,6 +951,7 @@ impl S3 for Backend {
             Expected::default(),
             None,
             NewAttrs {
+                bucket: Some(input.bucket.to_string()),
                 content_type: info.content_type,
                 user,
                 etag: Some(etag.clone()),

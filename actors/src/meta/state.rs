@@ -61,6 +61,11 @@ pub enum MetaCommand {
         /// user metadata); `None` for a `/v1` write.
         #[serde(default)]
         attrs: Option<ObjectAttrs>,
+        /// The bucket the object must still be in (an S3 write): refused
+        /// with [`Applied::NoBucket`] when it was deleted meanwhile, so an
+        /// acknowledged write is never one no listing can show.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<String>,
     },
     /// Remove the object if it is still at `incarnation` (the one the
     /// deleter read; a copy of this command applied after a newer write
@@ -129,6 +134,8 @@ pub enum Applied {
     Expired,
     /// The command was refused; nothing changed.
     Refused(String),
+    /// A commit whose bucket no longer exists; nothing changed.
+    NoBucket(String),
     /// Keys, buckets or grants changed as asked.
     AccessChanged,
     /// The access command was refused; nothing changed.
@@ -197,6 +204,7 @@ impl MetaState {
                 record,
                 missing,
                 attrs,
+                bucket,
             } => {
                 let inc = record.incarnation;
                 if inc == Incarnation::default() || inc >= self.next_incarnation {
@@ -212,11 +220,18 @@ impl MetaState {
                 if !self.is_usable(inc) {
                     return Applied::Expired;
                 }
-                if !self.used.insert(inc) {
+                if self.used.contains(&inc) {
                     // A retried proposal of a commit that was applied and
                     // has since been replaced (or deleted): it happened.
                     return Applied::Superseded;
                 }
+                if let Some(b) = bucket
+                    .as_ref()
+                    .filter(|b| !self.access.buckets.contains_key(*b))
+                {
+                    return Applied::NoBucket(b.clone());
+                }
+                self.used.insert(inc);
                 let replaced = self
                     .objects
                     .insert(record.name.clone(), record.clone())
@@ -401,7 +416,51 @@ mod tests {
             record: record(name, inc),
             missing: missing.to_vec(),
             attrs: None,
+            bucket: None,
         }
+    }
+
+    #[test]
+    fn a_commit_into_a_deleted_bucket_is_refused_and_uses_nothing() {
+        use super::super::access::AccessCommand;
+        let mut s = MetaState::new();
+        s.apply(
+            LogIndex::new(1),
+            &MetaCommand::Reserve {
+                member: MemberId::new(0),
+                count: 10,
+            },
+        );
+        let in_bucket = |inc: u32| MetaCommand::Commit {
+            record: record("films/a", Incarnation::new(inc)),
+            missing: vec![],
+            attrs: None,
+            bucket: Some("films".into()),
+        };
+        assert_eq!(
+            s.apply(LogIndex::new(2), &in_bucket(1)),
+            Applied::NoBucket("films".into())
+        );
+        assert!(s.objects.is_empty());
+        s.apply(
+            LogIndex::new(3),
+            &MetaCommand::access(AccessCommand::CreateBucket {
+                bucket: "films".into(),
+                created_ns: 1,
+            }),
+        );
+        // The refusal used nothing: the same incarnation commits now.
+        assert_eq!(
+            s.apply(LogIndex::new(4), &in_bucket(1)),
+            Applied::Committed { replaced: None }
+        );
+        // A retried copy of an applied commit still says it happened.
+        assert_eq!(
+            s.apply(LogIndex::new(5), &in_bucket(1)),
+            Applied::Committed {
+                replaced: Some(Incarnation::new(1))
+            }
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use stripecast_supervisors::{ChildRef, Supervisor};
 
 pub use error::{Internal, ServiceError, Unavailable};
 pub use get::OpenObject;
-pub use put::PutOutcome;
+pub use put::{PutOutcome, Seal};
 pub use scrub::ScrubReport;
 
 use crate::meta::runner::WaitError;

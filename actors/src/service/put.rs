@@ -109,6 +109,8 @@ enum Abandon {
     Expired,
     /// The group applied it and refused it.
     Refused,
+    /// The object's bucket was deleted before the commit.
+    NoBucket,
     /// The first proposal never entered the log (busy or refused before it).
     NotLogged,
 }
@@ -130,6 +132,7 @@ fn commit_verdict(attempt: usize, answer: &Result<Applied, WaitError>) -> Commit
     match answer {
         Ok(Applied::Committed { .. } | Applied::Superseded) => CommitVerdict::Stored,
         Ok(Applied::Expired) => CommitVerdict::Abandon(Abandon::Expired),
+        Ok(Applied::NoBucket(_)) => CommitVerdict::Abandon(Abandon::NoBucket),
         Ok(_) => CommitVerdict::Abandon(Abandon::Refused),
         // Only the first attempt is known to be out of the log: after an
         // attempt with an unknown outcome, a refusal does not say that one
@@ -144,6 +147,17 @@ fn commit_verdict(attempt: usize, answer: &Result<Applied, WaitError>) -> Commit
 /// How many times a commit whose outcome is unknown is proposed again
 /// (idempotent: the same record) before the PUT answers 503.
 const COMMIT_ATTEMPTS: usize = 3;
+
+/// What a PUT commits beside its record, given once the body is stored
+/// (see `ObjectService::put_with`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seal {
+    /// What an S3 client stored beside the bytes.
+    pub attrs: Option<ObjectAttrs>,
+    /// The bucket the object must still be in when it commits (S3); a
+    /// commit after it was deleted is refused (`ServiceError::NotFound`).
+    pub bucket: Option<String>,
+}
 
 /// What a successful PUT made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -273,7 +287,7 @@ impl ObjectService {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.put_with(name, body, || Ok(None)).await
+        self.put_with(name, body, || Ok(Seal::default())).await
     }
 
     /// Stores `body` as object `name` with the attributes `seal` gives once
@@ -290,7 +304,7 @@ impl ObjectService {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
-        F: FnOnce() -> Result<Option<ObjectAttrs>, ServiceError>,
+        F: FnOnce() -> Result<Seal, ServiceError>,
     {
         let meta = self.meta_handle()?;
         let (live, down) = self.live_and_down();
@@ -330,7 +344,7 @@ impl ObjectService {
             }
         };
         let sealed = written.and_then(|r| Ok((r, seal()?)));
-        let (record, attrs) = match sealed {
+        let (record, sealed) = match sealed {
             Ok(r) => r,
             Err(e) => {
                 guard.disarm();
@@ -350,7 +364,7 @@ impl ObjectService {
             .collect();
         self.abort_upload(&upload, &dropped).await;
         guard.disarm();
-        self.commit(&meta, name, &upload, (record, attrs), missing, &holders)
+        self.commit(&meta, name, &upload, (record, sealed), missing, &holders)
             .await
     }
 
@@ -364,7 +378,7 @@ impl ObjectService {
         meta: &MetaHandle,
         name: &str,
         upload: &Upload,
-        (record, attrs): (RecordWire, Option<ObjectAttrs>),
+        (record, sealed): (RecordWire, Seal),
         missing: Vec<MemberId>,
         holders: &[MemberId],
     ) -> Result<PutOutcome, ServiceError> {
@@ -372,7 +386,8 @@ impl ObjectService {
         let cmd = MetaCommand::Commit {
             record: record.clone(),
             missing: missing.clone(),
-            attrs,
+            attrs: sealed.attrs,
+            bucket: sealed.bucket,
         };
         let mut last = WaitError::Timeout;
         for attempt in 0..COMMIT_ATTEMPTS {
@@ -407,6 +422,9 @@ impl ObjectService {
                             incarnation,
                         }
                         .into(),
+                        (Abandon::NoBucket, Ok(Applied::NoBucket(b))) => {
+                            ServiceError::NotFound(format!("bucket {b} does not exist"))
+                        }
                         (_, Err(e)) => self.meta_unavailable(e),
                         (_, Ok(other)) => Internal::Unexpected {
                             what: format!("commit of {name:?}"),
@@ -752,6 +770,11 @@ mod tests {
             // an earlier attempt committed it
             (1, Ok(Applied::Superseded), Stored),
             (0, Ok(Applied::Expired), abandon(Abandon::Expired)),
+            (
+                1,
+                Ok(Applied::NoBucket("films".into())),
+                abandon(Abandon::NoBucket),
+            ),
             (
                 1,
                 Ok(Applied::Refused("bad".into())),

@@ -36,7 +36,9 @@ use tokio_util::codec::Framed;
 use super::wire::{self, Frame, FrameCodec, Hello, WireError};
 
 /// Version of the member-to-member protocol; both sides must match exactly.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: the proofs cover the channel binding (the mesh's TLS, `secure`), so
+/// a member of version 1 is told so rather than failing on a proof.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Bytes of each side's challenge.
 pub const NONCE_LEN: usize = 32;

@@ -269,6 +269,7 @@ impl Nemesis {
                         },
                         missing: vec![],
                         attrs: None,
+                        bucket: None,
                     },
                     index: 1,
                 },

@@ -172,6 +172,7 @@ fn a_leader_is_elected_and_every_member_applies_the_same_log() {
             record: record("a", stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
             attrs: None,
+            bucket: None,
         },
     );
     net.tick(3);
@@ -246,6 +247,7 @@ fn a_restarted_member_recovers_its_state_from_sled_and_catches_up() {
                 ),
                 missing: vec![MemberId::new(victim)],
                 attrs: None,
+                bucket: None,
             },
         );
     }
@@ -334,6 +336,7 @@ fn forged_and_stale_messages_change_nothing() {
             record: record("x", stripecast_persistence::Incarnation::new(1)),
             missing: vec![],
             attrs: None,
+            bucket: None,
         },
         index: before.applied_index.get(),
     };

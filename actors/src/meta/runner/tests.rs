@@ -106,6 +106,7 @@ async fn reserve_and_commit(h: &MetaHandle, member: MemberId, name: &str) {
             record: record(name, stripecast_persistence::Incarnation::new(2)),
             missing: vec![],
             attrs: None,
+            bucket: None,
         })
         .await;
     assert_eq!(got, Ok(Applied::Committed { replaced: None }));
@@ -151,6 +152,7 @@ async fn an_isolated_member_acknowledges_nothing() {
         record: record("x", stripecast_persistence::Incarnation::new(1)),
         missing: vec![],
         attrs: None,
+        bucket: None,
     });
     let r = isolated.read(|s| s.objects.len());
     let (p, r) = tokio::join!(p, r);
@@ -168,6 +170,7 @@ async fn an_isolated_member_acknowledges_nothing() {
             record: record("y", stripecast_persistence::Incarnation::new(2)),
             missing: vec![leader],
             attrs: None,
+            bucket: None,
         })
         .await;
     assert_eq!(got, Ok(Applied::Committed { replaced: None }));
