@@ -930,10 +930,12 @@ fn a_multipart_upload_left_open_expires_with_its_parts() {
     assert_eq!(call("DELETE", &format!("{s3}/films"), None, None).0, 204);
 }
 
-/// A signed streaming upload (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, what
-/// the Java and Go SDKs send over plain HTTP), built by hand on botocore's
-/// seed signature: stored when every chunk's signature holds; refused
-/// (and nothing stored) when one chunk was changed on the way.
+/// Signed streaming uploads (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, and
+/// `-TRAILER` with a signed `x-amz-checksum-crc32` trailer: what the Java
+/// and Go SDKs send over plain HTTP), built by hand on botocore's seed
+/// signature: stored when every signature and the checksum hold; refused
+/// (and nothing stored) when one chunk was changed on the way or the
+/// trailer's checksum is not the body's.
 const SIGNED_STREAMING_SCRIPT: &str = r#"
 import hashlib, hmac, json, sys, urllib.request, urllib.error
 from botocore.auth import SigV4Auth
@@ -943,16 +945,23 @@ from botocore.credentials import Credentials
 endpoint, kid, sec = sys.argv[1:4]
 REGION = "us-east-1"
 
-def put(key, data, tamper=False, chunk=64 * 1024):
+def put(key, data, tamper=False, chunk=64 * 1024, crc=None):
+    """crc: send a signed trailer x-amz-checksum-crc32 with this value."""
     url = f"{endpoint}/films/{key}"
     chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)] + [b""]
-    encoded_len = sum(len(f"{len(c):x};chunk-signature=") + 64 + 2 + len(c) + 2 for c in chunks)
-    req = AWSRequest(method="PUT", url=url, headers={
-        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    trailer = f"x-amz-checksum-crc32:{crc}".encode() if crc is not None else None
+    headers = {
+        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else ""),
         "Content-Encoding": "aws-chunked",
         "x-amz-decoded-content-length": str(len(data)),
-        "Content-Length": str(encoded_len),
-    })
+    }
+    if trailer:
+        headers["x-amz-trailer"] = "x-amz-checksum-crc32"
+    encoded_len = sum(len(f"{len(c):x};chunk-signature=") + 64 + 2 + len(c) + 2 for c in chunks)
+    if trailer:
+        encoded_len += len(trailer) + 2 + len("x-amz-trailer-signature:") + 64 + 2 + 2
+    headers["Content-Length"] = str(encoded_len)
+    req = AWSRequest(method="PUT", url=url, headers=headers)
     SigV4Auth(Credentials(kid, sec), "s3", REGION).add_auth(req)
     prev = req.headers["Authorization"].split("Signature=")[1]
     stamp = req.headers["X-Amz-Date"]
@@ -968,6 +977,11 @@ def put(key, data, tamper=False, chunk=64 * 1024):
         sent = bytes([c[0] ^ 1]) + c[1:] if tamper and n == 1 else c
         body += f"{len(c):x};chunk-signature={sig}\r\n".encode() + sent + b"\r\n"
         prev = sig
+    if trailer:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", stamp, scope, prev,
+                             hashlib.sha256(trailer + b"\n").hexdigest()])
+        tsig = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += trailer + b"\r\n" + f"x-amz-trailer-signature:{tsig}\r\n\r\n".encode()
     r = urllib.request.Request(url, data=body, method="PUT", headers=dict(req.headers))
     try:
         return urllib.request.urlopen(r).status
@@ -977,7 +991,12 @@ def put(key, data, tamper=False, chunk=64 * 1024):
         return f"{e.code} {code}"
 
 data = bytes((i * 31 + 7) % 256 for i in range(300_000))
-out = {"good": put("signed-stream", data), "tampered": put("tampered-stream", data, tamper=True)}
+import base64, zlib
+crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+wrong = base64.b64encode((zlib.crc32(data) ^ 1).to_bytes(4, "big")).decode()
+out = {"good": put("signed-stream", data), "tampered": put("tampered-stream", data, tamper=True),
+       "trailer_good": put("signed-trailer", data, crc=crc),
+       "trailer_wrong": put("signed-trailer-wrong", data, crc=wrong)}
 print(json.dumps(out))
 "#;
 
@@ -1008,28 +1027,23 @@ fn signed_streaming_uploads_are_checked_chunk_by_chunk() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["good"], 200, "{doc}");
     assert_eq!(doc["tampered"], "403 SignatureDoesNotMatch", "{doc}");
+    assert_eq!(doc["trailer_good"], 200, "{doc}");
+    assert_eq!(doc["trailer_wrong"], "400 BadDigest", "{doc}");
     let data: Vec<u8> = (0..300_000u32)
         .map(|i| ((i * 31 + 7) % 256) as u8)
         .collect();
-    let got = {
-        let r = ureq::get(&format!("{}/v1/objects/films/signed-stream", c.url(2)))
+    for name in ["signed-stream", "signed-trailer"] {
+        let r = ureq::get(&format!("{}/v1/objects/films/{name}", c.url(2)))
             .set("Authorization", &root_bearer())
             .call()
             .unwrap();
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut r.into_reader(), &mut b).unwrap();
-        b
-    };
-    assert_eq!(got, data, "the decoded body, byte for byte");
-    assert_eq!(
-        call(
-            "GET",
-            &format!("{}/v1/objects/films/tampered-stream", c.url(1)),
-            Some(&root_bearer()),
-            None
-        )
-        .0,
-        404,
-        "nothing stored"
-    );
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut got).unwrap();
+        assert_eq!(got, data, "{name}: the decoded body, byte for byte");
+    }
+    for name in ["tampered-stream", "signed-trailer-wrong"] {
+        let url = format!("{}/v1/objects/films/{name}", c.url(1));
+        let status = call("GET", &url, Some(&root_bearer()), None).0;
+        assert_eq!(status, 404, "{name}: nothing stored");
+    }
 }
