@@ -11,8 +11,15 @@
 //!   — once more linearizably before it is refused.
 //! * Secrets are compared in constant time; no answer says whether the key
 //!   id or the secret was wrong.
+//! * A key id the linearizable read did not find is remembered as unknown
+//!   for [`UNKNOWN_KEY_TTL`] ([`MAX_UNKNOWN_KEYS`] of them at most), so a
+//!   client repeating a bad id, or guessing ids, costs a quorum round at
+//!   most once per id per TTL. A key made meanwhile is still found at once
+//!   once this member applies it (the local state is read first).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::meta::{Action, KeyEntry};
 use crate::service::ObjectService;
@@ -45,11 +52,46 @@ impl Denied {
     }
 }
 
+/// How long a key id found unknown by a linearizable read is not asked
+/// about again.
+pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(1);
+
+/// Unknown key ids remembered at most.
+pub const MAX_UNKNOWN_KEYS: usize = 4096;
+
+/// Key ids recently found unknown, with when.
+#[derive(Default)]
+struct UnknownKeys(Mutex<HashMap<String, Instant>>);
+
+impl UnknownKeys {
+    /// Whether `id` was found unknown less than [`UNKNOWN_KEY_TTL`] before `now`.
+    fn fresh(&self, id: &str, now: Instant) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .is_some_and(|at| now.saturating_duration_since(*at) < UNKNOWN_KEY_TTL)
+    }
+
+    /// Remembers `id` as unknown at `now`, within [`MAX_UNKNOWN_KEYS`]:
+    /// stale entries go first, and all of them if none is stale.
+    fn remember(&self, id: &str, now: Instant) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_UNKNOWN_KEYS && !map.contains_key(id) {
+            map.retain(|_, at| now.saturating_duration_since(*at) < UNKNOWN_KEY_TTL);
+            if map.len() >= MAX_UNKNOWN_KEYS {
+                map.clear();
+            }
+        }
+        map.insert(id.to_string(), now);
+        debug_assert!(map.len() <= MAX_UNKNOWN_KEYS);
+    }
+}
+
 /// Resolves credentials and grants for one member. Cheap to clone.
 #[derive(Clone)]
 pub struct Authority {
     root: Option<Arc<AuthSettings>>,
     service: ObjectService,
+    unknown: Arc<UnknownKeys>,
 }
 
 impl Authority {
@@ -57,6 +99,7 @@ impl Authority {
         Authority {
             root: root.map(Arc::new),
             service,
+            unknown: Arc::default(),
         }
     }
 
@@ -84,10 +127,18 @@ impl Authority {
         if let Some(k) = meta.access().key(access_key_id) {
             return Ok(Some(k.clone()));
         }
+        if self.unknown.fresh(access_key_id, Instant::now()) {
+            return Ok(None);
+        }
         let id = access_key_id.to_string();
-        meta.read(move |s| s.access.key(&id).cloned())
+        let found = meta
+            .read(move |s| s.access.key(&id).cloned())
             .await
-            .map_err(|_| Denied::Unavailable)
+            .map_err(|_| Denied::Unavailable)?;
+        if found.is_none() {
+            self.unknown.remember(access_key_id, Instant::now());
+        }
+        Ok(found)
     }
 
     /// The key a `(access key id, secret)` pair proves.
@@ -135,6 +186,34 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_remembered_for_a_while_and_within_a_bound() {
+        let u = UnknownKeys::default();
+        let t0 = Instant::now();
+        assert!(!u.fresh("NOSUCHKEY", t0));
+        u.remember("NOSUCHKEY", t0);
+        assert!(u.fresh("NOSUCHKEY", t0 + UNKNOWN_KEY_TTL / 2));
+        assert!(!u.fresh("NOSUCHKEY", t0 + UNKNOWN_KEY_TTL));
+        assert!(!u.fresh("OTHER", t0));
+        // A flood of distinct ids never grows it past its bound.
+        for i in 0..3 * MAX_UNKNOWN_KEYS {
+            u.remember(&format!("GUESS{i}"), t0);
+        }
+        let len = u.0.lock().unwrap().len();
+        assert!(len <= MAX_UNKNOWN_KEYS, "{len}");
+        // Full, stale entries make room first (fresh ones are kept).
+        let full = UnknownKeys::default();
+        for i in 0..MAX_UNKNOWN_KEYS - 1 {
+            full.remember(&format!("OLD{i}"), t0);
+        }
+        let later = t0 + UNKNOWN_KEY_TTL * 2;
+        full.remember("RECENT", later);
+        assert_eq!(full.0.lock().unwrap().len(), MAX_UNKNOWN_KEYS);
+        full.remember("LATE", later);
+        assert!(full.fresh("LATE", later) && full.fresh("RECENT", later));
+        assert_eq!(full.0.lock().unwrap().len(), 2, "only the stale ones went");
+    }
 
     #[test]
     fn constant_time_eq_is_equality() {
