@@ -18,15 +18,16 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// Why the listeners' TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A PEM file could not be read or parsed.
-    #[error("[http] {field} = {path:?}: {reason}")]
+    /// A PEM file could not be read or parsed (`field`: the config field
+    /// or CLI flag that named it).
+    #[error("{field} = {path:?}: {reason}")]
     File {
         field: &'static str,
         path: PathBuf,
         reason: String,
     },
     /// rustls refused the pair (e.g. the key is not the certificate's).
-    #[error("[http] tls_cert/tls_key: {0}")]
+    #[error("TLS: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
@@ -48,6 +49,30 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A client configuration that trusts the certificate authorities in the
+/// PEM file `ca` (and nothing else): members' certificates are usually the
+/// cluster's own. For the CLI, the benchmarks and the tests.
+pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let file_error = |reason: String| TlsError::File {
+        field: "ca",
+        path: ca.to_path_buf(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| file_error(e.to_string()))? {
+        let cert = cert.map_err(|e| file_error(e.to_string()))?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(file_error("no PEM certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -196,6 +221,9 @@ mod tests {
         // A local CA's certificate is served and verified by its CA.
         let local = local_certificates(&dir.path().join("local")).unwrap();
         assert!(server_config(&local.cert, &local.key, &[]).is_ok());
+        assert!(client_config(&local.ca).is_ok());
+        let e = client_config(&local.key).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
         let again = local_certificates(&dir.path().join("local")).unwrap();
         assert_eq!(
             std::fs::read(&again.ca).unwrap(),

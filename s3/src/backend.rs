@@ -117,6 +117,13 @@ struct NewAttrs {
     bucket: Option<String>,
 }
 
+/// A request's body, or an empty one when it has none.
+fn body_or_empty(body: Option<StreamingBlob>) -> StreamingBlob {
+    body.unwrap_or_else(|| {
+        StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+    })
+}
+
 /// A GET body handed from the member's task to the connection.
 struct ChannelBody {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
@@ -536,9 +543,7 @@ impl S3 for Backend {
         self.bucket_exists(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let expected = expected_of(&input);
-        let body = input.body.unwrap_or_else(|| {
-            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
-        });
+        let body = body_or_empty(input.body);
         let etag = self
             .store(
                 name,
@@ -847,9 +852,7 @@ impl S3 for Backend {
             sha1: input.checksum_sha1.clone(),
             sha256: input.checksum_sha256.clone(),
         };
-        let body = input.body.unwrap_or_else(|| {
-            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
-        });
+        let body = body_or_empty(input.body);
         let name = multipart::part_name(&input.bucket, &input.upload_id, input.part_number);
         let etag = self
             .store(

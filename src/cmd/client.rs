@@ -81,26 +81,11 @@ pub(crate) fn agent_trusting(ca: Option<&std::path::Path>) -> anyhow::Result<ure
     let Some(ca) = ca else {
         return Ok(agent());
     };
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca)
-        .with_context(|| format!("reading the CA file {}", ca.display()))?
-    {
-        let cert = cert.with_context(|| format!("reading the CA file {}", ca.display()))?;
-        roots
-            .add(cert)
-            .with_context(|| format!("a certificate in {}", ca.display()))?;
-    }
-    if roots.is_empty() {
-        bail!("no PEM certificate in the CA file {}", ca.display());
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(stripecast_actors::tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = stripecast_actors::tls::client_config(ca)
+        .with_context(|| format!("the CA file {}", ca.display()))?;
     Ok(ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
-        .tls_config(std::sync::Arc::new(tls))
+        .tls_config(tls)
         .build())
 }
 

@@ -37,19 +37,8 @@ pub fn agent_trusting(ca: Option<&Path>) -> ureq::Agent {
     let Some(ca) = ca else {
         return ureq::Agent::new();
     };
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("CA file") {
-        roots.add(cert.expect("CA certificate")).expect("add CA");
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(stripecast_actors::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    ureq::AgentBuilder::new()
-        .tls_config(std::sync::Arc::new(tls))
-        .build()
+    let tls = stripecast_actors::tls::client_config(ca).expect("the cluster's CA");
+    ureq::AgentBuilder::new().tls_config(tls).build()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.

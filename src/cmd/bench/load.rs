@@ -41,16 +41,64 @@ pub struct Figures {
     pub small_get_per_s: f64,
 }
 
+/// One way's figures over the baseline's (1.0: the same).
+#[derive(Debug, Serialize, Clone, Copy)]
+pub struct Ratios {
+    pub large_put_ratio: f64,
+    pub large_get_ratio: f64,
+    pub small_put_ratio: f64,
+    pub small_get_ratio: f64,
+}
+
 impl Figures {
-    /// Each of `self`'s figures over `base`'s (1.0: the same).
-    pub fn over(&self, base: &Figures) -> [f64; 4] {
+    /// Each of `self`'s figures over `base`'s.
+    pub fn over(&self, base: &Figures) -> Ratios {
         let r = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        [
-            r(self.large_put_mbps, base.large_put_mbps),
-            r(self.large_get_mbps, base.large_get_mbps),
-            r(self.small_put_per_s, base.small_put_per_s),
-            r(self.small_get_per_s, base.small_get_per_s),
-        ]
+        Ratios {
+            large_put_ratio: r(self.large_put_mbps, base.large_put_mbps),
+            large_get_ratio: r(self.large_get_mbps, base.large_get_mbps),
+            small_put_ratio: r(self.small_put_per_s, base.small_put_per_s),
+            small_get_ratio: r(self.small_get_per_s, base.small_get_per_s),
+        }
+    }
+}
+
+/// Prints `base` and `measured` side by side (columns named `names`) with
+/// the ratios, under `title`.
+pub fn print_table(title: &str, names: (&str, &str), base: &Figures, measured: &Figures) {
+    let r = measured.over(base);
+    println!("{title}");
+    println!(
+        "               {:>10}  {:>10}   {} / {}",
+        names.0, names.1, names.1, names.0
+    );
+    for (what, b, m, ratio) in [
+        (
+            "large PUT MB/s",
+            base.large_put_mbps,
+            measured.large_put_mbps,
+            r.large_put_ratio,
+        ),
+        (
+            "large GET MB/s",
+            base.large_get_mbps,
+            measured.large_get_mbps,
+            r.large_get_ratio,
+        ),
+        (
+            "64K PUT obj/s ",
+            base.small_put_per_s,
+            measured.small_put_per_s,
+            r.small_put_ratio,
+        ),
+        (
+            "64K GET obj/s ",
+            base.small_get_per_s,
+            measured.small_get_per_s,
+            r.small_get_ratio,
+        ),
+    ] {
+        println!("{what} {b:>10.1}  {m:>10.1}   {ratio:>6.2}x");
     }
 }
 

@@ -30,10 +30,8 @@ struct Report {
     v1: super::load::Figures,
     s3: super::load::Figures,
     /// s3 / v1 for each figure (1.0: the S3 surface costs nothing).
-    large_put_ratio: f64,
-    large_get_ratio: f64,
-    small_put_ratio: f64,
-    small_get_ratio: f64,
+    #[serde(flatten)]
+    ratios: super::load::Ratios,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -64,44 +62,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         format!("{}/v1/objects/v1bench/{name}", pick(name, &bases))
     })?;
     let s3f = load.measure(&plain, &|name| format!("{}/bench/{name}", pick(name, &s3)))?;
-    let [large_put_ratio, large_get_ratio, small_put_ratio, small_get_ratio] = s3f.over(&v1);
     let report = Report {
         nodes: args.nodes,
         clients: args.load.clients,
         large_size: args.load.large_size,
         v1,
         s3: s3f,
-        large_put_ratio,
-        large_get_ratio,
-        small_put_ratio,
-        small_get_ratio,
+        ratios: s3f.over(&v1),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        let title = format!(
             "bench s3: {} members, {} clients ({} MiB large objects)",
             report.nodes,
             report.clients,
             report.large_size >> 20
         );
-        println!("                  /v1          S3      S3 / v1");
-        println!(
-            "large PUT MB/s {:>8.1}  {:>10.1}   {:>6.2}x",
-            v1.large_put_mbps, s3f.large_put_mbps, report.large_put_ratio
-        );
-        println!(
-            "large GET MB/s {:>8.1}  {:>10.1}   {:>6.2}x",
-            v1.large_get_mbps, s3f.large_get_mbps, report.large_get_ratio
-        );
-        println!(
-            "64K PUT obj/s  {:>8.1}  {:>10.1}   {:>6.2}x",
-            v1.small_put_per_s, s3f.small_put_per_s, report.small_put_ratio
-        );
-        println!(
-            "64K GET obj/s  {:>8.1}  {:>10.1}   {:>6.2}x",
-            v1.small_get_per_s, s3f.small_get_per_s, report.small_get_ratio
-        );
+        super::load::print_table(&title, ("/v1", "S3"), &v1, &s3f);
     }
     drop(cluster);
     Ok(())

@@ -30,10 +30,8 @@ struct Report {
     plain: Figures,
     tls: Figures,
     /// tls / plain for each figure (1.0: encryption costs nothing).
-    large_put_ratio: f64,
-    large_get_ratio: f64,
-    small_put_ratio: f64,
-    small_get_ratio: f64,
+    #[serde(flatten)]
+    ratios: super::load::Ratios,
 }
 
 /// Runs `load` on a fresh cluster, encrypted or not.
@@ -72,56 +70,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let load = args.load;
     let plain = run_one(&args, &load, false)?;
     let tls = run_one(&args, &load, true)?;
-    let [large_put_ratio, large_get_ratio, small_put_ratio, small_get_ratio] = tls.over(&plain);
     let report = Report {
         nodes: args.nodes,
         clients: args.load.clients,
         large_size: args.load.large_size,
         plain,
         tls,
-        large_put_ratio,
-        large_get_ratio,
-        small_put_ratio,
-        small_get_ratio,
+        ratios: tls.over(&plain),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        let title = format!(
             "bench tls: {} members, {} clients ({} MiB large objects); HTTPS + encrypted mesh against plain",
             report.nodes,
             report.clients,
             report.large_size >> 20
         );
-        println!("                 plain         TLS    TLS / plain");
-        for (what, p, t, r) in [
-            (
-                "large PUT MB/s",
-                plain.large_put_mbps,
-                tls.large_put_mbps,
-                large_put_ratio,
-            ),
-            (
-                "large GET MB/s",
-                plain.large_get_mbps,
-                tls.large_get_mbps,
-                large_get_ratio,
-            ),
-            (
-                "64K PUT obj/s ",
-                plain.small_put_per_s,
-                tls.small_put_per_s,
-                small_put_ratio,
-            ),
-            (
-                "64K GET obj/s ",
-                plain.small_get_per_s,
-                tls.small_get_per_s,
-                small_get_ratio,
-            ),
-        ] {
-            println!("{what} {p:>8.1}  {t:>10.1}   {r:>6.2}x");
-        }
+        super::load::print_table(&title, ("plain", "TLS"), &plain, &tls);
     }
     Ok(())
 }
