@@ -375,6 +375,26 @@ async fn rebuild_object(
             bytes = rebuild_fragment(svc, r, throttle).await?;
             svc.metrics().rebuild_bytes.fetch_add(bytes, Relaxed);
             did_work = true;
+            // The group may have replaced or deleted this incarnation while
+            // its fragment was written: this member then removed the old
+            // fragment before it existed. Asked again now that it does, a
+            // later change removes it as it applies; an earlier one is
+            // undone here, so no fragment outlives its incarnation.
+            let current = match svc.record(name).await {
+                Ok(now) => Some(now.incarnation),
+                Err(ServiceError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if current != Some(r.incarnation) {
+                let (n, inc, count) = (name.to_string(), r.incarnation, r.fragment_count);
+                store
+                    .run(move |s| {
+                        s.drop_fragment(&n, inc, count);
+                        Ok(())
+                    })
+                    .await?;
+                info!(member = %me, object = %name, incarnation = %r.incarnation, "rebuilt fragment outlived its incarnation; removed");
+            }
         }
     }
     let incarnation = record.as_ref().map(|r| r.incarnation);

@@ -252,6 +252,13 @@ impl LocalStore {
 
     /// Unlinks the named fragments (after the catalog no longer points at
     /// them) and forgets their cached open files; pinned readers keep theirs.
+    /// Removes this member's fragment of `name` at `incarnation` (of
+    /// `count` fragments), wherever it is: a rebuild that finished after
+    /// the group replaced or deleted that incarnation leaves none behind.
+    pub fn drop_fragment(&self, name: &str, incarnation: Incarnation, count: u8) {
+        self.drop_fragments(&[(name.to_string(), incarnation, count)]);
+    }
+
     fn drop_fragments(&self, fragments: &[(String, Incarnation, u8)]) {
         for (name, incarnation, count) in fragments {
             self.forget_readers(name);
